@@ -1,0 +1,1 @@
+"""Veil gateway: the HTTP surface (FastAPI), authentication, CLI and metrics."""

@@ -1,0 +1,1 @@
+"""HTTP routes: each parses a request and delegates to a service."""

@@ -1,0 +1,1 @@
+"""The enclave: encrypted asset store, SQL guard, hardened DuckDB workers."""

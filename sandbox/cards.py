@@ -1,0 +1,163 @@
+"""Asset cards: the validated description of an asset, its columns and their roles."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sandbox.errors import CardInvalid, Violation
+
+ASSET_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+DECIMAL_TYPE = re.compile(r"^DECIMAL\((\d{1,2}),\s*(\d{1,2})\)$")
+PLAIN_TYPES = {"VARCHAR", "BOOLEAN", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP"}
+NUMERIC_TYPES = {"SMALLINT", "INTEGER", "BIGINT", "DOUBLE"}
+
+
+class Role(StrEnum):
+    PRIVACY_UNIT = "privacy_unit"
+    IDENTIFIER = "identifier"
+    JOIN_KEY = "join_key"
+    DIMENSION = "dimension"
+    FILTER_ONLY = "filter_only"
+    MEASURE = "measure"
+
+
+def is_numeric(column_type: str) -> bool:
+    return column_type in NUMERIC_TYPES or bool(DECIMAL_TYPE.match(column_type))
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: str
+    role: Role
+    bounds: tuple[float, float] | None = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not COLUMN_NAME.match(value) or value.startswith("veil_"):
+            raise ValueError("column names are lowercase identifiers not starting with veil_")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        normalised = value.strip().upper()
+        match = DECIMAL_TYPE.match(normalised)
+        if match:
+            width, scale = int(match[1]), int(match[2])
+            if not (1 <= width <= 38 and scale <= width):
+                raise ValueError("DECIMAL width must be 1..38 and scale at most the width")
+            return f"DECIMAL({width},{scale})"
+        if normalised not in PLAIN_TYPES:
+            raise ValueError(f"type must be one of {sorted(PLAIN_TYPES)} or DECIMAL(p,s)")
+        return normalised
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Column:
+        if self.role is Role.MEASURE:
+            if not is_numeric(self.type):
+                raise ValueError("a measure must have a numeric type")
+            if self.bounds is None:
+                raise ValueError("a measure needs bounds [low, high]")
+            if self.bounds[0] > self.bounds[1]:
+                raise ValueError("bounds must be [low, high] with low <= high")
+        elif self.bounds is not None:
+            raise ValueError("only measures have bounds")
+        return self
+
+
+class Pricing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_query_minor: Annotated[int, Field(ge=0)] = 0
+    per_1k_rows_scanned_minor: Annotated[int, Field(ge=0)] = 0
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    free_purposes: list[str] = ["public_welfare", "public_governance"]
+
+
+class Rights(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holder: Annotated[str, Field(min_length=1)]
+    source: str = ""
+    license: str = ""
+
+
+class AssetCard(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    provider: Annotated[str, Field(min_length=1, max_length=64)]
+    classification: Literal["L1", "L2", "L3", "L4"]
+    domain: Annotated[str, Field(min_length=1, max_length=64)]
+    rights: Rights
+    columns: Annotated[list[Column], Field(min_length=1, max_length=500)]
+    pricing: Pricing = Pricing()
+    revenue_shares_bp: dict[str, Annotated[int, Field(gt=0, le=10_000)]]
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ASSET_ID.match(value):
+            raise ValueError("asset id must be <namespace>.<name>, lowercase [a-z][a-z0-9_]*")
+        return value
+
+    @model_validator(mode="after")
+    def _whole(self) -> AssetCard:
+        names = [column.name for column in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        units = [c for c in self.columns if c.role is Role.PRIVACY_UNIT]
+        if len(units) != 1:
+            raise ValueError("an asset has exactly one privacy_unit column")
+        if sum(self.revenue_shares_bp.values()) != 10_000:
+            raise ValueError("revenue_shares_bp must sum to 10000")
+        return self
+
+    @property
+    def namespace(self) -> str:
+        return self.id.split(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".")[1]
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def privacy_unit(self) -> Column:
+        return next(c for c in self.columns if c.role is Role.PRIVACY_UNIT)
+
+
+def parse_card(raw: str | bytes | dict) -> AssetCard:
+    """Validate a card; problems become a CardInvalid listing each field at fault."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CardInvalid("the card is not valid JSON", [Violation("card_json")]) from exc
+    try:
+        return AssetCard.model_validate(data)
+    except ValidationError as exc:
+        violations = [_violation(error) for error in exc.errors(include_input=False)]
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'card'}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise CardInvalid(f"invalid asset card: {detail}", violations) from exc
+
+
+def _violation(error: dict) -> Violation:
+    location = ".".join(str(part) for part in error["loc"]) or "card"
+    return Violation("card_field", location)

@@ -1,0 +1,60 @@
+"""The enclave's front door: analyse a query, then run it checked and release only safe rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.disclosure import Released, release
+from sandbox.guard import UNITS_COLUMN, Analysis, analyse, compile_query
+from sandbox.store import AssetStore, Attachment, catalog_name
+from sandbox.worker import WorkerConfig, WorkerPool
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What the policy decided the release must satisfy."""
+
+    min_distinct_units: int
+    max_rows: int
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    released: Released
+    rows_scanned: int
+
+
+class Enclave:
+    """Owns the asset store and the worker pool; the gateway's only way to touch data."""
+
+    def __init__(self, assets_root: Path, master_key: bytes, config: WorkerConfig) -> None:
+        self.store = AssetStore(assets_root, master_key)
+        self.pool = WorkerPool(self._catalog, config)
+
+    def _catalog(self) -> tuple[int, list[Attachment]]:
+        return self.store.generation, self.store.attachments()
+
+    def analyse(self, sql: str) -> Analysis:
+        return analyse(sql, self.store.cards())
+
+    def run(self, analysis: Analysis, thresholds: Thresholds) -> QueryOutcome:
+        cards = self.store.cards()
+        catalogs = {asset: catalog_name(asset) for asset in analysis.assets}
+        compiled = compile_query(analysis, cards, catalogs)
+        result = self.pool.run(compiled.sql)
+        released = release(
+            result.columns,
+            result.rows,
+            units_column=UNITS_COLUMN,
+            min_units=thresholds.min_distinct_units,
+            max_rows=thresholds.max_rows,
+            limit=compiled.limit,
+            offset=compiled.offset,
+            truncated=result.truncated,
+        )
+        scanned = sum(self.store.get(asset).row_count for asset in analysis.assets)
+        return QueryOutcome(released, scanned)
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,73 @@
+"""The sandbox's errors: one root, each with a stable code and safe violations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule; names a rule and maybe a column, never a data value."""
+
+    rule: str
+    column: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"rule": self.rule}
+        if self.column is not None:
+            body["column"] = self.column
+        return body
+
+
+class SandboxError(Exception):
+    """Root of every error the enclave raises; `message` is safe to show a client."""
+
+    code = "SANDBOX_ERROR"
+    status = 500
+
+    def __init__(self, message: str, violations: list[Violation] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = violations or []
+
+
+class CardInvalid(SandboxError):
+    code = "CARD_INVALID"
+    status = 422
+
+
+class FileInvalid(SandboxError):
+    code = "FILE_INVALID"
+    status = 422
+
+
+class AssetExists(SandboxError):
+    code = "CONFLICT"
+    status = 409
+
+
+class AssetNotFound(SandboxError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class QueryRejected(SandboxError):
+    code = "QUERY_REJECTED"
+    status = 422
+
+
+class ExecutionFailed(SandboxError):
+    """The engine failed; its own text stays in the worker."""
+
+    code = "EXECUTION_FAILED"
+    status = 422
+
+
+class ExecutionTimeout(SandboxError):
+    code = "QUERY_TIMEOUT"
+    status = 408
+
+
+class EnclaveUnavailable(SandboxError):
+    code = "ENCLAVE_UNAVAILABLE"
+    status = 503

@@ -1,0 +1,140 @@
+"""Rewrites of a checked tree: clamped asset scans, privacy-unit counts and arithmetic that cannot raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from sandbox.cards import AssetCard, Role
+from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.roles import Analysis, Kind, asset_id
+from sandbox.guard.syntax import DIALECT
+
+UNITS_COLUMN = "veil_units"
+UNIT_PREFIX = "veil_u"
+ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod)
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """SQL regenerated from the checked tree, and the paging applied after suppression."""
+
+    sql: str
+    limit: int | None
+    offset: int
+
+
+def compile_query(
+    analysis: Analysis, cards: dict[str, AssetCard], catalogs: dict[str, str]
+) -> CompiledQuery:
+    tree = analysis.tree.copy()
+    kinds = _kinds_for_copy(analysis, tree)
+    limit, offset = _take_paging(tree)
+    _add_unit_columns(tree, kinds)
+    _make_total(tree)
+    _clamp_scans(tree, cards, catalogs)
+    return CompiledQuery(tree.sql(dialect=DIALECT, identify=True), limit, offset)
+
+
+def _kinds_for_copy(analysis: Analysis, copy: exp.Query) -> dict[int, Kind]:
+    originals = list(analysis.tree.walk())
+    copies = list(copy.walk())
+    return {
+        id(new): analysis.kinds[id(old)]
+        for old, new in zip(originals, copies, strict=True)
+        if id(old) in analysis.kinds
+    }
+
+
+def _take_paging(tree: exp.Query) -> tuple[int | None, int]:
+    limit = tree.args.get("limit")
+    offset = tree.args.get("offset")
+    tree.set("limit", None)
+    tree.set("offset", None)
+    return (
+        int(limit.expression.name) if limit is not None else None,
+        int(offset.expression.name) if offset is not None else 0,
+    )
+
+
+def _unit_sources(scope: Scope, units: dict[int, list[str]]) -> list[exp.Column]:
+    """Columns that carry each asset's privacy unit into this scope."""
+    columns: list[exp.Column] = []
+    for alias, source in scope.sources.items():
+        if isinstance(source, exp.Table):
+            columns.append(exp.column(f"{UNIT_PREFIX}_source", table=alias))
+        elif isinstance(source, Scope):
+            columns += [exp.column(name, table=alias) for name in units[id(source.expression)]]
+    return columns
+
+
+def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
+    units: dict[int, list[str]] = {}
+    for scope in traverse_scope(tree):
+        node = scope.expression
+        kind = kinds.get(id(node), Kind.ROW)
+        if isinstance(node, exp.SetOperation):
+            left, right = units.get(id(node.left), []), units.get(id(node.right), [])
+            if kind is Kind.ROW and len(left) != len(right):
+                raise QueryRejected(
+                    "both sides of a UNION ALL must read the same number of assets",
+                    [Violation("set_operation_shape")],
+                )
+            units[id(node)] = left
+            continue
+        sources = _unit_sources(scope, units)
+        if kind is Kind.ROW:
+            names = [f"{UNIT_PREFIX}{i}" for i in range(len(sources))]
+            for name, column in zip(names, sources, strict=True):
+                node.select(exp.alias_(column, name), copy=False)
+            units[id(node)] = names
+            continue
+        if not sources:
+            raise QueryRejected("the query reads no asset", [Violation("no_asset")])
+        counts = [exp.Count(this=exp.Distinct(expressions=[c])) for c in sources]
+        total = counts[0] if len(counts) == 1 else exp.Least(this=counts[0], expressions=counts[1:])
+        node.select(exp.alias_(total, UNITS_COLUMN), copy=False)
+
+
+def _make_total(tree: exp.Query) -> None:
+    """No expression may raise on a data value: casts become TRY_CAST, arithmetic runs in DOUBLE."""
+    for node in list(tree.find_all(exp.Cast)):
+        if not isinstance(node, exp.TryCast):
+            node.replace(exp.TryCast(this=node.this, to=node.to))
+    for node in list(tree.find_all(*ARITHMETIC, exp.Neg)):
+        for key in ("this", "expression"):
+            operand = node.args.get(key)
+            if operand is not None:
+                node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
+
+
+def _clamp_scans(tree: exp.Query, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> None:
+    """Each asset is read through a projection that clamps measures to their bounds."""
+    for table in list(tree.find_all(exp.Table)):
+        if not table.db:
+            continue
+        card = cards[asset_id(table)]
+        projections: list[exp.Expression] = []
+        for column in card.columns:
+            reference = exp.column(column.name)
+            if column.role is Role.MEASURE and column.bounds is not None:
+                low, high = column.bounds
+                reference = exp.alias_(
+                    exp.Least(
+                        this=exp.Greatest(this=reference, expressions=[_number(low)]),
+                        expressions=[_number(high)],
+                    ),
+                    column.name,
+                )
+            projections.append(reference)
+        projections.append(exp.alias_(exp.column(card.privacy_unit.name), f"{UNIT_PREFIX}_source"))
+        scan = exp.select(*projections).from_(
+            exp.table_("data", db="main", catalog=catalogs[card.id])
+        )
+        table.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=table.args["alias"].this)))
+
+
+def _number(value: float) -> exp.Literal:
+    return exp.Literal.number(int(value) if float(value).is_integer() else value)

@@ -1,0 +1,209 @@
+"""Parsing and the construct allow-list: one SELECT built only from known node types and options."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from sandbox.errors import QueryRejected, Violation
+
+DIALECT = "duckdb"
+MAX_SQL_CHARS = 20_000
+MAX_NODES = 5_000
+RESERVED_PREFIX = "veil_"
+
+_EXPR = frozenset({"this", "expression", "expressions"})
+
+# Each allowed node type with the options it may carry; anything else set on a node rejects it.
+ALLOWED_NODES: dict[type[exp.Expression], frozenset[str]] = {
+    exp.Select: frozenset(
+        {"with_", "expressions", "distinct", "from_", "joins", "where", "group", "having"}
+        | {"order", "limit", "offset", "kind"}
+    ),
+    exp.Union: frozenset({"with_", "this", "expression", "distinct", "order", "limit", "offset"}),
+    exp.Intersect: frozenset({"with_", "this", "expression", "distinct", "order", "limit"}),
+    exp.Except: frozenset({"with_", "this", "expression", "distinct", "order", "limit"}),
+    exp.With: frozenset({"expressions"}),
+    exp.CTE: frozenset({"this", "alias"}),
+    exp.Subquery: frozenset({"this", "alias"}),
+    exp.TableAlias: frozenset({"this"}),
+    exp.From: frozenset({"this"}),
+    exp.Join: frozenset({"this", "on", "side", "kind"}),
+    exp.Table: frozenset({"this", "db", "alias"}),
+    exp.Column: frozenset({"this", "table"}),
+    exp.Identifier: frozenset({"this", "quoted"}),
+    exp.Star: frozenset(),
+    exp.Alias: frozenset({"this", "alias"}),
+    exp.Where: frozenset({"this"}),
+    exp.Group: frozenset({"expressions"}),
+    exp.Having: frozenset({"this"}),
+    exp.Order: frozenset({"expressions"}),
+    exp.Ordered: frozenset({"this", "desc", "nulls_first"}),
+    exp.Limit: frozenset({"expression"}),
+    exp.Offset: frozenset({"expression"}),
+    exp.Distinct: frozenset({"expressions"}),
+    exp.Literal: frozenset({"this", "is_string"}),
+    exp.Null: frozenset(),
+    exp.Boolean: frozenset({"this"}),
+    exp.Paren: frozenset({"this"}),
+    exp.DataType: frozenset({"this", "expressions", "nested"}),
+    exp.DataTypeParam: frozenset({"this"}),
+    exp.Var: frozenset({"this"}),
+    # logic and comparison
+    exp.And: _EXPR,
+    exp.Or: _EXPR,
+    exp.Not: _EXPR,
+    exp.EQ: _EXPR,
+    exp.NEQ: _EXPR,
+    exp.GT: _EXPR,
+    exp.GTE: _EXPR,
+    exp.LT: _EXPR,
+    exp.LTE: _EXPR,
+    exp.Is: _EXPR,
+    exp.In: frozenset({"this", "expressions"}),
+    exp.Between: frozenset({"this", "low", "high"}),
+    exp.Like: _EXPR,
+    exp.ILike: _EXPR,
+    # arithmetic (rewritten to never raise)
+    exp.Add: _EXPR,
+    exp.Sub: _EXPR,
+    exp.Mul: _EXPR,
+    exp.Div: frozenset({"this", "expression", "typed", "safe"}),
+    exp.IntDiv: _EXPR,
+    exp.Mod: _EXPR,
+    exp.Neg: _EXPR,
+    exp.DPipe: frozenset({"this", "expression", "safe"}),
+    # conditionals
+    exp.Case: frozenset({"this", "ifs", "default"}),
+    exp.If: frozenset({"this", "true", "false"}),
+    exp.Coalesce: frozenset({"this", "expressions"}),
+    exp.Nullif: _EXPR,
+    exp.Greatest: frozenset({"this", "expressions"}),
+    exp.Least: frozenset({"this", "expressions"}),
+    exp.Cast: frozenset({"this", "to"}),
+    exp.TryCast: frozenset({"this", "to"}),
+    # scalar functions that cannot fail on any value
+    exp.Abs: _EXPR,
+    exp.Round: frozenset({"this", "decimals"}),
+    exp.Floor: _EXPR,
+    exp.Ceil: _EXPR,
+    exp.Lower: _EXPR,
+    exp.Upper: _EXPR,
+    exp.Length: _EXPR,
+    exp.Substring: frozenset({"this", "start", "length"}),
+    exp.Trim: frozenset({"this"}),
+    exp.Concat: frozenset({"expressions", "safe", "coalesce"}),
+    exp.Extract: _EXPR,
+    exp.TimestampTrunc: frozenset({"this", "unit", "input_type_preserved"}),
+    exp.DateTrunc: frozenset({"this", "unit", "input_type_preserved"}),
+    exp.Year: _EXPR,
+    exp.Month: _EXPR,
+    exp.Quarter: _EXPR,
+    exp.Day: _EXPR,
+    exp.DayOfWeek: _EXPR,
+    # aggregates
+    exp.Count: frozenset({"this", "big_int"}),
+    exp.Sum: _EXPR,
+    exp.Avg: _EXPR,
+}
+
+AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
+ALLOWED_CAST_TYPES = {
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.TEXT,
+    exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.DOUBLE,
+    exp.DataType.Type.FLOAT,
+    exp.DataType.Type.DECIMAL,
+    exp.DataType.Type.DATE,
+    exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.BOOLEAN,
+}
+EXTRACT_PARTS = {"year", "quarter", "month", "week", "day", "dow", "dayofweek", "hour"}
+TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour"}
+
+
+def parse(sql: str) -> exp.Query:
+    """Parse exactly one statement and refuse anything outside the allow-list."""
+    if not sql or not sql.strip():
+        raise QueryRejected("the query is empty", [Violation("empty_query")])
+    if len(sql) > MAX_SQL_CHARS:
+        raise QueryRejected("the query is too long", [Violation("query_too_long")])
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except SqlglotError as exc:
+        raise QueryRejected("the query could not be parsed", [Violation("syntax")]) from exc
+    except RecursionError as exc:
+        raise QueryRejected("the query is nested too deeply", [Violation("too_complex")]) from exc
+    if len(statements) != 1:
+        raise QueryRejected("send exactly one statement", [Violation("multiple_statements")])
+    tree = statements[0]
+    if not isinstance(tree, exp.Select | exp.SetOperation):
+        raise QueryRejected("only SELECT queries are allowed", [Violation("not_a_select")])
+    check_constructs(tree)
+    return tree
+
+
+def check_constructs(tree: exp.Expression) -> None:
+    violations: list[Violation] = []
+    constructs: set[str] = set()
+    for count, node in enumerate(tree.walk()):
+        if count > MAX_NODES:
+            raise QueryRejected("the query is too complex", [Violation("too_complex")])
+        allowed = ALLOWED_NODES.get(type(node))
+        if allowed is None:
+            constructs.add(_construct_name(node))
+            continue
+        for key, value in node.args.items():
+            if key not in allowed and value not in (None, False, [], ""):
+                constructs.add(f"{type(node).__name__}.{key}")
+        problem = _node_problem(node)
+        if problem:
+            violations.append(problem)
+    if constructs:
+        violations.insert(0, Violation("construct_not_allowed"))
+        raise QueryRejected(
+            "the query uses constructs outside the allow-list: " + ", ".join(sorted(constructs)),
+            violations,
+        )
+    if violations:
+        raise QueryRejected("the query uses constructs outside the allow-list", violations)
+
+
+def _construct_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Anonymous):
+        return f"function {str(node.this).lower()}"
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name().lower()}"
+    return type(node).__name__
+
+
+def _node_problem(node: exp.Expression) -> Violation | None:
+    if isinstance(node, exp.Identifier) and node.name.lower().startswith(RESERVED_PREFIX):
+        return Violation("reserved_name", node.name)
+    if isinstance(node, exp.Select) and node.args.get("kind"):
+        return Violation("construct_not_allowed")
+    if isinstance(node, exp.Distinct) and node.args.get("on"):
+        return Violation("construct_not_allowed")
+    if isinstance(node, exp.Cast | exp.TryCast) and node.to.this not in ALLOWED_CAST_TYPES:
+        return Violation("cast_type_not_allowed")
+    if isinstance(node, exp.Join) and (node.args.get("kind") or "").upper() not in {
+        "",
+        "INNER",
+        "OUTER",
+    }:
+        return Violation("join_kind_not_allowed")
+    if isinstance(node, exp.Extract) and node.name.lower() not in EXTRACT_PARTS:
+        return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
+        unit = node.args.get("unit")
+        if unit is None or unit.name.lower() not in TRUNC_UNITS:
+            return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.Limit | exp.Offset):
+        value = node.expression
+        if not (isinstance(value, exp.Literal) and not value.is_string and value.name.isdigit()):
+            return Violation("limit_not_literal")
+    return None

@@ -1,0 +1,202 @@
+"""The encrypted asset store: one DuckDB file per asset under its own wrapped data key."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from sandbox import keys
+from sandbox.cards import AssetCard, parse_card
+from sandbox.duck import attach_sql, writer_connection
+from sandbox.errors import AssetExists, AssetNotFound, FileInvalid, Violation
+
+PARQUET_MAGIC = b"PAR1"
+TABLE = "data"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What a worker needs to open one asset read-only."""
+
+    asset_id: str
+    catalog: str
+    path: Path
+    key: str
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    card: AssetCard
+    row_count: int
+    registered_at: str
+
+
+def catalog_name(asset_id: str) -> str:
+    return "asset_" + asset_id.replace(".", "__")
+
+
+class AssetStore:
+    """Registers, lists, opens and destroys assets kept under `root`."""
+
+    def __init__(self, root: Path, master_key: bytes) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._master_key = master_key
+        self._lock = threading.Lock()
+        self._assets: dict[str, StoredAsset] = {}
+        self.generation = 0
+        self._load()
+
+    def _load(self) -> None:
+        for leftover in self.root.glob(".staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for meta_path in sorted(self.root.glob("*/meta.json")):
+            if (
+                meta_path.parent.name.startswith(".")
+                or not (meta_path.parent / "key.wrapped").exists()
+            ):
+                continue
+            meta = json.loads(meta_path.read_text())
+            card = parse_card(meta["card"])
+            self._assets[card.id] = StoredAsset(card, meta["row_count"], meta["registered_at"])
+
+    def list(self) -> list[StoredAsset]:
+        return [self._assets[k] for k in sorted(self._assets)]
+
+    def get(self, asset_id: str) -> StoredAsset:
+        stored = self._assets.get(asset_id)
+        if stored is None:
+            raise AssetNotFound("no such asset", [Violation("unknown_asset")])
+        return stored
+
+    def cards(self) -> dict[str, AssetCard]:
+        return {asset_id: stored.card for asset_id, stored in self._assets.items()}
+
+    def attachments(self) -> list[Attachment]:
+        return [self._attachment(asset_id) for asset_id in sorted(self._assets)]
+
+    def _attachment(self, asset_id: str) -> Attachment:
+        folder = self.root / asset_id
+        wrapped = (folder / "key.wrapped").read_bytes()
+        data_key = keys.unwrap(self._master_key, wrapped, asset_id)
+        return Attachment(
+            asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
+        )
+
+    def register(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
+        """Validate card and file, ingest encrypted; on any failure nothing remains."""
+        card = parse_card(card_raw)
+        with self._lock:
+            if card.id in self._assets or (self.root / card.id).exists():
+                raise AssetExists("an asset with this id is already registered")
+            staging = self.root / f".staging-{uuid.uuid4().hex}"
+            staging.mkdir()
+            try:
+                data_key = keys.new_data_key()
+                row_count = _ingest(card, upload, staging / "data.duckdb", data_key)
+                stored = StoredAsset(card, row_count, datetime.now(UTC).isoformat())
+                meta = {
+                    "card": card.model_dump(mode="json"),
+                    "row_count": row_count,
+                    "registered_at": stored.registered_at,
+                }
+                (staging / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
+                _write_private(
+                    staging / "key.wrapped", keys.wrap(self._master_key, data_key, card.id)
+                )
+                os.rename(staging, self.root / card.id)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            self._assets[card.id] = stored
+            self.generation += 1
+            return stored
+
+    def destroy(self, asset_id: str) -> dict:
+        """Crypto-shred: drop the wrapped data key first, then the ciphertext."""
+        with self._lock:
+            stored = self.get(asset_id)
+            folder = self.root / asset_id
+            (folder / "key.wrapped").unlink()
+            del self._assets[asset_id]
+            self.generation += 1
+            shutil.rmtree(folder, ignore_errors=True)
+            return {"asset_id": asset_id, "row_count": stored.row_count, "method": "crypto_shred"}
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+
+
+def _ingest(card: AssetCard, upload: Path, target: Path, data_key: bytes) -> int:
+    connection = writer_connection()
+    try:
+        source = _source_relation(connection, upload)
+        _check_columns(connection, card, source)
+        connection.execute(attach_sql("staged", target, keys.duckdb_key(data_key), read_only=False))
+        casts = ", ".join(
+            f'TRY_CAST("{column.name}" AS {column.type}) AS "{column.name}"'
+            for column in card.columns
+        )
+        connection.execute(f"CREATE TABLE staged.main.{TABLE} AS SELECT {casts} FROM {source}")
+        (row_count,) = connection.execute(f"SELECT count(*) FROM staged.main.{TABLE}").fetchone()
+        connection.execute("DETACH staged")
+        return int(row_count)
+    finally:
+        connection.close()
+
+
+def _source_relation(connection: duckdb.DuckDBPyConnection, upload: Path) -> str:
+    with upload.open("rb") as handle:
+        magic = handle.read(4)
+    path = str(upload).replace("'", "''")
+    if magic == PARQUET_MAGIC:
+        source = f"read_parquet('{path}')"
+    else:
+        source = f"read_csv('{path}', header = true, all_varchar = true, sample_size = -1)"
+    try:
+        connection.execute(f"CREATE TEMP VIEW upload AS SELECT * FROM {source}")
+        (rows,) = connection.execute("SELECT count(*) FROM upload").fetchone()
+    except duckdb.Error as exc:
+        raise FileInvalid(
+            "the file could not be read as CSV with a header row or as Parquet",
+            [Violation("file_unreadable")],
+        ) from exc
+    if rows == 0:
+        raise FileInvalid("the file has no data rows", [Violation("file_empty")])
+    return "upload"
+
+
+def _check_columns(connection: duckdb.DuckDBPyConnection, card: AssetCard, source: str) -> None:
+    names = [row[0] for row in connection.execute(f"DESCRIBE {source}").fetchall()]
+    expected = [column.name for column in card.columns]
+    violations = [Violation("column_missing", n) for n in expected if n not in names]
+    violations += [Violation("column_not_in_card", n) for n in names if n not in expected]
+    if len(set(names)) != len(names):
+        violations.append(Violation("column_duplicated"))
+    if violations:
+        raise FileInvalid("the file's columns do not match the card", violations)
+    counts = ", ".join(
+        f'count(*) FILTER (WHERE "{c.name}" IS NOT NULL AND TRY_CAST("{c.name}" AS {c.type}) '
+        f"IS NULL)"
+        for c in card.columns
+    )
+    failures = connection.execute(f"SELECT {counts} FROM {source}").fetchone()
+    bad = [
+        Violation("type_mismatch", column.name)
+        for column, failed in zip(card.columns, failures, strict=True)
+        if failed
+    ]
+    if bad:
+        columns = ", ".join(v.column or "" for v in bad)
+        raise FileInvalid(f"values do not match the card's types in: {columns}", bad)

@@ -1,0 +1,199 @@
+"""Hardened DuckDB workers: separate processes that hold the assets read-only and run checked SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import multiprocessing
+import queue
+import resource
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from sandbox.duck import BASE_CONFIG, Limits, attach_sql, lock_down
+from sandbox.errors import EnclaveUnavailable, ExecutionFailed, ExecutionTimeout
+from sandbox.store import Attachment
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    columns: list[str]
+    rows: list[list]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    limits: Limits = Limits()
+    timeout_s: float = 10.0
+    max_fetch_rows: int = 100_000
+
+
+def _plain(value: object) -> object:
+    """Values a JSON response can carry, made inside the worker."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _serve(channel: Connection, attachments: list[Attachment], config: WorkerConfig) -> None:
+    """The worker's whole life: open assets, lock DuckDB, answer queries; no engine text leaves."""
+    import duckdb
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        connection = duckdb.connect(config=dict(BASE_CONFIG))
+        for attachment in attachments:
+            connection.execute(
+                attach_sql(attachment.catalog, attachment.path, attachment.key, read_only=True)
+            )
+        lock_down(connection, config.limits)
+    except Exception as exc:  # noqa: BLE001 - the parent only learns that start-up failed
+        log.error("enclave worker failed to start: %s", type(exc).__name__)
+        channel.send(("failed",))
+        return
+    channel.send(("ready",))
+    while True:
+        try:
+            sql = channel.recv()
+        except EOFError:
+            return
+        try:
+            cursor = connection.execute(sql)
+            columns = [d[0] for d in cursor.description]
+            fetched = cursor.fetchmany(config.max_fetch_rows + 1)
+            rows = [[_plain(v) for v in row] for row in fetched[: config.max_fetch_rows]]
+            channel.send(("ok", columns, rows, len(fetched) > config.max_fetch_rows))
+        except Exception as exc:  # noqa: BLE001 - engine text must not cross the boundary
+            log.info("query failed in enclave worker: %s", type(exc).__name__)
+            channel.send(("error",))
+
+
+class Worker:
+    """One enclave process and the pipe to it."""
+
+    def __init__(self, attachments: list[Attachment], config: WorkerConfig) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._channel, child = context.Pipe()
+        self._config = config
+        self.process = context.Process(
+            target=_serve, args=(child, attachments, config), daemon=True, name="veil-enclave"
+        )
+        self.process.start()
+        child.close()
+        if not self._channel.poll(START_TIMEOUT_S) or self._channel.recv() != ("ready",):
+            self.kill()
+            raise EnclaveUnavailable("the enclave could not start")
+
+    def run(self, sql: str) -> ResultSet:
+        try:
+            self._channel.send(sql)
+            if not self._channel.poll(self._config.timeout_s):
+                self.kill()
+                raise ExecutionTimeout("the query ran past its time limit and was stopped")
+            reply = self._channel.recv()
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            self.kill()
+            raise ExecutionFailed("the query could not be executed") from exc
+        if reply[0] != "ok":
+            raise ExecutionFailed("the query could not be executed")
+        _, columns, rows, truncated = reply
+        return ResultSet(columns, rows, truncated)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self._channel.close()
+
+
+class WorkerPool:
+    """A few workers over the current set of assets, replaced when they die or assets change."""
+
+    def __init__(
+        self,
+        catalog: Callable[[], tuple[int, list[Attachment]]],
+        config: WorkerConfig,
+        size: int = 2,
+    ) -> None:
+        self._catalog = catalog
+        self._config = config
+        self._size = size
+        self._idle: queue.Queue[tuple[int, Worker]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._created = 0
+
+    def run(self, sql: str) -> ResultSet:
+        generation, worker = self._take()
+        try:
+            return worker.run(sql)
+        finally:
+            if worker.alive and generation == self._generation:
+                self._idle.put((generation, worker))
+            else:
+                worker.kill()
+                with self._lock:
+                    self._created -= 1
+
+    def _take(self) -> tuple[int, Worker]:
+        generation, attachments = self._catalog()
+        with self._lock:
+            if generation != self._generation:
+                self._drain()
+                self._generation = generation
+        while True:
+            try:
+                held_generation, worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if held_generation == generation and worker.alive:
+                return held_generation, worker
+            worker.kill()
+            with self._lock:
+                self._created -= 1
+        with self._lock:
+            may_create = self._created < self._size
+            if may_create:
+                self._created += 1
+        if may_create:
+            try:
+                return generation, Worker(attachments, self._config)
+            except BaseException:
+                with self._lock:
+                    self._created -= 1
+                raise
+        try:
+            return self._idle.get(timeout=self._config.timeout_s * 2)
+        except queue.Empty as exc:
+            raise EnclaveUnavailable("the enclave is busy; try again") from exc
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                _, worker = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            worker.kill()
+            self._created -= 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._drain()
