@@ -28,9 +28,11 @@ class QueryOutcome:
 class Enclave:
     """Owns the asset store and the worker pool; the gateway's only way to touch data."""
 
-    def __init__(self, assets_root: Path, master_key: bytes, config: WorkerConfig) -> None:
+    def __init__(
+        self, assets_root: Path, master_key: bytes, config: WorkerConfig, workers: int = 2
+    ) -> None:
         self.store = AssetStore(assets_root, master_key)
-        self.pool = WorkerPool(self._catalog, config)
+        self.pool = WorkerPool(self._catalog, config, size=workers)
 
     def _catalog(self) -> tuple[int, list[Attachment]]:
         return self.store.generation, self.store.attachments()

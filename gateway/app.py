@@ -1,0 +1,40 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import errors
+from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.routes import assets, grants, health, ledger, principals, queries
+from gateway.services import open_services
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; its services open at start-up and close at shutdown."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = open_services(settings, metrics)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="Veil",
+        version="0.1.0",
+        summary="Raw data never leaves the domain; data is usable but invisible.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    errors.install(app)
+    for module in (health, principals, assets, grants, queries, ledger):
+        app.include_router(module.router)
+    return app

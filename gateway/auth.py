@@ -1,0 +1,42 @@
+"""Authentication: a bearer API key becomes a principal, and role checks for routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+
+from gateway.control import Principal
+from gateway.errors import ApiError
+from gateway.services import Services
+
+MAX_KEY_CHARS = 200
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, api_key = header.partition(" ")
+    api_key = api_key.strip()
+    if scheme.lower() != "bearer" or not api_key or len(api_key) > MAX_KEY_CHARS:
+        raise ApiError(401, "UNAUTHENTICATED", "send an API key as 'Authorization: Bearer <key>'")
+    found = services(request).control.authenticate(api_key)
+    if found is None:
+        raise ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
+    if found.status != "active":
+        raise ApiError(403, "POLICY_DENIED", "this principal is not active")
+    return found
+
+
+def requires(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting principals holding any of `roles`."""
+
+    def check(caller: Principal = Depends(principal)) -> Principal:
+        if not caller.has(*roles):
+            raise ApiError(403, "FORBIDDEN", f"this needs one of the roles: {', '.join(roles)}")
+        return caller
+
+    return check

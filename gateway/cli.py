@@ -1,0 +1,132 @@
+"""The `veil` command: init, demo, serve, ledger verify and a thin query client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from gateway.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Veil secure data sandbox.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the usage ledger.")
+app.add_typer(ledger_app, name="ledger")
+
+Home = Annotated[
+    Path | None, typer.Option("--home", help="State directory (default $VEIL_HOME or ./.veil).")
+]
+
+
+def _settings(home: Path | None) -> Settings:
+    settings = Settings()
+    if home is not None:
+        settings = settings.model_copy(update={"home": home})
+    return settings
+
+
+@app.command()
+def init(home: Home = None) -> None:
+    """Create keys, stores and an admin principal; print the admin key once."""
+    from gateway.services import initialise
+
+    admin_key = initialise(_settings(home))
+    if admin_key is None:
+        typer.echo("this home is already initialised", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps({"admin_key": admin_key}))
+
+
+@app.command()
+def demo(
+    home: Home = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up only.")] = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Set up demo assets, principals and approved grants, then serve."""
+    from gateway.demo import CREDENTIALS_FILE, set_up_demo
+
+    settings = _settings(home)
+    credentials = set_up_demo(settings)
+    path = settings.home / CREDENTIALS_FILE
+    analyst = credentials["analyst"]
+    base = f"http://{host}:{port}"
+    typer.echo(f"Demo ready; keys are in {path}.")
+    typer.echo("\nAsk a first question with curl:")
+    typer.echo(
+        f"  curl -s {base}/v1/queries -H 'Authorization: Bearer {analyst}' "
+        "-H 'Content-Type: application/json' \\\n"
+        '    -d \'{"sql": "SELECT district, COUNT(DISTINCT patient_id) AS patients, '
+        'AVG(cost) AS avg_cost FROM hospital.visits GROUP BY district ORDER BY district"}\''
+    )
+    typer.echo("\nor with the CLI:")
+    typer.echo(
+        f"  VEIL_API_KEY={analyst} veil query --url {base} "
+        "\"SELECT department, SUM(cost) AS total FROM hospital.visits GROUP BY department\""
+    )
+    if not no_serve:
+        _serve(settings, host, port)
+
+
+@app.command()
+def serve(home: Home = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the HTTP API."""
+    _serve(_settings(home), host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@ledger_app.command("verify")
+def ledger_verify(home: Home = None) -> None:
+    """Exit 0 only if every entry and every checkpoint verifies."""
+    from ledger import Ledger
+
+    settings = _settings(home)
+    if not settings.signing_key_path.exists():
+        typer.echo("no ledger here: run `veil init` first", err=True)
+        raise typer.Exit(2)
+    report = Ledger.open(settings.ledger_url, settings.signing_key_path).verify()
+    typer.echo(
+        json.dumps({"ok": report.ok, "tree_size": report.tree_size, "problems": report.problems})
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="Aggregate SQL over granted assets.")],
+    url: Annotated[str, typer.Option(envvar="VEIL_URL")] = "http://127.0.0.1:8000",
+    key: Annotated[str | None, typer.Option(envvar="VEIL_API_KEY", help="API key.")] = None,
+    purpose: str | None = None,
+    grant: str | None = None,
+) -> None:
+    """Send a query to a running Veil and print the JSON answer."""
+    if not key:
+        typer.echo("pass --key or set VEIL_API_KEY", err=True)
+        raise typer.Exit(2)
+    body = {"sql": sql, "purpose": purpose, "grant_id": grant}
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/v1/queries",
+            json={k: v for k, v in body.items() if v is not None},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"could not reach {url}: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    raise typer.Exit(0 if response.is_success else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,283 @@
+"""The control store: principals, their hashed API keys, grants and approvals (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("roles", sa.Text, nullable=False),
+    sa.Column("org", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("developer", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+approvals = sa.Table(
+    "grant_approvals",
+    metadata,
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), primary_key=True),
+    sa.Column("party", sa.String(64), primary_key=True),
+    sa.Column("approver", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
+SUPERVISOR_PARTY = "supervisor"
+
+
+class GrantStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+
+
+TRANSITIONS = {
+    GrantStatus.PENDING: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
+    GrantStatus.ACTIVE: {GrantStatus.REVOKED, GrantStatus.SUSPENDED, GrantStatus.EXPIRED},
+    GrantStatus.SUSPENDED: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
+}
+
+
+class ControlError(Exception):
+    code = "CONFLICT"
+    status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ControlError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hash_key(api_key: str) -> str:
+    # API keys are 256-bit random tokens, so a plain digest is enough to store them safely.
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "veil_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    roles: frozenset[str]
+    org: str
+    status: str
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
+
+    def as_input(self) -> dict:
+        return {"id": self.id, "roles": sorted(self.roles), "org": self.org, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: str
+    developer: str
+    assets: list[str]
+    columns: dict[str, list[str]] | None
+    purpose: str
+    scenario: str
+    methods: list[str]
+    valid_from: str
+    valid_until: str
+    status: GrantStatus
+    created_at: str
+    required_parties: list[str]
+    approvals: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "developer": self.developer,
+            "assets": self.assets,
+            "columns": self.columns,
+            "purpose": self.purpose,
+            "scenario": self.scenario,
+            "methods": self.methods,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "required_approvals": self.required_parties,
+            "approvals": self.approvals,
+        }
+
+    def as_input(self) -> dict:
+        body = self.as_dict()
+        del body["required_approvals"], body["approvals"], body["created_at"]
+        return body
+
+
+class ControlStore:
+    """Principals and grants; every change is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+        self._lock = threading.Lock()
+
+    # principals
+
+    def create_principal(self, principal_id: str, roles: set[str], org: str) -> str:
+        api_key = new_api_key()
+        with self.engine.begin() as db:
+            if db.execute(sa.select(principals.c.id).where(principals.c.id == principal_id)).first():
+                raise ControlError("a principal with this id already exists")
+            db.execute(
+                principals.insert().values(
+                    id=principal_id,
+                    roles=json.dumps(sorted(roles)),
+                    org=org,
+                    key_hash=hash_key(api_key),
+                    status="active",
+                    created_at=utc_now(),
+                )
+            )
+        return api_key
+
+    def authenticate(self, api_key: str) -> Principal | None:
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(principals).where(principals.c.key_hash == hash_key(api_key))
+            ).first()
+        return _principal(row) if row else None
+
+    def principal(self, principal_id: str) -> Principal | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(principals).where(principals.c.id == principal_id)).first()
+        return _principal(row) if row else None
+
+    def has_principals(self) -> bool:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(sa.func.count()).select_from(principals)).scalar_one() > 0
+
+    # grants
+
+    def create_grant(self, body: dict, required_parties: list[str]) -> Grant:
+        grant_id = "g_" + secrets.token_hex(8)
+        stored = dict(body, required_parties=sorted(set(required_parties)))
+        with self.engine.begin() as db:
+            db.execute(
+                grants.insert().values(
+                    id=grant_id,
+                    developer=body["developer"],
+                    body=json.dumps(stored, sort_keys=True),
+                    status=GrantStatus.PENDING.value,
+                    created_at=utc_now(),
+                )
+            )
+        return self.grant(grant_id)
+
+    def grant(self, grant_id: str) -> Grant:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(grants).where(grants.c.id == grant_id)).first()
+            if row is None:
+                raise NotFound("no such grant")
+            parties = db.execute(
+                sa.select(approvals.c.party).where(approvals.c.grant_id == grant_id)
+            ).scalars()
+            return _grant(row, sorted(parties))
+
+    def grants_of(self, developer: str) -> list[Grant]:
+        with self.engine.connect() as db:
+            ids = db.execute(
+                sa.select(grants.c.id).where(grants.c.developer == developer).order_by(grants.c.id)
+            ).scalars()
+            ids = list(ids)
+        return [self.grant(grant_id) for grant_id in ids]
+
+    def approve(self, grant_id: str, party: str, approver: str) -> Grant:
+        with self._lock, self.engine.begin() as db:
+            grant = self.grant(grant_id)
+            if grant.status is not GrantStatus.PENDING:
+                raise ControlError(f"the grant is {grant.status.value}, not pending")
+            if party not in grant.required_parties:
+                raise ControlError("this party's approval is not required")
+            if party not in grant.approvals:
+                db.execute(
+                    approvals.insert().values(
+                        grant_id=grant_id, party=party, approver=approver, at=utc_now()
+                    )
+                )
+            if set(grant.required_parties) <= set(grant.approvals) | {party}:
+                _move(db, grant, GrantStatus.ACTIVE)
+        return self.grant(grant_id)
+
+    def set_status(self, grant_id: str, status: GrantStatus) -> Grant:
+        with self._lock, self.engine.begin() as db:
+            _move(db, self.grant(grant_id), status)
+        return self.grant(grant_id)
+
+
+def _move(db: sa.Connection, grant: Grant, status: GrantStatus) -> None:
+    """The one way a grant changes state."""
+    if status not in TRANSITIONS.get(grant.status, set()):
+        raise ControlError(f"a {grant.status.value} grant cannot become {status.value}")
+    db.execute(grants.update().where(grants.c.id == grant.id).values(status=status.value))
+
+
+def _principal(row: sa.Row) -> Principal:
+    return Principal(row.id, frozenset(json.loads(row.roles)), row.org, row.status)
+
+
+def _grant(row: sa.Row, approved: list[str]) -> Grant:
+    body = json.loads(row.body)
+    return Grant(
+        id=row.id,
+        developer=row.developer,
+        assets=body["assets"],
+        columns=body.get("columns"),
+        purpose=body["purpose"],
+        scenario=body.get("scenario", ""),
+        methods=body["methods"],
+        valid_from=body["valid_from"],
+        valid_until=body["valid_until"],
+        status=GrantStatus(row.status),
+        created_at=row.created_at,
+        required_parties=body["required_parties"],
+        approvals=approved,
+    )
+
+
+def _sqlite_pragmas(connection, _record) -> None:  # noqa: ANN001 - DB-API hook
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,95 @@
+"""The one error body, and the mapping from every package's errors onto it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.control import ControlError
+from ledger import LedgerError
+from policies import PolicyError
+from sandbox.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "BAD_REQUEST",
+    429: "BUDGET_EXHAUSTED",
+}
+
+
+class ApiError(Exception):
+    """An error the gateway raises itself, already in client-safe words."""
+
+    def __init__(
+        self, status: int, code: str, message: str, violations: list[dict] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.violations = violations or []
+
+
+def error_body(code: str, message: str, violations: list[dict] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "violations": violations or []}}
+
+
+def _respond(status: int, code: str, message: str, violations: list[dict] | None = None):
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(code, message, violations), status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError):
+        return _respond(exc.status, exc.code, exc.message, exc.violations)
+
+    @app.exception_handler(SandboxError)
+    async def _sandbox(_: Request, exc: SandboxError):
+        return _respond(exc.status, exc.code, exc.message, [v.as_dict() for v in exc.violations])
+
+    @app.exception_handler(ControlError)
+    async def _control(_: Request, exc: ControlError):
+        return _respond(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, exc: LedgerError):
+        if exc.status < 500:
+            return _respond(exc.status, exc.code, exc.message)
+        log.error("ledger failure: %s", type(exc).__name__)
+        return _respond(503, "LEDGER_UNAVAILABLE", "the ledger could not record this request")
+
+    @app.exception_handler(PolicyError)
+    async def _policy(_: Request, exc: PolicyError):
+        log.error("policy engine failure: %s", type(exc).__name__)
+        return _respond(503, "POLICY_UNAVAILABLE", "the policy engine could not decide")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError):
+        violations = [
+            {"rule": "invalid_field", "column": ".".join(str(p) for p in e["loc"][1:]) or None}
+            for e in exc.errors()
+        ]
+        return _respond(422, "BAD_REQUEST", "the request body is not valid", violations)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException):
+        code = HTTP_CODES.get(exc.status_code, "ERROR")
+        message = exc.detail if isinstance(exc.detail, str) else code.lower()
+        return _respond(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception):
+        log.exception("unexpected error")
+        return _respond(500, "INTERNAL", "an internal error occurred; nothing was released")

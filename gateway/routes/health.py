@@ -1,0 +1,31 @@
+"""Liveness, readiness and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from gateway.auth import services
+from gateway.services import Services
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(veil: Services = Depends(services)) -> Response:
+    try:
+        veil.ledger.checkpoint()
+        veil.control.has_principals()
+    except Exception:  # noqa: BLE001 - readiness only says yes or no
+        return Response('{"status": "unavailable"}', 503, media_type="application/json")
+    return Response('{"status": "ready"}', 200, media_type="application/json")
+
+
+@router.get("/metrics")
+def metrics(veil: Services = Depends(services)) -> Response:
+    return Response(veil.metrics.render(), media_type="text/plain; version=0.0.4")

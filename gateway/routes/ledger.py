@@ -1,0 +1,60 @@
+"""The ledger, read-only: entries, signed checkpoints, the public key and proofs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from gateway.auth import principal, services
+from gateway.control import Principal
+from gateway.services import Services
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+
+
+@router.get("/entries")
+def entries(
+    after: Annotated[int | None, Query(ge=-1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    _: Principal = Depends(principal),
+    veil: Services = Depends(services),
+) -> dict:
+    items = veil.ledger.entries(after=after, limit=limit)
+    return {
+        "items": [
+            {"index": e.index, "leaf_hash": e.leaf_hash, "data": e.data} for e in items
+        ]
+    }
+
+
+@router.get("/checkpoint")
+def checkpoint(_: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+    current = veil.ledger.checkpoint()
+    return {"tree_size": current.tree_size, "root_hash": current.root_hash, "note": current.note}
+
+
+@router.get("/public-key")
+def public_key(_: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+    name, key = veil.ledger.public_key()
+    return {"name": name, "public_key": key}
+
+
+@router.get("/proof/inclusion")
+def inclusion(
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int, Query(ge=1)],
+    _: Principal = Depends(principal),
+    veil: Services = Depends(services),
+) -> dict:
+    return {"audit_path": veil.ledger.inclusion_proof(index, size)}
+
+
+@router.get("/proof/consistency")
+def consistency(
+    frm: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int, Query(ge=1)],
+    _: Principal = Depends(principal),
+    veil: Services = Depends(services),
+) -> dict:
+    return {"proof": veil.ledger.consistency_proof(frm, to)}

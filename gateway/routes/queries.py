@@ -1,0 +1,33 @@
+"""Queries: a developer's aggregate SQL, answered with checked rows and a ledger receipt."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.auth import requires, services
+from gateway.control import Principal
+from gateway.querying import QueryRequest, run_query
+from gateway.services import Services
+from sandbox.guard.syntax import MAX_SQL_CHARS
+
+router = APIRouter(prefix="/v1/queries", tags=["queries"])
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_CHARS)]
+    purpose: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")] = None
+    grant_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+@router.post("")
+def query(
+    body: QueryBody,
+    caller: Principal = Depends(requires("developer")),
+    veil: Services = Depends(services),
+) -> dict:
+    return run_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))

@@ -1,0 +1,72 @@
+"""The services a running Veil holds, and the creation of a new home directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.control import ControlStore
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from ledger import Ledger, generate_signing_key
+from policies import EmbeddedEngine, PolicyEngine
+from sandbox.duck import Limits
+from sandbox.enclave import Enclave
+from sandbox.keys import create_master_key, load_master_key
+from sandbox.worker import WorkerConfig
+
+
+@dataclass
+class Services:
+    settings: Settings
+    control: ControlStore
+    enclave: Enclave
+    ledger: Ledger
+    policy: PolicyEngine
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.enclave.close()
+
+
+def initialise(settings: Settings) -> str | None:
+    """Create keys, stores and an admin; return the admin key, or None if already done."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not settings.master_key_path.exists():
+        create_master_key(settings.master_key_path)
+    if not settings.signing_key_path.exists():
+        generate_signing_key(settings.signing_key_path)
+    control = ControlStore(settings.control_url)
+    ledger = Ledger.open(settings.ledger_url, settings.signing_key_path)
+    if control.has_principals():
+        return None
+    admin_key = control.create_principal("admin", {"admin"}, "platform")
+    ledger.append(
+        {"type": "principal_created", "principal": "admin", "roles": ["admin"], "by": "init"},
+        idempotency_key="init:admin",
+    )
+    return admin_key
+
+
+def policy_engine(settings: Settings) -> PolicyEngine:
+    if settings.policy_engine != "embedded":
+        raise RuntimeError("only the embedded policy engine is available in this build")
+    return EmbeddedEngine(settings.policy_dir)
+
+
+def open_services(settings: Settings, metrics: Metrics) -> Services:
+    if not settings.master_key_path.exists():
+        raise RuntimeError(f"{settings.home} is not initialised; run `veil init` first")
+    config = WorkerConfig(
+        limits=Limits(memory_limit=settings.worker_memory_limit),
+        timeout_s=settings.query_timeout_s,
+    )
+    return Services(
+        settings=settings,
+        control=ControlStore(settings.control_url),
+        enclave=Enclave(
+            settings.assets_root, load_master_key(settings.master_key_path), config, settings.workers
+        ),
+        ledger=Ledger.open(settings.ledger_url, settings.signing_key_path),
+        policy=policy_engine(settings),
+        metrics=metrics,
+    )

@@ -1,0 +1,42 @@
+"""Settings, read once from the environment at start-up into one typed object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VEIL_", extra="ignore")
+
+    home: Path = Path(".veil")
+    policy_engine: Literal["embedded", "opa"] = "embedded"
+    opa_url: str = "http://127.0.0.1:8181"
+    policy_dir: Path | None = None
+    database_url: str | None = None
+    query_timeout_s: float = 10.0
+    worker_memory_limit: str = "1GB"
+    workers: int = 2
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+    @property
+    def control_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'control.db'}"
+
+    @property
+    def ledger_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'ledger.db'}"
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.home / "keys" / "master.key"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.home / "keys" / "ledger-signing.key"
+
+    @property
+    def assets_root(self) -> Path:
+        return self.home / "assets"

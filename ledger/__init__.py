@@ -1,0 +1,60 @@
+"""Tamper-evident usage ledger: Merkle log, checkpoints, pricing."""
+
+from ledger.canonical import canonical_json
+from ledger.checkpoints import public_key_b64, sign_checkpoint, verify_checkpoint
+from ledger.errors import (
+    CheckpointInvalid,
+    InvalidEntry,
+    InvalidKey,
+    InvalidRange,
+    LedgerCorrupt,
+    LedgerError,
+    LedgerUnavailable,
+    PricingInvalid,
+)
+from ledger.keys import generate_signing_key, load_signing_key
+from ledger.log import Ledger
+from ledger.merkle import (
+    Frontier,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaves,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.pricing import Charge, price_query
+from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
+
+__all__ = [
+    "Charge",
+    "Checkpoint",
+    "CheckpointInvalid",
+    "Entry",
+    "Frontier",
+    "InvalidEntry",
+    "InvalidKey",
+    "InvalidRange",
+    "Ledger",
+    "LedgerCorrupt",
+    "LedgerError",
+    "LedgerUnavailable",
+    "PricingInvalid",
+    "Receipt",
+    "VerifyReport",
+    "canonical_json",
+    "consistency_proof",
+    "generate_signing_key",
+    "inclusion_proof",
+    "leaf_hash",
+    "load_signing_key",
+    "node_hash",
+    "price_query",
+    "public_key_b64",
+    "root_from_leaves",
+    "sign_checkpoint",
+    "verify_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+]

@@ -1,0 +1,216 @@
+"""The Ledger: an append-only, signed Merkle log of canonical JSON entries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.canonical import canonical_json
+from ledger.checkpoints import check_key_name, public_key_b64, sign_checkpoint
+from ledger.errors import InvalidEntry, InvalidRange, LedgerCorrupt, LedgerUnavailable
+from ledger.keys import load_signing_key
+from ledger.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
+from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
+from ledger.store import WRITE_OPTION, create_store, ledger_checkpoints, ledger_entries
+from ledger.verify import audit_log
+
+MAX_PAGE = 1000
+MAX_KEY_LENGTH = 256
+KEY_FIELD = "idempotency_key"
+
+_entries = ledger_entries.c
+_checkpoints = ledger_checkpoints.c
+
+
+class Ledger:
+    """One sequencing writer over the store; reads may come from any thread.
+
+    Each entry's hashed text is `canonical_json({**entry, "idempotency_key": key})`, so the
+    key is covered by the leaf hash and an entry may carry the field only with the same value.
+    `created_at` is bookkeeping outside the hash; callers put times they rely on in the entry.
+    """
+
+    def __init__(self, engine: Engine, key: Ed25519PrivateKey, origin: str) -> None:
+        check_key_name(origin)
+        self._engine = engine
+        self._key = key
+        self._origin = origin
+        self._lock = threading.Lock()
+        self._frontier: Frontier | None = None
+
+    @classmethod
+    def open(cls, url: str, signing_key_path: Path, origin: str = "veil.local/ledger") -> Ledger:
+        key = load_signing_key(signing_key_path)
+        try:
+            engine = create_store(url)
+        except SQLAlchemyError as error:
+            raise LedgerUnavailable("the ledger store cannot be opened") from error
+        ledger = cls(engine, key, origin)
+        # A corrupt store still opens, so verify() can report it; appends refuse meanwhile.
+        with ledger._connect() as connection, suppress(LedgerCorrupt):
+            ledger._frontier = ledger._synced_frontier(connection)
+        return ledger
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def append(self, entry: dict[str, Any], idempotency_key: str) -> Receipt:
+        """Record `entry` durably; the same key again returns the first receipt."""
+        data = _entry_text(entry, idempotency_key)
+        leaf = leaf_hash(data.encode("utf-8"))
+        with self._lock:
+            with self._connect(writing=True) as connection:
+                receipt, frontier = self._record(connection, idempotency_key, data, leaf)
+            # Adopted only after the commit, so a failed write leaves the frontier as it was.
+            if frontier is not None:
+                self._frontier = frontier
+        return receipt
+
+    def entries(self, after: int | None = None, limit: int = 100) -> list[Entry]:
+        """Entries with index > `after` (all when None), oldest first, at most 1000."""
+        if limit < 1:
+            raise InvalidRange("limit must be at least 1")
+        query = select(_entries.idx, _entries.leaf_hash, _entries.data).order_by(_entries.idx)
+        if after is not None:
+            query = query.where(_entries.idx > after)
+        with self._connect() as connection:
+            rows = connection.execute(query.limit(min(limit, MAX_PAGE))).all()
+        return [Entry(row.idx, row.leaf_hash, row.data) for row in rows]
+
+    def checkpoint(self) -> Checkpoint:
+        """The newest signed checkpoint; an empty log gets a freshly signed size-0 one."""
+        query = select(ledger_checkpoints).order_by(_checkpoints.tree_size.desc()).limit(1)
+        with self._connect() as connection:
+            row = connection.execute(query).first()
+        if row is not None:
+            return Checkpoint(row.tree_size, row.root_hash, row.note)
+        root = Frontier().root()
+        note = sign_checkpoint(self._key, self._origin, 0, root)
+        return Checkpoint(0, root.hex(), note)
+
+    def public_key(self) -> tuple[str, str]:
+        """(key name, base64 raw Ed25519 public key); the key name is the origin."""
+        return self._origin, public_key_b64(self._key)
+
+    def inclusion_proof(self, index: int, size: int) -> list[str]:
+        if not 0 <= index < size:
+            raise InvalidRange("an inclusion proof needs 0 <= index < size")
+        return [node.hex() for node in inclusion_proof(self._leaves(size), index, size)]
+
+    def consistency_proof(self, frm: int, to: int) -> list[str]:
+        if not 0 <= frm <= to:
+            raise InvalidRange("a consistency proof needs 0 <= from <= to")
+        return [node.hex() for node in consistency_proof(self._leaves(to), frm, to)]
+
+    def verify(self) -> VerifyReport:
+        """Recompute the whole log from stored data and check every stored checkpoint."""
+        with self._connect() as connection:
+            if connection.dialect.name != "sqlite":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                return audit_log(connection, self._key.public_key(), self._origin)
+
+    def _record(
+        self, connection: Connection, idempotency_key: str, data: str, leaf: bytes
+    ) -> tuple[Receipt, Frontier | None]:
+        """Write the entry and its checkpoint in the caller's transaction."""
+        earlier = connection.execute(
+            select(_entries.idx, _entries.leaf_hash).where(
+                _entries.idempotency_key == idempotency_key
+            )
+        ).first()
+        if earlier is not None:
+            return Receipt(earlier.idx, earlier.leaf_hash), None
+        frontier = self._synced_frontier(connection)
+        index = frontier.size
+        frontier.append(leaf)
+        root = frontier.root()
+        connection.execute(
+            insert(ledger_entries).values(
+                idx=index,
+                idempotency_key=idempotency_key,
+                data=data,
+                leaf_hash=leaf.hex(),
+                created_at=datetime.now(UTC).isoformat(),
+            )
+        )
+        note = sign_checkpoint(self._key, self._origin, frontier.size, root)
+        connection.execute(
+            insert(ledger_checkpoints).values(
+                tree_size=frontier.size, root_hash=root.hex(), note=note
+            )
+        )
+        return Receipt(index, leaf.hex()), frontier
+
+    def _synced_frontier(self, connection: Connection) -> Frontier:
+        """A copy of the frontier brought up to the stored log, which another writer may
+        have extended; the copy is adopted only once a write commits."""
+        frontier = Frontier() if self._frontier is None else self._frontier.copy()
+        newest = connection.execute(select(func.max(_entries.idx))).scalar()
+        stored = 0 if newest is None else newest + 1
+        if stored < frontier.size:
+            raise LedgerCorrupt("the ledger store lost entries; run verify")
+        if stored > frontier.size:
+            rows = connection.execute(
+                select(_entries.idx, _entries.leaf_hash)
+                .where(_entries.idx >= frontier.size)
+                .order_by(_entries.idx)
+            )
+            for row in rows:
+                if row.idx != frontier.size:
+                    raise LedgerCorrupt("ledger indices are not contiguous; run verify")
+                frontier.append(_hash_bytes(row.leaf_hash))
+        return frontier
+
+    def _leaves(self, size: int) -> list[bytes]:
+        query = select(_entries.leaf_hash).where(_entries.idx < size).order_by(_entries.idx)
+        with self._connect() as connection:
+            leaves = [_hash_bytes(value) for value in connection.execute(query).scalars()]
+        if len(leaves) < size:
+            raise InvalidRange(f"the log has only {len(leaves)} entries")
+        return leaves
+
+    @contextmanager
+    def _connect(self, writing: bool = False) -> Iterator[Connection]:
+        """A connection; when writing, inside one transaction committed on exit."""
+        try:
+            with self._engine.connect() as connection:
+                if not writing:
+                    yield connection
+                    return
+                connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    yield connection
+        except SQLAlchemyError as error:
+            raise LedgerUnavailable("the ledger store failed") from error
+
+
+def _entry_text(entry: dict[str, Any], idempotency_key: str) -> str:
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise InvalidEntry(f"the idempotency key must be 1 to {MAX_KEY_LENGTH} characters")
+    if not isinstance(entry, dict):
+        raise InvalidEntry("an entry must be a JSON object")
+    if entry.get(KEY_FIELD, idempotency_key) != idempotency_key:
+        raise InvalidEntry("the entry carries a different idempotency key")
+    try:
+        return canonical_json({**entry, KEY_FIELD: idempotency_key})
+    except (TypeError, ValueError) as error:
+        raise InvalidEntry("the entry cannot be written as canonical JSON") from error
+
+
+def _hash_bytes(value: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except (TypeError, ValueError) as error:
+        raise LedgerCorrupt("a stored leaf hash is malformed; run verify") from error
+    if len(raw) != 32:
+        raise LedgerCorrupt("a stored leaf hash is malformed; run verify")
+    return raw

@@ -1,0 +1,115 @@
+"""Full audit of a stored log: leaf hashes, index sequence and every signed checkpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, select
+
+from ledger.checkpoints import verify_checkpoint
+from ledger.errors import CheckpointInvalid
+from ledger.merkle import Frontier, leaf_hash
+from ledger.records import VerifyReport
+from ledger.store import ledger_checkpoints, ledger_entries
+
+MAX_PROBLEMS = 100
+_PAGE = 1000
+
+
+class _Audit:
+    """Walks entries and checkpoints side by side, both in ascending order."""
+
+    def __init__(self, checkpoints: Any, public_key: Ed25519PublicKey, origin: str) -> None:
+        self.problems: list[str] = []
+        self.hidden = 0
+        self.frontier = Frontier()
+        self.newest_checkpoint = 0
+        self._checkpoints = iter(checkpoints)
+        self._pending = next(self._checkpoints, None)
+        self._public_key = public_key
+        self._origin = origin
+
+    def report(self, problem: str) -> None:
+        # One early edit breaks every later checkpoint; keep the report readable.
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.hidden += 1
+
+    def entry(self, row: Any, expected: int) -> None:
+        if row.idx != expected:
+            self.report(f"entry {expected} is missing; the next stored index is {row.idx}")
+        computed = leaf_hash(row.data.encode("utf-8"))
+        if computed.hex() != row.leaf_hash:
+            self.report(f"entry {row.idx}: stored leaf hash does not match its data")
+        if _embedded_key(row.data) != row.idempotency_key:
+            self.report(f"entry {row.idx}: idempotency key does not match its data")
+        self.frontier.append(computed)
+
+    def settle_checkpoints(self) -> None:
+        """Check every checkpoint up to the current size against the recomputed root."""
+        size = self.frontier.size
+        while self._pending is not None and self._pending.tree_size <= size:
+            checkpoint = self._pending
+            if checkpoint.tree_size == size:
+                self._check(checkpoint)
+            else:
+                self.report(f"checkpoint {checkpoint.tree_size} names no size of this log")
+            self.newest_checkpoint = checkpoint.tree_size
+            self._pending = next(self._checkpoints, None)
+
+    def finish(self) -> VerifyReport:
+        size = self.frontier.size
+        for checkpoint in [self._pending, *self._checkpoints]:
+            if checkpoint is not None:
+                self.report(f"checkpoint {checkpoint.tree_size} is beyond the {size} entries")
+                self.newest_checkpoint = checkpoint.tree_size
+        if self.newest_checkpoint < size:
+            first = self.newest_checkpoint
+            self.report(f"entries from {first} on are not covered by a signed checkpoint")
+        problems = self.problems + ([f"... and {self.hidden} more"] if self.hidden else [])
+        return VerifyReport(ok=not problems, problems=problems, tree_size=size)
+
+    def _check(self, row: Any) -> None:
+        size = row.tree_size
+        try:
+            signed_size, signed_root = verify_checkpoint(row.note, self._public_key, self._origin)
+        except CheckpointInvalid as error:
+            self.report(f"checkpoint {size}: {error.message}")
+            return
+        if signed_size != size or signed_root.hex() != row.root_hash:
+            self.report(f"checkpoint {size}: signed note does not match its stored size and root")
+        elif signed_root != self.frontier.root():
+            self.report(f"checkpoint {size}: signed root differs from the recomputed log")
+
+
+def audit_log(connection: Connection, public_key: Ed25519PublicKey, origin: str) -> VerifyReport:
+    """Recompute the log from its stored data and check it against every checkpoint.
+
+    Run inside one transaction so entries and checkpoints come from the same snapshot.
+    Truncating the newest entries together with their checkpoints is invisible here; only a
+    checkpoint kept outside the store (a client's receipt, a witness) can reveal it.
+    """
+    streaming = connection.execution_options(yield_per=_PAGE)
+    checkpoints = streaming.execute(
+        select(ledger_checkpoints).order_by(ledger_checkpoints.c.tree_size)
+    )
+    audit = _Audit(checkpoints, public_key, origin)
+    audit.settle_checkpoints()
+    entries = streaming.execute(select(ledger_entries).order_by(ledger_entries.c.idx))
+    expected = 0
+    for row in entries:
+        audit.entry(row, expected)
+        expected = row.idx + 1
+        audit.settle_checkpoints()
+    return audit.finish()
+
+
+def _embedded_key(data: str) -> str | None:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed.get("idempotency_key") if isinstance(parsed, dict) else None

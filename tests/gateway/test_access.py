@@ -1,0 +1,118 @@
+"""Authentication, roles and grants, over HTTP, with the one error body."""
+
+from __future__ import annotations
+
+import httpx
+
+SQL = "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district"
+
+
+def _error(response: httpx.Response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "violations"}
+    return body["error"]
+
+
+def test_missing_and_bad_keys_are_unauthenticated(demo) -> None:
+    with httpx.Client(base_url=demo.url) as client:
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"},
+                        {"Authorization": "Bearer " + "x" * 5000}):
+            response = client.post("/v1/queries", json={"sql": SQL}, headers=headers)
+            assert response.status_code == 401
+            assert _error(response)["code"] == "UNAUTHENTICATED"
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_roles_are_enforced(demo) -> None:
+    with demo.client("city-hospital") as provider:
+        response = provider.post("/v1/queries", json={"sql": SQL})
+        assert response.status_code == 403 and _error(response)["code"] == "FORBIDDEN"
+    with demo.client("analyst") as developer:
+        response = developer.post("/v1/principals", json={"id": "x1", "roles": ["admin"], "org": "x"})
+        assert response.status_code == 403
+
+
+def test_ungranted_asset_is_denied_by_policy(demo) -> None:
+    response = demo.query(SQL, who="fintech")
+    error = _error(response)
+    assert response.status_code == 403 and error["code"] == "POLICY_DENIED"
+    assert error["violations"]
+
+
+def test_purpose_must_match_the_grant(demo) -> None:
+    response = demo.query(SQL, purpose="commercial_pricing")
+    assert response.status_code == 403
+    assert _error(response)["code"] == "POLICY_DENIED"
+
+
+def test_unknown_grant_is_denied(demo) -> None:
+    response = demo.query(SQL, grant_id="g_doesnotexist")
+    assert response.status_code == 403
+
+
+def test_pending_and_revoked_grants_do_not_authorise(demo) -> None:
+    with demo.client("admin") as admin:
+        created = admin.post(
+            "/v1/principals", json={"id": "newdev", "roles": ["developer"], "org": "Lab"}
+        ).json()
+    demo.keys["newdev"] = created["api_key"]
+    with demo.client("newdev") as dev:
+        grant = dev.post("/v1/grants", json={
+            "assets": ["insurance.claims"], "purpose": "public_governance",
+            "scenario": "fraud oversight", "methods": ["sql"],
+            "valid_until": "2099-01-01T00:00:00Z",
+        }).json()
+    assert grant["status"] == "pending"
+    sql = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
+    assert demo.query(sql, who="newdev").status_code == 403
+    with demo.client("insurer") as insurer:
+        assert insurer.post(f"/v1/grants/{grant['id']}/approve").json()["status"] == "pending"
+    with demo.client("city-hospital") as other:
+        assert other.post(f"/v1/grants/{grant['id']}/approve").status_code == 403
+    with demo.client("supervisor") as supervisor:
+        assert supervisor.post(f"/v1/grants/{grant['id']}/approve").json()["status"] == "active"
+    assert demo.query(sql, who="newdev").status_code == 200
+    with demo.client("insurer") as insurer:
+        assert insurer.post(f"/v1/grants/{grant['id']}/revoke").json()["status"] == "revoked"
+    assert demo.query(sql, who="newdev").status_code == 403
+
+
+def test_bad_bodies_get_stable_errors(demo) -> None:
+    with demo.client("analyst") as client:
+        for body in ({}, {"sql": 5}, {"sql": SQL, "extra": 1}, {"sql": SQL, "purpose": "Bad Purpose"}):
+            response = client.post("/v1/queries", json=body)
+            assert response.status_code == 422
+            assert _error(response)["code"] == "BAD_REQUEST"
+        response = client.post("/v1/queries", content=b"not json",
+                               headers={"Content-Type": "application/json"})
+        assert response.status_code == 422
+
+
+def test_unknown_route_and_method(demo) -> None:
+    with demo.client("analyst") as client:
+        assert _error(client.get("/v1/nothing"))["code"] == "NOT_FOUND"
+        assert client.put("/v1/queries").status_code == 405
+
+
+def test_health_metrics_and_openapi(demo) -> None:
+    with httpx.Client(base_url=demo.url) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").status_code == 200
+        metrics = client.get("/metrics").text
+        assert "veil_http_requests_total" in metrics
+        assert 'route="/v1/queries"' in metrics
+        assert "veil_http_request_duration_seconds_bucket" in metrics
+        assert "veil_queries_total" in metrics
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "/v1/queries" in paths and "/v1/ledger/entries" in paths
+
+
+def test_catalogue_shows_cards_never_data(demo) -> None:
+    with demo.client("fintech") as client:
+        items = client.get("/v1/assets").json()["items"]
+        assert {item["id"] for item in items} == {"hospital.visits", "insurance.claims"}
+        card = client.get("/v1/assets/hospital.visits").json()
+        assert card["row_count"] == 30000
+        assert "P000042" not in client.get("/v1/assets").text
+        assert client.get("/v1/assets/nope.none").status_code == 404

@@ -1,0 +1,255 @@
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, text
+
+import ledger.log
+from ledger import (
+    Ledger,
+    LedgerError,
+    Receipt,
+    canonical_json,
+    generate_signing_key,
+    root_from_leaves,
+    sign_checkpoint,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
+
+ORIGIN = "veil.local/ledger"
+# e.g. postgresql+psycopg://veil@/veil_test?host=/tmp; its ledger tables are dropped per test.
+POSTGRES_URL = os.environ.get("VEIL_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def paths(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    key = tmp_path / "ledger.key"
+    generate_signing_key(key)
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}", key
+    if not POSTGRES_URL:
+        # `make test` starts a real PostgreSQL; outside it these run only when one is given.
+        if os.environ.get("CI"):
+            pytest.fail("VEIL_TEST_POSTGRES_URL is not set; run the tests with `make test`")
+        pytest.skip("set VEIL_TEST_POSTGRES_URL (make test does) to run against PostgreSQL")
+    raw((POSTGRES_URL, key), "DROP TABLE IF EXISTS ledger_entries, ledger_checkpoints")
+    return POSTGRES_URL, key
+
+
+@pytest.fixture
+def log(paths: tuple[str, Path]) -> Ledger:
+    opened = Ledger.open(*paths)
+    yield opened
+    opened.close()
+
+
+def fill(log: Ledger, n: int) -> list[Receipt]:
+    return [log.append({"kind": "query", "n": i, "cost_minor": 100 + i}, f"k{i}") for i in range(n)]
+
+
+def raw(paths: tuple[str, Path], sql: str, **params: object) -> None:
+    """Tamper with the store behind the ledger's back."""
+    engine = create_engine(paths[0])
+    with engine.begin() as connection:
+        connection.execute(text(sql), params)
+    engine.dispose()
+
+
+def test_append_and_page(log: Ledger) -> None:
+    receipts = fill(log, 25)
+    assert [r.index for r in receipts] == list(range(25))
+    first = log.entries(limit=1)[0]
+    assert first.data == canonical_json({"kind": "query", "n": 0, "cost_minor": 100,
+                                         "idempotency_key": "k0"})  # fmt: skip
+    assert first.leaf_hash == hashlib.sha256(b"\x00" + first.data.encode()).hexdigest()
+    assert first.leaf_hash == receipts[0].leaf_hash
+    assert [e.index for e in log.entries(limit=10)] == list(range(10))
+    assert [e.index for e in log.entries(after=9, limit=10)] == list(range(10, 20))
+    assert [e.index for e in log.entries(after=19)] == list(range(20, 25))
+    assert log.entries(after=24) == []
+    assert len(log.entries(after=-1)) == 25
+
+
+def test_page_limit_is_capped(log: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(log, 5)
+    monkeypatch.setattr(ledger.log, "MAX_PAGE", 3)
+    assert len(log.entries(limit=1000)) == 3
+    with pytest.raises(LedgerError):
+        log.entries(limit=0)
+
+
+def test_idempotency(log: Ledger) -> None:
+    first = log.append({"kind": "query"}, "same")
+    assert log.append({"kind": "query"}, "same") == first
+    assert log.append({"kind": "query", "idempotency_key": "same"}, "same") == first
+    assert len(log.entries()) == 1 and log.checkpoint().tree_size == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [({"idempotency_key": "other"}, "k"), ({"x": float("nan")}, "k"), ({"x": b"1"}, "k"),
+     ({"x": 1}, ""), (["not", "an", "object"], "k")],
+)  # fmt: skip
+def test_rejects_bad_entries(log: Ledger, entry: object, key: str) -> None:
+    with pytest.raises(LedgerError) as caught:
+        log.append(entry, key)  # type: ignore[arg-type]
+    assert caught.value.code == "LEDGER_INVALID_ENTRY"
+    assert log.entries() == []
+
+
+def test_durable_across_reopen(paths: tuple[str, Path]) -> None:
+    log = Ledger.open(*paths)
+    fill(log, 9)
+    before = log.checkpoint()
+    log.close()
+    log = Ledger.open(*paths)
+    assert log.checkpoint() == before
+    log.append({"kind": "after"}, "after")
+    leaves = [bytes.fromhex(e.leaf_hash) for e in log.entries()]
+    assert log.checkpoint().root_hash == root_from_leaves(leaves).hex()
+    assert log.checkpoint().tree_size == 10
+    assert log.verify().ok
+    log.close()
+
+
+def test_checkpoint_note_verifies_with_public_key(log: Ledger) -> None:
+    empty = log.checkpoint()
+    name, public_key = log.public_key()
+    assert name == ORIGIN
+    assert verify_checkpoint(empty.note, public_key, ORIGIN) == (0, bytes.fromhex(empty.root_hash))
+    fill(log, 3)
+    checkpoint = log.checkpoint()
+    size, root = verify_checkpoint(checkpoint.note, public_key, ORIGIN)
+    assert (size, root.hex()) == (checkpoint.tree_size, checkpoint.root_hash) == (3, root.hex())
+
+
+def test_proofs_verify(log: Ledger) -> None:
+    checkpoints = [log.checkpoint()]
+    receipts = []
+    for i in range(12):
+        receipts.append(log.append({"n": i}, f"k{i}"))
+        checkpoints.append(log.checkpoint())
+    roots = [bytes.fromhex(c.root_hash) for c in checkpoints]
+    for size in range(1, 13):
+        for index in range(size):
+            proof = [bytes.fromhex(p) for p in log.inclusion_proof(index, size)]
+            leaf = bytes.fromhex(receipts[index].leaf_hash)
+            assert verify_inclusion(leaf, index, size, proof, roots[size])
+        for frm in range(size + 1):
+            proof = [bytes.fromhex(p) for p in log.consistency_proof(frm, size)]
+            assert verify_consistency(frm, size, roots[frm], roots[size], proof)
+    for bad in [(3, 3), (0, 13), (-1, 2)]:
+        with pytest.raises(LedgerError) as caught:
+            log.inclusion_proof(*bad)
+        assert caught.value.code == "LEDGER_INVALID_RANGE"
+    for bad in [(5, 4), (0, 13)]:
+        with pytest.raises(LedgerError):
+            log.consistency_proof(*bad)
+
+
+def test_concurrent_appends_are_sequenced(log: Ledger) -> None:
+    def work(worker: int) -> None:
+        for i in range(10):
+            log.append({"worker": worker, "i": i}, f"w{worker}-{i}")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.index for e in log.entries()] == list(range(80))
+    assert log.verify().ok
+
+
+def test_second_writer_on_same_store_stays_in_sequence(paths: tuple[str, Path]) -> None:
+    first, second = Ledger.open(*paths), Ledger.open(*paths)
+    first.append({"n": 0}, "a")
+    second.append({"n": 1}, "b")
+    assert first.append({"n": 2}, "c").index == 2
+    assert first.verify().ok
+    first.close()
+    second.close()
+
+
+def test_verify_clean_log(log: Ledger) -> None:
+    assert log.verify().ok
+    fill(log, 20)
+    report = log.verify()
+    assert report.ok and report.problems == [] and report.tree_size == 20
+
+
+def tampered(paths: tuple[str, Path], *statements: tuple[str, dict]) -> list[str]:
+    log = Ledger.open(*paths)
+    fill(log, 10)
+    assert log.verify().ok
+    for sql, params in statements:
+        raw(paths, sql, **params)
+    report = log.verify()
+    log.close()
+    assert not report.ok
+    return report.problems
+
+
+def test_verify_detects_edited_data(paths: tuple[str, Path]) -> None:
+    edit = canonical_json({"kind": "query", "n": 4, "cost_minor": 1, "idempotency_key": "k4"})
+    problems = tampered(paths, ("UPDATE ledger_entries SET data = :d WHERE idx = 4", {"d": edit}))
+    assert "entry 4: stored leaf hash does not match its data" in problems
+
+
+def test_verify_detects_data_and_leaf_hash_rewritten(paths: tuple[str, Path]) -> None:
+    edit = canonical_json({"kind": "query", "n": 4, "cost_minor": 1, "idempotency_key": "k4"})
+    new_hash = hashlib.sha256(b"\x00" + edit.encode()).hexdigest()
+    sql = "UPDATE ledger_entries SET data = :d, leaf_hash = :h WHERE idx = 4"
+    problems = tampered(paths, (sql, {"d": edit, "h": new_hash}))
+    assert problems[0].startswith("checkpoint 5: signed root differs")
+    assert len(problems) == 6  # checkpoints 5..10 all cover the edit
+
+
+def test_verify_detects_reordering(paths: tuple[str, Path]) -> None:
+    swap = "UPDATE ledger_entries SET idx = :new WHERE idx = :old"
+    moves = [{"new": 100, "old": 2}, {"new": 2, "old": 3}, {"new": 3, "old": 100}]
+    problems = tampered(paths, *[(swap, move) for move in moves])
+    assert any(p.startswith("checkpoint 3:") for p in problems)
+
+
+@pytest.mark.parametrize("index", [0, 5, 9])
+def test_verify_detects_deleted_row(paths: tuple[str, Path], index: int) -> None:
+    assert tampered(paths, ("DELETE FROM ledger_entries WHERE idx = :i", {"i": index}))
+
+
+def test_verify_detects_forged_checkpoint(paths: tuple[str, Path]) -> None:
+    forged_root = hashlib.sha256(b"forged").digest()
+    note = sign_checkpoint(Ed25519PrivateKey.generate(), ORIGIN, 10, forged_root)
+    sql = "UPDATE ledger_checkpoints SET root_hash = :r, note = :n WHERE tree_size = 10"
+    problems = tampered(paths, (sql, {"r": forged_root.hex(), "n": note}))
+    assert problems == ["checkpoint 10: no signature from the ledger key"]
+
+
+def test_verify_detects_unsigned_appended_entry(paths: tuple[str, Path]) -> None:
+    data = canonical_json({"kind": "forged", "idempotency_key": "x"})
+    sql = "INSERT INTO ledger_entries VALUES (10, 'x', :d, :h, '2026-01-01T00:00:00+00:00')"
+    leaf = hashlib.sha256(b"\x00" + data.encode()).hexdigest()
+    problems = tampered(paths, (sql, {"d": data, "h": leaf}))
+    assert problems == ["entries from 10 on are not covered by a signed checkpoint"]
+
+
+def test_corrupt_store_opens_for_verify_but_refuses_appends(paths: tuple[str, Path]) -> None:
+    tampered(paths, ("DELETE FROM ledger_entries WHERE idx = 3", {}))
+    log = Ledger.open(*paths)
+    assert not log.verify().ok
+    with pytest.raises(LedgerError) as caught:
+        log.append({"kind": "more"}, "more")
+    assert caught.value.code == "LEDGER_CORRUPT"
+    log.close()
+
+
+def test_unavailable_store_fails_closed(tmp_path: Path) -> None:
+    generate_signing_key(tmp_path / "ledger.key")
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(f"sqlite:///{tmp_path / 'missing' / 'ledger.db'}", tmp_path / "ledger.key")
+    assert caught.value.code == "LEDGER_UNAVAILABLE"

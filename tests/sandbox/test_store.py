@@ -1,0 +1,83 @@
+"""The encrypted asset store: data keys, wrong keys and all-or-nothing registration."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from sandbox import keys
+from sandbox.errors import CardInvalid, FileInvalid
+from sandbox.store import AssetStore
+
+CARD = {
+    "id": "city.households",
+    "title": "Households",
+    "provider": "city",
+    "classification": "L2",
+    "domain": "civil",
+    "rights": {"holder": "city"},
+    "columns": [
+        {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "size", "type": "INTEGER", "role": "dimension"},
+    ],
+    "revenue_shares_bp": {"city": 10000},
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return AssetStore(tmp_path / "assets", b"k" * 32)
+
+
+def _csv(tmp_path, text: str):
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    return path
+
+
+def test_data_file_opens_only_with_its_key(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\nh2,4\n"))
+    (attachment,) = store.attachments()
+    connection = duckdb.connect()
+    with pytest.raises(duckdb.Error):
+        connection.execute(f"ATTACH '{attachment.path}' AS x (READ_ONLY)")
+    wrong = keys.duckdb_key(b"w" * 32)
+    with pytest.raises(duckdb.Error):
+        connection.execute(f"ATTACH '{attachment.path}' AS y (ENCRYPTION_KEY '{wrong}', READ_ONLY)")
+    connection.execute(
+        f"ATTACH '{attachment.path}' AS z (ENCRYPTION_KEY '{attachment.key}', READ_ONLY)"
+    )
+    assert connection.execute("SELECT sum(size) FROM z.main.data").fetchone() == (7,)
+
+
+def test_master_key_binds_the_asset_id(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    wrapped = (store.root / CARD["id"] / "key.wrapped").read_bytes()
+    with pytest.raises(ValueError):
+        keys.unwrap(b"k" * 32, wrapped, "other.asset")
+    with pytest.raises(ValueError):
+        keys.unwrap(b"x" * 32, wrapped, CARD["id"])
+
+
+def test_failed_registration_leaves_nothing(store, tmp_path) -> None:
+    with pytest.raises(FileInvalid):
+        store.register(CARD, _csv(tmp_path, "household,size\nh1,big\n"))
+    with pytest.raises(CardInvalid):
+        store.register(dict(CARD, classification="L7"), _csv(tmp_path, "household,size\nh1,1\n"))
+    assert list(store.root.iterdir()) == []
+    assert store.list() == []
+
+
+def test_registered_assets_survive_a_restart(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    again = AssetStore(store.root, b"k" * 32)
+    assert [a.card.id for a in again.list()] == [CARD["id"]]
+    assert again.get(CARD["id"]).row_count == 1
+
+
+def test_destroy_shreds_the_key(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    record = store.destroy(CARD["id"])
+    assert record["method"] == "crypto_shred"
+    assert not (store.root / CARD["id"]).exists()
+    assert store.list() == []

@@ -1,0 +1,115 @@
+"""The enclave worker as a second line: even raw SQL that slips past the guard cannot escape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox.errors import ExecutionFailed, ExecutionTimeout
+from sandbox.store import AssetStore
+from sandbox.worker import WorkerConfig, WorkerPool
+
+CARD = {
+    "id": "lab.results",
+    "title": "Lab results",
+    "provider": "lab",
+    "classification": "L3",
+    "domain": "health",
+    "rights": {"holder": "lab"},
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "test", "type": "VARCHAR", "role": "dimension"},
+        {"name": "value", "type": "DOUBLE", "role": "measure", "bounds": [0, 100]},
+    ],
+    "revenue_shares_bp": {"lab": 10000},
+}
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("enclave")
+    source = root / "results.csv"
+    source.write_text("person,test,value\n" + "".join(f"p{i},t{i % 3},{i % 50}\n" for i in range(200)))
+    store = AssetStore(root / "assets", b"m" * 32)
+    store.register(CARD, source)
+    workers = WorkerPool(
+        lambda: (store.generation, store.attachments()), WorkerConfig(timeout_s=3.0), size=1
+    )
+    yield workers
+    workers.close()
+
+
+def test_plain_query_runs(pool: WorkerPool) -> None:
+    result = pool.run('SELECT count(*) FROM "asset_lab__results".main.data')
+    assert result.rows == [[200]]
+
+
+ESCAPES = [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM glob('/*')",
+    "COPY (SELECT 1) TO '/tmp/veil-escape.csv'",
+    "COPY \"asset_lab__results\".main.data TO '/tmp/veil-escape.parquet'",
+    "ATTACH '/tmp/veil-escape.db' AS x",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SET enable_external_access = true",
+    "SET lock_configuration = false",
+    "RESET enable_external_access",
+    "SET allow_unsigned_extensions = true",
+    "CREATE TABLE \"asset_lab__results\".main.evil AS SELECT 1",
+    "DELETE FROM \"asset_lab__results\".main.data",
+    "EXPORT DATABASE '/tmp/veil-escape-dir'",
+    "SELECT * FROM read_parquet('https://example.invalid/x.parquet')",
+]
+
+
+@pytest.mark.parametrize("sql", ESCAPES)
+def test_escapes_fail_inside_the_worker(pool: WorkerPool, sql: str) -> None:
+    with pytest.raises(ExecutionFailed) as raised:
+        pool.run(sql)
+    assert raised.value.message == "the query could not be executed"
+    assert not Path("/tmp/veil-escape.csv").exists()
+    assert not Path("/tmp/veil-escape.db").exists()
+
+
+def test_configuration_stays_locked(pool: WorkerPool) -> None:
+    settings = pool.run(
+        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration'),"
+        " current_setting('autoload_known_extensions'), current_setting('threads')"
+    )
+    assert settings.rows == [[False, True, False, 1]]
+
+
+def test_timeout_kills_and_replaces_the_worker(pool: WorkerPool) -> None:
+    with pytest.raises(ExecutionTimeout):
+        pool.run("SELECT sum(hash(range)) FROM range(30000000000)")
+    assert pool.run('SELECT count(*) FROM "asset_lab__results".main.data').rows == [[200]]
+
+
+def test_dead_worker_is_replaced(pool: WorkerPool) -> None:
+    generation, worker = pool._take()
+    pool._idle.put((generation, worker))
+    worker.process.kill()
+    worker.process.join()
+    assert pool.run("SELECT 41 + 1").rows == [[42]]
+
+
+def test_worker_dying_mid_query_fails_closed(pool: WorkerPool) -> None:
+    import threading
+
+    generation, worker = pool._take()
+    pool._idle.put((generation, worker))
+    killer = threading.Timer(0.5, worker.process.kill)
+    killer.start()
+    with pytest.raises(ExecutionFailed):
+        pool.run("SELECT sum(hash(range)) FROM range(30000000000)")
+    killer.join()
+    assert pool.run("SELECT 41 + 1").rows == [[42]]
+
+
+def test_engine_error_text_never_leaves(pool: WorkerPool) -> None:
+    with pytest.raises(ExecutionFailed) as raised:
+        pool.run("SELECT CAST('secret-value' AS INTEGER)")
+    assert "secret" not in str(raised.value) and "secret" not in raised.value.message
