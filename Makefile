@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .veil
+OPA_VERSION := v1.22.2
+TOOLS := $(CURDIR)/.tools/bin
 
 .PHONY: demo test lint install clean
 
@@ -14,6 +16,10 @@ $(BIN)/veil: pyproject.toml
 
 install: $(BIN)/veil
 
+# The real OPA binary the Rego unit tests run under, built from the Go module proxy.
+$(TOOLS)/opa:
+	GOBIN=$(TOOLS) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+
 demo: install
 	$(BIN)/veil demo --home $(HOME_DIR)
 
@@ -21,8 +27,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
-	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
+test: lint $(TOOLS)/opa
+	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -31,12 +32,21 @@ def principal(request: Request) -> Principal:
     return found
 
 
+Caller = Annotated[Principal, Depends(principal)]
+Veil = Annotated[Services, Depends(services)]
+
+
 def requires(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting principals holding any of `roles`."""
 
-    def check(caller: Principal = Depends(principal)) -> Principal:
+    def check(caller: Caller) -> Principal:
         if not caller.has(*roles):
             raise ApiError(403, "FORBIDDEN", f"this needs one of the roles: {', '.join(roles)}")
         return caller
 
     return check
+
+
+def Holding(*roles: str) -> object:  # noqa: N802 - reads as a type in route signatures
+    """`caller: Holding("operator")` admits principals holding any of the roles."""
+    return Annotated[Principal, Depends(requires(*roles))]

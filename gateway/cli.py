@@ -60,12 +60,12 @@ def demo(
         f"  curl -s {base}/v1/queries -H 'Authorization: Bearer {analyst}' "
         "-H 'Content-Type: application/json' \\\n"
         '    -d \'{"sql": "SELECT district, COUNT(DISTINCT patient_id) AS patients, '
-        'AVG(cost) AS avg_cost FROM hospital.visits GROUP BY district ORDER BY district"}\''
+        "AVG(cost) AS avg_cost FROM hospital.visits GROUP BY district ORDER BY district\"}'"
     )
     typer.echo("\nor with the CLI:")
     typer.echo(
         f"  VEIL_API_KEY={analyst} veil query --url {base} "
-        "\"SELECT department, SUM(cost) AS total FROM hospital.visits GROUP BY department\""
+        '"SELECT department, SUM(cost) AS total FROM hospital.visits GROUP BY department"'
     )
     if not no_serve:
         _serve(settings, host, port)

@@ -157,7 +157,9 @@ class ControlStore:
     def create_principal(self, principal_id: str, roles: set[str], org: str) -> str:
         api_key = new_api_key()
         with self.engine.begin() as db:
-            if db.execute(sa.select(principals.c.id).where(principals.c.id == principal_id)).first():
+            if db.execute(
+                sa.select(principals.c.id).where(principals.c.id == principal_id)
+            ).first():
                 raise ControlError("a principal with this id already exists")
             db.execute(
                 principals.insert().values(

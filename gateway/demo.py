@@ -35,7 +35,7 @@ GRANTS = [
         {
             "assets": ["hospital.visits", "insurance.claims"],
             "purpose": "public_welfare",
-            "scenario": "Chronic disease burden and out-of-pocket costs by district (public health)",
+            "scenario": "Chronic disease burden and out-of-pocket costs by district",
             "methods": ["sql", "job"],
         },
     ),
@@ -58,7 +58,9 @@ def set_up_demo(settings: Settings) -> dict[str, str]:
         return json.loads(path.read_text())
     admin_key = initialise(settings)
     if admin_key is None:
-        raise SystemExit(f"{settings.home} is initialised but has no {CREDENTIALS_FILE}; use a new home")
+        raise SystemExit(
+            f"{settings.home} is initialised but has no {CREDENTIALS_FILE}; use a new home"
+        )
     keys = {"admin": admin_key}
     with TestClient(create_app(settings)) as client, tempfile.TemporaryDirectory() as folder:
         for principal_id, roles, org in PRINCIPALS:
@@ -84,11 +86,17 @@ def set_up_demo(settings: Settings) -> dict[str, str]:
         for developer, body in GRANTS:
             grant = _ok(
                 client.post(
-                    "/v1/grants", json=dict(body, valid_until=until), headers=_bearer(keys[developer])
+                    "/v1/grants",
+                    json=dict(body, valid_until=until),
+                    headers=_bearer(keys[developer]),
                 )
             )
             for approver in grant["required_approvals"]:
-                _ok(client.post(f"/v1/grants/{grant['id']}/approve", headers=_bearer(keys[approver])))
+                _ok(
+                    client.post(
+                        f"/v1/grants/{grant['id']}/approve", headers=_bearer(keys[approver])
+                    )
+                )
     path.write_text(json.dumps(keys, indent=2))
     path.chmod(0o600)
     return keys

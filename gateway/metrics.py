@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -31,7 +30,9 @@ class Metrics:
             registry=self.registry,
         )
         self.suppressed_rows = Counter(
-            "veil_suppressed_rows", "Result rows withheld by the disclosure gate", registry=self.registry
+            "veil_suppressed_rows",
+            "Result rows withheld by the disclosure gate",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:
@@ -49,7 +50,6 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = _route_template(scope)
         status = {"code": 500}
 
         async def recording_send(message: dict) -> None:
@@ -62,14 +62,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             method = scope["method"]
+            route = _route_template(scope)
             self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
             self.metrics.requests.labels(route, method, str(status["code"])).inc()
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", []):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    """The matched route's path template; the router records it in the shared scope."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"

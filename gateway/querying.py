@@ -140,4 +140,3 @@ def _policy_input(
         "grants": [grant.as_input() for grant in veil.control.grants_of(caller.id)],
         "now": utc_now(),
     }
-

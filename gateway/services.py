@@ -64,7 +64,10 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         settings=settings,
         control=ControlStore(settings.control_url),
         enclave=Enclave(
-            settings.assets_root, load_master_key(settings.master_key_path), config, settings.workers
+            settings.assets_root,
+            load_master_key(settings.master_key_path),
+            config,
+            settings.workers,
         ),
         ledger=Ledger.open(settings.ledger_url, settings.signing_key_path),
         policy=policy_engine(settings),

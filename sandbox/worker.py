@@ -1,4 +1,4 @@
-"""Hardened DuckDB workers: separate processes that hold the assets read-only and run checked SQL."""
+"""Hardened DuckDB workers: separate processes holding the assets read-only, running checked SQL."""
 
 from __future__ import annotations
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-# Load DuckDB before any test imports regopy; see gateway/__init__.py.
-import duckdb  # noqa: F401, I001
-
 import json
 import os
 import socket
@@ -15,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Load DuckDB before any test imports regopy; see gateway/__init__.py.
+import duckdb  # noqa: F401, I001
 import httpx
 import pytest
 

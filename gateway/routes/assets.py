@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
-from gateway.auth import principal, requires, services
-from gateway.control import Principal
+from gateway.auth import Caller, Holding, Veil
 from gateway.errors import ApiError
-from gateway.services import Services
 from sandbox.cards import parse_card
 from sandbox.store import StoredAsset
 
@@ -27,23 +26,21 @@ def asset_view(stored: StoredAsset) -> dict:
 
 
 @router.get("")
-def list_assets(_: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+def list_assets(_: Caller, veil: Veil) -> dict:
     return {"items": [asset_view(stored) for stored in veil.enclave.store.list()]}
 
 
 @router.get("/{asset_id}")
-def get_asset(
-    asset_id: str, _: Principal = Depends(principal), veil: Services = Depends(services)
-) -> dict:
+def get_asset(asset_id: str, _: Caller, veil: Veil) -> dict:
     return asset_view(veil.enclave.store.get(asset_id))
 
 
 @router.post("", status_code=201)
 def register_asset(
-    card: str = Form(...),
-    file: UploadFile = File(...),
-    caller: Principal = Depends(requires("operator", "provider")),
-    veil: Services = Depends(services),
+    card: Annotated[str, Form()],
+    file: Annotated[UploadFile, File()],
+    caller: Holding("operator", "provider"),
+    veil: Veil,
 ) -> dict:
     parsed = parse_card(card)
     if not caller.has("operator") and parsed.provider != caller.id:
@@ -69,8 +66,8 @@ def register_asset(
 @router.delete("/{asset_id}")
 def destroy_asset(
     asset_id: str,
-    caller: Principal = Depends(requires("operator")),
-    veil: Services = Depends(services),
+    caller: Holding("operator"),
+    veil: Veil,
 ) -> dict:
     record = veil.enclave.store.destroy(asset_id)
     receipt = veil.ledger.append(

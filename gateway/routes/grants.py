@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway.auth import principal, requires, services
+from gateway.auth import Caller, Holding, Veil
 from gateway.control import SUPERVISOR_PARTY, GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
-from gateway.services import Services
 from sandbox.cards import Role
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
@@ -38,8 +37,8 @@ def _stamp(moment: datetime) -> str:
 @router.post("", status_code=201)
 def request_grant(
     body: GrantRequest,
-    caller: Principal = Depends(requires("developer")),
-    veil: Services = Depends(services),
+    caller: Holding("developer"),
+    veil: Veil,
 ) -> dict:
     store = veil.enclave.store
     assets = sorted(set(body.assets))
@@ -81,14 +80,12 @@ def request_grant(
 
 
 @router.get("")
-def list_grants(caller: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+def list_grants(caller: Caller, veil: Veil) -> dict:
     return {"items": [g.as_dict() for g in veil.control.grants_of(caller.id)]}
 
 
 @router.get("/{grant_id}")
-def get_grant(
-    grant_id: str, caller: Principal = Depends(principal), veil: Services = Depends(services)
-) -> dict:
+def get_grant(grant_id: str, caller: Caller, veil: Veil) -> dict:
     grant = veil.control.grant(grant_id)
     if not _may_see(caller, grant.developer, grant.required_parties):
         raise ApiError(404, "NOT_FOUND", "no such grant")
@@ -98,8 +95,8 @@ def get_grant(
 @router.post("/{grant_id}/approve")
 def approve_grant(
     grant_id: str,
-    caller: Principal = Depends(requires("provider", "supervisor")),
-    veil: Services = Depends(services),
+    caller: Holding("provider", "supervisor"),
+    veil: Veil,
 ) -> dict:
     grant = veil.control.grant(grant_id)
     if caller.has("provider") and caller.id in grant.required_parties:
@@ -110,8 +107,13 @@ def approve_grant(
         raise ApiError(403, "FORBIDDEN", "only the providers of its assets or a supervisor approve")
     approved = veil.control.approve(grant_id, party, caller.id)
     veil.ledger.append(
-        {"type": "grant_approved", "grant": grant_id, "party": party, "by": caller.id,
-         "status": approved.status.value},
+        {
+            "type": "grant_approved",
+            "grant": grant_id,
+            "party": party,
+            "by": caller.id,
+            "status": approved.status.value,
+        },
         idempotency_key=f"grant:{grant_id}:approved:{party}",
     )
     return approved.as_dict()
@@ -120,8 +122,8 @@ def approve_grant(
 @router.post("/{grant_id}/revoke")
 def revoke_grant(
     grant_id: str,
-    caller: Principal = Depends(requires("provider", "supervisor", "operator")),
-    veil: Services = Depends(services),
+    caller: Holding("provider", "supervisor", "operator"),
+    veil: Veil,
 ) -> dict:
     grant = veil.control.grant(grant_id)
     if not (caller.has("supervisor", "operator") or caller.id in grant.required_parties):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from gateway.auth import services
-from gateway.services import Services
+from gateway.auth import Veil
 
 router = APIRouter(tags=["operations"])
 
@@ -17,7 +16,7 @@ def healthz() -> dict:
 
 
 @router.get("/readyz")
-def readyz(veil: Services = Depends(services)) -> Response:
+def readyz(veil: Veil) -> Response:
     try:
         veil.ledger.checkpoint()
         veil.control.has_principals()
@@ -27,5 +26,5 @@ def readyz(veil: Services = Depends(services)) -> Response:
 
 
 @router.get("/metrics")
-def metrics(veil: Services = Depends(services)) -> Response:
+def metrics(veil: Veil) -> Response:
     return Response(veil.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -4,38 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from gateway.auth import principal, services
-from gateway.control import Principal
-from gateway.services import Services
+from gateway.auth import Caller, Veil
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
 
 @router.get("/entries")
 def entries(
+    _: Caller,
+    veil: Veil,
     after: Annotated[int | None, Query(ge=-1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    _: Principal = Depends(principal),
-    veil: Services = Depends(services),
 ) -> dict:
     items = veil.ledger.entries(after=after, limit=limit)
-    return {
-        "items": [
-            {"index": e.index, "leaf_hash": e.leaf_hash, "data": e.data} for e in items
-        ]
-    }
+    return {"items": [{"index": e.index, "leaf_hash": e.leaf_hash, "data": e.data} for e in items]}
 
 
 @router.get("/checkpoint")
-def checkpoint(_: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+def checkpoint(_: Caller, veil: Veil) -> dict:
     current = veil.ledger.checkpoint()
     return {"tree_size": current.tree_size, "root_hash": current.root_hash, "note": current.note}
 
 
 @router.get("/public-key")
-def public_key(_: Principal = Depends(principal), veil: Services = Depends(services)) -> dict:
+def public_key(_: Caller, veil: Veil) -> dict:
     name, key = veil.ledger.public_key()
     return {"name": name, "public_key": key}
 
@@ -44,8 +38,8 @@ def public_key(_: Principal = Depends(principal), veil: Services = Depends(servi
 def inclusion(
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int, Query(ge=1)],
-    _: Principal = Depends(principal),
-    veil: Services = Depends(services),
+    _: Caller,
+    veil: Veil,
 ) -> dict:
     return {"audit_path": veil.ledger.inclusion_proof(index, size)}
 
@@ -54,7 +48,7 @@ def inclusion(
 def consistency(
     frm: Annotated[int, Query(alias="from", ge=1)],
     to: Annotated[int, Query(ge=1)],
-    _: Principal = Depends(principal),
-    veil: Services = Depends(services),
+    _: Caller,
+    veil: Veil,
 ) -> dict:
     return {"proof": veil.ledger.consistency_proof(frm, to)}

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import requires, services
-from gateway.control import Principal
-from gateway.services import Services
+from gateway.auth import Holding, Veil
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"])
 
@@ -27,13 +25,18 @@ class NewPrincipal(BaseModel):
 @router.post("", status_code=201)
 def create_principal(
     body: NewPrincipal,
-    caller: Principal = Depends(requires("admin")),
-    veil: Services = Depends(services),
+    caller: Holding("admin"),
+    veil: Veil,
 ) -> dict:
     roles = set(body.roles)
     api_key = veil.control.create_principal(body.id, roles, body.org)
     veil.ledger.append(
-        {"type": "principal_created", "principal": body.id, "roles": sorted(roles), "by": caller.id},
+        {
+            "type": "principal_created",
+            "principal": body.id,
+            "roles": sorted(roles),
+            "by": caller.id,
+        },
         idempotency_key=f"principal:{body.id}",
     )
     return {"id": body.id, "roles": sorted(roles), "org": body.org, "api_key": api_key}

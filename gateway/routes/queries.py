@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import requires, services
-from gateway.control import Principal
+from gateway.auth import Holding, Veil
 from gateway.querying import QueryRequest, run_query
-from gateway.services import Services
 from sandbox.guard.syntax import MAX_SQL_CHARS
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
@@ -27,7 +25,7 @@ class QueryBody(BaseModel):
 @router.post("")
 def query(
     body: QueryBody,
-    caller: Principal = Depends(requires("developer")),
-    veil: Services = Depends(services),
+    caller: Holding("developer"),
+    veil: Veil,
 ) -> dict:
     return run_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))

@@ -1,4 +1,4 @@
-"""Rewrites of a checked tree: clamped asset scans, privacy-unit counts and arithmetic that cannot raise."""
+"""Rewrites of a checked tree: clamped scans, privacy-unit counts, arithmetic that cannot raise."""
 
 from __future__ import annotations
 

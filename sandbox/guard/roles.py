@@ -217,9 +217,17 @@ class _Checker:
             return
         left = self.outputs.get(id(union.left), {})
         right = self.outputs.get(id(union.right), {})
-        if list(left.values()) != list(right.values()):
+        merged: dict[str, Role] = {}
+        for (name, left_role), right_role in zip(left.items(), right.values(), strict=False):
+            if left_role == right_role:
+                merged[name] = left_role
+            elif {left_role, right_role} <= FILTERABLE:
+                merged[name] = Role.FILTER_ONLY
+            else:
+                self.reject("set_operation_roles", name)
+        if len(left) != len(right):
             self.reject("set_operation_roles")
-        self.outputs[id(union)] = left
+        self.outputs[id(union)] = merged
 
 
 def asset_id(table: exp.Table) -> str:
@@ -247,30 +255,56 @@ def _kinds(tree: exp.Query) -> dict[int, Kind]:
 
 
 def referenced_assets(tree: exp.Query, cards: dict[str, AssetCard]) -> list[str]:
-    """The assets named in FROM and JOIN; unknown names and repeats are rejected."""
-    cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    seen: list[str] = []
+    """The assets named in FROM and JOIN; unknown names, reused CTEs and self-joins are rejected.
+
+    Each released branch of a top-level set operation is thresholded on its own, so an asset
+    may appear once per branch; within a branch a second appearance would amplify one unit.
+    """
+    ctes = {cte.alias_or_name: cte.this for cte in tree.find_all(exp.CTE)}
     violations: list[Violation] = []
     cte_uses: dict[str, int] = {}
     for table in tree.find_all(exp.Table):
-        if not table.db and table.name in cte_names:
+        if not table.db and table.name in ctes:
             cte_uses[table.name] = cte_uses.get(table.name, 0) + 1
-            continue
-        if table.args.get("catalog") or not table.db or asset_id(table) not in cards:
+        elif table.args.get("catalog") or not table.db or asset_id(table) not in cards:
             violations.append(Violation("unknown_asset"))
-            continue
-        if asset_id(table) in seen:
-            violations.append(Violation("asset_repeated"))
-        seen.append(asset_id(table))
     if any(uses > 1 for uses in cte_uses.values()):
         violations.append(Violation("cte_reused"))
+    assets: set[str] = set()
+    for branch in _released_branches(tree):
+        seen = _branch_assets(branch, ctes, cards)
+        if len(seen) != len(set(seen)):
+            violations.append(Violation("asset_repeated"))
+        assets |= set(seen)
     if violations:
         raise QueryRejected(
             "the query names assets it may not use", list(dict.fromkeys(violations))
         )
-    if not seen:
+    if not assets:
         raise QueryRejected("the query reads no asset", [Violation("no_asset")])
-    return seen
+    return sorted(assets)
+
+
+def _released_branches(tree: exp.Expression) -> list[exp.Expression]:
+    if isinstance(tree, exp.SetOperation):
+        return _released_branches(tree.left) + _released_branches(tree.right)
+    return [tree]
+
+
+def _branch_assets(
+    node: exp.Expression, ctes: dict[str, exp.Expression], cards: dict[str, AssetCard]
+) -> list[str]:
+    """Assets a branch reads, following CTE references; CTE bodies count once per reference."""
+    own = node.parent if isinstance(node.parent, exp.CTE) else None
+    found: list[str] = []
+    for table in node.find_all(exp.Table):
+        if table.find_ancestor(exp.CTE) is not own:
+            continue
+        if not table.db and table.name in ctes:
+            found += _branch_assets(ctes[table.name], ctes, cards)
+        elif asset_id(table) in cards:
+            found.append(asset_id(table))
+    return found
 
 
 def _schema(cards: dict[str, AssetCard], assets: list[str]) -> dict:

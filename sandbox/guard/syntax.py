@@ -82,7 +82,7 @@ ALLOWED_NODES: dict[type[exp.Expression], frozenset[str]] = {
     exp.Greatest: frozenset({"this", "expressions"}),
     exp.Least: frozenset({"this", "expressions"}),
     exp.Cast: frozenset({"this", "to"}),
-    exp.TryCast: frozenset({"this", "to"}),
+    exp.TryCast: frozenset({"this", "to", "safe"}),
     # scalar functions that cannot fail on any value
     exp.Abs: _EXPR,
     exp.Round: frozenset({"this", "decimals"}),

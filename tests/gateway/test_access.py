@@ -16,8 +16,12 @@ def _error(response: httpx.Response) -> dict:
 
 def test_missing_and_bad_keys_are_unauthenticated(demo) -> None:
     with httpx.Client(base_url=demo.url) as client:
-        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"},
-                        {"Authorization": "Bearer " + "x" * 5000}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer nope"},
+            {"Authorization": "Basic abc"},
+            {"Authorization": "Bearer " + "x" * 5000},
+        ):
             response = client.post("/v1/queries", json={"sql": SQL}, headers=headers)
             assert response.status_code == 401
             assert _error(response)["code"] == "UNAUTHENTICATED"
@@ -29,7 +33,9 @@ def test_roles_are_enforced(demo) -> None:
         response = provider.post("/v1/queries", json={"sql": SQL})
         assert response.status_code == 403 and _error(response)["code"] == "FORBIDDEN"
     with demo.client("analyst") as developer:
-        response = developer.post("/v1/principals", json={"id": "x1", "roles": ["admin"], "org": "x"})
+        response = developer.post(
+            "/v1/principals", json={"id": "x1", "roles": ["admin"], "org": "x"}
+        )
         assert response.status_code == 403
 
 
@@ -58,11 +64,16 @@ def test_pending_and_revoked_grants_do_not_authorise(demo) -> None:
         ).json()
     demo.keys["newdev"] = created["api_key"]
     with demo.client("newdev") as dev:
-        grant = dev.post("/v1/grants", json={
-            "assets": ["insurance.claims"], "purpose": "public_governance",
-            "scenario": "fraud oversight", "methods": ["sql"],
-            "valid_until": "2099-01-01T00:00:00Z",
-        }).json()
+        grant = dev.post(
+            "/v1/grants",
+            json={
+                "assets": ["insurance.claims"],
+                "purpose": "public_governance",
+                "scenario": "fraud oversight",
+                "methods": ["sql"],
+                "valid_until": "2099-01-01T00:00:00Z",
+            },
+        ).json()
     assert grant["status"] == "pending"
     sql = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
     assert demo.query(sql, who="newdev").status_code == 403
@@ -80,12 +91,18 @@ def test_pending_and_revoked_grants_do_not_authorise(demo) -> None:
 
 def test_bad_bodies_get_stable_errors(demo) -> None:
     with demo.client("analyst") as client:
-        for body in ({}, {"sql": 5}, {"sql": SQL, "extra": 1}, {"sql": SQL, "purpose": "Bad Purpose"}):
+        for body in (
+            {},
+            {"sql": 5},
+            {"sql": SQL, "extra": 1},
+            {"sql": SQL, "purpose": "Bad Purpose"},
+        ):
             response = client.post("/v1/queries", json=body)
             assert response.status_code == 422
             assert _error(response)["code"] == "BAD_REQUEST"
-        response = client.post("/v1/queries", content=b"not json",
-                               headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/v1/queries", content=b"not json", headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 422
 
 

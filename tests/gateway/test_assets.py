@@ -95,7 +95,11 @@ def test_card_that_is_not_json(demo) -> None:
 BAD_FILES = {
     "type_mismatch": (_csv(bad_row="R1,C9,L1,2024-02-30,1.00"), "type_mismatch", "day"),
     "text_in_number": (_csv(bad_row="R1,C9,L1,2024-02-03,lots"), "type_mismatch", "fare"),
-    "missing_column": (b"rider_id,card_no,line,day\nR1,C1,L1,2024-01-01\n", "column_missing", "fare"),
+    "missing_column": (
+        b"rider_id,card_no,line,day\nR1,C1,L1,2024-01-01\n",
+        "column_missing",
+        "fare",
+    ),
     "extra_column": (
         b"rider_id,card_no,line,day,fare,x\nR1,C1,L1,2024-01-01,1.0,9\n",
         "column_not_in_card",
@@ -130,13 +134,15 @@ def test_register_csv_then_parquet_then_query(demo, tmp_path) -> None:
     assert response.json()["row_count"] == 400
     assert _register(demo, CARD, _csv()).status_code == 409
 
-    table = pa.table({
-        "rider_id": [f"R{i % 30}" for i in range(300)],
-        "card_no": [f"C{i}" for i in range(300)],
-        "line": [f"L{i % 2}" for i in range(300)],
-        "day": pa.array([__import__("datetime").date(2024, 1, 1)] * 300),
-        "fare": [float(i % 7) for i in range(300)],
-    })
+    table = pa.table(
+        {
+            "rider_id": [f"R{i % 30}" for i in range(300)],
+            "card_no": [f"C{i}" for i in range(300)],
+            "line": [f"L{i % 2}" for i in range(300)],
+            "day": pa.array([__import__("datetime").date(2024, 1, 1)] * 300),
+            "fare": [float(i % 7) for i in range(300)],
+        }
+    )
     path = tmp_path / "trips.parquet"
     pq.write_table(table, path)
     card = _variant("transport.trips_pq", lambda c: None)
@@ -159,4 +165,6 @@ def test_stored_files_are_encrypted(demo) -> None:
         assert plain not in data
     key = (demo.home / "assets" / "hospital.visits" / "key.wrapped").read_bytes()
     assert len(key) == 12 + 32 + 16
-    assert oct((demo.home / "assets" / "hospital.visits" / "key.wrapped").stat().st_mode)[-3:] == "600"
+    assert (
+        oct((demo.home / "assets" / "hospital.visits" / "key.wrapped").stat().st_mode)[-3:] == "600"
+    )

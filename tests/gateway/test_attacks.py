@@ -11,13 +11,25 @@ SECRETS = [VICTIM_PATIENT_ID, "18500", "18750", "19100", "350999", "P005555", "P
 
 REJECTED: list[tuple[str, str]] = [
     # identifiers and privacy units
-    ("SELECT patient_name, COUNT(*) FROM hospital.visits GROUP BY patient_name", "identifier_column"),
+    (
+        "SELECT patient_name, COUNT(*) FROM hospital.visits GROUP BY patient_name",
+        "identifier_column",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits WHERE phone = '13800000000'", "identifier_column"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE patient_name LIKE 'Wang%'", "identifier_column"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE visit_id > 'V0001000'", "identifier_column"),
-    ("SELECT patient_id, COUNT(*) FROM hospital.visits GROUP BY patient_id", "privacy_unit_in_group_by"),
-    (f"SELECT COUNT(*) FROM hospital.visits WHERE patient_id = '{VICTIM_PATIENT_ID}'", "privacy_unit_in_where"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE patient_id LIKE 'P00004%'", "privacy_unit_in_where"),
+    (
+        "SELECT patient_id, COUNT(*) FROM hospital.visits GROUP BY patient_id",
+        "privacy_unit_in_group_by",
+    ),
+    (
+        f"SELECT COUNT(*) FROM hospital.visits WHERE patient_id = '{VICTIM_PATIENT_ID}'",
+        "privacy_unit_in_where",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE patient_id LIKE 'P00004%'",
+        "privacy_unit_in_where",
+    ),
     ("SELECT COUNT(patient_id) FROM hospital.visits", "privacy_unit_in_aggregate"),
     ("SELECT * FROM hospital.visits", "identifier_column"),
     ("SELECT postcode, COUNT(*) FROM hospital.visits GROUP BY postcode", "filter_only_in_group_by"),
@@ -42,23 +54,44 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT group_concat(district) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT histogram(age) FROM hospital.visits", "construct_not_allowed"),
     # conditional aggregation narrows an aggregate below the threshold
-    ("SELECT SUM(CASE WHEN age = 104 THEN cost ELSE 0 END) FROM hospital.visits", "aggregate_argument"),
+    (
+        "SELECT SUM(CASE WHEN age = 104 THEN cost ELSE 0 END) FROM hospital.visits",
+        "aggregate_argument",
+    ),
     ("SELECT COUNT(CASE WHEN age = 104 THEN 1 END) FROM hospital.visits", "aggregate_argument"),
     ("SELECT COUNT(*) FILTER (WHERE age = 104) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT SUM(cost * (age = 104)::INTEGER) FROM hospital.visits", "aggregate_argument"),
-    ("SELECT SUM(x) FROM (SELECT CASE WHEN age = 104 THEN cost END AS x FROM hospital.visits) t", "measure_in_expression"),
+    (
+        "SELECT SUM(x) FROM (SELECT CASE WHEN age = 104 THEN cost END AS x FROM hospital.visits) t",
+        "measure_in_expression",
+    ),
     # error and data-dependent-error channels
     ("SELECT COUNT(*) FROM hospital.visits WHERE error('boom') IS NULL", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE ln(age - 104) > 0", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE sqrt(age - 104) > 0", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE district = age", "implicit_cast"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE CASE WHEN age = 104 THEN district ELSE 1 END = 1", "implicit_cast"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE CASE WHEN age = 104 THEN district ELSE 1 END = 1",
+        "implicit_cast",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits WHERE coalesce(district, 0) = 1", "implicit_cast"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE age IN (district, 1)", "implicit_cast"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE CAST(age AS INTERVAL) IS NULL", "cast_type_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE make_date(age, 13, 1) IS NULL", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE repeat(district, 100000000) = ''", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE regexp_matches(district, '(')", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE CAST(age AS INTERVAL) IS NULL",
+        "cast_type_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE make_date(age, 13, 1) IS NULL",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE repeat(district, 100000000) = ''",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE regexp_matches(district, '(')",
+        "construct_not_allowed",
+    ),
     # table, file and catalog functions
     ("SELECT * FROM read_csv('/etc/passwd')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM read_text('/etc/passwd')", "construct_not_allowed"),
@@ -71,12 +104,22 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT COUNT(*) FROM pragma_table_info('x')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM query_table('hospital.visits')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM information_schema.tables", "unknown_asset"),
-    ("SELECT COUNT(*) FROM asset_hospital__visits.main.data", "unknown_asset"),
+    ("SELECT COUNT(*) FROM asset_hospital__visits.main.data", "construct_not_allowed"),
+    ("SELECT COUNT(*) FROM hospital.visits WHERE facility_code = 'F999'", "join_key_in_where"),
     ("SELECT COUNT(*) FROM main.data", "unknown_asset"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE current_setting('threads') = '1'", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE getenv('HOME') = '/root'", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE current_setting('threads') = '1'",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE getenv('HOME') = '/root'",
+        "construct_not_allowed",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits WHERE version() = 'v1'", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE current_database() = 'x'", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE current_database() = 'x'",
+        "construct_not_allowed",
+    ),
     # statements other than one SELECT
     ("COPY (SELECT * FROM hospital.visits) TO '/tmp/out.csv'", "not_a_select"),
     ("COPY hospital.visits TO '/tmp/out.csv'", "not_a_select"),
@@ -98,52 +141,118 @@ REJECTED: list[tuple[str, str]] = [
     ("UPDATE hospital.visits SET cost = 0", "not_a_select"),
     ("INSERT INTO hospital.visits SELECT * FROM hospital.visits", "not_a_select"),
     ("SELECT COUNT(*) FROM hospital.visits; SELECT 1", "multiple_statements"),
-    ("SELECT COUNT(*) FROM hospital.visits; COPY hospital.visits TO '/tmp/x'", "multiple_statements"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits; COPY hospital.visits TO '/tmp/x'",
+        "multiple_statements",
+    ),
     # joins that amplify or cross
-    ("SELECT COUNT(*) FROM hospital.visits a JOIN hospital.visits b ON a.patient_id = b.patient_id", "asset_repeated"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits a JOIN hospital.visits b ON a.patient_id = b.patient_id",
+        "asset_repeated",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits v, insurance.claims c", "cross_join"),
-    ("SELECT COUNT(*) FROM hospital.visits v CROSS JOIN insurance.claims c", "join_kind_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.district = c.plan", "join_condition"),
-    ("SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.patient_id = c.facility_code", "join_condition"),
-    ("SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.patient_id <> c.patient_id", "join_condition"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v CROSS JOIN insurance.claims c",
+        "join_kind_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.district = c.plan",
+        "join_condition",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.patient_id = c.facility_code",
+        "join_condition",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON v.patient_id <> c.patient_id",
+        "join_condition",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c ON true", "join_condition"),
-    ("SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c USING (patient_id)", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits v NATURAL JOIN insurance.claims c", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits v POSITIONAL JOIN insurance.claims c", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits v ASOF JOIN insurance.claims c ON v.patient_id = c.patient_id", "construct_not_allowed"),
-    ("WITH t AS (SELECT patient_id FROM hospital.visits) SELECT COUNT(*) FROM t a JOIN t b ON a.patient_id = b.patient_id", "cte_reused"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v JOIN insurance.claims c USING (patient_id)",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v NATURAL JOIN insurance.claims c",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v POSITIONAL JOIN insurance.claims c",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits v ASOF JOIN insurance.claims c ON v.patient_id = c.patient_id",
+        "construct_not_allowed",
+    ),
+    (
+        "WITH t AS (SELECT patient_id FROM hospital.visits) SELECT COUNT(*) FROM t a JOIN t b ON a.patient_id = b.patient_id",
+        "cte_reused",
+    ),
     # subqueries and windows that escape the threshold
-    ("SELECT COUNT(*) FROM hospital.visits WHERE age = (SELECT COUNT(*) FROM insurance.claims)", "subquery_in_expression"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE EXISTS (SELECT 1 FROM insurance.claims)", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE district IN (SELECT plan FROM insurance.claims)", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE age = (SELECT COUNT(*) FROM insurance.claims)",
+        "subquery_in_expression",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE EXISTS (SELECT 1 FROM insurance.claims)",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE district IN (SELECT plan FROM insurance.claims)",
+        "construct_not_allowed",
+    ),
     ("SELECT district, COUNT(*) OVER () FROM hospital.visits", "construct_not_allowed"),
-    ("SELECT SUM(cost) FROM (SELECT cost, patient_id FROM hospital.visits ORDER BY cost DESC LIMIT 1) t", "order_in_subquery"),
-    ("SELECT COUNT(*) FROM (SELECT DISTINCT district FROM hospital.visits) t", "distinct_in_subquery"),
-    ("SELECT SUM(n) FROM (SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district) t", "group_in_subquery"),
+    (
+        "SELECT SUM(cost) FROM (SELECT cost, patient_id FROM hospital.visits ORDER BY cost DESC LIMIT 1) t",
+        "order_in_subquery",
+    ),
+    (
+        "SELECT COUNT(*) FROM (SELECT DISTINCT district FROM hospital.visits) t",
+        "distinct_in_subquery",
+    ),
+    (
+        "SELECT SUM(n) FROM (SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district) t",
+        "group_in_subquery",
+    ),
     ("SELECT district FROM hospital.visits", "not_aggregate"),
-    ("WITH RECURSIVE r AS (SELECT 1 AS x UNION ALL SELECT x + 1 FROM r) SELECT COUNT(*) FROM r", "construct_not_allowed"),
+    (
+        "WITH RECURSIVE r AS (SELECT 1 AS x UNION ALL SELECT x + 1 FROM r) SELECT COUNT(*) FROM r",
+        "construct_not_allowed",
+    ),
     ("SELECT COUNT(*) FROM (VALUES (1), (2)) t(x)", "construct_not_allowed"),
     ("SELECT 1", "no_asset"),
     # DuckDB extensions to SQL
     ("SELECT district, COUNT(*) FROM hospital.visits GROUP BY ALL", "construct_not_allowed"),
-    ("SELECT district, COUNT(*) FROM hospital.visits GROUP BY ROLLUP (district)", "construct_not_allowed"),
+    (
+        "SELECT district, COUNT(*) FROM hospital.visits GROUP BY ROLLUP (district)",
+        "construct_not_allowed",
+    ),
     ("SELECT COUNT(*) FROM hospital.visits USING SAMPLE 10", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits TABLESAMPLE (5 ROWS)", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits QUALIFY true", "construct_not_allowed"),
     ("SELECT COLUMNS('.*') FROM hospital.visits", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits PIVOT (SUM(cost) FOR district IN ('Gulou'))", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits PIVOT (SUM(cost) FOR district IN ('Gulou'))",
+        "construct_not_allowed",
+    ),
     ("SELECT COUNT(*), [1, 2] FROM hospital.visits", "construct_not_allowed"),
     ("SELECT COUNT(*), {'a': 1} FROM hospital.visits", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE age = $1", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE age = getvariable('x')", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE visit_date > now() - INTERVAL 1 DAY", "construct_not_allowed"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE visit_date > now() - INTERVAL 1 DAY",
+        "construct_not_allowed",
+    ),
     ("SELECT COUNT(*) AS veil_units FROM hospital.visits", "reserved_name"),
     ("SELECT COUNT(*) FROM hospital.visits LIMIT (SELECT 1)", "limit_not_literal"),
     ("SELECT COUNT(*) FROM nope.nothing", "unknown_asset"),
     ("SELECT COUNT(nope) FROM hospital.visits", "unresolved_name"),
     ("SELEC COUNT(*) FROM hospital.visits", "syntax"),
     ("", "empty_query"),
-    ("SELECT COUNT(*) FROM hospital.visits WHERE " + "(" * 3000 + "age > 1" + ")" * 3000, "too_complex"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE " + "(" * 3000 + "age > 1" + ")" * 3000,
+        "too_complex",
+    ),
 ]
 
 
@@ -167,7 +276,6 @@ SUPPRESSED = [
     "SELECT COUNT(*) AS n, AVG(cost) AS mean FROM hospital.visits WHERE age >= 100",
     "SELECT COUNT(*) AS n FROM hospital.visits WHERE postcode = '350999'",
     "SELECT SUM(cost) AS total FROM hospital.visits WHERE diagnosis = 'Q87'",
-    "SELECT COUNT(*) AS n FROM hospital.visits WHERE facility_code = 'F999'",
     "SELECT COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND diagnosis = 'C34' "
     "AND age > 100",
     # a join repeats the victim's rows 3 x 3 times, but still counts as one unit

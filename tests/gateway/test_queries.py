@@ -99,8 +99,15 @@ def test_cli_query_client(demo) -> None:
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "query", "--url", demo.url,
-         "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex"],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "query",
+            "--url",
+            demo.url,
+            "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex",
+        ],
         env={"VEIL_API_KEY": demo.keys["analyst"], "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

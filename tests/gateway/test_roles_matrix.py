@@ -36,8 +36,7 @@ CLAUSES: dict[str, tuple[str, set[str]]] = {
     ),
     "group_by": ("SELECT COUNT(*) AS n FROM hospital.visits GROUP BY {c}", {"dimension"}),
     "having": (
-        "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district "
-        "HAVING SUM({c}) > 0",
+        "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district HAVING SUM({c}) > 0",
         {"measure"},
     ),
     "order_by": (
@@ -54,13 +53,11 @@ CLAUSES: dict[str, tuple[str, set[str]]] = {
     "avg": ("SELECT AVG({c}) AS n FROM hospital.visits", {"measure"}),
     "expression_in_aggregate": ("SELECT SUM({c} * 2) AS n FROM hospital.visits", set()),
     "join_on": (
-        "SELECT COUNT(*) AS n FROM hospital.visits v JOIN insurance.claims c "
-        "ON v.{c} = c.{claims}",
+        "SELECT COUNT(*) AS n FROM hospital.visits v JOIN insurance.claims c ON v.{c} = c.{claims}",
         {"privacy_unit", "join_key"},
     ),
     "cte": (
-        "WITH t AS (SELECT {c} AS x, patient_id FROM hospital.visits) "
-        "SELECT COUNT(*) AS n FROM t",
+        "WITH t AS (SELECT {c} AS x, patient_id FROM hospital.visits) SELECT COUNT(*) AS n FROM t",
         {"privacy_unit", "join_key", "dimension", "filter_only", "measure"},
     ),
     "cte_expression": (

@@ -30,7 +30,9 @@ CARD = {
 def pool(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("enclave")
     source = root / "results.csv"
-    source.write_text("person,test,value\n" + "".join(f"p{i},t{i % 3},{i % 50}\n" for i in range(200)))
+    source.write_text(
+        "person,test,value\n" + "".join(f"p{i},t{i % 3},{i % 50}\n" for i in range(200))
+    )
     store = AssetStore(root / "assets", b"m" * 32)
     store.register(CARD, source)
     workers = WorkerPool(
@@ -58,8 +60,8 @@ ESCAPES = [
     "SET lock_configuration = false",
     "RESET enable_external_access",
     "SET allow_unsigned_extensions = true",
-    "CREATE TABLE \"asset_lab__results\".main.evil AS SELECT 1",
-    "DELETE FROM \"asset_lab__results\".main.data",
+    'CREATE TABLE "asset_lab__results".main.evil AS SELECT 1',
+    'DELETE FROM "asset_lab__results".main.data',
     "EXPORT DATABASE '/tmp/veil-escape-dir'",
     "SELECT * FROM read_parquet('https://example.invalid/x.parquet')",
 ]

@@ -1,0 +1,128 @@
+"""In-process policy engine: data.veil.authz.decision evaluated by regopy (rego-cpp)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from regopy import Interpreter, Node, Output, RegoError
+from regopy.rego_shared import rego_node_value
+
+from .engine import (
+    POLICY_ERROR,
+    Decision,
+    PolicyError,
+    parse_decision,
+    validate_decision,
+)
+from .modules import DECISION_ENTRYPOINT, policy_modules
+from .probe import compiles_in_child
+
+log = logging.getLogger(__name__)
+
+# Evaluated once at start-up, so modules that cannot produce a valid decision fail loudly then.
+TRIAL_INPUT: dict[str, Any] = {
+    "scope": "query:run",
+    "principal": {"id": "trial", "roles": ["developer"], "org": "trial", "status": "active"},
+    "resource": {
+        "assets": [
+            {
+                "id": "trial.asset",
+                "classification": "L3",
+                "provider": "trial",
+                "domain": "trial",
+                "status": "active",
+            }
+        ],
+        "columns": {"trial.asset": ["value"]},
+    },
+    "request": {"method": "sql", "purpose": None, "grant_id": None},
+    "grants": [
+        {
+            "id": "g_trial",
+            "developer": "trial",
+            "assets": ["trial.asset"],
+            "columns": None,
+            "purpose": "trial",
+            "scenario": "start-up check",
+            "methods": ["sql"],
+            "valid_from": "2000-01-01T00:00:00Z",
+            "valid_until": "2100-01-01T00:00:00Z",
+            "status": "active",
+        }
+    ],
+    "now": "2026-01-01T00:00:00Z",
+}
+
+
+class _EvaluationFailed(RuntimeError):
+    pass
+
+
+class EmbeddedEngine:
+    """Evaluates the shipped modules plus an operator's extra_dir in this process."""
+
+    def __init__(self, extra_dir: Path | None = None) -> None:
+        modules = policy_modules(extra_dir)
+        if not compiles_in_child(modules, DECISION_ENTRYPOINT):
+            raise PolicyError("the policy modules crash the Rego compiler")
+        self._interpreter = Interpreter()
+        try:
+            for name, source in modules:
+                self._interpreter.add_module(name, source)
+            self._bundle = self._interpreter.build(None, [DECISION_ENTRYPOINT])
+        except RegoError as exc:
+            log.error("policy modules do not compile: %s", exc)
+            raise PolicyError("the policy modules do not compile") from exc
+        if not self._bundle.ok():
+            raise PolicyError("the policy modules do not compile")
+        # One interpreter serves every call under a lock: rego-cpp is not known to be thread-safe,
+        # and reusing it took ~2 ms a decision where a fresh interpreter per call took ~4.5 ms.
+        self._lock = threading.Lock()
+        try:
+            validate_decision(self._evaluate(TRIAL_INPUT))
+        except Exception as exc:
+            log.error("policy modules cannot decide: %s", exc)
+            raise PolicyError("the policy modules cannot produce a decision") from exc
+
+    def decide(self, input: dict[str, Any]) -> Decision:
+        try:
+            raw = self._evaluate(input)
+        except Exception:
+            # Engine text can quote input values, so it goes to the log and never the decision.
+            log.exception("policy evaluation failed")
+            return Decision.deny(POLICY_ERROR)
+        return parse_decision(raw)
+
+    def _evaluate(self, input: dict[str, Any]) -> object | None:
+        term = json.dumps(input, allow_nan=False)
+        with self._lock:
+            self._interpreter.set_input_term(term)
+            output = self._interpreter.query_bundle_entrypoint(self._bundle, DECISION_ENTRYPOINT)
+            return raw_decision(output)
+
+
+def raw_decision(output: Output) -> object | None:
+    """The decision document in a query output, or None when it is undefined."""
+    if not output.ok():
+        raise _EvaluationFailed("; ".join(_error_text(output.node())) or "rego error")
+    if len(output) == 0 or not output[0].expressions:
+        return None
+    if len(output) > 1 or len(output[0].expressions) > 1:
+        raise _EvaluationFailed("the decision query gave several results")
+    return output[0].expressions[0]
+
+
+def _error_text(node: Node) -> list[str]:
+    """The messages inside a rego-cpp error tree (str() of an error output is just '<error>')."""
+    try:
+        text = rego_node_value(node._impl) if len(node) == 0 else ""
+    except Exception:
+        text = ""
+    parts = [text] if text else []
+    for index in range(len(node)):
+        parts += _error_text(node.at(index))
+    return parts

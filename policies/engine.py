@@ -1,0 +1,152 @@
+"""The policy-engine contract: decisions, obligations and strict parsing of raw Rego output."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+INVALID_DECISION = "invalid_decision"
+UNDEFINED_DECISION = "undefined_decision"
+POLICY_ERROR = "policy_error"
+
+PRICE_PLANS = frozenset({"free", "standard"})
+# An obligation the gateway does not know cannot be enforced, so unknown values are invalid.
+REVIEW_MODES = frozenset({"auto"})
+MIN_DISTINCT_UNITS_FLOOR = 2
+
+# Reasons reach the ledger and the client, so only short codes may pass, never data values.
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_DECISION_FIELDS = ("allow", "reasons", "grant_id", "obligations")
+_OBLIGATION_FIELDS = frozenset({"min_distinct_units", "max_rows", "noise", "price_plan", "review"})
+
+
+class PolicyError(Exception):
+    """The policy engine cannot decide at all (bad modules, unreachable server)."""
+
+    code = "POLICY_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class Obligations:
+    """What the enclave must enforce when it runs an allowed request."""
+
+    min_distinct_units: int
+    max_rows: int
+    noise: dict[str, Any] | None
+    price_plan: str
+    review: str
+
+
+# The strictest table value; used whenever the policy itself gave no usable obligations.
+FAIL_CLOSED_OBLIGATIONS = Obligations(
+    min_distinct_units=20, max_rows=10000, noise=None, price_plan="standard", review="auto"
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One authorisation decision: allow or deny with reason codes, grant and obligations."""
+
+    allow: bool
+    reasons: tuple[str, ...]
+    grant_id: str | None
+    obligations: Obligations
+
+    @classmethod
+    def deny(cls, reason: str) -> Decision:
+        return cls(False, (reason,), None, FAIL_CLOSED_OBLIGATIONS)
+
+
+@runtime_checkable
+class PolicyEngine(Protocol):
+    """Evaluates data.veil.authz.decision for one input; denies instead of raising."""
+
+    def decide(self, input: dict[str, Any]) -> Decision: ...
+
+
+class MalformedDecision(ValueError):
+    """The policy's decision document breaks the contract."""
+
+
+def parse_decision(raw: object) -> Decision:
+    """Validate a raw decision document; anything malformed becomes a denial.
+
+    None stands for an undefined decision.
+    """
+    if raw is None:
+        return Decision.deny(UNDEFINED_DECISION)
+    try:
+        return validate_decision(raw)
+    except MalformedDecision as exc:
+        log.warning("policy returned a malformed decision: %s", exc)
+        return Decision.deny(INVALID_DECISION)
+
+
+def validate_decision(raw: object) -> Decision:
+    """Like parse_decision, but raises MalformedDecision instead of denying."""
+    doc = _object(raw, "decision")
+    missing = [name for name in _DECISION_FIELDS if name not in doc]
+    if missing:
+        raise MalformedDecision(f"decision lacks {', '.join(missing)}")
+    allow = doc["allow"]
+    if not isinstance(allow, bool):
+        raise MalformedDecision("allow is not a boolean")
+    reasons = _reasons(doc["reasons"])
+    if allow and reasons:
+        raise MalformedDecision("an allowed decision gives reasons")
+    if not allow and not reasons:
+        raise MalformedDecision("a denied decision gives no reason")
+    grant_id = doc["grant_id"]
+    if grant_id is not None and (not isinstance(grant_id, str) or not grant_id):
+        raise MalformedDecision("grant_id is neither null nor a non-empty string")
+    return Decision(allow, reasons, grant_id, _obligations(doc["obligations"]))
+
+
+def _reasons(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise MalformedDecision("reasons is not a list")
+    for reason in raw:
+        if not isinstance(reason, str) or not _REASON.fullmatch(reason):
+            raise MalformedDecision("a reason is not a snake_case code")
+    return tuple(raw)
+
+
+def _obligations(raw: object) -> Obligations:
+    doc = _object(raw, "obligations")
+    if set(doc) != _OBLIGATION_FIELDS:
+        raise MalformedDecision(f"obligations must be exactly {sorted(_OBLIGATION_FIELDS)}")
+    units = _integer(doc["min_distinct_units"], "min_distinct_units")
+    if units < MIN_DISTINCT_UNITS_FLOOR:
+        raise MalformedDecision(f"min_distinct_units is below {MIN_DISTINCT_UNITS_FLOOR}")
+    max_rows = _integer(doc["max_rows"], "max_rows")
+    if max_rows < 1:
+        raise MalformedDecision("max_rows is below 1")
+    noise = doc["noise"]
+    if noise is not None:
+        noise = dict(_object(noise, "noise"))
+    price_plan = _choice(doc["price_plan"], PRICE_PLANS, "price_plan")
+    review = _choice(doc["review"], REVIEW_MODES, "review")
+    return Obligations(units, max_rows, noise, price_plan, review)
+
+
+def _object(raw: object, name: str) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not all(isinstance(key, str) for key in raw):
+        raise MalformedDecision(f"{name} is not an object")
+    return raw
+
+
+def _choice(raw: object, allowed: frozenset[str], name: str) -> str:
+    if not isinstance(raw, str) or raw not in allowed:
+        raise MalformedDecision(f"{name} is not one of {sorted(allowed)}")
+    return raw
+
+
+def _integer(raw: object, name: str) -> int:
+    # bool is an int subclass; a policy answering true for a count is a bug, not a 1.
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise MalformedDecision(f"{name} is not an integer")
+    return raw

@@ -1,0 +1,55 @@
+# Obligations the enclave enforces on a request; operators tune the tables in this module.
+package veil.authz
+
+import rego.v1
+
+# Smallest number of distinct privacy units behind any released row, by classification level.
+min_distinct_units_by_classification := {"L1": 5, "L2": 10, "L3": 10, "L4": 20}
+
+max_rows := 10000
+
+noise := null
+
+review := "auto"
+
+free_purposes := {"public_welfare", "public_governance"}
+
+strictest_min_distinct_units := greatest({n | some n in min_distinct_units_by_classification})
+
+# Every requested asset sets a floor; operators' modules may add higher ones.
+min_distinct_units_floor contains n if {
+	some a in input.resource.assets
+	n := min_distinct_units_by_classification[a.classification]
+}
+
+# Unknown levels and empty or malformed requests get the strictest floor.
+min_distinct_units_floor contains strictest_min_distinct_units if count(unclassified_assets) > 0
+
+min_distinct_units_floor contains strictest_min_distinct_units if not has_assets
+
+has_assets if count(input.resource.assets) > 0
+
+unclassified_assets contains a.id if {
+	some a in input.resource.assets
+	not min_distinct_units_by_classification[a.classification]
+}
+
+# Engines order mixed types differently, so a floor that is not a number leaves the obligation
+# (and with it the decision) undefined, which fails closed.
+min_distinct_units := greatest(min_distinct_units_floor) if {
+	every n in min_distinct_units_floor {
+		is_number(n)
+	}
+}
+
+default price_plan := "standard"
+
+price_plan := "free" if covering_grant.purpose in free_purposes
+
+obligations := {
+	"min_distinct_units": min_distinct_units,
+	"max_rows": max_rows,
+	"noise": noise,
+	"price_plan": price_plan,
+	"review": review,
+}
