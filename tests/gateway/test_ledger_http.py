@@ -84,3 +84,20 @@ def test_ledger_verify_detects_tampering(fresh_demo) -> None:
     result = _verify(server.home)
     assert result.returncode == 1, result.stdout
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_no_result_without_a_durable_record(fresh_demo) -> None:
+    """While the ledger cannot be written, queries fail closed and release nothing."""
+    sql = "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex"
+    blocker = sqlite3.connect(fresh_demo.home / "ledger.db", timeout=1)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        response = fresh_demo.query(sql)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    body = response.json()
+    assert response.status_code == 503, body
+    assert body["error"]["code"] == "LEDGER_UNAVAILABLE"
+    assert "rows" not in body and "sex" not in response.text
+    assert fresh_demo.query(sql).status_code == 200

@@ -1,0 +1,36 @@
+"""The `veil` command's stable interface: init once, verify, and helpful failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+VEIL = [sys.executable, "-m", "gateway.cli"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VEIL, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_init_prints_the_admin_key_once(tmp_path) -> None:
+    home = tmp_path / "home"
+    first = _run("init", "--home", str(home))
+    assert first.returncode == 0, first.stderr
+    assert set(json.loads(first.stdout)) == {"admin_key"}
+    assert (home / "keys" / "master.key").stat().st_mode & 0o777 == 0o600
+    second = _run("init", "--home", str(home))
+    assert second.returncode == 1 and "admin_key" not in second.stdout
+    verified = _run("ledger", "verify", "--home", str(home))
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+
+
+def test_verify_without_a_home_fails(tmp_path) -> None:
+    assert _run("ledger", "verify", "--home", str(tmp_path / "none")).returncode == 2
+
+
+def test_query_without_a_key_fails() -> None:
+    result = subprocess.run(
+        [*VEIL, "query", "SELECT 1"], capture_output=True, text=True, timeout=60, env={}
+    )
+    assert result.returncode == 2 and "VEIL_API_KEY" in result.stderr
