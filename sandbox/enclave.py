@@ -33,9 +33,14 @@ class Enclave:
     ) -> None:
         self.store = AssetStore(assets_root, master_key)
         self.pool = WorkerPool(self._catalog, config, size=workers)
+        self._attached: tuple[int, list[Attachment]] | None = None
 
     def _catalog(self) -> tuple[int, list[Attachment]]:
-        return self.store.generation, self.store.attachments()
+        """The attachments for the current set of assets, unwrapped once per change."""
+        generation = self.store.generation
+        if self._attached is None or self._attached[0] != generation:
+            self._attached = (generation, self.store.attachments())
+        return self._attached
 
     def analyse(self, sql: str) -> Analysis:
         return analyse(sql, self.store.cards())

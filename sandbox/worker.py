@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import decimal
 import logging
@@ -20,6 +21,8 @@ from sandbox.store import Attachment
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,24 @@ def _plain(value: object) -> object:
     return str(value)
 
 
+def _leave_network() -> bool:
+    """Move this process into an empty network namespace where the kernel lets us.
+
+    A second wall behind DuckDB's own `enable_external_access=false`: even an engine bug
+    finds no route out. Without namespace rights (not root, no user namespaces) we go on.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    return any(libc.unshare(flags) == 0 for flags in (CLONE_NEWNET, CLONE_NEWUSER | CLONE_NEWNET))
+
+
 def _serve(channel: Connection, attachments: list[Attachment], config: WorkerConfig) -> None:
     """The worker's whole life: open assets, lock DuckDB, answer queries; no engine text leaves."""
     import duckdb
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    isolated = _leave_network()
+    if not isolated:
+        log.warning("enclave worker could not leave the network namespace")
     try:
         connection = duckdb.connect(config=dict(BASE_CONFIG))
         for attachment in attachments:
@@ -65,7 +81,7 @@ def _serve(channel: Connection, attachments: list[Attachment], config: WorkerCon
         log.error("enclave worker failed to start: %s", type(exc).__name__)
         channel.send(("failed",))
         return
-    channel.send(("ready",))
+    channel.send(("ready", isolated))
     while True:
         try:
             sql = channel.recv()
@@ -94,9 +110,11 @@ class Worker:
         )
         self.process.start()
         child.close()
-        if not self._channel.poll(START_TIMEOUT_S) or self._channel.recv() != ("ready",):
+        reply = self._channel.recv() if self._channel.poll(START_TIMEOUT_S) else ("timeout",)
+        if reply[0] != "ready":
             self.kill()
             raise EnclaveUnavailable("the enclave could not start")
+        self.network_isolated: bool = reply[1]
 
     def run(self, sql: str) -> ResultSet:
         try:

@@ -22,8 +22,6 @@ ALLOWED_NODES: dict[type[exp.Expression], frozenset[str]] = {
         | {"order", "limit", "offset", "kind"}
     ),
     exp.Union: frozenset({"with_", "this", "expression", "distinct", "order", "limit", "offset"}),
-    exp.Intersect: frozenset({"with_", "this", "expression", "distinct", "order", "limit"}),
-    exp.Except: frozenset({"with_", "this", "expression", "distinct", "order", "limit"}),
     exp.With: frozenset({"expressions"}),
     exp.CTE: frozenset({"this", "alias"}),
     exp.Subquery: frozenset({"this", "alias"}),

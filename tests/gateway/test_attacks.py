@@ -221,6 +221,14 @@ REJECTED: list[tuple[str, str]] = [
     ),
     ("SELECT COUNT(*) FROM (VALUES (1), (2)) t(x)", "construct_not_allowed"),
     ("SELECT 1", "no_asset"),
+    (
+        "SELECT district, COUNT(*) FROM hospital.visits GROUP BY district EXCEPT SELECT plan, COUNT(*) FROM insurance.claims GROUP BY plan",
+        "construct_not_allowed",
+    ),
+    (
+        "SELECT district, COUNT(*) FROM hospital.visits GROUP BY district INTERSECT SELECT plan, COUNT(*) FROM insurance.claims GROUP BY plan",
+        "construct_not_allowed",
+    ),
     # DuckDB extensions to SQL
     ("SELECT district, COUNT(*) FROM hospital.visits GROUP BY ALL", "construct_not_allowed"),
     (

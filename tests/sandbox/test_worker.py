@@ -111,6 +111,24 @@ def test_worker_dying_mid_query_fails_closed(pool: WorkerPool) -> None:
     assert pool.run("SELECT 41 + 1").rows == [[42]]
 
 
+def test_worker_has_no_network(pool: WorkerPool) -> None:
+    generation, worker = pool._take()
+    pool._idle.put((generation, worker))
+    assert worker.network_isolated
+
+
+def test_memory_limit_holds(tmp_path) -> None:
+    from sandbox.duck import Limits
+
+    small = WorkerPool(lambda: (0, []), WorkerConfig(limits=Limits(memory_limit="64MB")), size=1)
+    try:
+        with pytest.raises(ExecutionFailed):
+            small.run("SELECT count(DISTINCT range::VARCHAR || 'padding') FROM range(20000000)")
+        assert small.run("SELECT 1").rows == [[1]]
+    finally:
+        small.close()
+
+
 def test_engine_error_text_never_leaves(pool: WorkerPool) -> None:
     with pytest.raises(ExecutionFailed) as raised:
         pool.run("SELECT CAST('secret-value' AS INTEGER)")
