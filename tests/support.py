@@ -1,0 +1,76 @@
+"""Running a real Veil server for tests: the demo on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VEIL = [sys.executable, "-m", "gateway.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    keys: dict[str, str]
+    process: subprocess.Popen
+
+    def client(self, who: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def query(self, sql: str, who: str = "analyst", **extra: object) -> httpx.Response:
+        with self.client(who) as client:
+            return client.post("/v1/queries", json={"sql": sql, **extra})
+
+
+def start_server(home: Path, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    env = dict(os.environ, VEIL_QUERY_TIMEOUT_S="5", **(env or {}))
+    log = (home.parent / f"{home.name}-server.log").open("w")
+    process = subprocess.Popen(
+        [*VEIL, "demo", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.name}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    else:
+        process.kill()
+        raise RuntimeError("server did not become ready")
+    keys = json.loads((home / "demo-credentials.json").read_text())
+    return Server(url, home, keys, process)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
