@@ -9,7 +9,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
+import alembic.command
+import alembic.config
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -149,7 +152,7 @@ class ControlStore:
         self.engine = sa.create_engine(url, future=True)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
         self._lock = threading.Lock()
 
     # principals
@@ -245,6 +248,15 @@ class ControlStore:
         with self._lock, self.engine.begin() as db:
             _move(db, self.grant(grant_id), status)
         return self.grant(grant_id)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        alembic.command.upgrade(config, "head")
 
 
 def _move(db: sa.Connection, grant: Grant, status: GrantStatus) -> None:

@@ -1,0 +1,1 @@
+"""Control store schema revisions."""
