@@ -1,7 +1,8 @@
-"""The disclosure gate for query results: thresholds, complementary suppression, row caps."""
+"""The disclosure gate for query results: thresholds, an uninformative suppression count, caps."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -24,26 +25,17 @@ def release(
     offset: int = 0,
     truncated: bool = False,
 ) -> Released:
-    """Drop rows backed by fewer than `min_units` units, so that no difference can recover them.
+    """Drop every row backed by fewer than `min_units` distinct units.
 
-    When some rows are suppressed, the suppressed set must itself hold at least `min_units`
-    units; otherwise a total minus the visible rows would reveal it. The smallest released
-    row is then withheld too: it alone holds `min_units` units, so the union does.
+    Nothing about the dropped rows may depend on whether one person exists: withholding an
+    extra row "to protect" them, or reporting how many there were, would answer exactly the
+    question a narrow WHERE asks. So the count is rounded down to a multiple of `min_units`,
+    which is zero for the handful of rows a targeted query leaves, and notes never vary with it.
     """
     position = columns.index(units_column)
-    kept = [row for row in rows if (row[position] or 0) >= min_units]
-    suppressed = [row for row in rows if (row[position] or 0) < min_units]
-    notes: list[str] = []
-    if suppressed and kept:
-        smallest = min(kept, key=lambda row: row[position])
-        kept = [row for row in kept if row is not smallest]
-        suppressed.append(smallest)
-        notes.append("one more row was withheld so the suppressed rows cannot be derived")
-    if suppressed:
-        notes.append(
-            f"{len(suppressed)} row(s) backed by fewer than {min_units} distinct units "
-            "were suppressed"
-        )
+    kept = [row for row in rows if _units(row[position]) >= min_units]
+    dropped = len(rows) - len(kept)
+    notes = [f"rows backed by fewer than {min_units} distinct units are never released"]
     if truncated:
         notes.append("the result was cut at the enclave's row limit before suppression")
     end = None if limit is None else offset + limit
@@ -53,4 +45,8 @@ def release(
         notes.append(f"the result was cut to the policy's maximum of {max_rows} rows")
     out_columns = [name for name in columns if name != units_column]
     out_rows = [[v for i, v in enumerate(row) if i != position] for row in paged]
-    return Released(out_columns, out_rows, len(suppressed), notes)
+    return Released(out_columns, out_rows, dropped // min_units * min_units, notes)
+
+
+def _units(value: object) -> float:
+    return value if isinstance(value, int | float) and not math.isnan(value) else 0

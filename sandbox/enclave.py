@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.disclosure import Released, release
-from sandbox.guard import UNITS_COLUMN, Analysis, analyse, compile_query
+from sandbox.guard import UNITS_COLUMN, Analysis, analyse
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -43,12 +43,13 @@ class Enclave:
         return self._attached
 
     def analyse(self, sql: str) -> Analysis:
-        return analyse(sql, self.store.cards())
+        cards = self.store.cards()
+        return analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
 
     def run(self, analysis: Analysis, thresholds: Thresholds) -> QueryOutcome:
-        cards = self.store.cards()
-        catalogs = {asset: catalog_name(asset) for asset in analysis.assets}
-        compiled = compile_query(analysis, cards, catalogs)
+        compiled = analysis.compiled
+        if compiled is None:
+            raise ValueError("run takes an analysis made by Enclave.analyse")
         result = self.pool.run(compiled.sql)
         released = release(
             result.columns,

@@ -6,6 +6,7 @@ import ctypes
 import datetime as dt
 import decimal
 import logging
+import math
 import multiprocessing
 import queue
 import resource
@@ -45,8 +46,8 @@ def _plain(value: object) -> object:
         return float(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; refusing them would be a data-dependent error
     if isinstance(value, int | float | str | bool) or value is None:
         return value
     return str(value)

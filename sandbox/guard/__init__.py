@@ -1,19 +1,16 @@
-"""SQL guard: parse once, check every construct and column role, then rewrite for the enclave."""
+"""SQL guard: parse once, check every construct, role and type, and compile for the enclave."""
 
 from sandbox.cards import AssetCard
 from sandbox.guard.rewrite import UNITS_COLUMN, CompiledQuery, compile_query
-from sandbox.guard.roles import Analysis
+from sandbox.guard.roles import Analysis, analyse_roles
 from sandbox.guard.syntax import parse
-from sandbox.guard.types import check_types
 
 
-def analyse(sql: str, cards: dict[str, AssetCard]) -> Analysis:
-    """Everything the policy needs to know about a query, or a QueryRejected."""
-    from sandbox.guard.roles import analyse_roles
-
+def analyse(sql: str, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> Analysis:
+    """Everything the policy needs to know about a query, compiled, or a QueryRejected."""
     analysis = analyse_roles(parse(sql), cards)
-    check_types(analysis, cards)
+    analysis.compiled = compile_query(analysis, cards, catalogs)
     return analysis
 
 
-__all__ = ["UNITS_COLUMN", "Analysis", "CompiledQuery", "analyse", "compile_query"]
+__all__ = ["UNITS_COLUMN", "Analysis", "CompiledQuery", "analyse"]

@@ -11,10 +11,14 @@ from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.roles import Analysis, Kind, asset_id
 from sandbox.guard.syntax import DIALECT
+from sandbox.guard.types import enforce_types
 
 UNITS_COLUMN = "veil_units"
+SCAN = "veil_scan"
 UNIT_PREFIX = "veil_u"
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod)
+# Integer inputs overflow in these (abs of the smallest integer), DOUBLE ones cannot.
+NUMERIC_FUNCTIONS = (exp.Abs, exp.Round, exp.Floor, exp.Ceil)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ def compile_query(
     _add_unit_columns(tree, kinds)
     _make_total(tree)
     _clamp_scans(tree, cards, catalogs)
+    schema = {
+        catalogs[asset]: {"main": {"data": {c.name: c.type for c in cards[asset].columns}}}
+        for asset in analysis.assets
+    }
+    enforce_types(tree, schema)
     return CompiledQuery(tree.sql(dialect=DIALECT, identify=True), limit, offset)
 
 
@@ -103,8 +112,9 @@ def _make_total(tree: exp.Query) -> None:
     for node in list(tree.find_all(exp.Cast)):
         if not isinstance(node, exp.TryCast):
             node.replace(exp.TryCast(this=node.this, to=node.to))
-    for node in list(tree.find_all(*ARITHMETIC, exp.Neg)):
-        for key in ("this", "expression"):
+    for node in list(tree.find_all(*ARITHMETIC, exp.Neg, *NUMERIC_FUNCTIONS)):
+        keys = ("this",) if isinstance(node, NUMERIC_FUNCTIONS) else ("this", "expression")
+        for key in keys:
             operand = node.args.get(key)
             if operand is not None:
                 node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
@@ -118,23 +128,28 @@ def _clamp_scans(tree: exp.Query, cards: dict[str, AssetCard], catalogs: dict[st
         card = cards[asset_id(table)]
         projections: list[exp.Expression] = []
         for column in card.columns:
-            reference = exp.column(column.name)
+            reference = exp.column(column.name, table=SCAN)
             if column.role is Role.MEASURE and column.bounds is not None:
-                low, high = column.bounds
-                reference = exp.alias_(
-                    exp.Least(
-                        this=exp.Greatest(this=reference, expressions=[_number(low)]),
-                        expressions=[_number(high)],
-                    ),
-                    column.name,
+                typed = exp.DataType.build(column.type, dialect=DIALECT)
+                low, high = (_bound(bound, typed) for bound in column.bounds)
+                reference = exp.Case(
+                    ifs=[
+                        exp.If(this=exp.LT(this=reference, expression=low), true=low.copy()),
+                        exp.If(
+                            this=exp.GT(this=reference.copy(), expression=high), true=high.copy()
+                        ),
+                    ],
+                    default=reference.copy(),
                 )
-            projections.append(reference)
-        projections.append(exp.alias_(exp.column(card.privacy_unit.name), f"{UNIT_PREFIX}_source"))
-        scan = exp.select(*projections).from_(
-            exp.table_("data", db="main", catalog=catalogs[card.id])
-        )
+            projections.append(exp.alias_(reference, column.name))
+        unit = exp.column(card.privacy_unit.name, table=SCAN)
+        projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))
+        source = exp.table_("data", db="main", catalog=catalogs[card.id], alias=SCAN)
+        scan = exp.select(*projections).from_(source)
         table.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=table.args["alias"].this)))
 
 
-def _number(value: float) -> exp.Literal:
-    return exp.Literal.number(int(value) if float(value).is_integer() else value)
+def _bound(value: float, data_type: exp.DataType) -> exp.Expression:
+    """A bound in its column's type; one that does not fit becomes NULL and clamps nothing."""
+    number = exp.Literal.number(int(value) if float(value).is_integer() else value)
+    return exp.TryCast(this=number, to=data_type.copy())

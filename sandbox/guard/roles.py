@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
@@ -13,6 +14,9 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.syntax import AGGREGATES, DIALECT
+
+if TYPE_CHECKING:
+    from sandbox.guard.rewrite import CompiledQuery
 
 
 class Kind(StrEnum):
@@ -34,6 +38,7 @@ class Analysis:
     assets: list[str]
     columns: dict[str, list[str]]
     kinds: dict[int, Kind] = field(default_factory=dict)
+    compiled: CompiledQuery | None = None
 
 
 class _Checker:
@@ -197,6 +202,9 @@ class _Checker:
         self.check_joins(select, scope)
         self.check_filter(select.args.get("where"), scope)
         outputs: dict[str, Role] = {}
+        names = [projection.alias_or_name for projection in select.expressions]
+        for name in {n for n in names if names.count(n) > 1}:
+            self.reject("duplicate_column_name", name)
         for projection in select.expressions:
             inner = projection.this if isinstance(projection, exp.Alias) else projection
             if isinstance(inner, exp.Column):

@@ -112,10 +112,8 @@ ALLOWED_CAST_TYPES = {
     exp.DataType.Type.TEXT,
     exp.DataType.Type.INT,
     exp.DataType.Type.BIGINT,
-    exp.DataType.Type.SMALLINT,
     exp.DataType.Type.DOUBLE,
     exp.DataType.Type.FLOAT,
-    exp.DataType.Type.DECIMAL,
     exp.DataType.Type.DATE,
     exp.DataType.Type.TIMESTAMP,
     exp.DataType.Type.BOOLEAN,
@@ -200,8 +198,25 @@ def _node_problem(node: exp.Expression) -> Violation | None:
         unit = node.args.get("unit")
         if unit is None or unit.name.lower() not in TRUNC_UNITS:
             return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.Substring) and not all(
+        _small_integer(node.args.get(key), 1, 10_000) for key in ("start", "length")
+    ):
+        return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.Round) and not _small_integer(node.args.get("decimals"), -10, 10):
+        return Violation("function_argument_not_allowed")
     if isinstance(node, exp.Limit | exp.Offset):
         value = node.expression
         if not (isinstance(value, exp.Literal) and not value.is_string and value.name.isdigit()):
             return Violation("limit_not_literal")
     return None
+
+
+def _small_integer(node: exp.Expression | None, low: int, high: int) -> bool:
+    """Absent, or an integer literal within [low, high]: arguments that cannot overflow."""
+    if node is None:
+        return True
+    negative = isinstance(node, exp.Neg)
+    literal = node.this if negative else node
+    if not (isinstance(literal, exp.Literal) and not literal.is_string and literal.name.isdigit()):
+        return False
+    return low <= (-1 if negative else 1) * int(literal.name) <= high

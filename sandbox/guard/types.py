@@ -1,4 +1,11 @@
-"""Type mixing: refuse expressions that make DuckDB cast text values, which can fail on data."""
+"""Types on the compiled tree: no implicit cast is left for DuckDB to attempt on a data value.
+
+DuckDB casts lazily, row by row, so any implicit conversion that can fail turns a data value
+into an error, and an error into a one-bit answer. After the rewrites this module makes every
+comparison and every value-merging expression work on one type family, turns string literals
+into typed TRY_CASTs of the other side's type, widens mixed numbers to DOUBLE, requires
+BOOLEAN wherever a condition is expected, and refuses what it cannot type.
+"""
 
 from __future__ import annotations
 
@@ -6,67 +13,140 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 
-from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, Violation
-from sandbox.guard.roles import Analysis
 from sandbox.guard.syntax import DIALECT
 
-TEXT, NUMBER, TIME, BOOLEAN = "text", "number", "time", "boolean"
+TEXT, NUMBER, TIME, BOOLEAN, NULL, UNKNOWN = "text", "number", "time", "boolean", "null", "?"
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
-def _family(node: exp.Expression) -> str | None:
-    """The operand's type family; None where it adapts statically (literals, NULL) or is unknown."""
-    if isinstance(node, exp.Null) or (isinstance(node, exp.Literal) and node.is_string):
-        return None
+def family(node: exp.Expression) -> str:
+    if isinstance(node, exp.Null):
+        return NULL
     data_type = node.type
-    if data_type is None or data_type.this is exp.DataType.Type.UNKNOWN:
-        return None
-    if data_type.this in exp.DataType.TEXT_TYPES:
+    kind = data_type.this if data_type is not None else exp.DataType.Type.UNKNOWN
+    if kind in exp.DataType.TEXT_TYPES:
         return TEXT
-    if data_type.this in exp.DataType.NUMERIC_TYPES:
+    if kind in exp.DataType.NUMERIC_TYPES:
         return NUMBER
-    if data_type.this in exp.DataType.TEMPORAL_TYPES:
+    if kind in exp.DataType.TEMPORAL_TYPES:
         return TIME
-    if data_type.this is exp.DataType.Type.BOOLEAN:
+    if kind is exp.DataType.Type.BOOLEAN:
         return BOOLEAN
-    return None
+    if kind is exp.DataType.Type.NULL:
+        return NULL
+    return UNKNOWN
 
 
-def _operands(node: exp.Expression) -> list[exp.Expression]:
-    if isinstance(node, exp.Binary) and isinstance(node, exp.Predicate):
-        return [node.this, node.expression]
+def _operand_groups(node: exp.Expression) -> list[list[exp.Expression]]:
+    """Operands that DuckDB brings to one common type, grouped per unification."""
+    if isinstance(node, COMPARISONS):
+        return [[node.this, node.expression]]
     if isinstance(node, exp.In):
-        return [node.this, *node.expressions]
+        return [[node.this, *node.expressions]]
     if isinstance(node, exp.Between):
-        return [node.this, node.args["low"], node.args["high"]]
+        return [[node.this, node.args["low"], node.args["high"]]]
     if isinstance(node, exp.Case):
-        return [branch.args["true"] for branch in node.args.get("ifs") or []] + (
-            [node.args["default"]] if node.args.get("default") else []
-        )
-    if isinstance(node, exp.If):
-        return [node.args["true"]] + ([node.args["false"]] if node.args.get("false") else [])
+        branches = node.args.get("ifs") or []
+        results = [b.args["true"] for b in branches]
+        if node.args.get("default") is not None:
+            results.append(node.args["default"])
+        groups = [results]
+        if node.this is not None:
+            groups.append([node.this, *(b.this for b in branches)])
+        return groups
+    if isinstance(node, exp.If) and not isinstance(node.parent, exp.Case):
+        return [[node.args["true"]] + ([node.args["false"]] if node.args.get("false") else [])]
     if isinstance(node, exp.Coalesce | exp.Greatest | exp.Least):
-        return [node.this, *node.expressions]
+        return [[node.this, *node.expressions]]
     if isinstance(node, exp.Nullif):
-        return [node.this, node.expression]
+        return [[node.this, node.expression]]
     return []
 
 
-def check_types(analysis: Analysis, cards: dict[str, AssetCard]) -> None:
-    schema: dict = {}
-    for asset in analysis.assets:
-        card = cards[asset]
-        schema.setdefault(card.namespace, {})[card.name] = {c.name: c.type for c in card.columns}
+def _conditions(node: exp.Expression) -> list[exp.Expression]:
+    """Sub-expressions DuckDB evaluates as BOOLEAN."""
+    if isinstance(node, exp.Where | exp.Having | exp.Not):
+        return [node.this]
+    if isinstance(node, exp.Join):
+        return [node.args["on"]] if node.args.get("on") is not None else []
+    if isinstance(node, exp.And | exp.Or):
+        return [node.this, node.expression]
+    if isinstance(node, exp.If) and not (
+        isinstance(node.parent, exp.Case) and node.parent.this is not None
+    ):
+        return [node.this]
+    return []
+
+
+def _annotate(tree: exp.Query, schema: dict) -> exp.Query:
     try:
-        annotated = annotate_types(analysis.tree.copy(), schema=schema, dialect=DIALECT)
-    except (SqlglotError, KeyError, ValueError) as exc:
+        return annotate_types(tree, schema=schema, dialect=DIALECT)
+    except (SqlglotError, KeyError, ValueError, TypeError) as exc:
         raise QueryRejected("the query's types could not be checked", [Violation("type")]) from exc
-    for node in annotated.walk():
-        if isinstance(node, exp.Like | exp.ILike):
-            continue
-        families = {_family(operand) for operand in _operands(node)} - {None}
-        if TEXT in families and len(families) > 1:
-            raise QueryRejected(
-                "text is compared or combined with another type; cast it with TRY_CAST",
-                [Violation("implicit_cast")],
-            )
+
+
+def _is_text_literal(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _coerce(tree: exp.Query) -> bool:
+    """One pass of literal typing and numeric widening; True if anything changed."""
+    changed = False
+    for node in list(tree.walk()):
+        for group in _operand_groups(node):
+            typed = [o for o in group if not _is_text_literal(o) and family(o) not in (NULL,)]
+            families = {family(o) for o in typed}
+            if len(families) != 1 or families == {TEXT}:
+                continue
+            target = typed[0].type
+            for operand in group:
+                if _is_text_literal(operand):
+                    operand.replace(exp.TryCast(this=operand.copy(), to=target.copy()))
+                    changed = True
+            if families == {NUMBER} and len({o.type.sql() for o in typed}) > 1:
+                for operand in typed:
+                    if operand.type.this is not exp.DataType.Type.DOUBLE:
+                        operand.replace(_double(operand.copy()))
+                        changed = True
+    return changed
+
+
+def _double(node: exp.Expression) -> exp.Expression:
+    return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
+
+
+def _check(tree: exp.Query) -> list[Violation]:
+    violations: list[Violation] = []
+    for node in tree.walk():
+        for condition in _conditions(node):
+            if family(condition) not in (BOOLEAN, NULL):
+                violations.append(Violation("condition_not_boolean"))
+        for group in _operand_groups(node):
+            families = {family(o) for o in group} - {NULL}
+            if UNKNOWN in families:
+                violations.append(Violation("type_unknown"))
+            elif len(families) > 1:
+                violations.append(Violation("implicit_cast"))
+        if isinstance(node, exp.SetOperation):
+            left, right = node.left.selects, node.right.selects
+            if len(left) != len(right) or any(
+                {family(a), family(b)} - {NULL} and len({family(a), family(b)} - {NULL}) > 1
+                for a, b in zip(left, right, strict=False)
+            ):
+                violations.append(Violation("set_operation_types"))
+    return list(dict.fromkeys(violations))
+
+
+def enforce_types(tree: exp.Query, schema: dict) -> exp.Query:
+    """Coerce what is safe to coerce, then refuse any implicit cast that remains."""
+    for _ in range(3):
+        if not _coerce(_annotate(tree, schema)):
+            break
+    violations = _check(_annotate(tree, schema))
+    if violations:
+        raise QueryRejected(
+            "the query mixes types or uses a non-boolean condition; cast explicitly with TRY_CAST",
+            violations,
+        )
+    return tree

@@ -221,6 +221,39 @@ REJECTED: list[tuple[str, str]] = [
     ),
     ("SELECT COUNT(*) FROM (VALUES (1), (2)) t(x)", "construct_not_allowed"),
     ("SELECT 1", "no_asset"),
+    # renaming two columns to one name must not launder a role
+    (
+        "SELECT a.x, COUNT(*) FROM (SELECT postcode AS x, age AS x FROM hospital.visits) AS a GROUP BY a.x",
+        "duplicate_column_name",
+    ),
+    (
+        "SELECT COUNT(*) FROM (SELECT cost AS c, age AS c FROM hospital.visits) AS a WHERE a.c > 18000",
+        "duplicate_column_name",
+    ),
+    (
+        "WITH a AS (SELECT patient_id AS x, age AS x, cost FROM hospital.visits) SELECT SUM(a.cost) FROM a WHERE a.x <> 'P000042'",
+        "duplicate_column_name",
+    ),
+    # conditions must be BOOLEAN and comparisons must not cast data
+    ("SELECT COUNT(*) FROM hospital.visits WHERE district", "condition_not_boolean"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE age = 104 AND visit_date",
+        "condition_not_boolean",
+    ),
+    ("SELECT COUNT(*) FROM hospital.visits WHERE visit_date = 1", "implicit_cast"),
+    ("SELECT COUNT(*) FROM hospital.visits WHERE sex = TRUE", "implicit_cast"),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE age > CAST(0 AS DECIMAL(38,36))",
+        "cast_type_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE SUBSTRING(district, age, 2) = 'a'",
+        "function_argument_not_allowed",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE ROUND(age, 1000000) = 1",
+        "function_argument_not_allowed",
+    ),
     (
         "SELECT district, COUNT(*) FROM hospital.visits GROUP BY district EXCEPT SELECT plan, COUNT(*) FROM insurance.claims GROUP BY plan",
         "construct_not_allowed",
@@ -303,7 +336,7 @@ def test_small_groups_are_suppressed(demo, sql: str) -> None:
     body = response.json()
     assert response.status_code == 200, body
     assert body["rows"] == []
-    assert body["suppressed_rows"] >= 1
+    assert body["suppressed_rows"] == 0  # a count of one or two rows would itself answer
     for secret in SECRETS:
         assert secret not in response.text
 
@@ -340,14 +373,92 @@ def test_data_dependent_arithmetic_does_not_error(demo) -> None:
         assert response.status_code == 200, (sql, response.json())
 
 
-def test_complement_of_suppressed_rows_is_withheld(demo) -> None:
-    """Total minus the visible rows must never equal one suppressed cell."""
-    total = demo.query("SELECT COUNT(*) AS n FROM hospital.visits").json()["rows"][0][0]
-    grouped = demo.query(
-        "SELECT diagnosis, COUNT(*) AS n FROM hospital.visits GROUP BY diagnosis"
+# Pairs that differ only in a condition on the victim: every answer must be the same, or the
+# difference is a one-bit channel (error, suppression count, withheld rows, HTTP status).
+ORACLE_PAIRS = [
+    # runtime errors that would depend on data (implicit casts, overflows)
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND district = 'Lianjiang' AND sex",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND district = 'Gulou' AND sex",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND age = 'x'",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 200 AND age = 'x'",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE postcode = '350999' AND visit_date = 'x'",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE postcode = '350998' AND visit_date = 'x'",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE diagnosis = 'Q87' AND age > 5 AND (FALSE = visit_date)",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE diagnosis = 'Q87' AND age > 50 AND (FALSE = visit_date)",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age > CAST(0 AS DECIMAL(38,36))",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age > CAST(0 AS DECIMAL(38,35))",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE ABS(TRY_CAST(CASE WHEN age = 104 THEN -2147483648 ELSE 0 END AS INTEGER)) > 0",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE ABS(TRY_CAST(CASE WHEN age = 200 THEN -2147483648 ELSE 0 END AS INTEGER)) > 0",
+    ),
+    (
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age >= 100 GROUP BY age HAVING ABS(TRY_CAST(CASE WHEN SUM(cost) > 56000 THEN -2147483648 ELSE 0 END AS INTEGER)) > 0",
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age >= 100 GROUP BY age HAVING ABS(TRY_CAST(CASE WHEN SUM(cost) > 57000 THEN -2147483648 ELSE 0 END AS INTEGER)) > 0",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE SUBSTRING(district, TRY_CAST(CASE WHEN age = 104 THEN 9223372036854775807 ELSE 1 END AS BIGINT), 2) = 'a'",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE SUBSTRING(district, TRY_CAST(CASE WHEN age = 200 THEN 9223372036854775807 ELSE 1 END AS BIGINT), 2) = 'a'",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND CASE district WHEN 1 THEN 1 END = 1",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 200 AND CASE district WHEN 1 THEN 1 END = 1",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND district = -sex",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE age = 200 AND district = -sex",
+    ),
+    (
+        "SELECT age, COUNT(*) AS n, SUM(cost) * 1e305 AS x FROM hospital.visits WHERE age < 104 OR age = 104 GROUP BY age",
+        "SELECT age, COUNT(*) AS n, SUM(cost) * 1e305 AS x FROM hospital.visits WHERE age < 104 OR age = 200 GROUP BY age",
+    ),
+    # the suppression count and withheld rows
+    (
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 GROUP BY age HAVING SUM(cost) > 56000",
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 GROUP BY age HAVING SUM(cost) > 57000",
+    ),
+    (
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND diagnosis = 'C34' GROUP BY age",
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 AND diagnosis = 'I10' GROUP BY age",
+    ),
+    (
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE (age = 104 AND diagnosis = 'C34') OR age = 50 GROUP BY age",
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE (age = 104 AND diagnosis = 'I10') OR age = 50 GROUP BY age",
+    ),
+    (
+        "SELECT diagnosis, COUNT(*) AS n FROM hospital.visits WHERE diagnosis IN ('Q87', 'I10') AND age < 9 GROUP BY diagnosis",
+        "SELECT diagnosis, COUNT(*) AS n FROM hospital.visits WHERE diagnosis IN ('Q87', 'I10') AND age < 4 GROUP BY diagnosis",
+    ),
+]
+
+
+def _comparable(response) -> tuple[int, object]:
+    body = response.json()
+    for volatile in ("query_id", "receipt"):
+        body.pop(volatile, None)
+    return response.status_code, body
+
+
+@pytest.mark.parametrize(
+    "victim,control", ORACLE_PAIRS, ids=[f"{i:02d}" for i in range(len(ORACLE_PAIRS))]
+)
+def test_no_one_bit_channel(demo, victim: str, control: str) -> None:
+    first, second = demo.query(victim), demo.query(control)
+    assert _comparable(first) == _comparable(second), (first.json(), second.json())
+    assert first.status_code in (200, 422)
+
+
+def test_non_finite_values_are_released_as_null(demo) -> None:
+    body = demo.query(
+        "SELECT sex, COUNT(*) AS n, SUM(cost) * 1e305 AS x FROM hospital.visits GROUP BY sex"
     ).json()
-    assert grouped["suppressed_rows"] >= 2
-    visible = sum(row[1] for row in grouped["rows"])
-    q87_visits = 4  # the planted rare diagnosis: two patients, two visits each
-    assert total - visible != q87_visits
-    assert total - visible > q87_visits
+    assert body["rows"] and all(row[2] is None for row in body["rows"])
