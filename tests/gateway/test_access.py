@@ -133,3 +133,18 @@ def test_catalogue_shows_cards_never_data(demo) -> None:
         assert card["row_count"] == 30000
         assert "P000042" not in client.get("/v1/assets").text
         assert client.get("/v1/assets/nope.none").status_code == 404
+
+
+def test_oversized_bodies_are_refused_unread(demo) -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(demo.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
+            b"Content-Length: 99999999999\r\n\r\n"
+        )
+        reply = raw.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413")
+    assert "PAYLOAD_TOO_LARGE" in reply
