@@ -1,4 +1,4 @@
-"""The disclosure gate for query results: thresholds, an uninformative suppression count, caps."""
+"""The disclosure gate for query results: thresholds, paging and row caps."""
 
 from __future__ import annotations
 
@@ -25,19 +25,19 @@ def release(
     offset: int = 0,
     truncated: bool = False,
 ) -> Released:
-    """Drop every row backed by fewer than `min_units` distinct units.
+    """Release rows backed by at least `min_units` distinct units, paged and capped.
 
-    Nothing about the dropped rows may depend on whether one person exists: withholding an
-    extra row "to protect" them, or reporting how many there were, would answer exactly the
-    question a narrow WHERE asks. So the count is rounded down to a multiple of `min_units`,
-    which is zero for the handful of rows a targeted query leaves, and notes never vary with it.
+    The compiled SQL already drops smaller groups inside DuckDB: nothing about them may reach
+    this point, because whether one person's group exists is exactly what a narrow WHERE asks.
+    This gate checks again and counts anything it still had to drop (normally zero).
     """
     position = columns.index(units_column)
     kept = [row for row in rows if _units(row[position]) >= min_units]
-    dropped = len(rows) - len(kept)
-    notes = [f"rows backed by fewer than {min_units} distinct units are never released"]
+    notes = [
+        f"rows backed by fewer than {min_units} distinct units are neither released nor counted"
+    ]
     if truncated:
-        notes.append("the result was cut at the enclave's row limit before suppression")
+        notes.append("the result was cut at the enclave's row limit")
     end = None if limit is None else offset + limit
     paged = kept[offset:end]
     if len(paged) > max_rows:
@@ -45,7 +45,7 @@ def release(
         notes.append(f"the result was cut to the policy's maximum of {max_rows} rows")
     out_columns = [name for name in columns if name != units_column]
     out_rows = [[v for i, v in enumerate(row) if i != position] for row in paged]
-    return Released(out_columns, out_rows, dropped // min_units * min_units, notes)
+    return Released(out_columns, out_rows, len(rows) - len(kept), notes)
 
 
 def _units(value: object) -> float:

@@ -50,7 +50,7 @@ class Enclave:
         compiled = analysis.compiled
         if compiled is None:
             raise ValueError("run takes an analysis made by Enclave.analyse")
-        result = self.pool.run(compiled.sql)
+        result = self.pool.run(compiled.sql(thresholds.min_distinct_units))
         released = release(
             result.columns,
             result.rows,

@@ -1,6 +1,9 @@
 """SQL guard: parse once, check every construct, role and type, and compile for the enclave."""
 
+import logging
+
 from sandbox.cards import AssetCard
+from sandbox.errors import QueryRejected, SandboxError, Violation
 from sandbox.guard.rewrite import UNITS_COLUMN, CompiledQuery, compile_query
 from sandbox.guard.roles import Analysis, analyse_roles
 from sandbox.guard.syntax import parse
@@ -8,9 +11,19 @@ from sandbox.guard.syntax import parse
 
 def analyse(sql: str, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> Analysis:
     """Everything the policy needs to know about a query, compiled, or a QueryRejected."""
-    analysis = analyse_roles(parse(sql), cards)
-    analysis.compiled = compile_query(analysis, cards, catalogs)
+    try:
+        analysis = analyse_roles(parse(sql), cards)
+        analysis.compiled = compile_query(analysis, cards, catalogs)
+    except SandboxError:
+        raise
+    except RecursionError as exc:
+        raise QueryRejected("the query is nested too deeply", [Violation("too_complex")]) from exc
+    except Exception as exc:  # noqa: BLE001 - whatever the checker trips on, the query is refused
+        log.warning("guard could not check a query: %s", type(exc).__name__)
+        raise QueryRejected("the query could not be checked", [Violation("unsupported")]) from exc
     return analysis
 
+
+log = logging.getLogger(__name__)
 
 __all__ = ["UNITS_COLUMN", "Analysis", "CompiledQuery", "analyse"]

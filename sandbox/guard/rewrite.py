@@ -19,15 +19,38 @@ UNIT_PREFIX = "veil_u"
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod)
 # Integer inputs overflow in these (abs of the smallest integer), DOUBLE ones cannot.
 NUMERIC_FUNCTIONS = (exp.Abs, exp.Round, exp.Floor, exp.Ceil)
+# These convert a DATE to TIMESTAMP inside, which fails past year 294247; TRY_CAST cannot.
+DATE_FUNCTIONS = (
+    exp.Extract,
+    exp.TimestampTrunc,
+    exp.DateTrunc,
+    exp.Year,
+    exp.Month,
+    exp.Quarter,
+    exp.Day,
+    exp.DayOfWeek,
+)
+SAFE_INTEGER = 2**31
 
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    """SQL regenerated from the checked tree, and the paging applied after suppression."""
+    """The checked and rewritten tree, and the paging applied after suppression."""
 
-    sql: str
+    tree: exp.Query
     limit: int | None
     offset: int
+
+    def sql(self, min_units: int) -> str:
+        """The SQL to run. Rows below the threshold are dropped inside DuckDB, so no cap, order
+        or count applied later can depend on them."""
+        tree = self.tree.copy()
+        for select in tree.find_all(exp.Select):
+            units = next((p for p in select.expressions if p.alias == UNITS_COLUMN), None)
+            if units is not None:
+                enough = exp.GTE(this=units.this.copy(), expression=exp.Literal.number(min_units))
+                select.having(enough, copy=False)
+        return tree.sql(dialect=DIALECT, identify=True)
 
 
 def compile_query(
@@ -44,7 +67,9 @@ def compile_query(
         for asset in analysis.assets
     }
     enforce_types(tree, schema)
-    return CompiledQuery(tree.sql(dialect=DIALECT, identify=True), limit, offset)
+    compiled = CompiledQuery(tree, limit, offset)
+    compiled.sql(min_units=2)  # generating the SQL must work now, not first at run time
+    return compiled
 
 
 def _kinds_for_copy(analysis: Analysis, copy: exp.Query) -> dict[int, Kind]:
@@ -71,7 +96,7 @@ def _take_paging(tree: exp.Query) -> tuple[int | None, int]:
 def _unit_sources(scope: Scope, units: dict[int, list[str]]) -> list[exp.Column]:
     """Columns that carry each asset's privacy unit into this scope."""
     columns: list[exp.Column] = []
-    for alias, source in scope.sources.items():
+    for alias, (_, source) in scope.selected_sources.items():
         if isinstance(source, exp.Table):
             columns.append(exp.column(f"{UNIT_PREFIX}_source", table=alias))
         elif isinstance(source, Scope):
@@ -108,16 +133,36 @@ def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
 
 
 def _make_total(tree: exp.Query) -> None:
-    """No expression may raise on a data value: casts become TRY_CAST, arithmetic runs in DOUBLE."""
+    """No expression may raise on a data value: casts become TRY_CAST, arithmetic runs in DOUBLE,
+    numeric literals that DuckDB would type as wide DECIMAL or 128-bit integers become DOUBLE."""
+    for node in list(tree.find_all(exp.Literal)):
+        if _wide_number(node):
+            node.replace(_as(node.copy(), "DOUBLE"))
     for node in list(tree.find_all(exp.Cast)):
         if not isinstance(node, exp.TryCast):
             node.replace(exp.TryCast(this=node.this, to=node.to))
+    for node in list(tree.find_all(*DATE_FUNCTIONS)):
+        key = "expression" if isinstance(node, exp.Extract) else "this"
+        node.set(key, _as(node.args[key], "TIMESTAMP"))
     for node in list(tree.find_all(*ARITHMETIC, exp.Neg, *NUMERIC_FUNCTIONS)):
         keys = ("this",) if isinstance(node, NUMERIC_FUNCTIONS) else ("this", "expression")
         for key in keys:
             operand = node.args.get(key)
             if operand is not None:
                 node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
+
+
+def _as(node: exp.Expression, type_name: str) -> exp.TryCast:
+    return exp.TryCast(this=node, to=exp.DataType.build(type_name))
+
+
+def _wide_number(node: exp.Literal) -> bool:
+    if node.is_string or isinstance(node.parent, exp.DataType | exp.DataTypeParam):
+        return False
+    if isinstance(node.parent, exp.Limit | exp.Offset):
+        return False
+    text = node.name
+    return not text.lstrip("-").isdigit() or abs(int(text)) >= SAFE_INTEGER
 
 
 def _clamp_scans(tree: exp.Query, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> None:

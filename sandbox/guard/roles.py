@@ -13,7 +13,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
-from sandbox.guard.syntax import AGGREGATES, DIALECT
+from sandbox.guard.syntax import AGGREGATES, DIALECT, check_constructs
 
 if TYPE_CHECKING:
     from sandbox.guard.rewrite import CompiledQuery
@@ -339,6 +339,8 @@ def analyse_roles(tree: exp.Query, cards: dict[str, AssetCard]) -> Analysis:
         raise QueryRejected(
             "a column or table in the query could not be resolved", [Violation("unresolved_name")]
         ) from exc
+    # qualify can turn a bare table alias into a whole-row reference; check its output too.
+    check_constructs(qualified)
     for subquery in qualified.find_all(exp.Subquery):
         if not isinstance(subquery.parent, exp.From | exp.Join):
             raise QueryRejected(
@@ -346,6 +348,13 @@ def analyse_roles(tree: exp.Query, cards: dict[str, AssetCard]) -> Analysis:
                 [Violation("subquery_in_expression")],
             )
     kinds = _kinds(qualified)
+    for node in qualified.find_all(exp.Select, exp.SetOperation):
+        paged = any(node.args.get(key) for key in ("order", "limit", "offset"))
+        if paged and node is not qualified and kinds.get(id(node)) is Kind.AGGREGATE:
+            raise QueryRejected(
+                "ORDER BY, LIMIT and OFFSET belong to the whole query, not to one branch",
+                [Violation("order_in_branch")],
+            )
     checker = _Checker(cards)
     for scope in scopes:
         node = scope.expression

@@ -11,6 +11,8 @@ from sandbox.errors import QueryRejected, Violation
 DIALECT = "duckdb"
 MAX_SQL_CHARS = 20_000
 MAX_NODES = 5_000
+# Deeper trees exhaust Python's stack in sqlglot once the rewrites have nested them further.
+MAX_DEPTH = 40
 RESERVED_PREFIX = "veil_"
 
 _EXPR = frozenset({"this", "expression", "expressions"})
@@ -77,8 +79,8 @@ ALLOWED_NODES: dict[type[exp.Expression], frozenset[str]] = {
     exp.If: frozenset({"this", "true", "false"}),
     exp.Coalesce: frozenset({"this", "expressions"}),
     exp.Nullif: _EXPR,
-    exp.Greatest: frozenset({"this", "expressions"}),
-    exp.Least: frozenset({"this", "expressions"}),
+    exp.Greatest: frozenset({"this", "expressions", "ignore_nulls"}),
+    exp.Least: frozenset({"this", "expressions", "ignore_nulls"}),
     exp.Cast: frozenset({"this", "to"}),
     exp.TryCast: frozenset({"this", "to", "safe"}),
     # scalar functions that cannot fail on any value
@@ -116,6 +118,7 @@ ALLOWED_CAST_TYPES = {
     exp.DataType.Type.FLOAT,
     exp.DataType.Type.DATE,
     exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.TIMESTAMPNTZ,
     exp.DataType.Type.BOOLEAN,
 }
 EXTRACT_PARTS = {"year", "quarter", "month", "week", "day", "dow", "dayofweek", "hour"}
@@ -146,8 +149,8 @@ def parse(sql: str) -> exp.Query:
 def check_constructs(tree: exp.Expression) -> None:
     violations: list[Violation] = []
     constructs: set[str] = set()
-    for count, node in enumerate(tree.walk()):
-        if count > MAX_NODES:
+    for count, (node, depth) in enumerate(_walk_with_depth(tree)):
+        if count > MAX_NODES or depth > MAX_DEPTH:
             raise QueryRejected("the query is too complex", [Violation("too_complex")])
         allowed = ALLOWED_NODES.get(type(node))
         if allowed is None:
@@ -167,6 +170,15 @@ def check_constructs(tree: exp.Expression) -> None:
         )
     if violations:
         raise QueryRejected("the query uses constructs outside the allow-list", violations)
+
+
+def _walk_with_depth(tree: exp.Expression):  # noqa: ANN202 - a generator of (node, depth)
+    """Every node with its depth, without recursion (the tree may be deep)."""
+    pending = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        yield node, depth
+        pending.extend((child, depth + 1) for child in node.iter_expressions())
 
 
 def _construct_name(node: exp.Expression) -> str:
@@ -198,6 +210,8 @@ def _node_problem(node: exp.Expression) -> Violation | None:
         unit = node.args.get("unit")
         if unit is None or unit.name.lower() not in TRUNC_UNITS:
             return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.In) and not node.expressions:
+        return Violation("empty_in_list")
     if isinstance(node, exp.Substring) and not all(
         _small_integer(node.args.get(key), 1, 10_000) for key in ("start", "length")
     ):

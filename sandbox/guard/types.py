@@ -16,7 +16,8 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.syntax import DIALECT
 
-TEXT, NUMBER, TIME, BOOLEAN, NULL, UNKNOWN = "text", "number", "time", "boolean", "null", "?"
+TEXT, NUMBER, DATE, TIMESTAMP = "text", "number", "date", "timestamp"
+BOOLEAN, NULL, UNKNOWN = "boolean", "null", "?"
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
@@ -29,8 +30,10 @@ def family(node: exp.Expression) -> str:
         return TEXT
     if kind in exp.DataType.NUMERIC_TYPES:
         return NUMBER
+    if kind is exp.DataType.Type.DATE:
+        return DATE
     if kind in exp.DataType.TEMPORAL_TYPES:
-        return TIME
+        return TIMESTAMP
     if kind is exp.DataType.Type.BOOLEAN:
         return BOOLEAN
     if kind is exp.DataType.Type.NULL:
@@ -68,6 +71,8 @@ def _conditions(node: exp.Expression) -> list[exp.Expression]:
     """Sub-expressions DuckDB evaluates as BOOLEAN."""
     if isinstance(node, exp.Where | exp.Having | exp.Not):
         return [node.this]
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
+        return [node.this]
     if isinstance(node, exp.Join):
         return [node.args["on"]] if node.args.get("on") is not None else []
     if isinstance(node, exp.And | exp.Or):
@@ -97,6 +102,9 @@ def _coerce(tree: exp.Query) -> bool:
         for group in _operand_groups(node):
             typed = [o for o in group if not _is_text_literal(o) and family(o) not in (NULL,)]
             families = {family(o) for o in typed}
+            if families <= {DATE, TIMESTAMP} and len(families) == 2:
+                changed |= _widen(typed, "TIMESTAMP")
+                continue
             if len(families) != 1 or families == {TEXT}:
                 continue
             target = typed[0].type
@@ -105,15 +113,21 @@ def _coerce(tree: exp.Query) -> bool:
                     operand.replace(exp.TryCast(this=operand.copy(), to=target.copy()))
                     changed = True
             if families == {NUMBER} and len({o.type.sql() for o in typed}) > 1:
-                for operand in typed:
-                    if operand.type.this is not exp.DataType.Type.DOUBLE:
-                        operand.replace(_double(operand.copy()))
-                        changed = True
+                changed |= _widen(typed, "DOUBLE")
+            if families <= {DATE, TIMESTAMP} and len({o.type.sql() for o in typed}) > 1:
+                changed |= _widen(typed, "TIMESTAMP")
     return changed
 
 
-def _double(node: exp.Expression) -> exp.Expression:
-    return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
+def _widen(operands: list[exp.Expression], type_name: str) -> bool:
+    """Bring operands of one family but different types to one type without a raising cast."""
+    target = exp.DataType.build(type_name)
+    changed = False
+    for operand in operands:
+        if operand.type.this is not target.this:
+            operand.replace(exp.TryCast(this=operand.copy(), to=target))
+            changed = True
+    return changed
 
 
 def _check(tree: exp.Query) -> list[Violation]:
