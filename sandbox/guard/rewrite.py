@@ -61,7 +61,7 @@ def compile_query(
     limit, offset = _take_paging(tree)
     _add_unit_columns(tree, kinds)
     _make_total(tree)
-    _clamp_scans(tree, cards, catalogs)
+    _clamp_scans(tree, cards, catalogs, analysis.columns)
     schema = {
         catalogs[asset]: {"main": {"data": {c.name: c.type for c in cards[asset].columns}}}
         for asset in analysis.assets
@@ -165,14 +165,22 @@ def _wide_number(node: exp.Literal) -> bool:
     return not text.lstrip("-").isdigit() or abs(int(text)) >= SAFE_INTEGER
 
 
-def _clamp_scans(tree: exp.Query, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> None:
-    """Each asset is read through a projection that clamps measures to their bounds."""
+def _clamp_scans(
+    tree: exp.Query,
+    cards: dict[str, AssetCard],
+    catalogs: dict[str, str],
+    used: dict[str, list[str]],
+) -> None:
+    """Each asset is read through a projection of the columns the query uses, measures clamped
+    to their bounds, plus the privacy unit that the threshold counts."""
     for table in list(tree.find_all(exp.Table)):
         if not table.db:
             continue
         card = cards[asset_id(table)]
         projections: list[exp.Expression] = []
         for column in card.columns:
+            if column.name not in used.get(card.id, ()):
+                continue
             reference = exp.column(column.name, table=SCAN)
             if column.role is Role.MEASURE and column.bounds is not None:
                 typed = exp.DataType.build(column.type, dialect=DIALECT)
