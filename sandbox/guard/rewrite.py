@@ -67,6 +67,11 @@ def compile_query(
         for asset in analysis.assets
     }
     enforce_types(tree, schema)
+    scanned = {table.catalog for table in tree.find_all(exp.Table) if table.catalog}
+    if scanned != {catalogs[asset] for asset in analysis.assets}:
+        raise QueryRejected(
+            "the assets the query reads could not be resolved", [Violation("asset_resolution")]
+        )
     compiled = CompiledQuery(tree, limit, offset)
     compiled.sql(min_units=2)  # generating the SQL must work now, not first at run time
     return compiled
@@ -143,8 +148,10 @@ def _make_total(tree: exp.Query) -> None:
             node.replace(exp.TryCast(this=node.this, to=node.to))
     for node in list(tree.find_all(*DATE_FUNCTIONS)):
         key = "expression" if isinstance(node, exp.Extract) else "this"
-        node.set(key, _as(node.args[key], "TIMESTAMP"))
+        node.set(key, _in_safe_range(node.args[key]))
     for node in list(tree.find_all(*ARITHMETIC, exp.Neg, *NUMERIC_FUNCTIONS)):
+        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+            continue  # a negative literal, such as ROUND's decimals, cannot overflow
         keys = ("this",) if isinstance(node, NUMERIC_FUNCTIONS) else ("this", "expression")
         for key in keys:
             operand = node.args.get(key)
@@ -154,6 +161,18 @@ def _make_total(tree: exp.Query) -> None:
 
 def _as(node: exp.Expression, type_name: str) -> exp.TryCast:
     return exp.TryCast(this=node, to=exp.DataType.build(type_name))
+
+
+def _in_safe_range(node: exp.Expression) -> exp.Expression:
+    """A TIMESTAMP that date functions can move by a year either way without leaving the range;
+    anything outside years 1 to 9999 becomes NULL."""
+    moment = _as(node, "TIMESTAMP")
+    low, high = (
+        exp.TryCast(this=exp.Literal.string(text), to=exp.DataType.build("TIMESTAMP"))
+        for text in ("0001-01-01 00:00:00", "9999-12-31 23:59:59")
+    )
+    inside = exp.Between(this=moment.copy(), low=low, high=high)
+    return exp.Case(ifs=[exp.If(this=inside, true=moment)])
 
 
 def _wide_number(node: exp.Literal) -> bool:

@@ -268,8 +268,11 @@ def referenced_assets(tree: exp.Query, cards: dict[str, AssetCard]) -> list[str]
     Each released branch of a top-level set operation is thresholded on its own, so an asset
     may appear once per branch; within a branch a second appearance would amplify one unit.
     """
+    names = [cte.alias_or_name for cte in tree.find_all(exp.CTE)]
     ctes = {cte.alias_or_name: cte.this for cte in tree.find_all(exp.CTE)}
     violations: list[Violation] = []
+    if len(names) != len(set(names)):
+        violations.append(Violation("cte_name_reused"))
     cte_uses: dict[str, int] = {}
     for table in tree.find_all(exp.Table):
         if not table.db and table.name in ctes:

@@ -13,6 +13,11 @@ MAX_SQL_CHARS = 20_000
 MAX_NODES = 5_000
 # Deeper trees exhaust Python's stack in sqlglot once the rewrites have nested them further.
 MAX_DEPTH = 40
+# Long literals and many concatenations let one person's rows build huge strings (a timing and
+# memory channel); few wildcards keep LIKE matching polynomial.
+MAX_TEXT_LITERAL = 256
+MAX_CONCATENATED = 16
+MAX_LIKE_WILDCARDS = 2
 RESERVED_PREFIX = "veil_"
 
 _EXPR = frozenset({"this", "expression", "expressions"})
@@ -162,6 +167,12 @@ def check_constructs(tree: exp.Expression) -> None:
         problem = _node_problem(node)
         if problem:
             violations.append(problem)
+    concatenated = sum(
+        len(node.expressions) if isinstance(node, exp.Concat) else 2
+        for node in tree.find_all(exp.Concat, exp.DPipe)
+    )
+    if concatenated > MAX_CONCATENATED:
+        violations.append(Violation("too_many_concatenations"))
     if constructs:
         violations.insert(0, Violation("construct_not_allowed"))
         raise QueryRejected(
@@ -210,6 +221,14 @@ def _node_problem(node: exp.Expression) -> Violation | None:
         unit = node.args.get("unit")
         if unit is None or unit.name.lower() not in TRUNC_UNITS:
             return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.Literal) and node.is_string and len(node.name) > MAX_TEXT_LITERAL:
+        return Violation("literal_too_long")
+    if isinstance(node, exp.Like | exp.ILike):
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            return Violation("like_pattern_not_literal")
+        if pattern.name.count("%") > MAX_LIKE_WILDCARDS:
+            return Violation("like_pattern_too_complex")
     if isinstance(node, exp.In) and not node.expressions:
         return Violation("empty_in_list")
     if isinstance(node, exp.Substring) and not all(

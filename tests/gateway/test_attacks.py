@@ -244,7 +244,7 @@ REJECTED: list[tuple[str, str]] = [
         "construct_not_allowed",
     ),
     (
-        "SELECT COUNT(*) AS n FROM hospital.visits v WHERE (CAST(v AS VARCHAR) LIKE '%P000042,%phone'': 180%' AND district IS TRUE)",
+        "SELECT COUNT(*) AS n FROM hospital.visits v WHERE (CAST(v AS VARCHAR) LIKE '%P000042%' AND district IS TRUE)",
         "construct_not_allowed",
     ),
     # paging inside one released branch would run before suppression
@@ -257,6 +257,34 @@ REJECTED: list[tuple[str, str]] = [
     (
         "SELECT COUNT(*) AS n FROM hospital.visits WHERE (age = 104 AND district IS TRUE)",
         "condition_not_boolean",
+    ),
+    # backtracking LIKE, long literals and string amplification are timing channels
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE CASE WHEN age = 104 THEN 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' ELSE 'x' END LIKE '%_a%_a%_a%_a%_a%_a%_a%_a%_a%_a%_a%_a%_a%_a%b'",
+        "like_pattern_too_complex",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE district LIKE district",
+        "like_pattern_not_literal",
+    ),
+    (
+        "SELECT COUNT(*) FROM hospital.visits WHERE district = '" + "a" * 300 + "'",
+        "literal_too_long",
+    ),
+    (
+        "SELECT COUNT(*) FROM (SELECT CONCAT("
+        + ", ".join(["district"] * 17)
+        + ") AS s, patient_id FROM hospital.visits) t",
+        "too_many_concatenations",
+    ),
+    # a CTE name reused inside another hides which assets are read
+    (
+        "WITH a AS (WITH a AS (SELECT patient_id FROM insurance.claims) SELECT patient_id FROM hospital.visits) SELECT COUNT(*) AS n FROM hospital.visits v JOIN a ON v.patient_id = a.patient_id",
+        "cte_name_reused",
+    ),
+    (
+        "WITH a AS (WITH a AS (SELECT patient_id FROM insurance.claims) SELECT 1 AS one FROM hospital.visits) SELECT COUNT(*) AS n FROM a",
+        "cte_name_reused",
     ),
     # conditions must be BOOLEAN and comparisons must not cast data
     ("SELECT COUNT(*) FROM hospital.visits WHERE district", "condition_not_boolean"),
@@ -460,6 +488,14 @@ ORACLE_PAIRS = [
     (
         "SELECT COUNT(*) AS n FROM hospital.visits WHERE date_trunc('month', CAST(CASE WHEN age = 104 THEN '5000000-01-01' ELSE '2024-01-01' END AS DATE)) IS NULL",
         "SELECT COUNT(*) AS n FROM hospital.visits WHERE date_trunc('month', CAST(CASE WHEN age = 200 THEN '5000000-01-01' ELSE '2024-01-01' END AS DATE)) IS NULL",
+    ),
+    (
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE date_trunc('month', CAST(CASE WHEN age = 104 THEN '290309-12-22 (BC)' ELSE '2024-01-01' END AS DATE)) IS NULL",
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE date_trunc('month', CAST(CASE WHEN age = 200 THEN '290309-12-22 (BC)' ELSE '2024-01-01' END AS DATE)) IS NULL",
+    ),
+    (
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age >= 100 GROUP BY age HAVING date_trunc('year', CAST(CASE WHEN SUM(cost) > 56000 THEN '290309-12-22 (BC)' ELSE '2024-01-01' END AS DATE)) IS NULL",
+        "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age >= 100 GROUP BY age HAVING date_trunc('year', CAST(CASE WHEN SUM(cost) > 57000 THEN '290309-12-22 (BC)' ELSE '2024-01-01' END AS DATE)) IS NULL",
     ),
     # the same small group repeated, or a person's rows multiplied by a join
     (

@@ -115,3 +115,13 @@ def test_cli_query_client(demo) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert '"receipt"' in result.stdout
+
+
+def test_rounding_and_date_parts(demo) -> None:
+    body = demo.query(
+        "SELECT year(visit_date) AS y, EXTRACT(quarter FROM visit_date) AS q, "
+        "ROUND(AVG(cost), -1) AS mean, COUNT(*) AS n FROM hospital.visits "
+        "WHERE visit_date >= '2024-07-01' GROUP BY y, q ORDER BY q"
+    ).json()
+    assert [row[:2] for row in body["rows"]] == [[2024, 3], [2024, 4]]
+    assert all(row[2] % 10 == 0 for row in body["rows"])
