@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import errors
-from gateway.limits import BodySizeLimit
+from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.routes import assets, grants, health, ledger, principals, queries
 from gateway.services import open_services
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     # A multipart upload carries the card and framing besides the file itself.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
     for module in (health, principals, assets, grants, queries, ledger):

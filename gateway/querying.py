@@ -11,7 +11,7 @@ from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import Receipt, price_query
 from sandbox.enclave import Thresholds
-from sandbox.errors import SandboxError
+from sandbox.errors import EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
 
 
@@ -76,8 +76,11 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
         outcome = veil.enclave.run(
             analysis, Thresholds(obligations.min_distinct_units, obligations.max_rows)
         )
+    except EnclaveUnavailable:
+        _record(veil, query_id, dict(record, outcome="unavailable"), "unavailable")
+        raise
     except SandboxError as exc:
-        # Charged before execution and never refunded, so failures cannot be probed for free.
+        # Charged once executed and never refunded, so failures cannot be probed for free.
         _record(veil, query_id, dict(record, outcome="failed", error=exc.code, cost=cost), "failed")
         raise
     released = outcome.released

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.control import ControlStore
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
 from policies import EmbeddedEngine, PolicyEngine
 from sandbox.duck import Limits
@@ -23,6 +24,7 @@ class Services:
     ledger: Ledger
     policy: PolicyEngine
     metrics: Metrics
+    in_flight: InFlight
 
     def close(self) -> None:
         self.enclave.close()
@@ -72,4 +74,5 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         ledger=Ledger.open(settings.ledger_url, settings.signing_key_path),
         policy=policy_engine(settings),
         metrics=metrics,
+        in_flight=InFlight(settings.queries_in_flight_per_principal),
     )

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
     workers: int = 2
+    queries_in_flight_per_principal: int = 1
     max_upload_bytes: int = 200 * 1024 * 1024
 
     @property

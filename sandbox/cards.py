@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -25,6 +26,17 @@ class Role(StrEnum):
     DIMENSION = "dimension"
     FILTER_ONLY = "filter_only"
     MEASURE = "measure"
+
+
+INTEGER_LIMITS = {"SMALLINT": 2.0**15, "INTEGER": 2.0**31, "BIGINT": 2.0**63, "DOUBLE": 1e300}
+
+
+def type_limit(column_type: str) -> float:
+    """Magnitudes a numeric type holds (exclusive), for checking declared bounds."""
+    match = DECIMAL_TYPE.match(column_type)
+    if match:
+        return 10.0 ** (int(match[1]) - int(match[2]))
+    return INTEGER_LIMITS[column_type]
 
 
 def is_numeric(column_type: str) -> bool:
@@ -70,6 +82,9 @@ class Column(BaseModel):
                 raise ValueError("a measure needs bounds [low, high]")
             if self.bounds[0] > self.bounds[1]:
                 raise ValueError("bounds must be [low, high] with low <= high")
+            limit = type_limit(self.type)
+            if not all(math.isfinite(b) and -limit < b < limit for b in self.bounds):
+                raise ValueError(f"bounds must be finite and fit {self.type}")
         elif self.bounds is not None:
             raise ValueError("only measures have bounds")
         return self

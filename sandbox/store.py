@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,7 +41,8 @@ class StoredAsset:
 
 
 def catalog_name(asset_id: str) -> str:
-    return "asset_" + asset_id.replace(".", "__")
+    """The catalog an asset is attached as: distinct for distinct ids, whatever they contain."""
+    return "asset_" + hashlib.sha256(asset_id.encode()).hexdigest()[:24]
 
 
 class AssetStore:
@@ -129,7 +131,12 @@ class AssetStore:
             del self._assets[asset_id]
             self.generation += 1
             shutil.rmtree(folder, ignore_errors=True)
-            return {"asset_id": asset_id, "row_count": stored.row_count, "method": "crypto_shred"}
+            return {
+                "asset_id": asset_id,
+                "row_count": stored.row_count,
+                "registered_at": stored.registered_at,
+                "method": "crypto_shred",
+            }
 
 
 def _write_private(path: Path, content: bytes) -> None:

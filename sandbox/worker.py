@@ -8,7 +8,6 @@ import decimal
 import logging
 import math
 import multiprocessing
-import queue
 import resource
 import threading
 from collections.abc import Callable
@@ -74,9 +73,13 @@ def _serve(channel: Connection, attachments: list[Attachment], config: WorkerCon
     try:
         connection = duckdb.connect(config=dict(BASE_CONFIG))
         for attachment in attachments:
-            connection.execute(
-                attach_sql(attachment.catalog, attachment.path, attachment.key, read_only=True)
-            )
+            try:
+                connection.execute(
+                    attach_sql(attachment.catalog, attachment.path, attachment.key, read_only=True)
+                )
+            except duckdb.Error as exc:
+                # One damaged asset must not take the others down; queries on it fail.
+                log.error("asset %s could not be attached: %s", attachment.asset_id, type(exc))
         lock_down(connection, config.limits)
     except Exception as exc:  # noqa: BLE001 - the parent only learns that start-up failed
         log.error("enclave worker failed to start: %s", type(exc).__name__)
@@ -144,7 +147,8 @@ class Worker:
 
 
 class WorkerPool:
-    """A few workers over the current set of assets, replaced when they die or assets change."""
+    """At most `size` workers over the current set of assets, replaced when they die or the
+    assets change. A slot is freed the moment a query ends, however it ends."""
 
     def __init__(
         self,
@@ -154,65 +158,41 @@ class WorkerPool:
     ) -> None:
         self._catalog = catalog
         self._config = config
-        self._size = size
-        self._idle: queue.Queue[tuple[int, Worker]] = queue.Queue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[tuple[int, Worker]] = []
         self._lock = threading.Lock()
-        self._generation = -1
-        self._created = 0
 
     def run(self, sql: str) -> ResultSet:
-        generation, worker = self._take()
+        if not self._slots.acquire(timeout=self._config.timeout_s * 2):
+            raise EnclaveUnavailable("the enclave is busy; try again")
         try:
-            return worker.run(sql)
+            generation, worker = self._checkout()
+            try:
+                return worker.run(sql)
+            finally:
+                self._checkin(generation, worker)
         finally:
-            if worker.alive and generation == self._generation:
-                self._idle.put((generation, worker))
-            else:
-                worker.kill()
-                with self._lock:
-                    self._created -= 1
+            self._slots.release()
 
-    def _take(self) -> tuple[int, Worker]:
+    def _checkout(self) -> tuple[int, Worker]:
         generation, attachments = self._catalog()
         with self._lock:
-            if generation != self._generation:
-                self._drain()
-                self._generation = generation
-        while True:
-            try:
-                held_generation, worker = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if held_generation == generation and worker.alive:
-                return held_generation, worker
-            worker.kill()
-            with self._lock:
-                self._created -= 1
-        with self._lock:
-            may_create = self._created < self._size
-            if may_create:
-                self._created += 1
-        if may_create:
-            try:
-                return generation, Worker(attachments, self._config)
-            except BaseException:
-                with self._lock:
-                    self._created -= 1
-                raise
-        try:
-            return self._idle.get(timeout=self._config.timeout_s * 2)
-        except queue.Empty as exc:
-            raise EnclaveUnavailable("the enclave is busy; try again") from exc
+            while self._idle:
+                held_generation, worker = self._idle.pop()
+                if held_generation == generation and worker.alive:
+                    return generation, worker
+                worker.kill()
+        return generation, Worker(attachments, self._config)
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                _, worker = self._idle.get_nowait()
-            except queue.Empty:
-                return
+    def _checkin(self, generation: int, worker: Worker) -> None:
+        if worker.alive and generation == self._catalog()[0]:
+            with self._lock:
+                self._idle.append((generation, worker))
+        else:
             worker.kill()
-            self._created -= 1
 
     def close(self) -> None:
         with self._lock:
-            self._drain()
+            for _, worker in self._idle:
+                worker.kill()
+            self._idle.clear()

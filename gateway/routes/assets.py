@@ -72,7 +72,7 @@ def destroy_asset(
     record = veil.enclave.store.destroy(asset_id)
     receipt = veil.ledger.append(
         dict(record, type="asset_destroyed", by=caller.id),
-        idempotency_key=f"destroy:{asset_id}:{record['row_count']}:{caller.id}",
+        idempotency_key=f"destroy:{asset_id}:{record['registered_at']}",
     )
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
 

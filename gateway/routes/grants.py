@@ -30,7 +30,12 @@ class GrantRequest(BaseModel):
     columns: dict[str, list[str]] | None = None
 
 
-def _stamp(moment: datetime) -> str:
+EARLIEST, LATEST = 2000, 2200  # policy engines count nanoseconds since 1970 in 64 bits
+
+
+def _stamp(moment: datetime) -> str | None:
+    if not EARLIEST <= moment.year <= LATEST:
+        return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -54,7 +59,9 @@ def request_grant(
                 violations.append({"rule": "column_not_grantable", "column": f"{asset}.{name}"})
     valid_from = _stamp(body.valid_from) if body.valid_from else utc_now()
     valid_until = _stamp(body.valid_until)
-    if valid_until <= max(valid_from, utc_now()):
+    if valid_from is None or valid_until is None:
+        violations.append({"rule": "validity_years", "column": f"{EARLIEST}-{LATEST}"})
+    elif valid_until <= max(valid_from, utc_now()):
         violations.append({"rule": "validity_window", "column": "valid_until"})
     if violations:
         raise ApiError(422, "BAD_REQUEST", "the grant request is not valid", violations)

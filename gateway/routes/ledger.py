@@ -10,12 +10,14 @@ from gateway.auth import Caller, Veil
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
+MAX_INDEX = 2**53  # beyond any real log, and within every database's integers
+
 
 @router.get("/entries")
 def entries(
     _: Caller,
     veil: Veil,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     items = veil.ledger.entries(after=after, limit=limit)
@@ -36,8 +38,8 @@ def public_key(_: Caller, veil: Veil) -> dict:
 
 @router.get("/proof/inclusion")
 def inclusion(
-    index: Annotated[int, Query(ge=0)],
-    size: Annotated[int, Query(ge=1)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    size: Annotated[int, Query(ge=1, le=MAX_INDEX)],
     _: Caller,
     veil: Veil,
 ) -> dict:
@@ -46,8 +48,8 @@ def inclusion(
 
 @router.get("/proof/consistency")
 def consistency(
-    frm: Annotated[int, Query(alias="from", ge=1)],
-    to: Annotated[int, Query(ge=1)],
+    frm: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
+    to: Annotated[int, Query(ge=1, le=MAX_INDEX)],
     _: Caller,
     veil: Veil,
 ) -> dict:

@@ -28,4 +28,5 @@ def query(
     caller: Holding("developer"),
     veil: Veil,
 ) -> dict:
-    return run_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))
+    with veil.in_flight.hold(caller.id):
+        return run_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))

@@ -115,14 +115,7 @@ def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
         node = scope.expression
         kind = kinds.get(id(node), Kind.ROW)
         if isinstance(node, exp.SetOperation):
-            left, right = units.get(id(node.left), []), units.get(id(node.right), [])
-            if kind is Kind.ROW and len(left) != len(right):
-                raise QueryRejected(
-                    "both sides of a UNION ALL must read the same number of assets",
-                    [Violation("set_operation_shape")],
-                )
-            units[id(node)] = left
-            continue
+            continue  # only released branches combine; each carries its own count
         sources = _unit_sources(scope, units)
         if kind is Kind.ROW:
             names = [f"{UNIT_PREFIX}{i}" for i in range(len(sources))]

@@ -223,6 +223,8 @@ def _node_problem(node: exp.Expression) -> Violation | None:
             return Violation("function_argument_not_allowed")
     if isinstance(node, exp.Literal) and node.is_string and len(node.name) > MAX_TEXT_LITERAL:
         return Violation("literal_too_long")
+    if isinstance(node, exp.Literal) and "\x00" in node.name:
+        return Violation("literal_not_allowed")
     if isinstance(node, exp.Like | exp.ILike):
         pattern = node.expression
         if not (isinstance(pattern, exp.Literal) and pattern.is_string):

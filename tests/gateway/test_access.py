@@ -143,7 +143,7 @@ def test_oversized_bodies_are_refused_unread(demo) -> None:
     with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
         raw.sendall(
             b"POST /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
-            b"Content-Length: 99999999999\r\n\r\n"
+            b"Authorization: Bearer x\r\nContent-Length: 99999999999\r\n\r\n"
         )
         reply = b""
         while b"PAYLOAD_TOO_LARGE" not in reply and (chunk := raw.recv(4096)):
@@ -151,3 +151,81 @@ def test_oversized_bodies_are_refused_unread(demo) -> None:
         reply = reply.decode()
     assert reply.startswith("HTTP/1.1 413")
     assert "PAYLOAD_TOO_LARGE" in reply
+
+
+def test_one_developer_cannot_hold_every_worker(demo) -> None:
+    """A second concurrent query from the same developer is refused; others still get in."""
+    import threading
+
+    slow = (
+        "SELECT v.visit_date, c.claim_month, c.plan, c.status, COUNT(*) AS n FROM hospital.visits v "
+        "JOIN insurance.claims c ON v.facility_code = c.facility_code "
+        "GROUP BY v.visit_date, c.claim_month, c.plan, c.status"
+    )
+    first: list[int] = []
+    runner = threading.Thread(target=lambda: first.append(demo.query(slow).status_code))
+    runner.start()
+    import time
+
+    time.sleep(1.0)
+    second = demo.query(slow)
+    assert second.status_code == 429 and _error(second)["code"] == "RATE_LIMITED"
+    other = demo.query(
+        "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan", who="fintech"
+    )
+    assert other.status_code == 200
+    runner.join()
+    assert first and first[0] in (200, 408)
+
+
+def _raw_exchange(demo, head: bytes, body_chunks: int) -> str:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(demo.url)
+    with socket.create_connection((url.hostname, url.port), timeout=20) as raw:
+        raw.sendall(head)
+        try:
+            for _ in range(body_chunks):
+                raw.sendall(b"100000\r\n" + b"x" * 0x100000 + b"\r\n")
+        except OSError:
+            pass  # the server may close as soon as it has refused
+        reply = b""
+        while b"}}" not in reply and (chunk := raw.recv(4096)):
+            reply += chunk
+    return reply.decode(errors="replace")
+
+
+def test_anonymous_bodies_are_refused_before_reading(demo) -> None:
+    head = b"POST /v1/queries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply = _raw_exchange(demo, head, body_chunks=3)
+    assert reply.startswith("HTTP/1.1 401") and "UNAUTHENTICATED" in reply
+
+
+def test_chunked_bodies_are_counted(demo) -> None:
+    head = (
+        b"POST /v1/queries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Authorization: Bearer " + demo.keys["analyst"].encode() + b"\r\n\r\n"
+    )
+    reply = _raw_exchange(demo, head, body_chunks=3)
+    assert reply.startswith("HTTP/1.1 413") and "PAYLOAD_TOO_LARGE" in reply
+
+
+def test_grant_dates_outside_the_supported_years_are_refused(demo) -> None:
+    with demo.client("analyst") as client:
+        for moment in (
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00",
+            "2300-01-01T00:00:00Z",
+        ):
+            response = client.post(
+                "/v1/grants",
+                json={
+                    "assets": ["insurance.claims"],
+                    "purpose": "public_welfare",
+                    "scenario": "dates",
+                    "methods": ["sql"],
+                    "valid_until": moment,
+                },
+            )
+            assert response.status_code == 422, response.text

@@ -72,6 +72,9 @@ BAD_CARDS = {
     "duplicate_column": lambda c: c["columns"].append(dict(c["columns"][2])),
     "reserved_column": lambda c: c["columns"][2].update(name="veil_units"),
     "extra_field": lambda c: c.update(secret=True),
+    "infinite_bounds": lambda c: c["columns"][4].update(bounds=[0, float("inf")]),
+    "nan_bounds": lambda c: c["columns"][4].update(bounds=[float("nan"), 1]),
+    "bounds_beyond_type": lambda c: c["columns"][4].update(bounds=[0, 1e9]),
 }
 
 

@@ -104,7 +104,7 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT COUNT(*) FROM pragma_table_info('x')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM query_table('hospital.visits')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM information_schema.tables", "unknown_asset"),
-    ("SELECT COUNT(*) FROM asset_hospital__visits.main.data", "construct_not_allowed"),
+    ("SELECT COUNT(*) FROM asset_9a1b.main.data", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE facility_code = 'F999'", "join_key_in_where"),
     ("SELECT COUNT(*) FROM main.data", "unknown_asset"),
     (
@@ -254,6 +254,7 @@ REJECTED: list[tuple[str, str]] = [
     ),
     ("SELECT COUNT(*) FROM hospital.visits WHERE age " + "+ 1 " * 150 + "> 1", "too_complex"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE age IN ()", "empty_in_list"),
+    ("SELECT COUNT(*) FROM hospital.visits WHERE district = '\u0000'", "literal_not_allowed"),
     (
         "SELECT COUNT(*) AS n FROM hospital.visits WHERE (age = 104 AND district IS TRUE)",
         "condition_not_boolean",
@@ -276,6 +277,15 @@ REJECTED: list[tuple[str, str]] = [
         + ", ".join(["district"] * 17)
         + ") AS s, patient_id FROM hospital.visits) t",
         "too_many_concatenations",
+    ),
+    # a UNION inside a subquery lets one asset's patients pad another's small group
+    (
+        "SELECT m, SUM(x) AS s, COUNT(*) AS n FROM (SELECT date_trunc('month', visit_date) AS m, cost AS x FROM hospital.visits WHERE age = 104 UNION ALL SELECT date_trunc('month', claim_month) AS m, paid_amount AS x FROM insurance.claims WHERE status = 'rejected') t GROUP BY m HAVING SUM(x) > 0 ORDER BY m",
+        "set_operation_in_subquery",
+    ),
+    (
+        "SELECT d, COUNT(*) AS n FROM (SELECT diagnosis AS d FROM hospital.visits WHERE age = 104 UNION ALL SELECT 'C34' AS d FROM insurance.claims) t GROUP BY d",
+        "set_operation_in_subquery",
     ),
     # a CTE name reused inside another hides which assets are read
     (

@@ -101,3 +101,16 @@ def test_no_result_without_a_durable_record(fresh_demo) -> None:
     assert body["error"]["code"] == "LEDGER_UNAVAILABLE"
     assert "rows" not in body and "sex" not in response.text
     assert fresh_demo.query(sql).status_code == 200
+
+
+def test_out_of_range_ledger_parameters_are_clean_errors(demo) -> None:
+    with demo.client("supervisor") as client:
+        for path in (
+            "/v1/ledger/entries?after=9223372036854775808",
+            "/v1/ledger/proof/inclusion?index=0&size=99999999999999999999999",
+            "/v1/ledger/proof/consistency?from=99999999999999999999&to=99999999999999999999",
+            "/v1/ledger/proof/inclusion?index=5&size=2",
+        ):
+            response = client.get(path)
+            assert 400 <= response.status_code < 500, (path, response.text)
+            assert set(response.json()["error"]) == {"code", "message", "violations"}

@@ -35,7 +35,7 @@ def test_threshold_is_a_having_clause_in_every_branch(cards) -> None:
 
 def test_compiled_sql_reads_only_clamped_scans(cards) -> None:
     sql = _compile("SELECT SUM(cost) AS s FROM hospital.visits WHERE age > 10.5", cards)
-    assert '"asset_hospital__visits"."main"."data"' in sql
+    assert f'"{catalog_name("hospital.visits")}"."main"."data"' in sql
     assert "TRY_CAST(20000 AS DECIMAL(10, 2))" in sql
     assert "TRY_CAST(10.5 AS DOUBLE)" in sql
     assert "CAST(" not in sql.replace("TRY_CAST(", "")

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.errors import ExecutionFailed, ExecutionTimeout
-from sandbox.store import AssetStore
+from sandbox.store import AssetStore, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
+DATA = f'"{catalog_name("lab.results")}".main.data'
 CARD = {
     "id": "lab.results",
     "title": "Lab results",
@@ -43,7 +44,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_plain_query_runs(pool: WorkerPool) -> None:
-    result = pool.run('SELECT count(*) FROM "asset_lab__results".main.data')
+    result = pool.run(f"SELECT count(*) FROM {DATA}")
     assert result.rows == [[200]]
 
 
@@ -52,7 +53,7 @@ ESCAPES = [
     "SELECT * FROM read_text('/etc/hostname')",
     "SELECT * FROM glob('/*')",
     "COPY (SELECT 1) TO '/tmp/veil-escape.csv'",
-    "COPY \"asset_lab__results\".main.data TO '/tmp/veil-escape.parquet'",
+    f"COPY {DATA} TO '/tmp/veil-escape.parquet'",
     "ATTACH '/tmp/veil-escape.db' AS x",
     "INSTALL httpfs",
     "LOAD httpfs",
@@ -60,8 +61,8 @@ ESCAPES = [
     "SET lock_configuration = false",
     "RESET enable_external_access",
     "SET allow_unsigned_extensions = true",
-    'CREATE TABLE "asset_lab__results".main.evil AS SELECT 1',
-    'DELETE FROM "asset_lab__results".main.data',
+    f"CREATE TABLE {DATA.replace('data', 'evil')} AS SELECT 1",
+    f"DELETE FROM {DATA}",
     "EXPORT DATABASE '/tmp/veil-escape-dir'",
     "SELECT * FROM read_parquet('https://example.invalid/x.parquet')",
 ]
@@ -87,12 +88,16 @@ def test_configuration_stays_locked(pool: WorkerPool) -> None:
 def test_timeout_kills_and_replaces_the_worker(pool: WorkerPool) -> None:
     with pytest.raises(ExecutionTimeout):
         pool.run("SELECT sum(hash(range)) FROM range(30000000000)")
-    assert pool.run('SELECT count(*) FROM "asset_lab__results".main.data').rows == [[200]]
+    assert pool.run(f"SELECT count(*) FROM {DATA}").rows == [[200]]
+
+
+def _idle_worker(pool: WorkerPool):
+    pool.run("SELECT 1")
+    return pool._idle[-1][1]
 
 
 def test_dead_worker_is_replaced(pool: WorkerPool) -> None:
-    generation, worker = pool._take()
-    pool._idle.put((generation, worker))
+    worker = _idle_worker(pool)
     worker.process.kill()
     worker.process.join()
     assert pool.run("SELECT 41 + 1").rows == [[42]]
@@ -101,8 +106,7 @@ def test_dead_worker_is_replaced(pool: WorkerPool) -> None:
 def test_worker_dying_mid_query_fails_closed(pool: WorkerPool) -> None:
     import threading
 
-    generation, worker = pool._take()
-    pool._idle.put((generation, worker))
+    worker = _idle_worker(pool)
     killer = threading.Timer(0.5, worker.process.kill)
     killer.start()
     with pytest.raises(ExecutionFailed):
@@ -112,9 +116,28 @@ def test_worker_dying_mid_query_fails_closed(pool: WorkerPool) -> None:
 
 
 def test_worker_has_no_network(pool: WorkerPool) -> None:
-    generation, worker = pool._take()
-    pool._idle.put((generation, worker))
-    assert worker.network_isolated
+    assert _idle_worker(pool).network_isolated
+
+
+def test_waiters_get_the_slot_a_timed_out_query_frees(pool: WorkerPool) -> None:
+    import threading
+
+    outcomes: list[str] = []
+
+    def slow() -> None:
+        try:
+            pool.run("SELECT sum(hash(range)) FROM range(30000000000)")
+        except ExecutionTimeout:
+            outcomes.append("timeout")
+
+    first = threading.Thread(target=slow)
+    first.start()
+    import time
+
+    time.sleep(0.5)
+    assert pool.run("SELECT 7").rows == [[7]]  # waited for the slot, then ran
+    first.join()
+    assert outcomes == ["timeout"]
 
 
 def test_memory_limit_holds(tmp_path) -> None:
