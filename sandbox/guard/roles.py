@@ -47,6 +47,10 @@ class _Checker:
         self.violations: list[Violation] = []
         self.outputs: dict[int, dict[str, Role]] = {}
         self.used: dict[str, set[str]] = {}
+        # Subquery outputs computed from an expression: they may be grouped, shown and
+        # filtered, but never aggregated, or a CASE would count a subset smaller than the
+        # group whose units the threshold checks.
+        self.derived: dict[int, set[str]] = {}
 
     def reject(self, rule: str, column: str | None = None) -> None:
         violation = Violation(rule, column)
@@ -142,6 +146,9 @@ class _Checker:
         role = self.role(argument, scope)
         if role is None:
             return
+        if self.is_derived(argument, scope):
+            self.reject("derived_column_in_aggregate", argument.name)
+            return
         if isinstance(aggregate, exp.Count):
             allowed = (
                 {Role.PRIVACY_UNIT, Role.DIMENSION, Role.JOIN_KEY}
@@ -202,6 +209,7 @@ class _Checker:
         self.check_joins(select, scope)
         self.check_filter(select.args.get("where"), scope)
         outputs: dict[str, Role] = {}
+        derived: set[str] = set()
         names = [projection.alias_or_name for projection in select.expressions]
         for name in {n for n in names if names.count(n) > 1}:
             self.reject("duplicate_column_name", name)
@@ -209,7 +217,10 @@ class _Checker:
             inner = projection.this if isinstance(projection, exp.Alias) else projection
             if isinstance(inner, exp.Column):
                 role = self.role(inner, scope)
+                if self.is_derived(inner, scope):
+                    derived.add(projection.alias_or_name)
             else:
+                derived.add(projection.alias_or_name)
                 roles = {role for column, role in self.roles_in(inner, scope)}
                 for column, role in self.roles_in(inner, scope):
                     if role in ROW_OPAQUE:
@@ -218,6 +229,13 @@ class _Checker:
             if role is not None:
                 outputs[projection.alias_or_name] = role
         self.outputs[id(select)] = outputs
+        self.derived[id(select)] = derived
+
+    def is_derived(self, column: exp.Column, scope: Scope) -> bool:
+        source = scope.sources.get(column.table)
+        return isinstance(source, Scope) and column.name in self.derived.get(
+            id(source.expression), set()
+        )
 
     def check_row_union(self, union: exp.SetOperation) -> None:
         """Set operations only combine released branches: inside a subquery their sides would

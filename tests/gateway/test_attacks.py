@@ -278,6 +278,31 @@ REJECTED: list[tuple[str, str]] = [
         + ") AS s, patient_id FROM hospital.visits) t",
         "too_many_concatenations",
     ),
+    # a CASE computed in a subquery and then counted is conditional aggregation in disguise
+    (
+        "SELECT COUNT(DISTINCT t.x) AS n FROM (SELECT CASE WHEN age = 104 AND diagnosis = 'C34' THEN 'y' END AS x, patient_id FROM hospital.visits) t",
+        "derived_column_in_aggregate",
+    ),
+    (
+        "SELECT COUNT(t.x) AS n FROM (SELECT CASE WHEN age = 104 AND district = 'Lianjiang' THEN 1 END AS x FROM hospital.visits) t",
+        "derived_column_in_aggregate",
+    ),
+    (
+        "WITH t AS (SELECT CASE WHEN diagnosis = 'Q87' AND age < 5 THEN 1 END AS x FROM hospital.visits) SELECT COUNT(x) AS n FROM t",
+        "derived_column_in_aggregate",
+    ),
+    (
+        "SELECT COUNT(DISTINCT t.x) AS n FROM (SELECT CASE WHEN age = 104 THEN visit_date END AS x FROM hospital.visits) t",
+        "derived_column_in_aggregate",
+    ),
+    (
+        "SELECT district, COUNT(t.x) AS n FROM (SELECT district, CASE WHEN age >= 100 THEN 1 END AS x FROM hospital.visits) t GROUP BY district",
+        "derived_column_in_aggregate",
+    ),
+    (
+        "WITH a AS (SELECT CASE WHEN age = 104 THEN 1 END AS x FROM hospital.visits), b AS (SELECT x FROM a) SELECT COUNT(x) AS n FROM b",
+        "derived_column_in_aggregate",
+    ),
     # a UNION inside a subquery lets one asset's patients pad another's small group
     (
         "SELECT m, SUM(x) AS s, COUNT(*) AS n FROM (SELECT date_trunc('month', visit_date) AS m, cost AS x FROM hospital.visits WHERE age = 104 UNION ALL SELECT date_trunc('month', claim_month) AS m, paid_amount AS x FROM insurance.claims WHERE status = 'rejected') t GROUP BY m HAVING SUM(x) > 0 ORDER BY m",
