@@ -150,11 +150,8 @@ class _Checker:
             self.reject("derived_column_in_aggregate", argument.name)
             return
         if isinstance(aggregate, exp.Count):
-            allowed = (
-                {Role.PRIVACY_UNIT, Role.DIMENSION, Role.JOIN_KEY}
-                if distinct
-                else {Role.MEASURE, Role.DIMENSION}
-            )
+            # Distinct values of any other column count values one person alone may hold.
+            allowed = {Role.PRIVACY_UNIT} if distinct else {Role.MEASURE, Role.DIMENSION}
         else:
             allowed = {Role.MEASURE}
         if role not in allowed:

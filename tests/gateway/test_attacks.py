@@ -303,6 +303,20 @@ REJECTED: list[tuple[str, str]] = [
         "WITH a AS (SELECT CASE WHEN age = 104 THEN 1 END AS x FROM hospital.visits), b AS (SELECT x FROM a) SELECT COUNT(x) AS n FROM b",
         "derived_column_in_aggregate",
     ),
+    # distinct values of a column count a value that one person alone holds
+    (
+        "SELECT COUNT(DISTINCT diagnosis) AS d FROM hospital.visits WHERE (age = 104 AND diagnosis = 'C34') OR diagnosis = 'I10'",
+        "dimension_in_aggregate",
+    ),
+    (
+        "SELECT COUNT(DISTINCT district) AS d FROM hospital.visits WHERE (age = 104 AND district = 'Lianjiang') OR district = 'Gulou'",
+        "dimension_in_aggregate",
+    ),
+    ("SELECT COUNT(DISTINCT facility_code) AS f FROM hospital.visits", "join_key_in_aggregate"),
+    (
+        "SELECT COUNT(DISTINCT t.d) AS n FROM (SELECT diagnosis AS d, patient_id FROM hospital.visits WHERE age = 104 OR diagnosis = 'I10') t WHERE t.d IN ('C34', 'I10')",
+        "dimension_in_aggregate",
+    ),
     # a UNION inside a subquery lets one asset's patients pad another's small group
     (
         "SELECT m, SUM(x) AS s, COUNT(*) AS n FROM (SELECT date_trunc('month', visit_date) AS m, cost AS x FROM hospital.visits WHERE age = 104 UNION ALL SELECT date_trunc('month', claim_month) AS m, paid_amount AS x FROM insurance.claims WHERE status = 'rejected') t GROUP BY m HAVING SUM(x) > 0 ORDER BY m",

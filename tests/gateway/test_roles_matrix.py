@@ -46,7 +46,7 @@ CLAUSES: dict[str, tuple[str, set[str]]] = {
     ),
     "count_distinct": (
         "SELECT COUNT(DISTINCT {c}) AS n FROM hospital.visits",
-        {"privacy_unit", "dimension", "join_key"},
+        {"privacy_unit"},
     ),
     "count": ("SELECT COUNT({c}) AS n FROM hospital.visits", {"dimension", "measure"}),
     "sum": ("SELECT SUM({c}) AS n FROM hospital.visits", {"measure"}),
