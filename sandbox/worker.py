@@ -47,6 +47,9 @@ def _plain(value: object) -> object:
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN or infinity; refusing them would be a data-dependent error
+    if isinstance(value, float) and value == 0:
+        # -0.0 groups with 0.0 and a group shows its first row's sign: one person's bit.
+        return 0.0
     if isinstance(value, int | float | str | bool) or value is None:
         return value
     return str(value)

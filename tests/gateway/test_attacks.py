@@ -565,6 +565,11 @@ ORACLE_PAIRS = [
         "SELECT c.claim_month, c.plan, c.status, COUNT(*) AS n FROM hospital.visits v JOIN insurance.claims c ON v.facility_code = c.facility_code WHERE v.age = 104 AND v.diagnosis = 'C34' GROUP BY c.claim_month, c.plan, c.status",
         "SELECT c.claim_month, c.plan, c.status, COUNT(*) AS n FROM hospital.visits v JOIN insurance.claims c ON v.facility_code = c.facility_code WHERE v.age = 104 AND v.diagnosis = 'I10' GROUP BY c.claim_month, c.plan, c.status",
     ),
+    # -0.0 and 0.0 share a group whose label shows the sign of its first row
+    (
+        "SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY k",
+        "SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY k",
+    ),
     # the suppression count and withheld rows
     (
         "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 GROUP BY age HAVING SUM(cost) > 56000",
