@@ -31,6 +31,7 @@ DATE_FUNCTIONS = (
     exp.DayOfWeek,
 )
 SAFE_INTEGER = 2**31
+DOUBLE_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,34 @@ def _make_total(tree: exp.Query) -> None:
             operand = node.args.get(key)
             if operand is not None:
                 node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
+    _no_negative_zero(tree)
+
+
+def _no_negative_zero(tree: exp.Query) -> None:
+    """Add 0.0 to every computed DOUBLE: -0.0 + 0.0 is 0.0.
+
+    -0.0 equals 0.0, so both fall into one group, and anything derived from the group's key
+    (its text, the sign of 1/key) shows the first row's sign: one person's bit.
+    """
+    producers = [
+        node
+        for node in tree.find_all(*ARITHMETIC, exp.Neg, *NUMERIC_FUNCTIONS, exp.TryCast, bfs=False)
+        if _may_be_negative_zero(node)
+    ]
+    for node in reversed(producers):  # innermost first, so copies carry inner rewrites
+        node.replace(exp.Add(this=exp.Paren(this=node.copy()), expression=_ZERO.copy()))
+
+
+_ZERO = exp.Literal.number("0.0")
+
+
+def _may_be_negative_zero(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Neg):
+        return not (isinstance(node.this, exp.Literal) and node.this.name.isdigit())
+    if isinstance(node, exp.TryCast):
+        operand_of_arithmetic = isinstance(node.parent, (*ARITHMETIC, *NUMERIC_FUNCTIONS, exp.Neg))
+        return node.to.this in DOUBLE_TYPES and not operand_of_arithmetic
+    return True
 
 
 def _as(node: exp.Expression, type_name: str) -> exp.TryCast:
@@ -206,6 +235,8 @@ def _clamp_scans(
                     ],
                     default=reference.copy(),
                 )
+            if column.type == "DOUBLE":
+                reference = exp.Add(this=exp.Paren(this=reference), expression=_ZERO.copy())
             projections.append(exp.alias_(reference, column.name))
         unit = exp.column(card.privacy_unit.name, table=SCAN)
         projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))

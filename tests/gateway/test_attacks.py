@@ -570,6 +570,18 @@ ORACLE_PAIRS = [
         "SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY k",
         "SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY k",
     ),
+    (
+        "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+        "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+    ),
+    (
+        "SELECT CAST(ROUND(CASE WHEN age = 104 THEN -0.4 ELSE 0.4 END, 0) AS VARCHAR) AS s, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY ROUND(CASE WHEN age = 104 THEN -0.4 ELSE 0.4 END, 0)",
+        "SELECT CAST(ROUND(CASE WHEN age = 103 THEN -0.4 ELSE 0.4 END, 0) AS VARCHAR) AS s, COUNT(*) AS n FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12' GROUP BY ROUND(CASE WHEN age = 103 THEN -0.4 ELSE 0.4 END, 0)",
+    ),
+    (
+        "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+        "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+    ),
     # the suppression count and withheld rows
     (
         "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 GROUP BY age HAVING SUM(cost) > 56000",
