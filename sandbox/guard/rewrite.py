@@ -51,6 +51,10 @@ class CompiledQuery:
             if units is not None:
                 enough = exp.GTE(this=units.this.copy(), expression=exp.Literal.number(min_units))
                 select.having(enough, copy=False)
+        # Rows come out in an order set by their values alone: left to DuckDB, groups and ties
+        # would come out in the order their first rows were read, which is one person's data.
+        released = range(1, len(tree.selects))  # every column but the unit count
+        tree.order_by(*(exp.Literal.number(i) for i in released), copy=False)
         return tree.sql(dialect=DIALECT, identify=True)
 
 

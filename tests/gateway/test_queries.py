@@ -125,3 +125,15 @@ def test_rounding_and_date_parts(demo) -> None:
     ).json()
     assert [row[:2] for row in body["rows"]] == [[2024, 3], [2024, 4]]
     assert all(row[2] % 10 == 0 for row in body["rows"])
+
+
+def test_row_order_depends_on_values_only(demo) -> None:
+    """Unordered results and ties come out sorted by value, never in the order rows were read."""
+    body = demo.query(
+        "SELECT department, sex, COUNT(*) AS n FROM hospital.visits GROUP BY 1, 2"
+    ).json()
+    assert body["rows"] == sorted(body["rows"], key=lambda row: (row[0], row[1], row[2]))
+    ties = demo.query(
+        "SELECT district, 1 AS one FROM hospital.visits GROUP BY district ORDER BY one"
+    ).json()
+    assert [row[0] for row in ties["rows"]] == sorted(row[0] for row in ties["rows"])
