@@ -72,6 +72,7 @@ def compile_query(
         for asset in analysis.assets
     }
     enforce_types(tree, schema)
+    _canonical_doubles(tree)
     scanned = {table.catalog for table in tree.find_all(exp.Table) if table.catalog}
     if scanned != {catalogs[asset] for asset in analysis.assets}:
         raise QueryRejected(
@@ -155,14 +156,15 @@ def _make_total(tree: exp.Query) -> None:
             operand = node.args.get(key)
             if operand is not None:
                 node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
-    _no_negative_zero(tree)
 
 
-def _no_negative_zero(tree: exp.Query) -> None:
-    """Add 0.0 to every computed DOUBLE: -0.0 + 0.0 is 0.0.
+def _canonical_doubles(tree: exp.Query) -> None:
+    """Give every computed DOUBLE one spelling per value: LEAST(x, max) + 0.0.
 
-    -0.0 equals 0.0, so both fall into one group, and anything derived from the group's key
-    (its text, the sign of 1/key) shows the first row's sign: one person's bit.
+    -0.0 equals 0.0 and every NaN equals every other, so each pair shares a group, and
+    anything derived from the group's key (its text, the sign of 1/key) would show the sign
+    of the group's first row: one person's bit. LEAST maps any NaN to the largest DOUBLE and
+    + 0.0 turns -0.0 into 0.0. Runs after type checking; x appears once, so size stays linear.
     """
     producers = [
         node
@@ -170,9 +172,11 @@ def _no_negative_zero(tree: exp.Query) -> None:
         if _may_be_negative_zero(node)
     ]
     for node in reversed(producers):  # innermost first, so copies carry inner rewrites
-        node.replace(exp.Add(this=exp.Paren(this=node.copy()), expression=_ZERO.copy()))
+        capped = exp.Anonymous(this="LEAST", expressions=[node.copy(), _LARGEST.copy()])
+        node.replace(exp.Paren(this=exp.Add(this=capped, expression=_ZERO.copy())))
 
 
+_LARGEST = exp.Literal.number("1.7976931348623157e308")
 _ZERO = exp.Literal.number("0.0")
 
 

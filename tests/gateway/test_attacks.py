@@ -582,6 +582,10 @@ ORACLE_PAIRS = [
         "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
         "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
     ),
+    (
+        "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -(1e308 * 10 - 1e308 * 10) ELSE (1e308 * 10 - 1e308 * 10) END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+        "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -(1e308 * 10 - 1e308 * 10) ELSE (1e308 * 10 - 1e308 * 10) END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
+    ),
     # the suppression count and withheld rows
     (
         "SELECT age, COUNT(*) AS n FROM hospital.visits WHERE age = 104 GROUP BY age HAVING SUM(cost) > 56000",
@@ -618,8 +622,10 @@ def test_no_one_bit_channel(demo, victim: str, control: str) -> None:
     assert first.status_code in (200, 422)
 
 
-def test_non_finite_values_are_released_as_null(demo) -> None:
+def test_overflowing_values_stay_finite(demo) -> None:
+    import math
+
     body = demo.query(
         "SELECT sex, COUNT(*) AS n, SUM(cost) * 1e305 AS x FROM hospital.visits GROUP BY sex"
     ).json()
-    assert body["rows"] and all(row[2] is None for row in body["rows"])
+    assert body["rows"] and all(row[2] is None or math.isfinite(row[2]) for row in body["rows"])
