@@ -159,12 +159,13 @@ def _make_total(tree: exp.Query) -> None:
 
 
 def _canonical_doubles(tree: exp.Query) -> None:
-    """Give every computed DOUBLE one spelling per value: LEAST(x, max) + 0.0.
+    """Give every computed DOUBLE one spelling per value: a round trip through DECIMAL(38,10).
 
     -0.0 equals 0.0 and every NaN equals every other, so each pair shares a group, and
     anything derived from the group's key (its text, the sign of 1/key) would show the sign
-    of the group's first row: one person's bit. LEAST maps any NaN to the largest DOUBLE and
-    + 0.0 turns -0.0 into 0.0. Runs after type checking; x appears once, so size stays linear.
+    of the group's first row: one person's bit. The round trip turns -0.0 into 0, NaN,
+    infinities and magnitudes from 1e28 into NULL, keeps NULL, and rounds to 10 decimals.
+    It runs after type checking, and x appears once, so the query grows linearly.
     """
     producers = [
         node
@@ -172,11 +173,10 @@ def _canonical_doubles(tree: exp.Query) -> None:
         if _may_be_negative_zero(node)
     ]
     for node in reversed(producers):  # innermost first, so copies carry inner rewrites
-        capped = exp.Anonymous(this="LEAST", expressions=[node.copy(), _LARGEST.copy()])
-        node.replace(exp.Paren(this=exp.Add(this=capped, expression=_ZERO.copy())))
+        fixed = exp.TryCast(this=node.copy(), to=exp.DataType.build("DECIMAL(38, 10)"))
+        node.replace(exp.TryCast(this=fixed, to=exp.DataType.build("DOUBLE")))
 
 
-_LARGEST = exp.Literal.number("1.7976931348623157e308")
 _ZERO = exp.Literal.number("0.0")
 
 

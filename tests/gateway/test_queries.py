@@ -137,3 +137,10 @@ def test_row_order_depends_on_values_only(demo) -> None:
         "SELECT district, 1 AS one FROM hospital.visits GROUP BY district ORDER BY one"
     ).json()
     assert [row[0] for row in ties["rows"]] == sorted(row[0] for row in ties["rows"])
+
+
+def test_computed_doubles_keep_null(demo) -> None:
+    body = demo.query(
+        "SELECT COUNT(*) AS n FROM hospital.visits WHERE TRY_CAST(district AS DOUBLE) * 2 IS NULL"
+    ).json()
+    assert body["rows"] == [[30000]]
