@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .veil
 OPA_VERSION := v1.22.2
-TOOLS := $(CURDIR)/.tools/bin
+# Outside the clone, so that CI's fresh clones reuse the built binary.
+TOOLS := $(HOME)/.cache/veil/bin
 
 .PHONY: demo test lint install clean
 

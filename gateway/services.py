@@ -9,7 +9,7 @@ from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
-from policies import EmbeddedEngine, PolicyEngine
+from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave
 from sandbox.keys import create_master_key, load_master_key
@@ -50,8 +50,8 @@ def initialise(settings: Settings) -> str | None:
 
 
 def policy_engine(settings: Settings) -> PolicyEngine:
-    if settings.policy_engine != "embedded":
-        raise RuntimeError("only the embedded policy engine is available in this build")
+    if settings.policy_engine == "opa":
+        return OpaEngine(settings.opa_url)
     return EmbeddedEngine(settings.policy_dir)
 
 

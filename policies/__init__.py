@@ -2,11 +2,13 @@
 
 from .embedded import EmbeddedEngine
 from .engine import Decision, Obligations, PolicyEngine, PolicyError, parse_decision
+from .opa import OpaEngine
 
 __all__ = [
     "Decision",
     "EmbeddedEngine",
     "Obligations",
+    "OpaEngine",
     "PolicyEngine",
     "PolicyError",
     "parse_decision",

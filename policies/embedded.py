@@ -97,6 +97,10 @@ class EmbeddedEngine:
             return Decision.deny(POLICY_ERROR)
         return parse_decision(raw)
 
+    def ready(self) -> bool:
+        """Compiled at construction, so an embedded engine that exists can decide."""
+        return True
+
     def _evaluate(self, input: dict[str, Any]) -> object | None:
         term = json.dumps(input, allow_nan=False)
         with self._lock:

@@ -67,6 +67,8 @@ class PolicyEngine(Protocol):
 
     def decide(self, input: dict[str, Any]) -> Decision: ...
 
+    def ready(self) -> bool: ...
+
 
 class MalformedDecision(ValueError):
     """The policy's decision document breaks the contract."""

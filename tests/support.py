@@ -74,3 +74,42 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+@dataclass
+class Opa:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_opa(policy_dir: Path = ROOT / "policies") -> Opa:
+    """A real `opa run --server` on loopback, loading the shipped Rego modules."""
+    import shutil
+
+    binary = shutil.which("opa")
+    if binary is None:
+        raise RuntimeError("no opa binary on PATH; `make test` installs one")
+    port = free_port()
+    modules = sorted(str(p) for p in policy_dir.glob("*.rego") if not p.name.endswith("_test.rego"))
+    process = subprocess.Popen(
+        [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", *modules],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return Opa(url, process)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("OPA did not become healthy")

@@ -20,6 +20,8 @@ def readyz(veil: Veil) -> Response:
     try:
         veil.ledger.checkpoint()
         veil.control.has_principals()
+        if not veil.policy.ready():
+            raise RuntimeError("the policy engine cannot decide")
     except Exception:  # noqa: BLE001 - readiness only says yes or no
         return Response('{"status": "unavailable"}', 503, media_type="application/json")
     return Response('{"status": "ready"}', 200, media_type="application/json")

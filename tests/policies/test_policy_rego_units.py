@@ -18,7 +18,7 @@ OPA = shutil.which("opa")
 
 def opa(*args: str) -> subprocess.CompletedProcess[str]:
     if OPA is None:
-        pytest.fail("no opa binary on PATH; `make test` installs one into .tools/bin")
+        pytest.fail("no opa binary on PATH; `make test` installs one into ~/.cache/veil/bin")
     return subprocess.run([OPA, *args], capture_output=True, text=True, check=False, timeout=120)
 
 
