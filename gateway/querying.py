@@ -43,7 +43,11 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
 
     decision = veil.policy.decide(_policy_input(veil, caller, request, analysis))
     record.update(
-        decision={"allow": decision.allow, "reasons": list(decision.reasons)},
+        decision={
+            "allow": decision.allow,
+            "reasons": list(decision.reasons),
+            "decision_id": decision.decision_id,
+        },
         grant_id=decision.grant_id,
     )
     if not decision.allow:

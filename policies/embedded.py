@@ -17,6 +17,7 @@ from .engine import (
     PolicyError,
     parse_decision,
     validate_decision,
+    with_decision_id,
 )
 from .modules import DECISION_ENTRYPOINT, policy_modules
 from .probe import compiles_in_child
@@ -94,8 +95,8 @@ class EmbeddedEngine:
         except Exception:
             # Engine text can quote input values, so it goes to the log and never the decision.
             log.exception("policy evaluation failed")
-            return Decision.deny(POLICY_ERROR)
-        return parse_decision(raw)
+            return with_decision_id(Decision.deny(POLICY_ERROR))
+        return with_decision_id(parse_decision(raw))
 
     def ready(self) -> bool:
         """Compiled at construction, so an embedded engine that exists can decide."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class Decision:
     reasons: tuple[str, ...]
     grant_id: str | None
     obligations: Obligations
+    # Names the evaluation in the ledger (OPA's own id when its decision log is on).
+    decision_id: str | None = field(default=None, compare=False)
 
     @classmethod
     def deny(cls, reason: str) -> Decision:
@@ -152,3 +155,8 @@ def _integer(raw: object, name: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise MalformedDecision(f"{name} is not an integer")
     return raw
+
+
+def with_decision_id(decision: Decision, decision_id: str | None = None) -> Decision:
+    """The decision stamped with the engine's id for it, or a fresh one."""
+    return replace(decision, decision_id=decision_id or uuid.uuid4().hex)

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from opa_client.opa import OpaClient
 
-from .engine import POLICY_ERROR, Decision, parse_decision
+from .engine import POLICY_ERROR, Decision, parse_decision, with_decision_id
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ class OpaEngine:
             body = self._client.query_rule(input_data=input, package_path=PACKAGE, rule_name=RULE)
         except Exception:  # noqa: BLE001 - unreachable, timed out or refused: fail closed
             log.exception("OPA could not decide")
-            return Decision.deny(POLICY_ERROR)
-        return parse_decision(body.get("result") if isinstance(body, dict) else None)
+            return with_decision_id(Decision.deny(POLICY_ERROR))
+        if not isinstance(body, dict):
+            return with_decision_id(parse_decision(None))
+        return with_decision_id(parse_decision(body.get("result")), body.get("decision_id"))
 
     def ready(self) -> bool:
         try:

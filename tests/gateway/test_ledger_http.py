@@ -33,6 +33,7 @@ def test_every_decision_is_recorded(demo) -> None:
     released = next(r for r in records if r.get("query_id") == ok["query_id"])
     assert released["assets"] == ["hospital.visits"]
     assert released["decision"]["allow"] is True
+    assert len(released["decision"]["decision_id"]) == 32
     assert released["cost"] == ok["cost"]
     assert "P000042" not in json.dumps(records)
 
