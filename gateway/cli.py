@@ -14,6 +14,13 @@ from gateway.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Veil secure data sandbox.")
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the usage ledger.")
 app.add_typer(ledger_app, name="ledger")
+policy_app = typer.Typer(no_args_is_help=True, help="Check and test Rego policies.")
+app.add_typer(policy_app, name="policy")
+
+PolicyDir = Annotated[
+    Path | None,
+    typer.Option("--dir", envvar="VEIL_POLICY_DIR", help="Operator modules beside the shipped."),
+]
 
 Home = Annotated[
     Path | None, typer.Option("--home", help="State directory (default $VEIL_HOME or ./.veil).")
@@ -99,6 +106,46 @@ def ledger_verify(home: Home = None) -> None:
         json.dumps({"ok": report.ok, "tree_size": report.tree_size, "problems": report.problems})
     )
     raise typer.Exit(0 if report.ok else 1)
+
+
+@policy_app.command("check")
+def policy_check(policy_dir: PolicyDir = None) -> None:
+    """Compile the shipped and operator modules in both engines; exit 0 only if both accept."""
+    from policies import EmbeddedEngine, PolicyError
+
+    try:
+        EmbeddedEngine(policy_dir)
+    except PolicyError as exc:
+        typer.echo(f"embedded engine: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    raise typer.Exit(_opa("check", "--strict", *_rego_paths(policy_dir)))
+
+
+@policy_app.command("test")
+def policy_test(policy_dir: PolicyDir = None) -> None:
+    """Run every *_test.rego, shipped and operator, under OPA."""
+    raise typer.Exit(_opa("test", *_rego_paths(policy_dir, tests=True)))
+
+
+def _rego_paths(policy_dir: Path | None, tests: bool = False) -> list[str]:
+    import policies
+
+    shipped = Path(policies.__file__).parent
+    paths = [str(shipped)] if tests else [str(p) for p in sorted(shipped.glob("*.rego"))]
+    if policy_dir is not None:
+        paths.append(str(policy_dir))
+    return paths
+
+
+def _opa(*args: str) -> int:
+    import shutil
+    import subprocess
+
+    binary = shutil.which("opa") or shutil.which(str(Path.home() / ".cache/veil/bin/opa"))
+    if binary is None:
+        typer.echo("no opa binary on PATH (make test installs one in ~/.cache/veil/bin)", err=True)
+        return 2
+    return subprocess.run([binary, *args], check=False).returncode
 
 
 @app.command()

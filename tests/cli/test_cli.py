@@ -34,3 +34,31 @@ def test_query_without_a_key_fails() -> None:
         [*VEIL, "query", "SELECT 1"], capture_output=True, text=True, timeout=60, env={}
     )
     assert result.returncode == 2 and "VEIL_API_KEY" in result.stderr
+
+
+FLOOR = """package veil.authz
+
+import rego.v1
+
+min_distinct_units_floor contains 50 if input.principal.org == "Untrusted Ltd."
+"""
+FLOOR_TEST = """package veil.authz
+
+import rego.v1
+
+test_l4_floor if {
+\t50 in min_distinct_units_floor with input as {"principal": {"org": "Untrusted Ltd."}}
+}
+"""
+
+
+def test_policy_check_and_test_run_operator_modules(tmp_path) -> None:
+    (tmp_path / "floor.rego").write_text(FLOOR)
+    (tmp_path / "floor_test.rego").write_text(FLOOR_TEST)
+    assert _run("policy", "check", "--dir", str(tmp_path)).returncode == 0
+    tested = _run("policy", "test", "--dir", str(tmp_path))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    (tmp_path / "floor_test.rego").write_text(FLOOR_TEST.replace("50 in", "51 in"))
+    assert _run("policy", "test", "--dir", str(tmp_path)).returncode != 0
+    (tmp_path / "broken.rego").write_text("package veil.authz\n\nthis is not rego\n")
+    assert _run("policy", "check", "--dir", str(tmp_path)).returncode != 0
