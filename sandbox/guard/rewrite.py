@@ -170,17 +170,18 @@ def _canonical_doubles(tree: exp.Query) -> None:
     producers = [
         node
         for node in tree.find_all(*ARITHMETIC, exp.Neg, *NUMERIC_FUNCTIONS, exp.TryCast, bfs=False)
-        if _may_be_negative_zero(node)
+        if _computes_double(node)
     ]
     for node in reversed(producers):  # innermost first, so copies carry inner rewrites
-        fixed = exp.TryCast(this=node.copy(), to=exp.DataType.build("DECIMAL(38, 10)"))
-        node.replace(exp.TryCast(this=fixed, to=exp.DataType.build("DOUBLE")))
+        node.replace(_canonical(node.copy()))
 
 
-_ZERO = exp.Literal.number("0.0")
+def _canonical(node: exp.Expression) -> exp.Expression:
+    fixed = exp.TryCast(this=node, to=exp.DataType.build("DECIMAL(38, 10)"))
+    return exp.TryCast(this=fixed, to=exp.DataType.build("DOUBLE"))
 
 
-def _may_be_negative_zero(node: exp.Expression) -> bool:
+def _computes_double(node: exp.Expression) -> bool:
     if isinstance(node, exp.Neg):
         return not (isinstance(node.this, exp.Literal) and node.this.name.isdigit())
     if isinstance(node, exp.TryCast):
@@ -244,7 +245,7 @@ def _clamp_scans(
                     default=reference.copy(),
                 )
             if column.type == "DOUBLE":
-                reference = exp.Add(this=exp.Paren(this=reference), expression=_ZERO.copy())
+                reference = _canonical(reference)  # stored -0.0 and signed NaN too
             projections.append(exp.alias_(reference, column.name))
         unit = exp.column(card.privacy_unit.name, table=SCAN)
         projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))
