@@ -1,8 +1,7 @@
-"""Authentication: a bearer API key becomes a principal, and role checks for routes."""
+"""Authentication: a bearer API key becomes a principal (authorisation.py decides the rest)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,19 +33,3 @@ def principal(request: Request) -> Principal:
 
 Caller = Annotated[Principal, Depends(principal)]
 Veil = Annotated[Services, Depends(services)]
-
-
-def requires(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting principals holding any of `roles`."""
-
-    def check(caller: Caller) -> Principal:
-        if not caller.has(*roles):
-            raise ApiError(403, "FORBIDDEN", f"this needs one of the roles: {', '.join(roles)}")
-        return caller
-
-    return check
-
-
-def Holding(*roles: str) -> object:  # noqa: N802 - reads as a type in route signatures
-    """`caller: Holding("operator")` admits principals holding any of the roles."""
-    return Annotated[Principal, Depends(requires(*roles))]

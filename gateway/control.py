@@ -47,7 +47,8 @@ approvals = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
 )
 
-SUPERVISOR_PARTY = "supervisor"
+# A party name no principal id can take (ids are [a-z0-9_-]), so no one can approve as it.
+SUPERVISOR_PARTY = "role:supervisor"
 
 
 class GrantStatus(StrEnum):
@@ -250,13 +251,13 @@ class ControlStore:
         return self.grant(grant_id)
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema to an Alembic revision, the newest by default."""
     config = alembic.config.Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        alembic.command.upgrade(config, "head")
+        alembic.command.upgrade(config, revision)
 
 
 def _move(db: sa.Connection, grant: Grant, status: GrantStatus) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.app import create_app
+from gateway.control import SUPERVISOR_PARTY
 from gateway.services import initialise
 from gateway.settings import Settings
 from sandbox.demo import write_demo_assets
@@ -91,7 +92,8 @@ def set_up_demo(settings: Settings) -> dict[str, str]:
                     headers=_bearer(keys[developer]),
                 )
             )
-            for approver in grant["required_approvals"]:
+            for party in grant["required_approvals"]:
+                approver = "supervisor" if party == SUPERVISOR_PARTY else party
                 _ok(
                     client.post(
                         f"/v1/grants/{grant['id']}/approve", headers=_bearer(keys[approver])

@@ -29,6 +29,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.decisions = Counter(
+            "veil_policy_decisions",
+            "Policy decisions by scope and result (allow, deny)",
+            ["scope", "result"],
+            registry=self.registry,
+        )
         self.suppressed_rows = Counter(
             "veil_suppressed_rows",
             "Result rows withheld by the disclosure gate",

@@ -1,4 +1,4 @@
-"""One SQL query end to end: analyse, decide, run in the enclave, record, then answer."""
+"""One SQL query end to end: analyse and decide (before the handler), run, record, answer."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+from gateway.authorisation import asset_input, decide
 from gateway.control import Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import Receipt, price_query
+from policies import Decision
 from sandbox.enclave import Thresholds
 from sandbox.errors import EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
+
+SCOPE = "query:run"
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,18 @@ class QueryRequest:
     grant_id: str | None
 
 
-def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
-    """Every path, allowed or not, leaves one ledger entry before anything is answered."""
+@dataclass(frozen=True)
+class AuthorisedQuery:
+    """A query the guard accepted and the policy allowed, with its ledger record so far."""
+
+    caller: Principal
+    analysis: Analysis
+    decision: Decision
+    record: dict
+
+
+def authorise_query(veil: Services, caller: Principal, request: QueryRequest) -> AuthorisedQuery:
+    """Analyse, then decide scope query:run; a rejection or denial is recorded, then raised."""
     query_id = "q_" + uuid.uuid4().hex
     record = {
         "type": "query",
@@ -37,11 +51,22 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
     try:
         analysis = veil.enclave.analyse(request.sql)
     except SandboxError as exc:
-        _record(veil, query_id, dict(record, outcome="rejected", rules=_rules(exc)), "rejected")
+        _record(veil, dict(record, outcome="rejected", rules=_rules(exc)), "rejected")
         raise
     record.update(assets=analysis.assets, columns=analysis.columns)
 
-    decision = veil.policy.decide(_policy_input(veil, caller, request, analysis))
+    store = veil.enclave.store
+    decision = decide(
+        veil,
+        caller,
+        SCOPE,
+        {
+            "assets": [asset_input(store.get(asset).card) for asset in analysis.assets],
+            "columns": analysis.columns,
+        },
+        request={"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id},
+        grants=[grant.as_input() for grant in veil.control.grants_of(caller.id)],
+    )
     record.update(
         decision={
             "allow": decision.allow,
@@ -51,16 +76,21 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
         grant_id=decision.grant_id,
     )
     if not decision.allow:
-        _record(veil, query_id, dict(record, outcome="denied"), "denied")
+        _record(veil, dict(record, outcome="denied"), "denied")
         raise ApiError(
             403,
             "POLICY_DENIED",
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
         )
+    return AuthorisedQuery(caller, analysis, decision, record)
 
+
+def run_query(veil: Services, query: AuthorisedQuery) -> dict:
+    """Run an authorised query; its ledger entry is durable before anything is answered."""
+    analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
-    purpose = grant.purpose if grant else request.purpose or ""
+    purpose = grant.purpose if grant else record["purpose"] or ""
     obligations = decision.obligations
     record.update(
         purpose=purpose,
@@ -81,16 +111,15 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
             analysis, Thresholds(obligations.min_distinct_units, obligations.max_rows)
         )
     except EnclaveUnavailable:
-        _record(veil, query_id, dict(record, outcome="unavailable"), "unavailable")
+        _record(veil, dict(record, outcome="unavailable"), "unavailable")
         raise
     except SandboxError as exc:
         # Charged once executed and never refunded, so failures cannot be probed for free.
-        _record(veil, query_id, dict(record, outcome="failed", error=exc.code, cost=cost), "failed")
+        _record(veil, dict(record, outcome="failed", error=exc.code, cost=cost), "failed")
         raise
     released = outcome.released
     receipt = _record(
         veil,
-        query_id,
         dict(
             record,
             outcome="released",
@@ -103,7 +132,7 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
     )
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
     return {
-        "query_id": query_id,
+        "query_id": record["query_id"],
         "columns": released.columns,
         "rows": released.rows,
         "suppressed_rows": released.suppressed_rows,
@@ -113,37 +142,11 @@ def run_query(veil: Services, caller: Principal, request: QueryRequest) -> dict:
     }
 
 
-def _record(veil: Services, query_id: str, entry: dict, outcome: str) -> Receipt:
-    receipt = veil.ledger.append(entry, idempotency_key=query_id)
+def _record(veil: Services, entry: dict, outcome: str) -> Receipt:
+    receipt = veil.ledger.append(entry, idempotency_key=entry["query_id"])
     veil.metrics.queries.labels(outcome).inc()
     return receipt
 
 
 def _rules(exc: SandboxError) -> list[str]:
     return sorted({violation.rule for violation in exc.violations}) or [exc.code.lower()]
-
-
-def _policy_input(
-    veil: Services, caller: Principal, request: QueryRequest, analysis: Analysis
-) -> dict:
-    store = veil.enclave.store
-    return {
-        "scope": "query:run",
-        "principal": caller.as_input(),
-        "resource": {
-            "assets": [
-                {
-                    "id": card.id,
-                    "classification": card.classification,
-                    "provider": card.provider,
-                    "domain": card.domain,
-                    "status": "active",
-                }
-                for card in (store.get(asset).card for asset in analysis.assets)
-            ],
-            "columns": analysis.columns,
-        },
-        "request": {"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id},
-        "grants": [grant.as_input() for grant in veil.control.grants_of(caller.id)],
-        "now": utc_now(),
-    }

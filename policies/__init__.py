@@ -1,7 +1,15 @@
 """Authorisation policies in Rego and the engines that evaluate them."""
 
 from .embedded import EmbeddedEngine
-from .engine import Decision, Obligations, PolicyEngine, PolicyError, parse_decision
+from .engine import (
+    Decision,
+    Obligations,
+    PolicyEngine,
+    PolicyError,
+    PolicyInvalid,
+    PolicySet,
+    parse_decision,
+)
 from .opa import OpaEngine
 
 __all__ = [
@@ -11,5 +19,7 @@ __all__ = [
     "OpaEngine",
     "PolicyEngine",
     "PolicyError",
+    "PolicyInvalid",
+    "PolicySet",
     "parse_decision",
 ]

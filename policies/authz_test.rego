@@ -20,7 +20,7 @@ test_allow_has_every_field if {
 }
 
 test_other_scope_not_covered if {
-	d := decision with input as patched(fixture_input, {"scope": "job:submit"})
+	d := decision with input as patched(fixture_input, {"scope": "nothing:here"})
 	d.allow == false
 	d.reasons == ["scope_not_covered"]
 	d.grant_id == null

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import uuid
@@ -29,6 +31,10 @@ class PolicyError(Exception):
     """The policy engine cannot decide at all (bad modules, unreachable server)."""
 
     code = "POLICY_UNAVAILABLE"
+
+
+class PolicyInvalid(PolicyError):
+    """The policy modules do not compile or cannot produce a valid decision."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,20 @@ class Decision:
         return cls(False, (reason,), None, FAIL_CLOSED_OBLIGATIONS)
 
 
+@dataclass(frozen=True)
+class PolicySet:
+    """The modules an engine decides with, and one digest over their names and sources."""
+
+    modules: tuple[str, ...]
+    digest: str
+
+    @classmethod
+    def of(cls, modules: list[tuple[str, str]]) -> PolicySet:
+        ordered = sorted(modules)
+        text = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+        return cls(tuple(name for name, _ in ordered), hashlib.sha256(text.encode()).hexdigest())
+
+
 @runtime_checkable
 class PolicyEngine(Protocol):
     """Evaluates data.veil.authz.decision for one input; denies instead of raising."""
@@ -71,6 +91,14 @@ class PolicyEngine(Protocol):
     def decide(self, input: dict[str, Any]) -> Decision: ...
 
     def ready(self) -> bool: ...
+
+    def loaded(self) -> PolicySet:
+        """The modules deciding now; raises PolicyError when that cannot be known."""
+        ...
+
+    def reload(self) -> PolicySet:
+        """Load the modules afresh; on PolicyError the previous modules keep deciding."""
+        ...
 
 
 class MalformedDecision(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .engine import PolicyError
+from .engine import PolicyInvalid
 
 DECISION_ENTRYPOINT = "veil/authz/decision"
 
@@ -32,7 +32,7 @@ def shipped_modules() -> list[Module]:
 def operator_modules(extra_dir: Path) -> list[Module]:
     """Modules under extra_dir, recursively, as OPA loads a directory."""
     if not extra_dir.is_dir():
-        raise PolicyError(f"policy directory {extra_dir} does not exist")
+        raise PolicyInvalid(f"policy directory {extra_dir} does not exist")
     try:
         return [
             (str(path), path.read_text(encoding="utf-8"))
@@ -40,7 +40,7 @@ def operator_modules(extra_dir: Path) -> list[Module]:
             if path.is_file() and _is_policy(path.name)
         ]
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read the policy modules in {extra_dir}") from exc
+        raise PolicyInvalid(f"cannot read the policy modules in {extra_dir}") from exc
 
 
 def _is_policy(name: str) -> bool:

@@ -6,9 +6,10 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 from opa_client.opa import OpaClient
 
-from .engine import POLICY_ERROR, Decision, parse_decision, with_decision_id
+from .engine import POLICY_ERROR, Decision, PolicyError, PolicySet, parse_decision, with_decision_id
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class OpaEngine:
     """Asks a running OPA server for `data.veil.authz.decision`; any failure is a deny."""
 
     def __init__(self, url: str, timeout_s: float = 2.0) -> None:
+        self._url, self._timeout_s = url.rstrip("/"), timeout_s
         parsed = urlparse(url)
         self._client = OpaClient(
             host=parsed.hostname or "127.0.0.1",
@@ -45,3 +47,18 @@ class OpaEngine:
         except Exception:  # noqa: BLE001 - readiness is a yes or a no
             return False
         return True
+
+    def loaded(self) -> PolicySet:
+        """The modules OPA holds now, from its Policy API."""
+        try:
+            response = httpx.get(f"{self._url}/v1/policies", timeout=self._timeout_s)
+            response.raise_for_status()
+            modules = [(p["id"], p["raw"]) for p in response.json()["result"]]
+        except Exception as exc:  # noqa: BLE001 - any failure means we cannot say
+            log.exception("cannot list OPA's policies")
+            raise PolicyError("the OPA server cannot list its policies") from exc
+        return PolicySet.of(modules)
+
+    def reload(self) -> PolicySet:
+        """OPA reloads its own files (`--watch`) or bundles; this reports what it now holds."""
+        return self.loaded()

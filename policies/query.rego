@@ -1,12 +1,17 @@
-# Scope "query:run": a developer runs SQL over assets under one of their grants.
+# Scopes "query:run" and "job:submit": a developer computes on assets under one of their grants.
 package veil.authz
 
 import rego.v1
 
-scopes contains "query:run"
+# Each data scope and the grant method it uses.
+data_scope_methods := {"query:run": "sql", "job:submit": "job"}
+
+scopes contains scope if some scope in object.keys(data_scope_methods)
+
+data_scope if input.scope in object.keys(data_scope_methods)
 
 scope_allows if {
-	input.scope == "query:run"
+	data_scope
 	request_well_formed
 	is_developer
 	principal_active
@@ -17,7 +22,7 @@ scope_allows if {
 }
 
 deny contains code if {
-	input.scope == "query:run"
+	data_scope
 	some code in query_denials
 }
 

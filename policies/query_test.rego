@@ -53,3 +53,17 @@ test_every_failure_reported if {
 	d := decision with input as doc
 	d.reasons == ["no_covering_grant", "not_a_developer", "principal_inactive"]
 }
+
+test_job_submit_needs_a_job_grant if {
+	job := patched(fixture_input, {"scope": "job:submit", "request": patched(fixture_request, {"method": "job"})})
+	d := decision with input as job
+	d.reasons == ["method_not_granted"]
+	e := decision with input as patched(job, {"grants": [patched(fixture_grant, {"methods": ["sql", "job"]})]})
+	e.allow
+	e.grant_id == "g_abc"
+}
+
+test_method_must_match_scope if {
+	d := decision with input as with_request({"method": "job"})
+	d.reasons == ["invalid_input"]
+}

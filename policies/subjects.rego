@@ -44,7 +44,7 @@ request_well_formed if {
 		asset in described_assets
 		is_array(cols)
 	}
-	is_string(input.request.method)
+	input.request.method == data_scope_methods[input.scope]
 	is_array(input.grants)
 	is_number(now_ns)
 }

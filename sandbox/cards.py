@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sandbox.errors import CardInvalid, Violation
 
 ASSET_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# Providers are principals, so a provider is spelled as a principal id.
+PRINCIPAL_ID = r"^[a-z][a-z0-9_-]{1,63}$"
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 DECIMAL_TYPE = re.compile(r"^DECIMAL\((\d{1,2}),\s*(\d{1,2})\)$")
 PLAIN_TYPES = {"VARCHAR", "BOOLEAN", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP"}
@@ -113,7 +115,7 @@ class AssetCard(BaseModel):
     id: str
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
-    provider: Annotated[str, Field(min_length=1, max_length=64)]
+    provider: Annotated[str, Field(pattern=PRINCIPAL_ID)]
     classification: Literal["L1", "L2", "L3", "L4"]
     domain: Annotated[str, Field(min_length=1, max_length=64)]
     rights: Rights

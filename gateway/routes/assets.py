@@ -6,11 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from gateway.auth import Caller, Holding, Veil
+from gateway.auth import Veil
+from gateway.authorisation import Allowed, asset_input
 from gateway.errors import ApiError
-from sandbox.cards import parse_card
+from sandbox.cards import AssetCard, parse_card
 from sandbox.store import StoredAsset
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
@@ -25,30 +26,47 @@ def asset_view(stored: StoredAsset) -> dict:
     )
 
 
+def stored_asset(asset_id: str, veil: Veil) -> StoredAsset:
+    return veil.enclave.store.get(asset_id)
+
+
+def uploaded_card(card: Annotated[str, Form()]) -> AssetCard:
+    return parse_card(card)
+
+
+Stored = Annotated[StoredAsset, Depends(stored_asset)]
+Uploaded = Annotated[AssetCard, Depends(uploaded_card)]
+
+
+def existing_asset(stored: Stored) -> dict:
+    return {"assets": [asset_input(stored.card)]}
+
+
+def new_asset(card: Uploaded) -> dict:
+    return {"assets": [asset_input(card, status="new")]}
+
+
 @router.get("")
-def list_assets(_: Caller, veil: Veil) -> dict:
+def list_assets(_: Allowed("catalog:read"), veil: Veil) -> dict:
     return {"items": [asset_view(stored) for stored in veil.enclave.store.list()]}
 
 
 @router.get("/{asset_id}")
-def get_asset(asset_id: str, _: Caller, veil: Veil) -> dict:
-    return asset_view(veil.enclave.store.get(asset_id))
+def get_asset(stored: Stored, _: Allowed("catalog:read", existing_asset)) -> dict:
+    return asset_view(stored)
 
 
 @router.post("", status_code=201)
 def register_asset(
-    card: Annotated[str, Form()],
+    card: Uploaded,
     file: Annotated[UploadFile, File()],
-    caller: Holding("operator", "provider"),
+    permit: Allowed("asset:register", new_asset),
     veil: Veil,
 ) -> dict:
-    parsed = parse_card(card)
-    if not caller.has("operator") and parsed.provider != caller.id:
-        raise ApiError(403, "FORBIDDEN", "a provider registers only its own assets")
     with tempfile.TemporaryDirectory(prefix="veil-upload-") as folder:
         upload = Path(folder) / "upload"
         _save(file, upload, veil.settings.max_upload_bytes)
-        stored = veil.enclave.store.register(parsed.model_dump(mode="json"), upload)
+        stored = veil.enclave.store.register(card.model_dump(mode="json"), upload)
     veil.ledger.append(
         {
             "type": "asset_registered",
@@ -56,7 +74,8 @@ def register_asset(
             "provider": stored.card.provider,
             "classification": stored.card.classification,
             "row_count": stored.row_count,
-            "by": caller.id,
+            "by": permit.caller.id,
+            "decision_id": permit.decision.decision_id,
         },
         idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",
     )
@@ -65,14 +84,19 @@ def register_asset(
 
 @router.delete("/{asset_id}")
 def destroy_asset(
-    asset_id: str,
-    caller: Holding("operator"),
+    stored: Stored,
+    permit: Allowed("asset:destroy", existing_asset),
     veil: Veil,
 ) -> dict:
-    record = veil.enclave.store.destroy(asset_id)
+    record = veil.enclave.store.destroy(stored.card.id)
     receipt = veil.ledger.append(
-        dict(record, type="asset_destroyed", by=caller.id),
-        idempotency_key=f"destroy:{asset_id}:{record['registered_at']}",
+        dict(
+            record,
+            type="asset_destroyed",
+            by=permit.caller.id,
+            decision_id=permit.decision.decision_id,
+        ),
+        idempotency_key=f"destroy:{stored.card.id}:{record['registered_at']}",
     )
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway.auth import Caller, Holding, Veil
-from gateway.control import SUPERVISOR_PARTY, GrantStatus, Principal, utc_now
+from gateway.auth import Veil
+from gateway.authorisation import Allowed, asset_input, grant_input
+from gateway.control import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
 from gateway.errors import ApiError
-from sandbox.cards import Role
+from sandbox.cards import AssetCard, Role
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 
@@ -39,15 +40,48 @@ def _stamp(moment: datetime) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stored_grant(grant_id: str, veil: Veil) -> Grant:
+    return veil.control.grant(grant_id)
+
+
+Stored = Annotated[Grant, Depends(stored_grant)]
+
+
+def existing_grant(grant: Stored) -> dict:
+    return {"grant": grant_input(grant)}
+
+
+def grant_request(body: GrantRequest) -> GrantRequest:
+    # The one declaration of the body, shared by the resource and the handler.
+    return body
+
+
+Requested = Annotated[GrantRequest, Depends(grant_request)]
+
+
+def requested_cards(body: Requested, veil: Veil) -> dict[str, AssetCard]:
+    return {asset: veil.enclave.store.get(asset).card for asset in sorted(set(body.assets))}
+
+
+Cards = Annotated[dict[str, AssetCard], Depends(requested_cards)]
+
+
+def requested_assets(cards: Cards, body: Requested) -> dict:
+    return {
+        "assets": [asset_input(card) for card in cards.values()],
+        "columns": body.columns or {},
+    }
+
+
 @router.post("", status_code=201)
 def request_grant(
-    body: GrantRequest,
-    caller: Holding("developer"),
+    body: Requested,
+    cards: Cards,
+    permit: Allowed("grant:request", requested_assets),
     veil: Veil,
 ) -> dict:
-    store = veil.enclave.store
-    assets = sorted(set(body.assets))
-    cards = {asset: store.get(asset).card for asset in assets}
+    caller = permit.caller
+    assets = sorted(cards)
     violations = []
     for asset, names in (body.columns or {}).items():
         if asset not in cards:
@@ -80,68 +114,66 @@ def request_grant(
         parties,
     )
     veil.ledger.append(
-        {"type": "grant_requested", "grant": grant.as_dict(), "by": caller.id},
+        {
+            "type": "grant_requested",
+            "grant": grant.as_dict(),
+            "by": caller.id,
+            "decision_id": permit.decision.decision_id,
+        },
         idempotency_key=f"grant:{grant.id}:requested",
     )
     return grant.as_dict()
 
 
 @router.get("")
-def list_grants(caller: Caller, veil: Veil) -> dict:
-    return {"items": [g.as_dict() for g in veil.control.grants_of(caller.id)]}
+def list_grants(permit: Allowed("grant:read"), veil: Veil) -> dict:
+    return {"items": [g.as_dict() for g in veil.control.grants_of(permit.caller.id)]}
 
 
 @router.get("/{grant_id}")
-def get_grant(grant_id: str, caller: Caller, veil: Veil) -> dict:
-    grant = veil.control.grant(grant_id)
-    if not _may_see(caller, grant.developer, grant.required_parties):
-        raise ApiError(404, "NOT_FOUND", "no such grant")
+def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant)) -> dict:
     return grant.as_dict()
 
 
 @router.post("/{grant_id}/approve")
 def approve_grant(
-    grant_id: str,
-    caller: Holding("provider", "supervisor"),
+    grant: Stored,
+    permit: Allowed("grant:approve", existing_grant),
     veil: Veil,
 ) -> dict:
-    grant = veil.control.grant(grant_id)
-    if caller.has("provider") and caller.id in grant.required_parties:
-        party = caller.id
-    elif caller.has("supervisor"):
-        party = SUPERVISOR_PARTY
-    else:
-        raise ApiError(403, "FORBIDDEN", "only the providers of its assets or a supervisor approve")
-    approved = veil.control.approve(grant_id, party, caller.id)
+    caller = permit.caller
+    # The policy admitted the caller as a party; a provider party approves for itself.
+    is_provider_party = caller.has("provider") and caller.id in grant.required_parties
+    party = caller.id if is_provider_party else SUPERVISOR_PARTY
+    approved = veil.control.approve(grant.id, party, caller.id)
     veil.ledger.append(
         {
             "type": "grant_approved",
-            "grant": grant_id,
+            "grant": grant.id,
             "party": party,
             "by": caller.id,
             "status": approved.status.value,
+            "decision_id": permit.decision.decision_id,
         },
-        idempotency_key=f"grant:{grant_id}:approved:{party}",
+        idempotency_key=f"grant:{grant.id}:approved:{party}",
     )
     return approved.as_dict()
 
 
 @router.post("/{grant_id}/revoke")
 def revoke_grant(
-    grant_id: str,
-    caller: Holding("provider", "supervisor", "operator"),
+    grant: Stored,
+    permit: Allowed("grant:revoke", existing_grant),
     veil: Veil,
 ) -> dict:
-    grant = veil.control.grant(grant_id)
-    if not (caller.has("supervisor", "operator") or caller.id in grant.required_parties):
-        raise ApiError(403, "FORBIDDEN", "only a provider of its assets, supervisor or operator")
-    revoked = veil.control.set_status(grant_id, GrantStatus.REVOKED)
+    revoked = veil.control.set_status(grant.id, GrantStatus.REVOKED)
     veil.ledger.append(
-        {"type": "grant_revoked", "grant": grant_id, "by": caller.id},
-        idempotency_key=f"grant:{grant_id}:revoked",
+        {
+            "type": "grant_revoked",
+            "grant": grant.id,
+            "by": permit.caller.id,
+            "decision_id": permit.decision.decision_id,
+        },
+        idempotency_key=f"grant:{grant.id}:revoked",
     )
     return revoked.as_dict()
-
-
-def _may_see(caller: Principal, developer: str, parties: list[str]) -> bool:
-    return caller.id == developer or caller.id in parties or caller.has("supervisor", "operator")

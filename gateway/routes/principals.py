@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import Holding, Veil
+from gateway.auth import Veil
+from gateway.authorisation import Allowed
+from sandbox.cards import PRINCIPAL_ID
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"])
 
@@ -17,7 +19,7 @@ RoleName = Literal["admin", "operator", "provider", "developer", "supervisor"]
 class NewPrincipal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$")]
+    id: Annotated[str, Field(pattern=PRINCIPAL_ID)]
     roles: Annotated[list[RoleName], Field(min_length=1, max_length=5)]
     org: Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -25,7 +27,7 @@ class NewPrincipal(BaseModel):
 @router.post("", status_code=201)
 def create_principal(
     body: NewPrincipal,
-    caller: Holding("admin"),
+    permit: Allowed("principal:manage"),
     veil: Veil,
 ) -> dict:
     roles = set(body.roles)
@@ -35,7 +37,8 @@ def create_principal(
             "type": "principal_created",
             "principal": body.id,
             "roles": sorted(roles),
-            "by": caller.id,
+            "by": permit.caller.id,
+            "decision_id": permit.decision.decision_id,
         },
         idempotency_key=f"principal:{body.id}",
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import Holding, Veil
-from gateway.querying import QueryRequest, run_query
+from gateway.auth import Caller, Veil
+from gateway.authorisation import scoped
+from gateway.querying import SCOPE, AuthorisedQuery, QueryRequest, authorise_query, run_query
 from sandbox.guard.syntax import MAX_SQL_CHARS
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
@@ -22,11 +23,12 @@ class QueryBody(BaseModel):
     grant_id: Annotated[str | None, Field(max_length=64)] = None
 
 
+@scoped(SCOPE)
+def authorised_query(body: QueryBody, caller: Caller, veil: Veil) -> AuthorisedQuery:
+    return authorise_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))
+
+
 @router.post("")
-def query(
-    body: QueryBody,
-    caller: Holding("developer"),
-    veil: Veil,
-) -> dict:
-    with veil.in_flight.hold(caller.id):
-        return run_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))
+def query(query: Annotated[AuthorisedQuery, Depends(authorised_query)], veil: Veil) -> dict:
+    with veil.in_flight.hold(query.caller.id):
+        return run_query(veil, query)

@@ -31,7 +31,8 @@ def test_missing_and_bad_keys_are_unauthenticated(demo) -> None:
 def test_roles_are_enforced(demo) -> None:
     with demo.client("city-hospital") as provider:
         response = provider.post("/v1/queries", json={"sql": SQL})
-        assert response.status_code == 403 and _error(response)["code"] == "FORBIDDEN"
+        assert response.status_code == 403 and _error(response)["code"] == "POLICY_DENIED"
+        assert {"rule": "not_a_developer"} in _error(response)["violations"]
     with demo.client("analyst") as developer:
         response = developer.post(
             "/v1/principals", json={"id": "x1", "roles": ["admin"], "org": "x"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway.control import ControlStore, metadata
+from gateway.control import SUPERVISOR_PARTY, ControlStore, metadata, migrate
 
 
 def test_migrations_match_the_tables(tmp_path) -> None:
@@ -15,7 +17,7 @@ def test_migrations_match_the_tables(tmp_path) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert differences == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 def test_migrating_twice_is_harmless(tmp_path) -> None:
@@ -25,3 +27,30 @@ def test_migrating_twice_is_harmless(tmp_path) -> None:
     second = ControlStore(url)
     principal = second.authenticate(key)
     assert principal is not None and principal.id == "someone"
+
+
+def test_supervisor_party_is_renamed_where_no_principal_id_can_reach_it(tmp_path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}")
+    migrate(engine, "0001")
+    body = {
+        "developer": "dev",
+        "assets": ["a.b"],
+        "purpose": "p",
+        "methods": ["sql"],
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2027-01-01T00:00:00Z",
+        "required_parties": ["prov", "supervisor"],
+    }
+    with engine.begin() as db:
+        db.execute(
+            sa.text("INSERT INTO grants VALUES ('g_1', 'dev', :body, 'pending', 'now')"),
+            {"body": json.dumps(body)},
+        )
+        db.execute(
+            sa.text("INSERT INTO grant_approvals VALUES ('g_1', 'supervisor', 'sup', 'now')")
+        )
+    store = ControlStore(str(engine.url))
+    grant = store.grant("g_1")
+    assert grant.required_parties == ["prov", SUPERVISOR_PARTY]
+    assert grant.approvals == [SUPERVISOR_PARTY]
+    assert store.approve("g_1", "prov", "prov").status.value == "active"

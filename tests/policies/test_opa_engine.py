@@ -73,7 +73,8 @@ CORPUS = [
             ],
         ),
         (("columns",), [({"hospital.visits": ["age"]},), ({"hospital.visits": ["age", "phone"]},)]),
-        (("scope",), [("query:run",), ("asset:destroy",), ("nonsense",)]),
+        (("scope",), [("query:run",), ("job:submit",), ("asset:destroy",), ("nonsense",)]),
+        (("scope", "method"), [("job:submit", "job")]),
     ]
     for values in options
 ] + [
@@ -87,6 +88,82 @@ def test_engines_agree(opa, engine: EmbeddedEngine, document: dict[str, Any]) ->
     embedded = engine.decide(document)
     served = OpaEngine(opa.url).decide(document)
     assert served == embedded
+
+
+ROLE_SCOPES = [
+    "catalog:read",
+    "asset:register",
+    "asset:destroy",
+    "grant:request",
+    "grant:read",
+    "grant:approve",
+    "grant:revoke",
+    "job:read",
+    "job:release",
+    "ledger:read",
+    "usage:read",
+    "settlement:read",
+    "principal:manage",
+    "emergency:suspend",
+    "emergency:resume",
+    "policy:read",
+    "policy:reload",
+]
+PRINCIPALS = [
+    {"id": "analyst", "roles": ["developer"], "org": "acme", "status": "active"},
+    {"id": "city-hospital", "roles": ["provider"], "org": "hospital", "status": "active"},
+    {"id": "insurer", "roles": ["provider", "developer"], "org": "insurer", "status": "active"},
+    {"id": "supervisor", "roles": ["supervisor"], "org": "bureau", "status": "active"},
+    {"id": "operator", "roles": ["operator"], "org": "platform", "status": "active"},
+    {"id": "admin", "roles": ["admin"], "org": "platform", "status": "active"},
+    {"id": "ops2", "roles": ["operator", "supervisor"], "org": "platform", "status": "suspended"},
+]
+ASSET = {
+    "id": "hospital.visits",
+    "classification": "L3",
+    "provider": "city-hospital",
+    "domain": "health",
+    "status": "active",
+}
+GRANT = {
+    "id": "g_abc",
+    "developer": "analyst",
+    "assets": ["hospital.visits"],
+    "parties": ["city-hospital", "role:supervisor"],
+    "status": "pending",
+}
+RESOURCES = [
+    {},
+    {"assets": [ASSET]},
+    {"assets": [dict(ASSET, provider="insurer")]},
+    {"grant": GRANT},
+    {"grant": dict(GRANT, parties=["insurer"])},
+    {"grant": {"developer": "analyst"}},
+]
+ROLE_CORPUS = [
+    {
+        "scope": scope,
+        "principal": principal,
+        "resource": resource,
+        "request": {},
+        "grants": [],
+        "now": "2026-11-22T10:00:00Z",
+    }
+    for scope in ROLE_SCOPES
+    for principal in PRINCIPALS
+    for resource in RESOURCES
+]
+
+
+def test_engines_agree_on_every_role_scope(opa, engine: EmbeddedEngine) -> None:
+    served = OpaEngine(opa.url)
+    differing = [
+        (document["scope"], document["principal"]["id"], document["resource"])
+        for document in ROLE_CORPUS
+        if served.decide(document) != engine.decide(document)
+    ]
+    assert differing == []
+    assert {engine.decide(document).allow for document in ROLE_CORPUS} == {True, False}
 
 
 def test_corpus_covers_allow_and_deny(engine: EmbeddedEngine) -> None:

@@ -101,7 +101,8 @@ def test_obligations_present_on_deny(engine: EmbeddedEngine, base_input: Doc) ->
         ("asset", {"status": "destroyed"}, ("asset_inactive",)),
         ("asset", {"classification": "L9"}, ("asset_unclassified",)),
         ("request", {"grant_id": "g_missing"}, ("grant_not_found",)),
-        ("scope", "job:submit", ("scope_not_covered",)),
+        ("scope", "nothing:here", ("scope_not_covered",)),
+        ("scope", "job:submit", ("invalid_input",)),
         ("now", "tomorrow", ("invalid_input",)),
     ],
 )

@@ -1,0 +1,130 @@
+# Scopes decided by the principal's roles and its relation to the resource (not by grants).
+#
+# Every scope but query:run and job:submit lives here. A request is allowed when the principal
+# is active, holds one of the scope's roles, and no relation rule below denies it.
+package veil.authz
+
+import rego.v1
+
+everyone := {"admin", "operator", "provider", "developer", "supervisor"}
+
+# Operators tune who may act in each scope here; relation rules below narrow some further.
+scope_roles := {
+	"catalog:read": everyone,
+	"asset:register": {"operator", "provider"},
+	"asset:destroy": {"operator"},
+	"grant:request": {"developer"},
+	"grant:read": everyone,
+	"grant:approve": {"provider", "supervisor"},
+	"grant:revoke": {"provider", "supervisor", "operator"},
+	"job:read": {"developer", "supervisor", "operator"},
+	"job:release": {"supervisor"},
+	"ledger:read": everyone,
+	"usage:read": everyone,
+	"settlement:read": {"provider", "supervisor", "operator"},
+	"principal:manage": {"admin"},
+	"emergency:suspend": {"supervisor", "operator"},
+	"emergency:resume": {"supervisor", "operator"},
+	"policy:read": {"operator", "supervisor", "admin"},
+	"policy:reload": {"operator"},
+}
+
+scopes contains scope if some scope in object.keys(scope_roles)
+
+role_scope if input.scope in object.keys(scope_roles)
+
+scope_allows if {
+	role_scope
+	count(role_denials) == 0
+}
+
+deny contains code if {
+	role_scope
+	some code in role_denials
+}
+
+principal_well_formed if {
+	is_string(input.principal.id)
+	is_array(input.principal.roles)
+}
+
+holds_scope_role if {
+	some role in input.principal.roles
+	role in scope_roles[input.scope]
+}
+
+holds_role(role) if role in input.principal.roles
+
+role_denials contains "invalid_input" if not principal_well_formed
+
+role_denials contains "role_not_permitted" if not holds_scope_role
+
+role_denials contains "principal_inactive" if not principal_active
+
+role_denials contains code if {
+	principal_well_formed
+	some code in relation_denials
+}
+
+# Providers register only their own assets; operators register for anyone.
+relation_denials contains "invalid_input" if {
+	input.scope == "asset:register"
+	count(object.get(input.resource, "assets", [])) != 1
+}
+
+relation_denials contains "not_asset_provider" if {
+	input.scope == "asset:register"
+	not holds_role("operator")
+	some a in input.resource.assets
+	a.provider != input.principal.id
+}
+
+# Grant scopes name the grant as resource.grant: its developer and the parties who approve it.
+
+resource_grant := g if {
+	g := input.resource.grant
+	is_string(g.developer)
+	is_array(g.parties)
+}
+
+# Listing grants has no resource grant: the gateway lists the caller's own only.
+relation_denials contains "invalid_input" if {
+	input.scope in {"grant:approve", "grant:revoke"}
+	not resource_grant
+}
+
+# Providers approve for themselves; supervisors for the party no principal id can spell.
+grant_party if {
+	holds_role("provider")
+	input.principal.id in resource_grant.parties
+}
+
+grant_party if {
+	holds_role("supervisor")
+	"role:supervisor" in resource_grant.parties
+}
+
+relation_denials contains "not_grant_party" if {
+	input.scope == "grant:approve"
+	not grant_party
+}
+
+relation_denials contains "not_grant_party" if {
+	input.scope == "grant:revoke"
+	not holds_role("operator")
+	not grant_party
+}
+
+relation_denials contains "not_grant_party" if {
+	input.scope == "grant:read"
+	resource_grant
+	not grant_reader
+}
+
+grant_reader if resource_grant.developer == input.principal.id
+
+grant_reader if grant_party
+
+grant_reader if holds_role("operator")
+
+grant_reader if holds_role("admin")
