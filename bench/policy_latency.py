@@ -166,7 +166,7 @@ def _cpu_model() -> str | None:
 def _git() -> dict[str, Any]:
     def run(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")
 
     changed = run("status", "--porcelain", "--", ".", ":!bench")
     return {

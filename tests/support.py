@@ -89,8 +89,11 @@ class Opa:
             self.process.kill()
 
 
-def start_opa(policy_dir: Path = ROOT / "policies") -> Opa:
-    """A real `opa run --server` on loopback, loading the shipped Rego modules."""
+def start_opa(policy_dir: Path = ROOT / "policies", operator_dir: Path | None = None) -> Opa:
+    """A real `opa run --server` on loopback, loading the shipped Rego modules.
+
+    With operator_dir it also loads that directory and watches it, as a sidecar would.
+    """
     import shutil
 
     binary = shutil.which("opa")
@@ -98,6 +101,8 @@ def start_opa(policy_dir: Path = ROOT / "policies") -> Opa:
         raise RuntimeError("no opa binary on PATH; `make test` installs one")
     port = free_port()
     modules = sorted(str(p) for p in policy_dir.glob("*.rego") if not p.name.endswith("_test.rego"))
+    if operator_dir is not None:
+        modules += ["--watch", str(operator_dir)]
     process = subprocess.Popen(
         [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", *modules],
         stdout=subprocess.DEVNULL,

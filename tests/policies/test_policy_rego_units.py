@@ -6,6 +6,7 @@ rules depend on it. Their cases are mirrored through the embedded engine in the 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,3 +36,22 @@ def test_rego_modules_pass_strict_checks() -> None:
 def test_rego_modules_are_formatted() -> None:
     run = opa("fmt", "--list", "--fail", str(POLICIES))
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+MIN_COVERAGE = 90.0
+
+
+def test_rego_unit_tests_cover_the_shipped_modules() -> None:
+    run = opa("test", "--coverage", str(POLICIES))
+    assert run.returncode == 0, run.stderr
+    files = json.loads(run.stdout)["files"]
+    shipped = {name: report for name, report in files.items() if not name.endswith("_test.rego")}
+    assert {Path(name).name for name in shipped} == {
+        path.name for path in POLICIES.glob("*.rego") if not path.name.endswith("_test.rego")
+    }
+    covered = sum(report.get("covered_lines", 0) for report in shipped.values())
+    missed = sum(report.get("not_covered_lines", 0) for report in shipped.values())
+    assert covered > 0
+    assert 100 * covered / (covered + missed) >= MIN_COVERAGE, {
+        name: report.get("not_covered") for name, report in shipped.items()
+    }
