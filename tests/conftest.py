@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb  # noqa: F401, I001
 import pytest
 
-from tests.support import Server, start_server, stop_server
+from tests.support import Server, start_opa, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +25,21 @@ def fresh_demo(tmp_path: Path) -> Iterator[Server]:
     server = start_server(tmp_path / "home")
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="session", params=["embedded", "opa"])
+def each_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The demo decided by each policy engine: in process, and by a real `opa run --server`."""
+    if request.param == "embedded":
+        yield request.getfixturevalue("demo")
+        return
+    opa = start_opa()
+    server = start_server(
+        tmp_path_factory.mktemp("opa-demo") / "home",
+        env={"VEIL_POLICY_ENGINE": "opa", "VEIL_OPA_URL": opa.url},
+    )
+    yield server
+    stop_server(server)
+    opa.stop()

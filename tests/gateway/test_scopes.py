@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from itertools import count
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from gateway.app import create_app
@@ -98,7 +97,9 @@ def _new_grant(server: Server) -> str:
     return response.json()["id"]
 
 
-def _cases(server: Server) -> list[tuple[str, Callable[[httpx.Client], httpx.Response], set[str]]]:
+def _cases(
+    server: Server,
+) -> list[tuple[str, Callable[[httpx.Client], httpx.Response], set[str]]]:
     """(name, request, principals allowed): one request per route, shared state set up first."""
     tag = next(serial)
     readable, approvable, revocable = _new_grant(server), _new_grant(server), _new_grant(server)
@@ -164,23 +165,12 @@ def _cases(server: Server) -> list[tuple[str, Callable[[httpx.Client], httpx.Res
     ]
 
 
-@pytest.fixture(scope="module", params=["embedded", "opa"])
-def server(request, demo, tmp_path_factory) -> Iterator[Server]:
-    if request.param == "embedded":
-        yield demo
-        return
-    opa = start_opa()
-    served = start_server(tmp_path_factory.mktemp("opa-scopes") / "home", env=_opa_env(opa))
-    yield served
-    stop_server(served)
-    opa.stop()
-
-
 def _opa_env(opa: Opa) -> dict[str, str]:
     return {"VEIL_POLICY_ENGINE": "opa", "VEIL_OPA_URL": opa.url}
 
 
-def test_each_scope_admits_exactly_its_principals(server: Server) -> None:
+def test_each_scope_admits_exactly_its_principals(each_engine: Server) -> None:
+    server = each_engine
     wrong = []
     for name, send, allowed in _cases(server):
         for who in WHO:
@@ -194,7 +184,8 @@ def test_each_scope_admits_exactly_its_principals(server: Server) -> None:
     assert wrong == []
 
 
-def test_denials_name_their_reasons_and_reach_the_ledger(server: Server) -> None:
+def test_denials_name_their_reasons_and_reach_the_ledger(each_engine: Server) -> None:
+    server = each_engine
     with server.client("analyst") as client:
         response = client.post("/v1/policies/reload")
         assert response.status_code == 403
