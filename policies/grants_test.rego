@@ -176,3 +176,11 @@ test_coverage_agrees_with_checks if {
 		covered + problems == 1
 	}
 }
+
+test_grants_for_other_data_only_say_asset_not_granted if {
+	revoked_other := patched(other_asset_grant, {"id": "g_other2", "status": "revoked"})
+	d := decision with input as with_grants([other_asset_grant, revoked_other])
+	d.reasons == ["asset_not_granted"]
+	e := decision with input as with_grant({"assets": "hospital.visits"})
+	e.reasons == ["asset_not_granted"]
+}
