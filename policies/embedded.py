@@ -21,7 +21,7 @@ from .engine import (
     with_decision_id,
 )
 from .modules import DECISION_ENTRYPOINT, Module, policy_modules
-from .probe import compiles_in_child
+from .probe import survives_in_child
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ class _Compiled:
     """One interpreter with the modules built into a bundle for the decision entrypoint."""
 
     def __init__(self, modules: list[Module]) -> None:
-        if not compiles_in_child(modules, DECISION_ENTRYPOINT):
-            raise PolicyInvalid("the policy modules crash the Rego compiler")
+        if not survives_in_child(modules, DECISION_ENTRYPOINT, TRIAL_INPUT):
+            raise PolicyInvalid("the policy modules crash the Rego engine")
         self.interpreter = Interpreter()
         try:
             for name, source in modules:

@@ -62,3 +62,31 @@ def test_policy_check_and_test_run_operator_modules(tmp_path) -> None:
     assert _run("policy", "test", "--dir", str(tmp_path)).returncode != 0
     (tmp_path / "broken.rego").write_text("package veil.authz\n\nthis is not rego\n")
     assert _run("policy", "check", "--dir", str(tmp_path)).returncode != 0
+
+
+def test_readme_policy_example_runs_in_both_engines(tmp_path) -> None:
+    """The operator example in the README compiles, passes its tests under OPA, and decides."""
+    import copy
+    from pathlib import Path
+
+    from policies import EmbeddedEngine
+    from policies.embedded import TRIAL_INPUT
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    example = readme[readme.index("### Adding a rule") :].split("```rego\n", 1)[1].split("```")[0]
+    (tmp_path / "office.rego").write_text(example)
+    (tmp_path / "office_test.rego").write_text(
+        (Path(__file__).parent / "readme_example_test.rego").read_text()
+    )
+    assert _run("policy", "check", "--dir", str(tmp_path)).returncode == 0
+    tested = _run("policy", "test", "--dir", str(tmp_path))
+    assert tested.returncode == 0 and "PASS: 3/3" in tested.stdout, tested.stdout + tested.stderr
+    (tmp_path / "office_test.rego").unlink()
+    engine = EmbeddedEngine(tmp_path)
+    document = copy.deepcopy(TRIAL_INPUT)
+    document["resource"]["assets"][0]["classification"] = "L4"
+    document["now"] = "2026-11-22T15:00:00Z"
+    assert engine.decide(document).reasons == ("outside_office_hours",)
+    document["now"] = "2026-11-22T02:00:00Z"
+    assert engine.decide(document).allow

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from regopy import Interpreter
 
-from policies import EmbeddedEngine, PolicyEngine, PolicyError
+from policies import EmbeddedEngine, PolicyEngine, PolicyError, PolicyInvalid
 from policies.embedded import raw_decision
 from policies.modules import DECISION_ENTRYPOINT, policy_modules, shipped_modules
 
@@ -107,6 +107,19 @@ def test_module_that_crashes_the_compiler_refused(tmp_path: Path) -> None:
     # rego-cpp 1.5.2 aborts on this; the compile probe turns that into a PolicyError.
     crash = module("n := count(input.grants)\n\nprobe if {\n\tn == 0 with input as {}\n}")
     with pytest.raises(PolicyError):
+        operator_engine(tmp_path, crash=crash)
+
+
+def test_module_that_crashes_when_deciding_refused(tmp_path: Path) -> None:
+    """time.clock with a time zone aborts rego-cpp next to DuckDB; only an L4 request reaches it."""
+    crash = module(
+        'deny contains "late" if {\n'
+        "\tsome asset in input.resource.assets\n"
+        '\tasset.classification == "L4"\n'
+        '\ttime.clock([time.now_ns(), "Asia/Shanghai"])[0] > 25\n'
+        "}"
+    )
+    with pytest.raises(PolicyInvalid, match="crash"):
         operator_engine(tmp_path, crash=crash)
 
 
