@@ -15,7 +15,7 @@ default decision := {
 	"grant_id": null,
 	"obligations": {
 		"min_distinct_units": 20,
-		"max_rows": 10000,
+		"max_rows": 1000,
 		"noise": null,
 		"price_plan": "standard",
 		"review": "auto",

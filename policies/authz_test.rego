@@ -40,7 +40,7 @@ test_empty_input_denied_with_obligations if {
 	d.grant_id == null
 	d.obligations == {
 		"min_distinct_units": 20,
-		"max_rows": 10000,
+		"max_rows": 1000,
 		"noise": null,
 		"price_plan": "standard",
 		"review": "auto",

@@ -50,7 +50,7 @@ class Obligations:
 
 # The strictest table value; used whenever the policy itself gave no usable obligations.
 FAIL_CLOSED_OBLIGATIONS = Obligations(
-    min_distinct_units=20, max_rows=10000, noise=None, price_plan="standard", review="auto"
+    min_distinct_units=20, max_rows=1000, noise=None, price_plan="standard", review="auto"
 )
 
 

@@ -6,7 +6,16 @@ import rego.v1
 # Smallest number of distinct privacy units behind any released row, by classification level.
 min_distinct_units_by_classification := {"L1": 5, "L2": 10, "L3": 10, "L4": 20}
 
-max_rows := 10000
+# Most rows one answer may release, by classification; the strictest requested asset decides.
+max_rows_by_classification := {"L1": 10000, "L2": 10000, "L3": 10000, "L4": 1000}
+
+max_rows := least({n |
+	some a in input.resource.assets
+	n := max_rows_by_classification[a.classification]
+}) if {
+	has_assets
+	count(unclassified_assets) == 0
+} else := least({n | some n in max_rows_by_classification})
 
 noise := null
 

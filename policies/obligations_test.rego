@@ -67,3 +67,12 @@ test_non_numeric_floor_fails_closed if {
 	d.allow == false
 	d.reasons == ["policy_incomplete"]
 }
+
+test_l4_caps_rows if {
+	d := decision with input as with_assets([asset_with({"classification": "L4"})], fixture_columns)
+	d.obligations.max_rows == 1000
+	e := decision with input as fixture_input
+	e.obligations.max_rows == 10000
+	f := decision with input as with_assets([asset_with({"classification": "L9"})], fixture_columns)
+	f.obligations.max_rows == 1000
+}
