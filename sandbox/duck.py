@@ -8,7 +8,10 @@ from pathlib import Path
 import duckdb
 
 # Never reach for DuckDB's extension repository: extensions come only from wheels we pin.
+# No spill directory: DuckDB's default `.tmp` in the working directory would hold plaintext
+# pages of uploads and query state outside the encrypted store.
 BASE_CONFIG = {
+    "temp_directory": "",
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,

@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from sandbox import keys
+from sandbox.duck import writer_connection
 from sandbox.errors import CardInvalid, FileInvalid
 from sandbox.store import AssetStore
 
@@ -81,3 +82,13 @@ def test_destroy_shreds_the_key(store, tmp_path) -> None:
     assert record["method"] == "crypto_shred"
     assert not (store.root / CARD["id"]).exists()
     assert store.list() == []
+
+
+def test_the_writer_has_no_spill_directory_for_plaintext() -> None:
+    # DuckDB's default spills to `.tmp` in the working directory, outside the encrypted store.
+    connection = writer_connection()
+    try:
+        (directory,) = connection.execute("SELECT current_setting('temp_directory')").fetchone()
+    finally:
+        connection.close()
+    assert directory == ""

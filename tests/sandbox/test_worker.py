@@ -80,9 +80,10 @@ def test_escapes_fail_inside_the_worker(pool: WorkerPool, sql: str) -> None:
 def test_configuration_stays_locked(pool: WorkerPool) -> None:
     settings = pool.run(
         "SELECT current_setting('enable_external_access'), current_setting('lock_configuration'),"
-        " current_setting('autoload_known_extensions'), current_setting('threads')"
+        " current_setting('autoload_known_extensions'), current_setting('threads'),"
+        " current_setting('temp_directory')"
     )
-    assert settings.rows == [[False, True, False, 1]]
+    assert settings.rows == [[False, True, False, 1, ""]]
 
 
 def test_timeout_kills_and_replaces_the_worker(pool: WorkerPool) -> None:
