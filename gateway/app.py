@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from gateway import errors
 from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
-from gateway.routes import assets, grants, health, ledger, policies, principals, queries
+from gateway.routes import (
+    assets,
+    grants,
+    health,
+    ledger,
+    policies,
+    principals,
+    queries,
+    settlements,
+)
 from gateway.services import open_services
 from gateway.settings import Settings
 
@@ -38,6 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
-    for module in (health, principals, assets, grants, queries, ledger, policies):
+    for module in (health, principals, assets, grants, queries, ledger, settlements, policies):
         app.include_router(module.router)
     return app

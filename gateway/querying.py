@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.authorisation import asset_input, decide
 from gateway.control import Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
-from ledger import Receipt, price_query
+from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
 from policies import Decision
 from sandbox.enclave import Thresholds
 from sandbox.errors import EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
 
 SCOPE = "query:run"
+MANUAL_REVIEW = "manual_review_required"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class QueryRequest:
     sql: str
     purpose: str | None
     grant_id: str | None
+    idempotency_key: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        body = {"sql": self.sql, "purpose": self.purpose, "grant_id": self.grant_id}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -34,15 +42,22 @@ class AuthorisedQuery:
     analysis: Analysis
     decision: Decision
     record: dict
+    # Where a release is recorded: the caller's idempotency key, or the query's own id.
+    release_key: str
 
 
 def authorise_query(veil: Services, caller: Principal, request: QueryRequest) -> AuthorisedQuery:
     """Analyse, then decide scope query:run; a rejection or denial is recorded, then raised."""
     query_id = "q_" + uuid.uuid4().hex
+    release_key = query_id
+    if request.idempotency_key is not None:
+        release_key = f"query:{caller.id}:{request.idempotency_key}"
+        _released_under(veil, release_key, request.fingerprint)
     record = {
         "type": "query",
         "query_id": query_id,
         "principal": caller.id,
+        "request_sha256": request.fingerprint,
         "sql_sha256": hashlib.sha256(request.sql.encode()).hexdigest(),
         "purpose": request.purpose,
         "grant_id": request.grant_id,
@@ -75,6 +90,10 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         },
         grant_id=decision.grant_id,
     )
+    if decision.allow and decision.obligations.review != "auto":
+        # A query answers in its own response, so it cannot wait for a reviewer: jobs can.
+        decision = replace(decision, allow=False, reasons=(MANUAL_REVIEW,), grant_id=None)
+        record["decision"].update(allow=False, reasons=[MANUAL_REVIEW])
     if not decision.allow:
         _record(veil, dict(record, outcome="denied"), "denied")
         raise ApiError(
@@ -83,11 +102,11 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
         )
-    return AuthorisedQuery(caller, analysis, decision, record)
+    return AuthorisedQuery(caller, analysis, decision, record, release_key)
 
 
 def run_query(veil: Services, query: AuthorisedQuery) -> dict:
-    """Run an authorised query; its ledger entry is durable before anything is answered."""
+    """Run an authorised query; its metered, priced entry is durable before anything is answered."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
     purpose = grant.purpose if grant else record["purpose"] or ""
@@ -98,14 +117,17 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
             "min_distinct_units": obligations.min_distinct_units,
             "max_rows": obligations.max_rows,
             "price_plan": obligations.price_plan,
+            "review": obligations.review,
         },
     )
-    charge = price_query(
-        [veil.enclave.store.get(a).card.pricing.model_dump() for a in analysis.assets],
-        purpose,
-        sum(veil.enclave.store.get(a).row_count for a in analysis.assets),
-    )
-    cost = {"amount_minor": charge.amount_minor, "currency": charge.currency}
+    scanned = veil.enclave.rows_scanned(analysis)
+    uses = [_use(veil, asset, rows) for asset, rows in scanned.items()]
+
+    def priced(cpu_ms: int) -> Charge:
+        return price(uses, plan=obligations.price_plan, purpose=purpose, cpu_ms=cpu_ms)
+
+    # Priced before running, so a card that cannot be priced stops the query, not its record.
+    unrun = priced(0)
     try:
         outcome = veil.enclave.run(
             analysis, Thresholds(obligations.min_distinct_units, obligations.max_rows)
@@ -115,35 +137,64 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
         raise
     except SandboxError as exc:
         # Charged once executed and never refunded, so failures cannot be probed for free.
-        _record(veil, dict(record, outcome="failed", error=exc.code, cost=cost), "failed")
+        usage = {"rows_scanned": scanned, "cpu_ms": 0, "bytes_returned": 0}
+        failed = _metered(record, query.caller, unrun, usage, outcome="failed", error=exc.code)
+        _record(veil, failed, "failed")
         raise
     released = outcome.released
-    receipt = _record(
-        veil,
-        dict(
-            record,
-            outcome="released",
-            rows_released=len(released.rows),
-            suppressed_rows=released.suppressed_rows,
-            rows_scanned=outcome.rows_scanned,
-            cost=cost,
-        ),
-        "released",
-    )
+    answer = {"columns": released.columns, "rows": released.rows}
+    usage = {
+        "rows_scanned": scanned,
+        "cpu_ms": outcome.cpu_ms,
+        "bytes_returned": len(canonical_json(answer).encode()),
+        "rows_released": len(released.rows),
+        "suppressed_rows": released.suppressed_rows,
+    }
+    entry = _metered(record, query.caller, priced(outcome.cpu_ms), usage, outcome="released")
+    receipt = _record(veil, entry, "released", key=query.release_key)
+    if not receipt.fresh:
+        # A retry: the first release stands, and nothing is recorded or charged twice.
+        entry = _released_under(veil, query.release_key, record["request_sha256"])
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
     return {
-        "query_id": record["query_id"],
-        "columns": released.columns,
-        "rows": released.rows,
+        "query_id": entry["query_id"],
+        **answer,
         "suppressed_rows": released.suppressed_rows,
         "notes": released.notes,
-        "cost": cost,
+        "cost": entry["cost"],
         "receipt": {"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash},
     }
 
 
-def _record(veil: Services, entry: dict, outcome: str) -> Receipt:
-    receipt = veil.ledger.append(entry, idempotency_key=entry["query_id"])
+def _released_under(veil: Services, key: str, fingerprint: str) -> dict | None:
+    """The release already recorded under an idempotency key; a different request is a 409."""
+    earlier = veil.ledger.find(key)
+    if earlier is None:
+        return None
+    entry = json.loads(earlier.data)
+    if entry.get("request_sha256") != fingerprint:
+        raise ApiError(
+            409, "CONFLICT", "this Idempotency-Key was already used for a different request"
+        )
+    return entry
+
+
+def _use(veil: Services, asset: str, rows_scanned: int) -> AssetUse:
+    card = veil.enclave.store.get(asset).card
+    return AssetUse(asset, rows_scanned, card.pricing.model_dump(), card.revenue_shares_bp)
+
+
+def _metered(record: dict, caller: Principal, charge: Charge, usage: dict, **outcome) -> dict:
+    postings = [posting.as_entry() for posting in post(charge, caller.id)]
+    return dict(record, **outcome, usage=usage, cost=_cost(charge), postings=postings)
+
+
+def _cost(charge: Charge) -> dict:
+    return {"amount_minor": charge.amount_minor, "currency": charge.currency, "plan": charge.plan}
+
+
+def _record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:
+    receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
     veil.metrics.queries.labels(outcome).inc()
     return receipt
 

@@ -1,5 +1,6 @@
-"""Tamper-evident usage ledger: Merkle log, checkpoints, pricing."""
+"""Tamper-evident usage ledger: Merkle log, checkpoints, pricing, postings and settlements."""
 
+from ledger.allocation import allocate
 from ledger.canonical import canonical_json
 from ledger.checkpoints import public_key_b64, sign_checkpoint, verify_checkpoint
 from ledger.errors import (
@@ -24,10 +25,27 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.pricing import Charge, price_query
+from ledger.postings import PAYEE, PAYER, Posting, post
+from ledger.pricing import AssetCharge, AssetUse, Charge, price
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
+from ledger.settlements import PostingLine, Settlement, settle
+from ledger.usage import Usage, UsageLine, usage
 
 __all__ = [
+    "PAYEE",
+    "PAYER",
+    "PostingLine",
+    "Settlement",
+    "Usage",
+    "UsageLine",
+    "settle",
+    "usage",
+    "AssetCharge",
+    "AssetUse",
+    "Posting",
+    "allocate",
+    "post",
+    "price",
     "Charge",
     "Checkpoint",
     "CheckpointInvalid",
@@ -50,7 +68,6 @@ __all__ = [
     "leaf_hash",
     "load_signing_key",
     "node_hash",
-    "price_query",
     "public_key_b64",
     "root_from_leaves",
     "sign_checkpoint",

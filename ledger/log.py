@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -85,6 +86,26 @@ class Ledger:
             rows = connection.execute(query.limit(min(limit, MAX_PAGE))).all()
         return [Entry(row.idx, row.leaf_hash, row.data) for row in rows]
 
+    def find(self, idempotency_key: str) -> Entry | None:
+        """The entry recorded under `idempotency_key`, if any."""
+        query = select(_entries.idx, _entries.leaf_hash, _entries.data).where(
+            _entries.idempotency_key == idempotency_key
+        )
+        with self._connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else Entry(row.idx, row.leaf_hash, row.data)
+
+    def replay(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every entry as (index, parsed data), oldest first, read page by page."""
+        after: int | None = None
+        while page := self.entries(after=after, limit=MAX_PAGE):
+            for entry in page:
+                try:
+                    yield entry.index, json.loads(entry.data)
+                except ValueError as error:
+                    raise LedgerCorrupt(f"entry {entry.index} is not JSON; run verify") from error
+            after = page[-1].index
+
     def checkpoint(self) -> Checkpoint:
         """The newest signed checkpoint; an empty log gets a freshly signed size-0 one."""
         query = select(ledger_checkpoints).order_by(_checkpoints.tree_size.desc()).limit(1)
@@ -128,7 +149,7 @@ class Ledger:
             )
         ).first()
         if earlier is not None:
-            return Receipt(earlier.idx, earlier.leaf_hash), None
+            return Receipt(earlier.idx, earlier.leaf_hash, fresh=False), None
         frontier = self._synced_frontier(connection)
         index = frontier.size
         frontier.append(leaf)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Receipt:
-    """Where an entry landed: its index and hex leaf hash."""
+    """Where an entry landed: its index and hex leaf hash; `fresh` is False when an entry with
+    the same idempotency key was already there and nothing new was written."""
 
     index: int
     leaf_hash: str
+    fresh: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 #
 # Each scope lives in its own module, adds its name to `scopes`, defines `scope_allows` for
 # itself and adds its denial codes to `deny`. Operators' modules, loaded beside these, can add
-# codes to `deny` (always denying) and values to `min_distinct_units_floor` (raising the group
-# size); both are sets, so they add to the shipped rules instead of conflicting with them.
+# codes to `deny` (always denying), values to `min_distinct_units_floor` (raising the group
+# size) and reasons to `manual_review` (holding outputs for a reviewer); all are sets, so they
+# add to the shipped rules instead of conflicting with them.
 package veil.authz
 
 import rego.v1
@@ -17,8 +18,8 @@ default decision := {
 		"min_distinct_units": 20,
 		"max_rows": 1000,
 		"noise": null,
-		"price_plan": "standard",
-		"review": "auto",
+		"price_plan": "sensitive",
+		"review": "manual",
 	},
 }
 

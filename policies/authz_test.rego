@@ -42,7 +42,7 @@ test_empty_input_denied_with_obligations if {
 		"min_distinct_units": 20,
 		"max_rows": 1000,
 		"noise": null,
-		"price_plan": "standard",
+		"price_plan": "sensitive",
 		"review": "auto",
 	}
 }

@@ -16,9 +16,10 @@ INVALID_DECISION = "invalid_decision"
 UNDEFINED_DECISION = "undefined_decision"
 POLICY_ERROR = "policy_error"
 
-PRICE_PLANS = frozenset({"free", "standard"})
+# Plan names are the operator's; asset cards price them, and "free" is always metered at zero.
+PRICE_PLAN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # An obligation the gateway does not know cannot be enforced, so unknown values are invalid.
-REVIEW_MODES = frozenset({"auto"})
+REVIEW_MODES = frozenset({"auto", "manual"})
 MIN_DISTINCT_UNITS_FLOOR = 2
 
 # Reasons reach the ledger and the client, so only short codes may pass, never data values.
@@ -50,7 +51,7 @@ class Obligations:
 
 # The strictest table value; used whenever the policy itself gave no usable obligations.
 FAIL_CLOSED_OBLIGATIONS = Obligations(
-    min_distinct_units=20, max_rows=1000, noise=None, price_plan="standard", review="auto"
+    min_distinct_units=20, max_rows=1000, noise=None, price_plan="sensitive", review="manual"
 )
 
 
@@ -161,7 +162,9 @@ def _obligations(raw: object) -> Obligations:
     noise = doc["noise"]
     if noise is not None:
         noise = dict(_object(noise, "noise"))
-    price_plan = _choice(doc["price_plan"], PRICE_PLANS, "price_plan")
+    price_plan = doc["price_plan"]
+    if not isinstance(price_plan, str) or not PRICE_PLAN.fullmatch(price_plan):
+        raise MalformedDecision("price_plan is not a snake_case plan name")
     review = _choice(doc["review"], REVIEW_MODES, "review")
     return Obligations(units, max_rows, noise, price_plan, review)
 

@@ -19,9 +19,36 @@ max_rows := least({n |
 
 noise := null
 
-review := "auto"
+classification_rank := {"L1": 1, "L2": 2, "L3": 3, "L4": 4}
+
+# The highest level among the requested assets; unknown levels or no assets count as L4.
+strictest_classification := level if {
+	has_assets
+	count(unclassified_assets) == 0
+	top := max({classification_rank[a.classification] | some a in input.resource.assets})
+	some level, rank in classification_rank
+	rank == top
+} else := "L4"
+
+# How a job's outputs are released, by classification: "auto" after the disclosure gate,
+# "manual" held for a human reviewer (scope job:release) after it.
+review_by_classification := {"L1": "auto", "L2": "auto", "L3": "auto", "L4": "manual"}
+
+# Why a request must wait for a reviewer; operators' modules may add reasons. A query answers
+# in its own response and cannot wait, so the gateway refuses one held for review.
+manual_review contains "classification" if {
+	input.scope == "job:submit"
+	review_by_classification[strictest_classification] == "manual"
+}
+
+review := "manual" if count(manual_review) > 0
+
+else := "auto"
 
 free_purposes := {"public_welfare", "public_governance"}
+
+# Which of a card's price plans applies, by classification; the card names the rates.
+price_plan_by_classification := {"L1": "standard", "L2": "standard", "L3": "standard", "L4": "sensitive"}
 
 strictest_min_distinct_units := greatest({n | some n in min_distinct_units_by_classification})
 
@@ -51,9 +78,9 @@ min_distinct_units := greatest(min_distinct_units_floor) if {
 	}
 }
 
-default price_plan := "standard"
-
-price_plan := "free" if covering_grant.purpose in free_purposes
+price_plan := "free" if {
+	covering_grant.purpose in free_purposes
+} else := price_plan_by_classification[strictest_classification]
 
 obligations := {
 	"min_distinct_units": min_distinct_units,

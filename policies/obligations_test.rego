@@ -50,6 +50,63 @@ test_fixed_obligations if {
 	d.obligations.review == "auto"
 }
 
+job_on(levels) := patched(with_assets([asset_with({"classification": level}) | some level in levels], fixture_columns), {
+	"scope": "job:submit",
+	"request": patched(fixture_request, {"method": "job"}),
+	"grants": [patched(fixture_grant, {"methods": ["job"]})],
+})
+
+test_l4_jobs_wait_for_manual_review if {
+	reviews := {level: d.obligations.review |
+		some level in ["L1", "L2", "L3", "L4"]
+		d := decision with input as job_on([level])
+	}
+	reviews == {"L1": "auto", "L2": "auto", "L3": "auto", "L4": "manual"}
+}
+
+test_unknown_level_jobs_wait_for_manual_review if {
+	d := decision with input as job_on(["L9"])
+	d.obligations.review == "manual"
+}
+
+test_operator_reasons_hold_for_review if {
+	d := decision with input as fixture_input with manual_review as {"office_hours"}
+	d.obligations.review == "manual"
+}
+
+test_queries_are_never_held_for_review if {
+	d := decision with input as with_assets([asset_with({"classification": "L4"})], fixture_columns)
+	d.allow
+	d.obligations.review == "auto"
+}
+
+commercial_on(level) := patched(with_assets([asset_with({"classification": level})], fixture_columns), {
+	"request": patched(fixture_request, {"purpose": null}),
+	"grants": [patched(fixture_grant, {"purpose": "credit_scoring"})],
+})
+
+test_price_plan_by_classification if {
+	plans := {level: d.obligations.price_plan |
+		some level in ["L1", "L2", "L3", "L4"]
+		d := decision with input as commercial_on(level)
+	}
+	plans == {"L1": "standard", "L2": "standard", "L3": "standard", "L4": "sensitive"}
+}
+
+test_strictest_asset_sets_the_price_plan if {
+	claims := {"id": "insurer.claims", "classification": "L4", "status": "active"}
+	doc := with_assets([claims, fixture_asset], {})
+	grant := patched(fixture_grant, {"assets": ["hospital.visits", "insurer.claims"], "purpose": "credit_scoring"})
+	d := decision with input as patched(doc, {"grants": [grant], "request": patched(fixture_request, {"purpose": null})})
+	d.allow
+	d.obligations.price_plan == "sensitive"
+}
+
+test_public_purposes_free_at_every_level if {
+	d := decision with input as with_assets([asset_with({"classification": "L4"})], fixture_columns)
+	d.obligations.price_plan == "free"
+}
+
 test_obligations_on_deny if {
 	d := decision with input as with_grants([])
 	not d.allow

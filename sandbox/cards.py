@@ -92,13 +92,49 @@ class Column(BaseModel):
         return self
 
 
-class Pricing(BaseModel):
+MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
+PLAN_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class RowTier(BaseModel):
+    """Rows scanned above `above_rows` are charged at this tier's rate."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    per_query_minor: Annotated[int, Field(ge=0)] = 0
-    per_1k_rows_scanned_minor: Annotated[int, Field(ge=0)] = 0
+    above_rows: Annotated[int, Field(gt=0, le=10**15)]
+    per_1k_rows_scanned_minor: MinorUnits
+
+
+class Rates(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_query_minor: MinorUnits = 0
+    per_1k_rows_scanned_minor: MinorUnits = 0
+    per_cpu_second_minor: MinorUnits = 0
+    row_tiers: Annotated[list[RowTier], Field(max_length=10)] = []
+
+    @field_validator("row_tiers")
+    @classmethod
+    def _rising(cls, tiers: list[RowTier]) -> list[RowTier]:
+        thresholds = [tier.above_rows for tier in tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("row tiers must have strictly rising above_rows")
+        return tiers
+
+
+class Pricing(Rates):
+    """Base rates (the policy's "standard" plan), rates for other named plans, free purposes."""
+
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     free_purposes: list[str] = ["public_welfare", "public_governance"]
+    plans: dict[Annotated[str, Field(pattern=PLAN_NAME)], Rates] = {}
+
+    @field_validator("plans")
+    @classmethod
+    def _not_free(cls, plans: dict[str, Rates]) -> dict[str, Rates]:
+        if "free" in plans:
+            raise ValueError('the plan "free" is always free and takes no rates')
+        return plans
 
 
 class Rights(BaseModel):

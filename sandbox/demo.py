@@ -463,13 +463,8 @@ def _column(name: str, type_: str, role: str, description: str, **extra: Any) ->
     return {"name": name, "type": type_, "role": role, "description": description, **extra}
 
 
-def _pricing(*, per_query_minor: int, per_1k_rows_scanned_minor: int) -> dict[str, Any]:
-    return {
-        "per_query_minor": per_query_minor,
-        "per_1k_rows_scanned_minor": per_1k_rows_scanned_minor,
-        "currency": "CNY",
-        "free_purposes": list(FREE_PURPOSES),
-    }
+def _pricing(**rates: Any) -> dict[str, Any]:
+    return {**rates, "currency": "CNY", "free_purposes": list(FREE_PURPOSES)}
 
 
 def _visits_card() -> dict[str, Any]:
@@ -500,7 +495,12 @@ def _visits_card() -> dict[str, Any]:
             _column("postcode", "VARCHAR", "filter_only", "Residence postcode, 6 digits"),
             _column("cost", "DECIMAL(10,2)", "measure", "Billed cost in CNY", bounds=[0, 20000]),
         ],
-        "pricing": _pricing(per_query_minor=100, per_1k_rows_scanned_minor=1),
+        "pricing": _pricing(
+            per_query_minor=100,
+            per_1k_rows_scanned_minor=1,
+            per_cpu_second_minor=20,
+            plans={"sensitive": {"per_query_minor": 300, "per_1k_rows_scanned_minor": 3}},
+        ),
         "revenue_shares_bp": {"city-hospital": 7000, "operator": 2000, "platform": 1000},
     }
 
@@ -541,6 +541,10 @@ def _claims_card() -> dict[str, Any]:
                 bounds=[0, 50000],
             ),
         ],  # fmt: skip
-        "pricing": _pricing(per_query_minor=200, per_1k_rows_scanned_minor=2),
+        "pricing": _pricing(
+            per_query_minor=200,
+            per_1k_rows_scanned_minor=2,
+            row_tiers=[{"above_rows": 20_000, "per_1k_rows_scanned_minor": 1}],
+        ),
         "revenue_shares_bp": {"insurer": 7500, "operator": 1500, "platform": 1000},
     }

@@ -21,8 +21,11 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class QueryOutcome:
+    """What was released, and what it took: rows scanned per asset and the worker's CPU time."""
+
     released: Released
-    rows_scanned: int
+    rows_scanned: dict[str, int]
+    cpu_ms: int
 
 
 class Enclave:
@@ -61,8 +64,11 @@ class Enclave:
             offset=compiled.offset,
             truncated=result.truncated,
         )
-        scanned = sum(self.store.get(asset).row_count for asset in analysis.assets)
-        return QueryOutcome(released, scanned)
+        return QueryOutcome(released, self.rows_scanned(analysis), result.cpu_ms)
+
+    def rows_scanned(self, analysis: Analysis) -> dict[str, int]:
+        """Every row of each asset a query reads: filters run inside the scan, after reading."""
+        return {asset: self.store.get(asset).row_count for asset in analysis.assets}
 
     def close(self) -> None:
         self.pool.close()

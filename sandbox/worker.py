@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import resource
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -30,6 +31,7 @@ class ResultSet:
     columns: list[str]
     rows: list[list]
     truncated: bool
+    cpu_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,14 @@ def _serve(channel: Connection, attachments: list[Attachment], config: WorkerCon
             sql = channel.recv()
         except EOFError:
             return
+        started = time.process_time()
         try:
             cursor = connection.execute(sql)
             columns = [d[0] for d in cursor.description]
             fetched = cursor.fetchmany(config.max_fetch_rows + 1)
             rows = [[_plain(v) for v in row] for row in fetched[: config.max_fetch_rows]]
-            channel.send(("ok", columns, rows, len(fetched) > config.max_fetch_rows))
+            cpu_ms = math.ceil((time.process_time() - started) * 1000)
+            channel.send(("ok", columns, rows, len(fetched) > config.max_fetch_rows, cpu_ms))
         except Exception as exc:  # noqa: BLE001 - engine text must not cross the boundary
             log.info("query failed in enclave worker: %s", type(exc).__name__)
             channel.send(("error",))
@@ -135,8 +139,8 @@ class Worker:
             raise ExecutionFailed("the query could not be executed") from exc
         if reply[0] != "ok":
             raise ExecutionFailed("the query could not be executed")
-        _, columns, rows, truncated = reply
-        return ResultSet(columns, rows, truncated)
+        _, columns, rows, truncated, cpu_ms = reply
+        return ResultSet(columns, rows, truncated, cpu_ms)
 
     @property
     def alive(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Caller, Veil
@@ -23,9 +23,19 @@ class QueryBody(BaseModel):
     grant_id: Annotated[str | None, Field(max_length=64)] = None
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$"),
+]
+
+
 @scoped(SCOPE)
-def authorised_query(body: QueryBody, caller: Caller, veil: Veil) -> AuthorisedQuery:
-    return authorise_query(veil, caller, QueryRequest(body.sql, body.purpose, body.grant_id))
+def authorised_query(
+    body: QueryBody, caller: Caller, veil: Veil, idempotency_key: IdempotencyKey = None
+) -> AuthorisedQuery:
+    """With an Idempotency-Key, a retried query is answered from its first release's record."""
+    request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
+    return authorise_query(veil, caller, request)
 
 
 @router.post("")

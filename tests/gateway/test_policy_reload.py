@@ -77,6 +77,33 @@ def test_embedded_reload_swaps_modules_only_when_they_compile(tmp_path) -> None:
         stop_server(server)
 
 
+HOLD_QUERIES = """package veil.authz
+
+import rego.v1
+
+manual_review contains "sensitive_project" if input.scope == "query:run"
+"""
+
+
+def test_a_query_held_for_review_is_refused_and_recorded(tmp_path) -> None:
+    operator_dir = tmp_path / "operator-policies"
+    operator_dir.mkdir()
+    (operator_dir / "hold.rego").write_text(HOLD_QUERIES)
+    server = start_server(tmp_path / "home", env={"VEIL_POLICY_DIR": str(operator_dir)})
+    try:
+        held = server.query(SQL)
+        assert held.status_code == 403, held.text
+        assert _reasons(held) == ["manual_review_required"]
+        with server.client("supervisor") as client:
+            items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
+        entry = json.loads(items[-1]["data"])
+        assert entry["outcome"] == "denied"
+        assert entry["decision"]["reasons"] == ["manual_review_required"]
+        assert "rows" not in entry and "cost" not in entry
+    finally:
+        stop_server(server)
+
+
 def test_opa_sidecar_picks_up_operator_modules_without_a_gateway_restart(tmp_path) -> None:
     operator_dir = tmp_path / "operator-policies"
     operator_dir.mkdir()

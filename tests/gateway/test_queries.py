@@ -15,7 +15,7 @@ def test_group_by_answers_with_receipt(demo) -> None:
     assert [row[0] for row in body["rows"]] == sorted(row[0] for row in body["rows"])
     assert all(row[1] >= 10 for row in body["rows"])
     assert body["receipt"]["ledger_index"] >= 0 and len(body["receipt"]["leaf_hash"]) == 64
-    assert body["cost"] == {"amount_minor": 0, "currency": "CNY"}  # public welfare is free
+    assert body["cost"] == {"amount_minor": 0, "currency": "CNY", "plan": "free"}
     assert body["query_id"].startswith("q_")
 
 
@@ -92,6 +92,36 @@ def test_paid_purpose_is_charged(demo) -> None:
     body = response.json()
     assert response.status_code == 200, body
     assert body["cost"]["amount_minor"] > 0 and body["cost"]["currency"] == "CNY"
+
+
+def test_paid_query_is_metered_priced_and_posted(demo) -> None:
+    import json
+
+    body = demo.query(
+        "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan", who="fintech"
+    ).json()
+    with demo.client("supervisor") as client:
+        rows = client.get("/v1/assets/insurance.claims").json()["row_count"]
+        item = client.get(
+            "/v1/ledger/entries", params={"after": body["receipt"]["ledger_index"] - 1, "limit": 1}
+        ).json()["items"][0]
+    entry = json.loads(item["data"])
+    # The claims card: 200 per query, 2 per 1,000 rows up to 20,000 and 1 per 1,000 above.
+    expected = 200 + -(-(min(rows, 20_000) * 2 + max(0, rows - 20_000)) // 1000)
+    assert body["cost"] == {"amount_minor": expected, "currency": "CNY", "plan": "standard"}
+    assert entry["cost"] == body["cost"]
+    usage = entry["usage"]
+    assert usage["rows_scanned"] == {"insurance.claims": rows}
+    assert usage["rows_released"] == len(body["rows"])
+    assert usage["bytes_returned"] > 0 and usage["cpu_ms"] >= 0
+    assert usage["suppressed_rows"] == body["suppressed_rows"]
+    assert entry["obligations"]["price_plan"] == "standard"
+    postings = dict(entry["postings"])
+    assert postings.pop("developer:fintech") == -expected
+    shares = {"party:insurer": 7500, "party:operator": 1500, "party:platform": 1000}
+    assert set(postings) == set(shares) and sum(postings.values()) == expected
+    for account, share in shares.items():
+        assert abs(postings[account] - expected * share / 10_000) < 1
 
 
 def test_cli_query_client(demo) -> None:

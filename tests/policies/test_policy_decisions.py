@@ -77,6 +77,15 @@ def test_price_plan_follows_grant_purpose(
     assert decision.obligations.price_plan == plan
 
 
+def test_l4_assets_take_the_sensitive_plan(engine: EmbeddedEngine, base_input: Doc) -> None:
+    base_input["request"]["purpose"] = None
+    doc = add_asset(with_grant(base_input, purpose="credit_scoring"), "insurer.claims", "L4")
+    decision = engine.decide(doc)
+    assert decision.allow
+    assert decision.obligations.price_plan == "sensitive"
+    assert decision.obligations.review == "auto"
+
+
 def test_obligations_present_on_deny(engine: EmbeddedEngine, base_input: Doc) -> None:
     base_input["grants"] = []
     decision = engine.decide(base_input)

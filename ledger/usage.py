@@ -1,0 +1,75 @@
+"""Usage reports: a period's metered requests, replayed from the log, as a caller may see them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ledger.settlements import check_period
+
+METERED_TYPES = frozenset({"query", "job"})
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    index: int
+    at: str
+    principal: str
+    reference: str
+    outcome: str
+    assets: tuple[str, ...]
+    rows_scanned: int
+    cpu_ms: int
+    bytes_returned: int
+    amount_minor: int
+    currency: str | None
+
+
+@dataclass
+class Usage:
+    period: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    charged: Counter[str] = field(default_factory=Counter)
+    lines: list[UsageLine] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {
+            "rows_scanned": sum(line.rows_scanned for line in self.lines),
+            "cpu_ms": sum(line.cpu_ms for line in self.lines),
+            "bytes_returned": sum(line.bytes_returned for line in self.lines),
+        }
+
+
+def usage(
+    entries: Iterable[tuple[int, dict]], period: str, visible: Callable[[dict], bool]
+) -> Usage:
+    """The metered entries `at` in `period` that `visible` lets the caller see, oldest first."""
+    report = Usage(check_period(period))
+    for index, data in entries:
+        at = data.get("at")
+        if data.get("type") not in METERED_TYPES or not isinstance(at, str):
+            continue
+        if not at.startswith(period + "-") or not visible(data):
+            continue
+        used = data.get("usage") or {}
+        cost = data.get("cost") or {}
+        line = UsageLine(
+            index=index,
+            at=at,
+            principal=str(data.get("principal")),
+            reference=str(data.get("query_id") or data.get("job_id") or ""),
+            outcome=str(data.get("outcome")),
+            assets=tuple(data.get("assets") or ()),
+            rows_scanned=sum((used.get("rows_scanned") or {}).values()),
+            cpu_ms=int(used.get("cpu_ms") or 0),
+            bytes_returned=int(used.get("bytes_returned") or 0),
+            amount_minor=int(cost.get("amount_minor") or 0),
+            currency=cost.get("currency"),
+        )
+        report.outcomes[line.outcome] += 1
+        if line.currency:
+            report.charged[line.currency] += line.amount_minor
+        report.lines.append(line)
+    return report
