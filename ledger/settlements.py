@@ -52,11 +52,10 @@ def settle(entries: Iterable[tuple[int, dict]], period: str) -> Settlement:
     settlement = Settlement(check_period(period))
     for index, data in entries:
         settlement.tree_size = index + 1
-        cost, postings = data.get("cost"), data.get("postings")
-        at = data.get("at")
+        cost, at = data.get("cost"), data.get("at")
         if cost is None or not isinstance(at, str) or not at.startswith(period + "-"):
             continue
-        lines = _lines(index, at, data, cost, postings)
+        lines = posting_lines(index, data)
         currency = cost["currency"]
         settlement.charged[currency] += cost["amount_minor"]
         for line in lines:
@@ -70,8 +69,10 @@ def settle(entries: Iterable[tuple[int, dict]], period: str) -> Settlement:
     return settlement
 
 
-def _lines(index: int, at: str, data: dict, cost: object, postings: object) -> list[PostingLine]:
-    problem = f"entry {index} has a cost its postings do not balance; run verify"
+def posting_lines(index: int, data: dict) -> list[PostingLine]:
+    """A charged entry's postings, checked: they balance and their credits equal its cost."""
+    problem = f"entry {index} has a cost its postings do not balance"
+    cost, postings, at = data.get("cost"), data.get("postings"), str(data.get("at"))
     if not isinstance(cost, dict) or not isinstance(postings, list):
         raise LedgerCorrupt(problem)
     amount, currency = cost.get("amount_minor"), cost.get("currency")

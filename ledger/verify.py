@@ -1,4 +1,4 @@
-"""Full audit of a stored log: leaf hashes, index sequence and every signed checkpoint."""
+"""Full audit of a stored log: leaf hashes, index sequence, postings and every checkpoint."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, select
 
 from ledger.checkpoints import verify_checkpoint
-from ledger.errors import CheckpointInvalid
+from ledger.errors import CheckpointInvalid, LedgerError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import VerifyReport
+from ledger.settlements import posting_lines
 from ledger.store import ledger_checkpoints, ledger_entries
 
 MAX_PROBLEMS = 100
@@ -44,8 +45,14 @@ class _Audit:
         computed = leaf_hash(row.data.encode("utf-8"))
         if computed.hex() != row.leaf_hash:
             self.report(f"entry {row.idx}: stored leaf hash does not match its data")
-        if _embedded_key(row.data) != row.idempotency_key:
+        parsed = _parsed(row.data)
+        if parsed.get("idempotency_key") != row.idempotency_key:
             self.report(f"entry {row.idx}: idempotency key does not match its data")
+        if "cost" in parsed:
+            try:
+                posting_lines(row.idx, parsed)
+            except LedgerError as error:
+                self.report(error.message)
         self.frontier.append(computed)
 
     def settle_checkpoints(self) -> None:
@@ -107,9 +114,9 @@ def audit_log(connection: Connection, public_key: Ed25519PublicKey, origin: str)
     return audit.finish()
 
 
-def _embedded_key(data: str) -> str | None:
+def _parsed(data: str) -> dict:
     try:
         parsed = json.loads(data)
     except ValueError:
-        return None
-    return parsed.get("idempotency_key") if isinstance(parsed, dict) else None
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

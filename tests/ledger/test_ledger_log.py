@@ -85,9 +85,14 @@ def test_page_limit_is_capped(log: Ledger, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_idempotency(log: Ledger) -> None:
     first = log.append({"kind": "query"}, "same")
-    assert log.append({"kind": "query"}, "same") == first
-    assert log.append({"kind": "query", "idempotency_key": "same"}, "same") == first
+    assert first.fresh
+    again = Receipt(first.index, first.leaf_hash, fresh=False)
+    assert log.append({"kind": "query"}, "same") == again
+    assert log.append({"kind": "query", "idempotency_key": "same"}, "same") == again
+    assert log.append({"kind": "other"}, "same") == again
     assert len(log.entries()) == 1 and log.checkpoint().tree_size == 1
+    assert log.find("same") == log.entries()[0]
+    assert log.find("missing") is None
 
 
 @pytest.mark.parametrize(
@@ -193,6 +198,22 @@ def tampered(paths: tuple[str, Path], *statements: tuple[str, dict]) -> list[str
     log.close()
     assert not report.ok
     return report.problems
+
+
+def test_verify_checks_every_charge_against_its_postings(paths: tuple[str, Path]) -> None:
+    log = Ledger.open(*paths)
+    cost = {"amount_minor": 10, "currency": "CNY", "plan": "standard"}
+    log.append({"cost": cost, "postings": [["developer:d", -10], ["party:p", 10]]}, "good")
+    log.append({"cost": {**cost, "amount_minor": 0}, "postings": []}, "free")
+    assert log.verify().ok
+    log.append({"cost": cost, "postings": [["developer:d", -10], ["party:p", 9]]}, "short")
+    log.append({"cost": cost}, "missing")
+    report = log.verify()
+    log.close()
+    assert report.problems == [
+        "entry 2 has a cost its postings do not balance",
+        "entry 3 has a cost its postings do not balance",
+    ]
 
 
 def test_verify_detects_edited_data(paths: tuple[str, Path]) -> None:
