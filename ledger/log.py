@@ -20,7 +20,13 @@ from ledger.errors import InvalidEntry, InvalidRange, LedgerCorrupt, LedgerUnava
 from ledger.keys import load_signing_key
 from ledger.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
-from ledger.store import WRITE_OPTION, create_store, ledger_checkpoints, ledger_entries
+from ledger.store import (
+    WRITE_OPTION,
+    create_store,
+    ledger_checkpoints,
+    ledger_entries,
+    take_write_lock,
+)
 from ledger.verify import audit_log
 
 MAX_PAGE = 1000
@@ -209,6 +215,7 @@ class Ledger:
                     return
                 connection.execution_options(**{WRITE_OPTION: True})
                 with connection.begin():
+                    take_write_lock(connection)
                     yield connection
         except SQLAlchemyError as error:
             raise LedgerUnavailable("the ledger store failed") from error

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, Text, create_engine, event
+import alembic.command
+import alembic.config
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
 
 metadata = MetaData()
+# The ledger may share a database with the control store, so its Alembic history is its own.
+VERSION_TABLE = "ledger_alembic_version"
+# The advisory lock id that sequences appends on PostgreSQL ("veil" + 1 in ASCII).
+SEQUENCER_LOCK = 0x7665696C01
 
 # Execution option marking a connection whose transaction will write; on SQLite it takes the
 # write lock at BEGIN so the reads that sequence an append cannot go stale under it.
@@ -32,12 +50,31 @@ ledger_checkpoints = Table(
 
 
 def create_store(url: str) -> Engine:
-    """An engine for `url` with the ledger tables created if missing."""
+    """An engine for `url` with the ledger's schema migrated to the newest revision."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
-    metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+def take_write_lock(connection: Connection) -> None:
+    """Make this transaction the log's only writer until it ends, across processes.
+
+    SQLite took its write lock at BEGIN IMMEDIATE; PostgreSQL takes a transaction-scoped
+    advisory lock, so gateway replicas append one after another and never fork the log.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the ledger's tables to an Alembic revision, the newest by default."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        alembic.command.upgrade(config, revision)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -75,6 +75,21 @@ BAD_CARDS = {
     "infinite_bounds": lambda c: c["columns"][4].update(bounds=[0, float("inf")]),
     "nan_bounds": lambda c: c["columns"][4].update(bounds=[float("nan"), 1]),
     "bounds_beyond_type": lambda c: c["columns"][4].update(bounds=[0, 1e9]),
+    "negative_price": lambda c: c.update(pricing={"per_query_minor": -1}),
+    "fractional_price": lambda c: c.update(pricing={"per_cpu_second_minor": 0.5}),
+    "priced_free_plan": lambda c: c.update(pricing={"plans": {"free": {"per_query_minor": 1}}}),
+    "bad_plan_name": lambda c: c.update(pricing={"plans": {"Gold Plan": {}}}),
+    "falling_tiers": lambda c: c.update(
+        pricing={
+            "row_tiers": [
+                {"above_rows": 500, "per_1k_rows_scanned_minor": 1},
+                {"above_rows": 100, "per_1k_rows_scanned_minor": 0},
+            ]
+        }
+    ),  # fmt: skip
+    "zero_tier": lambda c: c.update(
+        pricing={"row_tiers": [{"above_rows": 0, "per_1k_rows_scanned_minor": 1}]}
+    ),
 }
 
 

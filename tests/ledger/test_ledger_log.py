@@ -37,7 +37,10 @@ def paths(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
         if os.environ.get("CI"):
             pytest.fail("VEIL_TEST_POSTGRES_URL is not set; run the tests with `make test`")
         pytest.skip("set VEIL_TEST_POSTGRES_URL (make test does) to run against PostgreSQL")
-    raw((POSTGRES_URL, key), "DROP TABLE IF EXISTS ledger_entries, ledger_checkpoints")
+    raw(
+        (POSTGRES_URL, key),
+        "DROP TABLE IF EXISTS ledger_entries, ledger_checkpoints, ledger_alembic_version",
+    )
     return POSTGRES_URL, key
 
 
@@ -179,6 +182,55 @@ def test_second_writer_on_same_store_stays_in_sequence(paths: tuple[str, Path]) 
     assert first.verify().ok
     first.close()
     second.close()
+
+
+def test_concurrent_writers_on_one_store_never_fork_the_log(paths: tuple[str, Path]) -> None:
+    # Two Ledger objects stand for two gateway processes: only the store can sequence them.
+    writers = [Ledger.open(*paths), Ledger.open(*paths)]
+    failures: list[Exception] = []
+
+    def work(worker: int) -> None:
+        for i in range(15):
+            try:
+                writers[worker % 2].append({"worker": worker, "i": i}, f"w{worker}-{i}")
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert [e.index for e in writers[0].entries(limit=1000)] == list(range(90))
+    assert writers[1].checkpoint().tree_size == 90
+    assert writers[0].verify().ok
+    for writer in writers:
+        writer.close()
+
+
+def test_schema_is_under_alembic(paths: tuple[str, Path]) -> None:
+    Ledger.open(*paths).close()
+    engine = create_engine(paths[0])
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM ledger_alembic_version"))
+        assert version.scalar_one() == "ledger_0001"
+    engine.dispose()
+
+
+def test_a_store_made_before_alembic_is_adopted(tmp_path: Path) -> None:
+    from ledger.store import metadata
+
+    key = tmp_path / "ledger.key"
+    generate_signing_key(key)
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    log = Ledger.open(url, key)
+    fill(log, 3)
+    assert log.verify().ok
+    log.close()
 
 
 def test_verify_clean_log(log: Ledger) -> None:
