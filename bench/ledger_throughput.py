@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
 import platform
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +33,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from environment import git_state, machine, version
 from sqlalchemy import create_engine, insert, text
 
 from ledger import Frontier, Ledger, canonical_json, generate_signing_key, leaf_hash
@@ -128,59 +127,14 @@ def summarise(samples_ns: list[int]) -> dict[str, float | int]:
     }
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _git() -> dict[str, Any]:
-    def run(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.rstrip("\n")
-
-    changed = run("status", "--porcelain", "--", ".", ":!bench")
-    return {
-        "commit": run("rev-parse", "HEAD") or None,
-        # Uncommitted changes here are part of what was measured.
-        "uncommitted_outside_bench": changed.splitlines(),
-    }
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        # Other work on a small machine moves these figures; this says how busy it was.
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "temp_dir": tempfile.gettempdir(),
-    }
-
-
 def versions() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": _version("sqlalchemy"),
-        "alembic": _version("alembic"),
-        "psycopg": _version("psycopg"),
-        "cryptography": _version("cryptography"),
+        "sqlalchemy": version("sqlalchemy"),
+        "alembic": version("alembic"),
+        "psycopg": version("psycopg"),
+        "cryptography": version("cryptography"),
     }
 
 
@@ -361,7 +315,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),
-        "git": _git(),
+        "git": git_state(),
         "notes": [
             f"each append: one ~{entry_bytes}-byte canonical JSON query entry and one signed "
             "checkpoint in one transaction, through Ledger.append",

@@ -18,7 +18,6 @@ request so both see the same machine.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from typing import Any
 
 # DuckDB must be loaded before regopy (imported by policies): the other order aborts the process.
 import duckdb  # noqa: F401
+from environment import git_state, machine, version
 
 from policies import Decision, EmbeddedEngine, OpaEngine
 
@@ -137,13 +137,6 @@ def summarise(samples_ns: list[int]) -> dict[str, float | int]:
     }
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _opa_version() -> dict[str, str]:
     binary = shutil.which("opa")
     if binary is None:
@@ -153,53 +146,16 @@ def _opa_version() -> dict[str, str]:
     return {"binary": binary, **{k.strip(): v.strip() for k, v in fields.items() if v.strip()}}
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _git() -> dict[str, Any]:
-    def run(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.rstrip("\n")
-
-    changed = run("status", "--porcelain", "--", ".", ":!bench")
-    return {
-        "commit": run("rev-parse", "HEAD") or None,
-        # Uncommitted changes here are part of what was measured.
-        "uncommitted_outside_bench": changed.splitlines(),
-    }
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        # Other work on a small machine moves these figures; this says how busy it was.
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def versions() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
-        "regopy": _version("regopy"),
+        "regopy": version("regopy"),
         "opa": _opa_version(),
-        "opa-python-client": _version("opa-python-client"),
-        "duckdb": _version("duckdb"),
-        "httpx": _version("httpx"),
-        "fastapi": _version("fastapi"),
-        "uvicorn": _version("uvicorn"),
+        "opa-python-client": version("opa-python-client"),
+        "duckdb": version("duckdb"),
+        "httpx": version("httpx"),
+        "fastapi": version("fastapi"),
+        "uvicorn": version("uvicorn"),
     }
 
 
@@ -334,7 +290,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),
-        "git": _git(),
+        "git": git_state(),
         "notes": [
             "p50 is the median; p95 and p99 are nearest-rank; all times in milliseconds",
             "direct: one decide(input) call in process, including input serialisation and "
