@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.canonical import canonical_json
 from ledger.checkpoints import check_key_name, public_key_b64, sign_checkpoint
-from ledger.errors import InvalidEntry, InvalidRange, LedgerCorrupt, LedgerUnavailable
+from ledger.errors import (
+    InvalidEntry,
+    InvalidRange,
+    LedgerCorrupt,
+    LedgerError,
+    LedgerUnavailable,
+)
 from ledger.keys import load_signing_key
 from ledger.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
@@ -31,10 +39,39 @@ from ledger.verify import audit_log
 
 MAX_PAGE = 1000
 MAX_KEY_LENGTH = 256
+# Appends committed in one transaction at most; bounds a batch's SQL parameters and latency.
+MAX_BATCH = 256
 KEY_FIELD = "idempotency_key"
 
 _entries = ledger_entries.c
 _checkpoints = ledger_checkpoints.c
+# Built once: the append path runs them for every batch.
+_RECORDED = select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).where(
+    _entries.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_NEWEST = select(func.max(_entries.idx))
+_LEAVES_FROM = (
+    select(_entries.idx, _entries.leaf_hash)
+    .where(_entries.idx >= bindparam("first"))
+    .order_by(_entries.idx)
+)
+_INSERT_ENTRY = insert(ledger_entries)
+_INSERT_CHECKPOINT = insert(ledger_checkpoints)
+
+
+@dataclass
+class _Pending:
+    """One caller's append, waiting for the batch that commits it."""
+
+    key: str
+    data: str
+    leaf: bytes
+    receipt: Receipt | None = None
+    error: LedgerError | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.receipt is not None or self.error is not None
 
 
 class Ledger:
@@ -43,6 +80,10 @@ class Ledger:
     Each entry's hashed text is `canonical_json({**entry, "idempotency_key": key})`, so the
     key is covered by the leaf hash and an entry may carry the field only with the same value.
     `created_at` is bookkeeping outside the hash; callers put times they rely on in the entry.
+
+    Appends from concurrent threads are group-committed: whichever caller holds the writer
+    lock writes every append waiting at that moment in one transaction under one signed
+    checkpoint, and no caller returns before the transaction holding its entry has committed.
     """
 
     def __init__(self, engine: Engine, key: Ed25519PrivateKey, origin: str) -> None:
@@ -50,7 +91,10 @@ class Ledger:
         self._engine = engine
         self._key = key
         self._origin = origin
-        self._lock = threading.Lock()
+        # Guards the queue of waiting appends and `_writing`, which marks a batch in flight.
+        self._turn = threading.Condition()
+        self._waiting: deque[_Pending] = deque()
+        self._writing = False
         self._frontier: Frontier | None = None
 
     @classmethod
@@ -72,14 +116,28 @@ class Ledger:
     def append(self, entry: dict[str, Any], idempotency_key: str) -> Receipt:
         """Record `entry` durably; the same key again returns the first receipt."""
         data = _entry_text(entry, idempotency_key)
-        leaf = leaf_hash(data.encode("utf-8"))
-        with self._lock:
-            with self._connect(writing=True) as connection:
-                receipt, frontier = self._record(connection, idempotency_key, data, leaf)
-            # Adopted only after the commit, so a failed write leaves the frontier as it was.
-            if frontier is not None:
-                self._frontier = frontier
-        return receipt
+        pending = _Pending(idempotency_key, data, leaf_hash(data.encode("utf-8")))
+        with self._turn:
+            self._waiting.append(pending)
+        while not pending.settled:
+            with self._turn:
+                # Another caller's batch may carry this append; wait for it, not for the store.
+                while self._writing and not pending.settled:
+                    self._turn.wait()
+                if pending.settled:
+                    break
+                self._writing = True
+                batch = [self._waiting.popleft() for _ in range(min(MAX_BATCH, len(self._waiting)))]
+            try:
+                self._commit(batch)
+            finally:
+                with self._turn:
+                    self._writing = False
+                    self._turn.notify_all()
+        if pending.error is not None:
+            raise type(pending.error)(pending.error.message) from pending.error
+        assert pending.receipt is not None
+        return pending.receipt
 
     def entries(self, after: int | None = None, limit: int = 100) -> list[Entry]:
         """Entries with index > `after` (all when None), oldest first, at most 1000."""
@@ -145,52 +203,76 @@ class Ledger:
             with connection.begin():
                 return audit_log(connection, self._key.public_key(), self._origin)
 
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Write `batch` in one transaction and hand each caller its receipt or the error."""
+        try:
+            with self._connect(writing=True) as connection:
+                receipts, frontier = self._record(connection, batch)
+        except LedgerError as error:
+            failure: LedgerError = error
+        except Exception as error:  # noqa: BLE001 - every waiter must wake, and fail closed
+            failure = LedgerUnavailable("the ledger store failed")
+            failure.__cause__ = error
+        else:
+            # Adopted only after the commit, so a failed write leaves the frontier as it was.
+            if frontier is not None:
+                self._frontier = frontier
+            for pending, receipt in zip(batch, receipts, strict=True):
+                pending.receipt = receipt
+            return
+        for pending in batch:
+            pending.error = failure
+
     def _record(
-        self, connection: Connection, idempotency_key: str, data: str, leaf: bytes
-    ) -> tuple[Receipt, Frontier | None]:
-        """Write the entry and its checkpoint in the caller's transaction."""
-        earlier = connection.execute(
-            select(_entries.idx, _entries.leaf_hash).where(
-                _entries.idempotency_key == idempotency_key
-            )
-        ).first()
-        if earlier is not None:
-            return Receipt(earlier.idx, earlier.leaf_hash, fresh=False), None
+        self, connection: Connection, batch: list[_Pending]
+    ) -> tuple[list[Receipt], Frontier | None]:
+        """Write the batch's new entries and one checkpoint in the caller's transaction."""
+        keys = sorted({pending.key for pending in batch})
+        recorded = {
+            row.idempotency_key: Receipt(row.idx, row.leaf_hash, fresh=False)
+            for row in connection.execute(_RECORDED, {"keys": keys})
+        }
         frontier = self._synced_frontier(connection)
-        index = frontier.size
-        frontier.append(leaf)
-        root = frontier.root()
-        connection.execute(
-            insert(ledger_entries).values(
-                idx=index,
-                idempotency_key=idempotency_key,
-                data=data,
-                leaf_hash=leaf.hex(),
-                created_at=datetime.now(UTC).isoformat(),
+        created_at = datetime.now(UTC).isoformat()
+        receipts, rows = [], []
+        for pending in batch:
+            if pending.key in recorded:
+                receipts.append(recorded[pending.key])
+                continue
+            index, leaf = frontier.size, pending.leaf.hex()
+            frontier.append(pending.leaf)
+            rows.append(
+                {
+                    "idx": index,
+                    "idempotency_key": pending.key,
+                    "data": pending.data,
+                    "leaf_hash": leaf,
+                    "created_at": created_at,
+                }
             )
-        )
+            receipts.append(Receipt(index, leaf))
+            # The same key later in this batch is a retry of this entry.
+            recorded[pending.key] = Receipt(index, leaf, fresh=False)
+        if not rows:
+            return receipts, None
+        connection.execute(_INSERT_ENTRY, rows)
+        root = frontier.root()
         note = sign_checkpoint(self._key, self._origin, frontier.size, root)
         connection.execute(
-            insert(ledger_checkpoints).values(
-                tree_size=frontier.size, root_hash=root.hex(), note=note
-            )
+            _INSERT_CHECKPOINT, {"tree_size": frontier.size, "root_hash": root.hex(), "note": note}
         )
-        return Receipt(index, leaf.hex()), frontier
+        return receipts, frontier
 
     def _synced_frontier(self, connection: Connection) -> Frontier:
         """A copy of the frontier brought up to the stored log, which another writer may
         have extended; the copy is adopted only once a write commits."""
         frontier = Frontier() if self._frontier is None else self._frontier.copy()
-        newest = connection.execute(select(func.max(_entries.idx))).scalar()
+        newest = connection.execute(_NEWEST).scalar()
         stored = 0 if newest is None else newest + 1
         if stored < frontier.size:
             raise LedgerCorrupt("the ledger store lost entries; run verify")
         if stored > frontier.size:
-            rows = connection.execute(
-                select(_entries.idx, _entries.leaf_hash)
-                .where(_entries.idx >= frontier.size)
-                .order_by(_entries.idx)
-            )
+            rows = connection.execute(_LEAVES_FROM, {"first": frontier.size})
             for row in rows:
                 if row.idx != frontier.size:
                     raise LedgerCorrupt("ledger indices are not contiguous; run verify")

@@ -1,8 +1,12 @@
+import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import canonical_json
+from ledger.canonical import _canonical
 
 
 def test_sorted_compact_utf8() -> None:
@@ -28,3 +32,62 @@ def test_numbers(value: float, text: str) -> None:
 def test_rejects(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         canonical_json(bad)
+
+
+def test_circular_values_are_rejected() -> None:
+    looped: list = []
+    looped.append(looped)
+    with pytest.raises(ValueError):
+        canonical_json({"a": looped})
+
+
+def test_shared_containers_are_written_each_time() -> None:
+    shared = {"b": 1.5}
+    assert canonical_json([shared, shared]) == '[{"b":1.5},{"b":1.5}]'
+
+
+# Every JSON value, including floats, non-ASCII and astral keys, and tuples.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(json_values)
+def test_fast_path_writes_the_same_text_as_the_reference(value: object) -> None:
+    # _canonical is the RFC 8785 writer; canonical_json hands plain values to json.dumps.
+    assert canonical_json(value) == _canonical(value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(json_values)
+def test_canonical_text_parses_back_to_the_value(value: object) -> None:
+    def same(parsed: object, original: object) -> bool:
+        if isinstance(original, list | tuple):
+            return (
+                isinstance(parsed, list)
+                and len(parsed) == len(original)
+                and all(same(a, b) for a, b in zip(parsed, original, strict=True))
+            )
+        if isinstance(original, dict):
+            return (
+                isinstance(parsed, dict)
+                and parsed.keys() == original.keys()
+                and all(same(parsed[key], part) for key, part in original.items())
+            )
+        if isinstance(original, float):
+            # ECMAScript writes integral doubles without a fraction; as a double it round-trips.
+            return isinstance(parsed, int | float) and float(parsed) == original
+        return type(parsed) is type(original) and parsed == original
+
+    assert same(json.loads(canonical_json(value)), value)

@@ -1,6 +1,10 @@
 import hashlib
 import os
+import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.store import SEQUENCER_LOCK
 
 ORIGIN = "veil.local/ledger"
 # e.g. postgresql+psycopg://veil@/veil_test?host=/tmp; its ledger tables are dropped per test.
@@ -172,6 +177,120 @@ def test_concurrent_appends_are_sequenced(log: Ledger) -> None:
         thread.join()
     assert [e.index for e in log.entries()] == list(range(80))
     assert log.verify().ok
+
+
+@contextmanager
+def store_write_locked(paths: tuple[str, Path]) -> Iterator[Callable[[str], None]]:
+    """Hold the store's write lock from outside, as another gateway process would; yields a
+    way to run SQL in that transaction, which commits (releasing the lock) on exit."""
+    url = paths[0]
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        yield connection.execute
+        connection.execute("COMMIT")
+        connection.close()
+        return
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQUENCER_LOCK})
+        yield lambda sql: connection.execute(text(sql))
+    engine.dispose()
+
+
+def appending(log: Ledger, keys: list[str]) -> tuple[list[threading.Thread], list[object]]:
+    """Start one thread per key appending it; results collect each Receipt or error."""
+    results: list[object] = []
+
+    def work(key: str) -> None:
+        try:
+            results.append(log.append({"key": key}, key))
+        except LedgerError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=work, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_appends_waiting_on_a_busy_store_commit_together(paths: tuple[str, Path]) -> None:
+    log = Ledger.open(*paths)
+    fill(log, 3)
+    with store_write_locked(paths):
+        first, first_result = appending(log, ["first"])
+        # The first append now holds the writer turn and waits for the store; these queue.
+        wait_until(lambda: log._writing)
+        rest, results = appending(log, [f"later-{i}" for i in range(9)])
+        wait_until(lambda: len(log._waiting) == 9)
+    for thread in first + rest:
+        thread.join()
+    assert first_result[0].index == 3
+    assert sorted(receipt.index for receipt in results) == list(range(4, 13))
+    assert checkpoint_sizes(paths) == [1, 2, 3, 4, 13]  # one checkpoint for the nine
+    checkpoint = log.checkpoint()
+    for receipt in [*results, *first_result]:
+        path = [bytes.fromhex(h) for h in log.inclusion_proof(receipt.index, 13)]
+        leaf = bytes.fromhex(receipt.leaf_hash)
+        assert verify_inclusion(leaf, receipt.index, 13, path, bytes.fromhex(checkpoint.root_hash))
+    assert log.verify().ok
+    log.close()
+
+
+def test_a_repeated_key_in_one_batch_is_written_once(paths: tuple[str, Path]) -> None:
+    log = Ledger.open(*paths)
+    with store_write_locked(paths):
+        first, _ = appending(log, ["first"])
+        wait_until(lambda: log._writing)
+        rest, results = appending(log, ["same"] * 4)
+        wait_until(lambda: len(log._waiting) == 4)
+    for thread in first + rest:
+        thread.join()
+    receipts = results
+    assert {(receipt.index, receipt.leaf_hash) for receipt in receipts} == {
+        (1, receipts[0].leaf_hash)
+    }
+    assert sorted(receipt.fresh for receipt in receipts) == [False, False, False, True]
+    assert log.checkpoint().tree_size == 2
+    log.close()
+
+
+def test_a_failed_batch_fails_every_waiter_and_writes_nothing(paths: tuple[str, Path]) -> None:
+    log = Ledger.open(*paths)
+    fill(log, 2)
+    with store_write_locked(paths) as run:
+        first, first_result = appending(log, ["first"])
+        wait_until(lambda: log._writing)
+        rest, results = appending(log, [f"later-{i}" for i in range(5)])
+        wait_until(lambda: len(log._waiting) == 5)
+        # The entries insert will succeed and the checkpoint insert fail, in each batch.
+        run("ALTER TABLE ledger_checkpoints RENAME TO moved_checkpoints")
+    for thread in first + rest:
+        thread.join()
+    outcomes = [*first_result, *results]
+    assert [getattr(outcome, "code", None) for outcome in outcomes] == ["LEDGER_UNAVAILABLE"] * 6
+    raw(paths, "ALTER TABLE moved_checkpoints RENAME TO ledger_checkpoints")
+    assert log.append({"kind": "after"}, "after").index == 2
+    assert [entry.index for entry in log.entries()] == [0, 1, 2]
+    assert log.verify().ok
+    log.close()
+
+
+def checkpoint_sizes(paths: tuple[str, Path]) -> list[int]:
+    engine = create_engine(paths[0])
+    with engine.connect() as connection:
+        sizes = connection.execute(text("SELECT tree_size FROM ledger_checkpoints ORDER BY 1"))
+        found = list(sizes.scalars())
+    engine.dispose()
+    return found
 
 
 def test_second_writer_on_same_store_stays_in_sequence(paths: tuple[str, Path]) -> None:
