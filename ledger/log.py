@@ -28,6 +28,7 @@ from ledger.errors import (
 from ledger.keys import load_signing_key
 from ledger.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
+from ledger.settlements import check_period, period_of
 from ledger.store import (
     WRITE_OPTION,
     create_store,
@@ -66,6 +67,7 @@ class _Pending:
     key: str
     data: str
     leaf: bytes
+    period: str | None
     receipt: Receipt | None = None
     error: LedgerError | None = None
 
@@ -116,7 +118,8 @@ class Ledger:
     def append(self, entry: dict[str, Any], idempotency_key: str) -> Receipt:
         """Record `entry` durably; the same key again returns the first receipt."""
         data = _entry_text(entry, idempotency_key)
-        pending = _Pending(idempotency_key, data, leaf_hash(data.encode("utf-8")))
+        leaf = leaf_hash(data.encode("utf-8"))
+        pending = _Pending(idempotency_key, data, leaf, period_of(entry))
         with self._turn:
             self._waiting.append(pending)
         while not pending.settled:
@@ -159,16 +162,28 @@ class Ledger:
             row = connection.execute(query).first()
         return None if row is None else Entry(row.idx, row.leaf_hash, row.data)
 
-    def replay(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Every entry as (index, parsed data), oldest first, read page by page."""
-        after: int | None = None
-        while page := self.entries(after=after, limit=MAX_PAGE):
-            for entry in page:
+    def replay(
+        self, period: str | None = None, size: int | None = None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Entries as (index, parsed data), oldest first, read page by page: those of one
+        month when `period` is given, and only the first `size` of the log when it is."""
+        query = select(_entries.idx, _entries.data).order_by(_entries.idx).limit(MAX_PAGE)
+        if period is not None:
+            query = query.where(_entries.period == check_period(period))
+        if size is not None:
+            query = query.where(_entries.idx < size)
+        after = -1
+        while True:
+            with self._connect() as connection:
+                page = connection.execute(query.where(_entries.idx > after)).all()
+            for row in page:
                 try:
-                    yield entry.index, json.loads(entry.data)
+                    yield row.idx, json.loads(row.data)
                 except ValueError as error:
-                    raise LedgerCorrupt(f"entry {entry.index} is not JSON; run verify") from error
-            after = page[-1].index
+                    raise LedgerCorrupt(f"entry {row.idx} is not JSON; run verify") from error
+            if len(page) < MAX_PAGE:
+                return
+            after = page[-1].idx
 
     def checkpoint(self) -> Checkpoint:
         """The newest signed checkpoint; an empty log gets a freshly signed size-0 one."""
@@ -248,6 +263,7 @@ class Ledger:
                     "data": pending.data,
                     "leaf_hash": leaf,
                     "created_at": created_at,
+                    "period": pending.period,
                 }
             )
             receipts.append(Receipt(index, leaf))

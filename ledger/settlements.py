@@ -11,6 +11,7 @@ from ledger.errors import InvalidRange, LedgerCorrupt
 from ledger.postings import PAYEE, PAYER
 
 PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_MONTH_OF_TIME = re.compile(r"(\d{4}-(0[1-9]|1[0-2]))-")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,6 @@ class Settlement:
     """What one period's entries charged, who paid and who receives, per currency."""
 
     period: str
-    tree_size: int = 0
     charged: Counter[str] = field(default_factory=Counter)
     parties: dict[str, Counter[str]] = field(default_factory=dict)
     developers: dict[str, Counter[str]] = field(default_factory=dict)
@@ -43,6 +43,13 @@ def check_period(period: str) -> str:
     return period
 
 
+def period_of(entry: dict) -> str | None:
+    """The month (YYYY-MM) an entry belongs to: the start of its "at" time, if it has one."""
+    at = entry.get("at")
+    match = _MONTH_OF_TIME.match(at) if isinstance(at, str) else None
+    return match.group(1) if match else None
+
+
 def settle(entries: Iterable[tuple[int, dict]], period: str) -> Settlement:
     """Replay `entries` (index, parsed data) in order; charged entries `at` in `period` count.
 
@@ -51,13 +58,11 @@ def settle(entries: Iterable[tuple[int, dict]], period: str) -> Settlement:
     """
     settlement = Settlement(check_period(period))
     for index, data in entries:
-        settlement.tree_size = index + 1
-        cost, at = data.get("cost"), data.get("at")
-        if cost is None or not isinstance(at, str) or not at.startswith(period + "-"):
+        if data.get("cost") is None or period_of(data) != period:
             continue
         lines = posting_lines(index, data)
-        currency = cost["currency"]
-        settlement.charged[currency] += cost["amount_minor"]
+        currency = data["cost"]["currency"]
+        settlement.charged[currency] += data["cost"]["amount_minor"]
         for line in lines:
             side, name = (
                 (settlement.developers, line.account.removeprefix(PAYER))

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ledger.settlements import check_period
+from ledger.settlements import check_period, period_of
 
 METERED_TYPES = frozenset({"query", "job"})
 
@@ -48,16 +48,15 @@ def usage(
     """The metered entries `at` in `period` that `visible` lets the caller see, oldest first."""
     report = Usage(check_period(period))
     for index, data in entries:
-        at = data.get("at")
-        if data.get("type") not in METERED_TYPES or not isinstance(at, str):
+        if data.get("type") not in METERED_TYPES or period_of(data) != period:
             continue
-        if not at.startswith(period + "-") or not visible(data):
+        if not visible(data):
             continue
         used = data.get("usage") or {}
         cost = data.get("cost") or {}
         line = UsageLine(
             index=index,
-            at=at,
+            at=data["at"],
             principal=str(data.get("principal")),
             reference=str(data.get("query_id") or data.get("job_id") or ""),
             outcome=str(data.get("outcome")),

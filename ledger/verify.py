@@ -12,7 +12,7 @@ from ledger.checkpoints import verify_checkpoint
 from ledger.errors import CheckpointInvalid, LedgerError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import VerifyReport
-from ledger.settlements import posting_lines
+from ledger.settlements import period_of, posting_lines
 from ledger.store import ledger_checkpoints, ledger_entries
 
 MAX_PROBLEMS = 100
@@ -48,6 +48,8 @@ class _Audit:
         parsed = _parsed(row.data)
         if parsed.get("idempotency_key") != row.idempotency_key:
             self.report(f"entry {row.idx}: idempotency key does not match its data")
+        if period_of(parsed) != row.period:
+            self.report(f"entry {row.idx}: period does not match its data")
         if "cost" in parsed:
             try:
                 posting_lines(row.idx, parsed)

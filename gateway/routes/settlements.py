@@ -39,7 +39,9 @@ def settlements(
     format: Literal["json", "csv"] = "json",
 ) -> dict | Response:
     """Totals charged and each party's share for a month; `format=csv` lists every posting."""
-    settlement = settle(veil.ledger.replay(), _period(period))
+    # Settled as of the newest signed checkpoint, so the figures can be tied to it.
+    size = veil.ledger.checkpoint().tree_size
+    settlement = settle(veil.ledger.replay(_period(period), size), _period(period))
     chosen = _currency(settlement, currency)
     party = None if permit.caller.has(*OVERSEERS) else permit.caller.id
     lines = [
@@ -65,7 +67,7 @@ def settlements(
         "total_charged_minor": total,
         "parties": dict(sorted(parties.items())),
         "developers": dict(sorted(developers.items())),
-        "tree_size": settlement.tree_size,
+        "tree_size": size,
     }
 
 
@@ -77,7 +79,8 @@ def usage_report(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     """Metered requests in a month: a developer's own, a provider's assets', or everyone's."""
-    report = usage(veil.ledger.replay(), _period(period), _visible_to(permit, veil))
+    month = _period(period)
+    report = usage(veil.ledger.replay(month), month, _visible_to(permit, veil))
     return {
         "period": report.period,
         "requests": len(report.lines),

@@ -34,6 +34,10 @@ def test_settlement_equals_the_sum_of_charged_entries(demo) -> None:
     period = datetime.now(UTC).strftime("%Y-%m")
     body = _get(demo, "supervisor", "/v1/settlements").json()
     assert body["period"] == period and body["currency"] == "CNY"
+    # Settled as of the newest signed checkpoint, which it names.
+    assert (
+        body["tree_size"] == _get(demo, "supervisor", "/v1/ledger/checkpoint").json()["tree_size"]
+    )
     charged = _charged_entries(demo, period)
     assert body["total_charged_minor"] == sum(e["cost"]["amount_minor"] for e in charged)
     assert body["total_charged_minor"] >= sum(p["cost"]["amount_minor"] for p in paid) > 0

@@ -13,11 +13,14 @@ from sqlalchemy import create_engine, text
 
 import ledger.log
 from ledger import (
+    Frontier,
     Ledger,
     LedgerError,
     Receipt,
     canonical_json,
     generate_signing_key,
+    leaf_hash,
+    load_signing_key,
     root_from_leaves,
     sign_checkpoint,
     verify_checkpoint,
@@ -57,7 +60,10 @@ def log(paths: tuple[str, Path]) -> Ledger:
 
 
 def fill(log: Ledger, n: int) -> list[Receipt]:
-    return [log.append({"kind": "query", "n": i, "cost_minor": 100 + i}, f"k{i}") for i in range(n)]
+    return [
+        log.append({"kind": "query", "n": i, "at": f"2026-11-{1 + i % 28:02d}T00:00:00Z"}, f"k{i}")
+        for i in range(n)
+    ]
 
 
 def raw(paths: tuple[str, Path], sql: str, **params: object) -> None:
@@ -72,7 +78,7 @@ def test_append_and_page(log: Ledger) -> None:
     receipts = fill(log, 25)
     assert [r.index for r in receipts] == list(range(25))
     first = log.entries(limit=1)[0]
-    assert first.data == canonical_json({"kind": "query", "n": 0, "cost_minor": 100,
+    assert first.data == canonical_json({"kind": "query", "n": 0, "at": "2026-11-01T00:00:00Z",
                                          "idempotency_key": "k0"})  # fmt: skip
     assert first.leaf_hash == hashlib.sha256(b"\x00" + first.data.encode()).hexdigest()
     assert first.leaf_hash == receipts[0].leaf_hash
@@ -333,23 +339,66 @@ def test_schema_is_under_alembic(paths: tuple[str, Path]) -> None:
     engine = create_engine(paths[0])
     with engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM ledger_alembic_version"))
-        assert version.scalar_one() == "ledger_0001"
+        assert version.scalar_one() == "ledger_0002"
     engine.dispose()
+
+
+LEDGER_0001_TABLES = (
+    "CREATE TABLE ledger_entries (idx BIGINT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE,"
+    " data TEXT NOT NULL, leaf_hash TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE ledger_checkpoints (tree_size BIGINT PRIMARY KEY, root_hash TEXT NOT NULL,"
+    " note TEXT NOT NULL)",
+)
 
 
 def test_a_store_made_before_alembic_is_adopted(tmp_path: Path) -> None:
-    from ledger.store import metadata
-
     key = tmp_path / "ledger.key"
     generate_signing_key(key)
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    engine.dispose()
+    for statement in LEDGER_0001_TABLES:
+        raw((url, key), statement)
     log = Ledger.open(url, key)
     fill(log, 3)
     assert log.verify().ok
     log.close()
+
+
+def test_upgrading_fills_in_the_period_of_existing_entries(paths: tuple[str, Path]) -> None:
+    from ledger.store import migrate
+
+    engine = create_engine(paths[0])
+    migrate(engine, "ledger_0001")
+    engine.dispose()
+    # Entries written by the revision-0001 writer: no period column yet.
+    key = load_signing_key(paths[1])
+    frontier = Frontier()
+    for i, at in enumerate(["2026-10-31T23:00:00Z", "2026-11-01T00:00:00Z", None]):
+        data = canonical_json({"at": at, "n": i, "idempotency_key": f"k{i}"})
+        leaf = leaf_hash(data.encode())
+        frontier.append(leaf)
+        insert = "INSERT INTO ledger_entries VALUES (:i, :k, :d, :h, '2026-11-01')"
+        raw(paths, insert, i=i, k=f"k{i}", d=data, h=leaf.hex())
+    note = sign_checkpoint(key, ORIGIN, 3, frontier.root())
+    raw(paths, "INSERT INTO ledger_checkpoints VALUES (3, :r, :n)", r=frontier.root().hex(), n=note)
+    log = Ledger.open(*paths)
+    assert log.verify().ok
+    assert [index for index, _ in log.replay("2026-11")] == [1]
+    assert [index for index, _ in log.replay("2026-10")] == [0]
+    log.close()
+
+
+def test_replay_reads_one_period_up_to_a_size(log: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger.log, "MAX_PAGE", 3)  # several pages
+    months = ["2026-10", "2026-11", "2026-11", None, "2026-11", "2026-12"] * 3
+    for i, month in enumerate(months):
+        log.append({"at": f"{month}-05T00:00:00Z" if month else None, "n": i}, f"k{i}")
+    november = [i for i, month in enumerate(months) if month == "2026-11"]
+    assert [index for index, _ in log.replay("2026-11")] == november
+    assert [data["n"] for _, data in log.replay("2026-11")] == november
+    assert [index for index, _ in log.replay("2026-11", size=8)] == [1, 2, 4, 7]
+    assert len(list(log.replay())) == len(months)
+    with pytest.raises(LedgerError):
+        list(log.replay("2026-13"))
 
 
 def test_verify_clean_log(log: Ledger) -> None:
@@ -387,19 +436,29 @@ def test_verify_checks_every_charge_against_its_postings(paths: tuple[str, Path]
     ]
 
 
+AT_4 = "2026-11-05T00:00:00Z"  # what fill() gave entry 4
+
+
 def test_verify_detects_edited_data(paths: tuple[str, Path]) -> None:
-    edit = canonical_json({"kind": "query", "n": 4, "cost_minor": 1, "idempotency_key": "k4"})
+    edit = canonical_json({"kind": "query", "n": 40, "at": AT_4, "idempotency_key": "k4"})
     problems = tampered(paths, ("UPDATE ledger_entries SET data = :d WHERE idx = 4", {"d": edit}))
     assert "entry 4: stored leaf hash does not match its data" in problems
 
 
 def test_verify_detects_data_and_leaf_hash_rewritten(paths: tuple[str, Path]) -> None:
-    edit = canonical_json({"kind": "query", "n": 4, "cost_minor": 1, "idempotency_key": "k4"})
+    edit = canonical_json({"kind": "query", "n": 40, "at": AT_4, "idempotency_key": "k4"})
     new_hash = hashlib.sha256(b"\x00" + edit.encode()).hexdigest()
     sql = "UPDATE ledger_entries SET data = :d, leaf_hash = :h WHERE idx = 4"
     problems = tampered(paths, (sql, {"d": edit, "h": new_hash}))
     assert problems[0].startswith("checkpoint 5: signed root differs")
     assert len(problems) == 6  # checkpoints 5..10 all cover the edit
+
+
+def test_verify_detects_a_moved_period(paths: tuple[str, Path]) -> None:
+    # The period column is outside the hash; moving an entry out of its month would hide it
+    # from that month's settlement.
+    sql = "UPDATE ledger_entries SET period = '2020-01' WHERE idx = 6"
+    assert tampered(paths, (sql, {})) == ["entry 6: period does not match its data"]
 
 
 def test_verify_detects_reordering(paths: tuple[str, Path]) -> None:
@@ -424,7 +483,10 @@ def test_verify_detects_forged_checkpoint(paths: tuple[str, Path]) -> None:
 
 def test_verify_detects_unsigned_appended_entry(paths: tuple[str, Path]) -> None:
     data = canonical_json({"kind": "forged", "idempotency_key": "x"})
-    sql = "INSERT INTO ledger_entries VALUES (10, 'x', :d, :h, '2026-01-01T00:00:00+00:00')"
+    sql = (
+        "INSERT INTO ledger_entries (idx, idempotency_key, data, leaf_hash, created_at)"
+        " VALUES (10, 'x', :d, :h, '2026-01-01T00:00:00+00:00')"
+    )
     leaf = hashlib.sha256(b"\x00" + data.encode()).hexdigest()
     problems = tampered(paths, (sql, {"d": data, "h": leaf}))
     assert problems == ["entries from 10 on are not covered by a signed checkpoint"]

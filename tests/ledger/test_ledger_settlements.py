@@ -3,6 +3,7 @@
 import pytest
 
 from ledger import LedgerError, settle, usage
+from ledger.settlements import period_of
 
 
 def charged(index: int, at: str, amount: int, developer: str = "dev", currency: str = "CNY"):
@@ -37,7 +38,6 @@ def test_a_month_settles_exactly() -> None:
     assert settlement.charged == {"CNY": 133}
     assert settlement.parties["CNY"] == {"hosp": 70 + 23, "operator": 30 + 10}
     assert settlement.developers["CNY"] == {"dev": 100, "other": 33}
-    assert settlement.tree_size == 7
     assert [line.index for line in settlement.lines] == [2, 2, 2, 3, 3, 3]
 
 
@@ -75,3 +75,12 @@ def test_usage_lists_what_the_caller_may_see() -> None:
     assert mine.totals == {"rows_scanned": 2000, "cpu_ms": 10, "bytes_returned": 80}
     everyone = usage(ENTRIES, "2026-11", lambda data: True)
     assert [line.index for line in everyone.lines] == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("at", "period"),
+    [("2026-11-30T23:59:59Z", "2026-11"), ("2026-01-01", "2026-01"), ("2026-13-01T00:00Z", None),
+     ("2026-11", None), (None, None), (20261101, None), ("x2026-11-01", None)],
+)  # fmt: skip
+def test_period_of_an_entry_is_the_month_of_its_time(at: object, period: str | None) -> None:
+    assert period_of({"at": at}) == period
