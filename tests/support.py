@@ -39,12 +39,13 @@ class Server:
             return client.post("/v1/queries", json={"sql": sql, **extra})
 
 
-def start_server(home: Path, env: dict[str, str] | None = None) -> Server:
+def start_server(home: Path, env: dict[str, str] | None = None, command: str = "demo") -> Server:
+    """Run `veil demo` (or `veil serve` on a home the demo already set up) until ready."""
     port = free_port()
     env = dict(os.environ, VEIL_QUERY_TIMEOUT_S="5", **(env or {}))
-    log = (home.parent / f"{home.name}-server.log").open("w")
+    log = (home.parent / f"{home.name}-{command}-{port}.log").open("w")
     process = subprocess.Popen(
-        [*VEIL, "demo", "--home", str(home), "--port", str(port)],
+        [*VEIL, command, "--home", str(home), "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -57,3 +58,43 @@ def test_demo_query_and_verify_on_postgres(tmp_path, database_url) -> None:
         timeout=120,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+PAID = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
+
+
+def test_two_gateways_on_one_database_charge_exactly_and_never_fork(tmp_path, database_url):
+    """Two gateway processes share the PostgreSQL ledger; concurrent paid queries through both
+    land once each, in one unforked log, and settle to the minor unit."""
+    env = {"VEIL_DATABASE_URL": database_url, "VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "16"}
+    first = start_server(tmp_path / "home", env=env)
+    second = start_server(tmp_path / "home", env=env, command="serve")
+    try:
+        servers = [first, second] * 8
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda server: server.query(PAID, who="fintech"), servers))
+        assert [response.status_code for response in responses] == [200] * len(servers)
+        bodies = [response.json() for response in responses]
+        indices = sorted(body["receipt"]["ledger_index"] for body in bodies)
+        assert len(set(indices)) == len(servers)
+        with second.client("supervisor") as client:
+            settlement = client.get("/v1/settlements").json()
+            checkpoint = client.get("/v1/ledger/checkpoint").json()
+    finally:
+        stop_server(second)
+        stop_server(first)
+    charged = sum(body["cost"]["amount_minor"] for body in bodies)
+    assert charged > 0
+    assert settlement["total_charged_minor"] == charged
+    assert sum(settlement["parties"].values()) == charged
+    assert settlement["developers"] == {"fintech": charged}
+    assert checkpoint["tree_size"] > indices[-1]
+    verify = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "ledger", "verify", "--home", str(first.home)],
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads(verify.stdout)["tree_size"] == checkpoint["tree_size"]
