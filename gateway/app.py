@@ -12,6 +12,7 @@ from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.routes import (
     assets,
+    emergency,
     grants,
     health,
     ledger,
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
-    for module in (health, principals, assets, grants, queries, ledger, settlements, policies):
+    modules = [health, principals, assets, grants, queries, emergency]
+    modules += [ledger, settlements, policies]
+    for module in modules:
         app.include_router(module.router)
     return app

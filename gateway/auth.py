@@ -26,7 +26,8 @@ def principal(request: Request) -> Principal:
     found = services(request).control.authenticate(api_key)
     if found is None:
         raise ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
-    if found.status != "active":
+    # A suspended principal still reaches the policy, which denies it and has that recorded.
+    if found.status not in ("active", "suspended"):
         raise ApiError(403, "POLICY_DENIED", "this principal is not active")
     return found
 

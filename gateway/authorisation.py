@@ -117,6 +117,12 @@ def asset_input(card: AssetCard, status: str = "active") -> dict:
     }
 
 
+def asset_inputs(veil: Services, cards: list[AssetCard]) -> list[dict]:
+    """Registered assets as policies see them, each `suspended` while an emergency stop holds."""
+    suspended = veil.control.suspended_assets()
+    return [asset_input(card, "suspended" if card.id in suspended else "active") for card in cards]
+
+
 def grant_input(grant: Grant) -> dict:
     """A grant as the grant scopes see it: who asked and who approves."""
     return {

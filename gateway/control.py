@@ -47,6 +47,16 @@ approvals = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
 )
 
+suspensions = sa.Table(
+    "suspensions",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
 # A party name no principal id can take (ids are [a-z0-9_-]), so no one can approve as it.
 SUPERVISOR_PARTY = "role:supervisor"
 
@@ -64,6 +74,32 @@ TRANSITIONS = {
     GrantStatus.ACTIVE: {GrantStatus.REVOKED, GrantStatus.SUSPENDED, GrantStatus.EXPIRED},
     GrantStatus.SUSPENDED: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
 }
+
+
+class SuspensionKind(StrEnum):
+    PRINCIPAL = "principal"
+    GRANT = "grant"
+    ASSET = "asset"
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """An emergency stop in force: what is stopped, why, by whom and since when."""
+
+    kind: SuspensionKind
+    target: str
+    reason: str
+    by: str
+    at: str
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind.value,
+            "target": self.target,
+            "reason": self.reason,
+            "by": self.by,
+            "at": self.at,
+        }
 
 
 class ControlError(Exception):
@@ -250,6 +286,48 @@ class ControlStore:
             _move(db, self.grant(grant_id), status)
         return self.grant(grant_id)
 
+    # emergency suspensions
+
+    def suspend(self, kind: SuspensionKind, target: str, reason: str, by: str) -> Suspension:
+        """Stop a principal, grant or asset until resumed; its status changes in the same
+        transaction. Assets live in the enclave's store, so the caller checks they exist."""
+        stop = Suspension(kind, target, reason, by, utc_now())
+        with self._lock, self.engine.begin() as db:
+            if _suspension(db, kind, target) is not None:
+                raise ControlError(f"this {kind.value} is already suspended")
+            if kind is SuspensionKind.PRINCIPAL:
+                _set_principal_status(db, target, "suspended")
+            elif kind is SuspensionKind.GRANT:
+                _move(db, self.grant(target), GrantStatus.SUSPENDED)
+            db.execute(suspensions.insert().values(**stop.as_dict()))
+        return stop
+
+    def resume(self, kind: SuspensionKind, target: str) -> Suspension:
+        """Lift a suspension; returns the suspension that was lifted."""
+        with self._lock, self.engine.begin() as db:
+            stop = _suspension(db, kind, target)
+            if stop is None:
+                raise ControlError(f"this {kind.value} is not suspended")
+            if kind is SuspensionKind.PRINCIPAL:
+                _set_principal_status(db, target, "active")
+            elif kind is SuspensionKind.GRANT:
+                _move(db, self.grant(target), GrantStatus.ACTIVE)
+            db.execute(
+                suspensions.delete().where(
+                    suspensions.c.kind == kind.value, suspensions.c.target == target
+                )
+            )
+        return stop
+
+    def suspended_assets(self) -> frozenset[str]:
+        with self.engine.connect() as db:
+            found = db.execute(
+                sa.select(suspensions.c.target).where(
+                    suspensions.c.kind == SuspensionKind.ASSET.value
+                )
+            ).scalars()
+            return frozenset(found)
+
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the schema to an Alembic revision, the newest by default."""
@@ -265,6 +343,25 @@ def _move(db: sa.Connection, grant: Grant, status: GrantStatus) -> None:
     if status not in TRANSITIONS.get(grant.status, set()):
         raise ControlError(f"a {grant.status.value} grant cannot become {status.value}")
     db.execute(grants.update().where(grants.c.id == grant.id).values(status=status.value))
+
+
+def _suspension(db: sa.Connection, kind: SuspensionKind, target: str) -> Suspension | None:
+    row = db.execute(
+        sa.select(suspensions).where(
+            suspensions.c.kind == kind.value, suspensions.c.target == target
+        )
+    ).first()
+    if row is None:
+        return None
+    return Suspension(SuspensionKind(row.kind), row.target, row.reason, row.by, row.at)
+
+
+def _set_principal_status(db: sa.Connection, principal_id: str, status: str) -> None:
+    changed = db.execute(
+        principals.update().where(principals.c.id == principal_id).values(status=status)
+    )
+    if changed.rowcount != 1:
+        raise NotFound("no such principal")
 
 
 def _principal(row: sa.Row) -> Principal:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from dataclasses import dataclass, replace
 
-from gateway.authorisation import asset_input, decide
-from gateway.control import Principal, utc_now
+from gateway.authorisation import asset_inputs, decide
+from gateway.control import GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
 from policies import Decision
-from sandbox.enclave import Thresholds
-from sandbox.errors import EnclaveUnavailable, SandboxError
+from sandbox.enclave import QueryOutcome, Thresholds
+from sandbox.errors import Cancelled, EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
 
 SCOPE = "query:run"
@@ -76,7 +77,7 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         caller,
         SCOPE,
         {
-            "assets": [asset_input(store.get(asset).card) for asset in analysis.assets],
+            "assets": asset_inputs(veil, [store.get(asset).card for asset in analysis.assets]),
             "columns": analysis.columns,
         },
         request={"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id},
@@ -128,10 +129,18 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
 
     # Priced before running, so a card that cannot be priced stops the query, not its record.
     unrun = priced(0)
+    thresholds = Thresholds(obligations.min_distinct_units, obligations.max_rows)
     try:
-        outcome = veil.enclave.run(
-            analysis, Thresholds(obligations.min_distinct_units, obligations.max_rows)
-        )
+        with veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel:
+            # Tracked first, checked second: a stop that committed before this check is seen
+            # here, and one that commits after it finds this query tracked and cancels it.
+            if not _still_allowed(veil, query):
+                cancel.set()
+            outcome = _run_unless_cancelled(veil, analysis, thresholds, cancel)
+    except Cancelled:
+        usage = {"rows_scanned": scanned, "cpu_ms": 0, "bytes_returned": 0}
+        _record(veil, dict(record, outcome="cancelled", usage=usage), "cancelled")
+        raise
     except EnclaveUnavailable:
         _record(veil, dict(record, outcome="unavailable"), "unavailable")
         raise
@@ -164,6 +173,31 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
         "cost": entry["cost"],
         "receipt": {"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash},
     }
+
+
+def _run_unless_cancelled(
+    veil: Services, analysis: Analysis, thresholds: Thresholds, cancel: threading.Event
+) -> QueryOutcome:
+    stopped = Cancelled("the query was stopped: its authorisation ended while it ran")
+    if cancel.is_set():
+        raise stopped
+    outcome = veil.enclave.run(analysis, thresholds, cancel)
+    if cancel.is_set():  # stopped after the engine answered: nothing is released
+        raise stopped
+    return outcome
+
+
+def _still_allowed(veil: Services, query: AuthorisedQuery) -> bool:
+    """Whether the principal, grant and assets the decision relied on are all still in force."""
+    principal = veil.control.principal(query.caller.id)
+    if principal is None or principal.status != "active":
+        return False
+    grant_id = query.decision.grant_id
+    if grant_id is not None and veil.control.grant(grant_id).status is not GrantStatus.ACTIVE:
+        return False
+    assets = set(query.analysis.assets)
+    registered = set(veil.enclave.store.cards())
+    return assets <= registered and not assets & veil.control.suspended_assets()
 
 
 def _released_under(veil: Services, key: str, fingerprint: str) -> dict | None:

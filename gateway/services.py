@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gateway.control import ControlStore
 from gateway.metrics import Metrics
+from gateway.running import RunningWork
 from gateway.settings import Settings
 from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
@@ -25,6 +26,7 @@ class Services:
     policy: PolicyEngine
     metrics: Metrics
     in_flight: InFlight
+    running: RunningWork
 
     def close(self) -> None:
         self.enclave.close()
@@ -75,4 +77,5 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         policy=policy_engine(settings),
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
+        running=RunningWork(),
     )

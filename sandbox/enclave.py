@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +50,14 @@ class Enclave:
         cards = self.store.cards()
         return analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
 
-    def run(self, analysis: Analysis, thresholds: Thresholds) -> QueryOutcome:
+    def run(
+        self, analysis: Analysis, thresholds: Thresholds, cancel: threading.Event | None = None
+    ) -> QueryOutcome:
+        """Run a checked query; setting `cancel` stops it (Cancelled) while it runs."""
         compiled = analysis.compiled
         if compiled is None:
             raise ValueError("run takes an analysis made by Enclave.analyse")
-        result = self.pool.run(compiled.sql(thresholds.min_distinct_units))
+        result = self.pool.run(compiled.sql(thresholds.min_distinct_units), cancel)
         released = release(
             result.columns,
             result.rows,

@@ -68,6 +68,13 @@ class ExecutionTimeout(SandboxError):
     status = 408
 
 
+class Cancelled(SandboxError):
+    """The work was stopped from outside: its grant was revoked, or something was suspended."""
+
+    code = "CANCELLED"
+    status = 409
+
+
 class EnclaveUnavailable(SandboxError):
     code = "ENCLAVE_UNAVAILABLE"
     status = 503

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from sandbox.duck import BASE_CONFIG, Limits, attach_sql, lock_down
-from sandbox.errors import EnclaveUnavailable, ExecutionFailed, ExecutionTimeout
+from sandbox.errors import Cancelled, EnclaveUnavailable, ExecutionFailed, ExecutionTimeout
 from sandbox.store import Attachment
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+# How often a waiting query looks for a cancellation; a reply ends the wait at once.
+CANCEL_CHECK_S = 0.05
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
@@ -127,12 +129,11 @@ class Worker:
             raise EnclaveUnavailable("the enclave could not start")
         self.network_isolated: bool = reply[1]
 
-    def run(self, sql: str) -> ResultSet:
+    def run(self, sql: str, cancel: threading.Event | None = None) -> ResultSet:
+        """Run `sql`; a set `cancel` or the time limit kills the worker mid-query."""
         try:
             self._channel.send(sql)
-            if not self._channel.poll(self._config.timeout_s):
-                self.kill()
-                raise ExecutionTimeout("the query ran past its time limit and was stopped")
+            self._await_reply(cancel)
             reply = self._channel.recv()
         except (EOFError, OSError, BrokenPipeError) as exc:
             self.kill()
@@ -141,6 +142,16 @@ class Worker:
             raise ExecutionFailed("the query could not be executed")
         _, columns, rows, truncated, cpu_ms = reply
         return ResultSet(columns, rows, truncated, cpu_ms)
+
+    def _await_reply(self, cancel: threading.Event | None) -> None:
+        deadline = time.monotonic() + self._config.timeout_s
+        while not self._channel.poll(min(CANCEL_CHECK_S, max(0.0, deadline - time.monotonic()))):
+            if cancel is not None and cancel.is_set():
+                self.kill()
+                raise Cancelled("the query was stopped: its authorisation ended while it ran")
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise ExecutionTimeout("the query ran past its time limit and was stopped")
 
     @property
     def alive(self) -> bool:
@@ -169,13 +180,13 @@ class WorkerPool:
         self._idle: list[tuple[int, Worker]] = []
         self._lock = threading.Lock()
 
-    def run(self, sql: str) -> ResultSet:
+    def run(self, sql: str, cancel: threading.Event | None = None) -> ResultSet:
         if not self._slots.acquire(timeout=self._config.timeout_s * 2):
             raise EnclaveUnavailable("the enclave is busy; try again")
         try:
             generation, worker = self._checkout()
             try:
-                return worker.run(sql)
+                return worker.run(sql, cancel)
             finally:
                 self._checkin(generation, worker)
         finally:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, asset_input
+from gateway.authorisation import Allowed, asset_input, asset_inputs
 from gateway.errors import ApiError
 from sandbox.cards import AssetCard, parse_card
 from sandbox.store import StoredAsset
@@ -38,8 +38,8 @@ Stored = Annotated[StoredAsset, Depends(stored_asset)]
 Uploaded = Annotated[AssetCard, Depends(uploaded_card)]
 
 
-def existing_asset(stored: Stored) -> dict:
-    return {"assets": [asset_input(stored.card)]}
+def existing_asset(stored: Stored, veil: Veil) -> dict:
+    return {"assets": asset_inputs(veil, [stored.card])}
 
 
 def new_asset(card: Uploaded) -> dict:
@@ -89,6 +89,7 @@ def destroy_asset(
     veil: Veil,
 ) -> dict:
     record = veil.enclave.store.destroy(stored.card.id)
+    veil.running.stop(asset=stored.card.id)
     receipt = veil.ledger.append(
         dict(
             record,

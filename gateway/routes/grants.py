@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, asset_input, grant_input
+from gateway.authorisation import Allowed, asset_inputs, grant_input
 from gateway.control import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
 from gateway.errors import ApiError
 from sandbox.cards import AssetCard, Role
@@ -66,9 +66,9 @@ def requested_cards(body: Requested, veil: Veil) -> dict[str, AssetCard]:
 Cards = Annotated[dict[str, AssetCard], Depends(requested_cards)]
 
 
-def requested_assets(cards: Cards, body: Requested) -> dict:
+def requested_assets(cards: Cards, body: Requested, veil: Veil) -> dict:
     return {
-        "assets": [asset_input(card) for card in cards.values()],
+        "assets": asset_inputs(veil, list(cards.values())),
         "columns": body.columns or {},
     }
 
@@ -167,11 +167,14 @@ def revoke_grant(
     veil: Veil,
 ) -> dict:
     revoked = veil.control.set_status(grant.id, GrantStatus.REVOKED)
+    cancelled = veil.running.stop(grant=grant.id)
     veil.ledger.append(
         {
             "type": "grant_revoked",
             "grant": grant.id,
             "by": permit.caller.id,
+            "cancelled": cancelled,
+            "at": utc_now(),
             "decision_id": permit.decision.decision_id,
         },
         idempotency_key=f"grant:{grant.id}:revoked",

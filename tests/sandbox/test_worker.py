@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.errors import ExecutionFailed, ExecutionTimeout
+from sandbox.errors import Cancelled, ExecutionFailed, ExecutionTimeout
 from sandbox.store import AssetStore, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -157,3 +157,15 @@ def test_engine_error_text_never_leaves(pool: WorkerPool) -> None:
     with pytest.raises(ExecutionFailed) as raised:
         pool.run("SELECT CAST('secret-value' AS INTEGER)")
     assert "secret" not in str(raised.value) and "secret" not in raised.value.message
+
+
+def test_a_cancelled_query_is_stopped_and_the_worker_replaced(pool: WorkerPool) -> None:
+    import threading
+
+    worker = _idle_worker(pool)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled):
+        pool.run("SELECT sum(hash(range)) FROM range(30000000000)", cancel)
+    assert not worker.alive
+    assert pool.run("SELECT 41 + 1", threading.Event()).rows == [[42]]
