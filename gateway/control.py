@@ -36,6 +36,19 @@ grants = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("valid_until", sa.String(32), nullable=True, index=True),
+)
+
+grant_events = sa.Table(
+    "grant_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), nullable=False, index=True),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("party", sa.String(64), nullable=True),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("at", sa.String(32), nullable=False),
 )
 
 approvals = sa.Table(
@@ -64,13 +77,20 @@ SUPERVISOR_PARTY = "role:supervisor"
 class GrantStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
+    REJECTED = "rejected"
     REVOKED = "revoked"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
 
 
+# Grants that still confer use or may again; the others have ended for good.
+LIVE = (GrantStatus.PENDING, GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+# Who records a change nobody asked for, such as the end of a grant's term.
+SYSTEM = "system"
+
+
 TRANSITIONS = {
-    GrantStatus.PENDING: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
+    GrantStatus.PENDING: {GrantStatus.ACTIVE, GrantStatus.REJECTED, GrantStatus.REVOKED},
     GrantStatus.ACTIVE: {GrantStatus.REVOKED, GrantStatus.SUSPENDED, GrantStatus.EXPIRED},
     GrantStatus.SUSPENDED: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
 }
@@ -234,6 +254,7 @@ class ControlStore:
     def create_grant(self, body: dict, required_parties: list[str]) -> Grant:
         grant_id = "g_" + secrets.token_hex(8)
         stored = dict(body, required_parties=sorted(set(required_parties)))
+        now = utc_now()
         with self.engine.begin() as db:
             db.execute(
                 grants.insert().values(
@@ -241,9 +262,11 @@ class ControlStore:
                     developer=body["developer"],
                     body=json.dumps(stored, sort_keys=True),
                     status=GrantStatus.PENDING.value,
-                    created_at=utc_now(),
+                    created_at=now,
+                    valid_until=body["valid_until"],
                 )
             )
+            _event(db, grant_id, "requested", body["developer"], at=now)
         return self.grant(grant_id)
 
     def grant(self, grant_id: str) -> Grant:
@@ -257,34 +280,78 @@ class ControlStore:
             return _grant(row, sorted(parties))
 
     def grants_of(self, developer: str) -> list[Grant]:
+        return self.grants(sa.select(grants.c.id).where(grants.c.developer == developer))
+
+    def grants(self, ids: sa.Select | None = None) -> list[Grant]:
+        """The grants whose ids `ids` selects (all when None), oldest first."""
+        query = (ids if ids is not None else sa.select(grants.c.id)).order_by(grants.c.created_at)
         with self.engine.connect() as db:
-            ids = db.execute(
-                sa.select(grants.c.id).where(grants.c.developer == developer).order_by(grants.c.id)
-            ).scalars()
-            ids = list(ids)
-        return [self.grant(grant_id) for grant_id in ids]
+            found = list(db.execute(query).scalars())
+        return [self.grant(grant_id) for grant_id in found]
+
+    def history(self, grant_id: str) -> list[dict]:
+        """Every change of a grant, oldest first: what happened, for which party, by whom, why."""
+        query = (
+            sa.select(grant_events)
+            .where(grant_events.c.grant_id == grant_id)
+            .order_by(grant_events.c.id)
+        )
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+        return [
+            {"event": r.event, "party": r.party, "by": r.by, "reason": r.reason, "at": r.at}
+            for r in rows
+        ]
 
     def approve(self, grant_id: str, party: str, approver: str) -> Grant:
         with self._lock, self.engine.begin() as db:
-            grant = self.grant(grant_id)
-            if grant.status is not GrantStatus.PENDING:
-                raise ControlError(f"the grant is {grant.status.value}, not pending")
-            if party not in grant.required_parties:
-                raise ControlError("this party's approval is not required")
+            grant = self._pending_for(grant_id, party)
             if party not in grant.approvals:
                 db.execute(
                     approvals.insert().values(
                         grant_id=grant_id, party=party, approver=approver, at=utc_now()
                     )
                 )
+                _event(db, grant_id, "approved", approver, party=party)
             if set(grant.required_parties) <= set(grant.approvals) | {party}:
-                _move(db, grant, GrantStatus.ACTIVE)
+                _move(db, grant, GrantStatus.ACTIVE, approver)
         return self.grant(grant_id)
 
-    def set_status(self, grant_id: str, status: GrantStatus) -> Grant:
+    def reject(self, grant_id: str, party: str, by: str, reason: str) -> Grant:
+        """A required party refuses a pending grant, with its reason; the grant ends."""
         with self._lock, self.engine.begin() as db:
-            _move(db, self.grant(grant_id), status)
+            grant = self._pending_for(grant_id, party)
+            _move(db, grant, GrantStatus.REJECTED, by, reason=reason, party=party)
         return self.grant(grant_id)
+
+    def set_status(
+        self, grant_id: str, status: GrantStatus, by: str, reason: str | None = None
+    ) -> Grant:
+        with self._lock, self.engine.begin() as db:
+            _move(db, self.grant(grant_id), status, by, reason=reason)
+        return self.grant(grant_id)
+
+    def expire_due(self, now: str) -> list[Grant]:
+        """Move every live grant whose term has ended to `expired`; returns those moved."""
+        with self._lock, self.engine.begin() as db:
+            due = db.execute(
+                sa.select(grants.c.id).where(
+                    grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
+                    grants.c.valid_until <= now,
+                )
+            ).scalars()
+            ended = [self.grant(grant_id) for grant_id in due]
+            for grant in ended:
+                _move(db, grant, GrantStatus.EXPIRED, SYSTEM, reason="the grant's term ended")
+        return [self.grant(grant.id) for grant in ended]
+
+    def _pending_for(self, grant_id: str, party: str) -> Grant:
+        grant = self.grant(grant_id)
+        if grant.status is not GrantStatus.PENDING:
+            raise ControlError(f"the grant is {grant.status.value}, not pending")
+        if party not in grant.required_parties:
+            raise ControlError("this party's approval is not required")
+        return grant
 
     # emergency suspensions
 
@@ -298,11 +365,11 @@ class ControlStore:
             if kind is SuspensionKind.PRINCIPAL:
                 _set_principal_status(db, target, "suspended")
             elif kind is SuspensionKind.GRANT:
-                _move(db, self.grant(target), GrantStatus.SUSPENDED)
+                _move(db, self.grant(target), GrantStatus.SUSPENDED, by, reason=reason)
             db.execute(suspensions.insert().values(**stop.as_dict()))
         return stop
 
-    def resume(self, kind: SuspensionKind, target: str) -> Suspension:
+    def resume(self, kind: SuspensionKind, target: str, by: str, reason: str) -> Suspension:
         """Lift a suspension; returns the suspension that was lifted."""
         with self._lock, self.engine.begin() as db:
             stop = _suspension(db, kind, target)
@@ -311,7 +378,7 @@ class ControlStore:
             if kind is SuspensionKind.PRINCIPAL:
                 _set_principal_status(db, target, "active")
             elif kind is SuspensionKind.GRANT:
-                _move(db, self.grant(target), GrantStatus.ACTIVE)
+                _move(db, self.grant(target), GrantStatus.ACTIVE, by, reason=reason)
             db.execute(
                 suspensions.delete().where(
                     suspensions.c.kind == kind.value, suspensions.c.target == target
@@ -338,11 +405,38 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
         alembic.command.upgrade(config, revision)
 
 
-def _move(db: sa.Connection, grant: Grant, status: GrantStatus) -> None:
-    """The one way a grant changes state."""
+def _move(
+    db: sa.Connection,
+    grant: Grant,
+    status: GrantStatus,
+    by: str,
+    reason: str | None = None,
+    party: str | None = None,
+) -> None:
+    """The one way a grant changes state, and the event that records it."""
     if status not in TRANSITIONS.get(grant.status, set()):
         raise ControlError(f"a {grant.status.value} grant cannot become {status.value}")
     db.execute(grants.update().where(grants.c.id == grant.id).values(status=status.value))
+    event = status.value
+    if status is GrantStatus.ACTIVE:
+        event = "resumed" if grant.status is GrantStatus.SUSPENDED else "activated"
+    _event(db, grant.id, event, by, party=party, reason=reason)
+
+
+def _event(
+    db: sa.Connection,
+    grant_id: str,
+    event: str,
+    by: str,
+    party: str | None = None,
+    reason: str | None = None,
+    at: str | None = None,
+) -> None:
+    db.execute(
+        grant_events.insert().values(
+            grant_id=grant_id, event=event, party=party, by=by, reason=reason, at=at or utc_now()
+        )
+    )
 
 
 def _suspension(db: sa.Connection, kind: SuspensionKind, target: str) -> Suspension | None:

@@ -72,6 +72,7 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
     record.update(assets=analysis.assets, columns=analysis.columns)
 
     store = veil.enclave.store
+    veil.expire_grants()
     decision = decide(
         veil,
         caller,

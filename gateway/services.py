@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.control import ControlStore
+from gateway.control import ControlStore, utc_now
 from gateway.metrics import Metrics
 from gateway.running import RunningWork
 from gateway.settings import Settings
@@ -30,6 +30,21 @@ class Services:
 
     def close(self) -> None:
         self.enclave.close()
+
+    def expire_grants(self) -> None:
+        """End every grant whose term is over: record it, and stop work still running under it."""
+        for grant in self.control.expire_due(utc_now()):
+            cancelled = self.running.stop(grant=grant.id)
+            self.ledger.append(
+                {
+                    "type": "grant_expired",
+                    "grant": grant.id,
+                    "valid_until": grant.valid_until,
+                    "cancelled": cancelled,
+                    "at": utc_now(),
+                },
+                idempotency_key=f"grant:{grant.id}:expired",
+            )
 
 
 def initialise(settings: Settings) -> str | None:

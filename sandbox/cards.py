@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -94,6 +95,7 @@ class Column(BaseModel):
 
 MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
 PLAN_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+PURPOSE = r"^[a-z][a-z0-9_]{1,63}$"
 
 
 class RowTier(BaseModel):
@@ -157,6 +159,9 @@ class AssetCard(BaseModel):
     rights: Rights
     columns: Annotated[list[Column], Field(min_length=1, max_length=500)]
     pricing: Pricing = Pricing()
+    # Purposes grants may name (any when absent), and the last day data may be used on.
+    purposes: list[Annotated[str, Field(pattern=PURPOSE)]] | None = None
+    retention_until: date | None = None
     revenue_shares_bp: dict[str, Annotated[int, Field(gt=0, le=10_000)]]
 
     @field_validator("id")

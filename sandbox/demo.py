@@ -179,6 +179,8 @@ FACILITY_COLUMN = {"name": "facility_code", "type": "VARCHAR", "role": "join_key
                    "description": "Facility code, F + 3 digits, shared across assets"}  # fmt: skip
 FREE_PURPOSES = ("public_welfare", "public_governance")
 LICENSE = "Fuzhou public data pilot licence, processing and use only"
+# The last day the demo data may be used under any grant.
+RETENTION_UNTIL = "2030-12-31"
 
 
 @dataclass(frozen=True)
@@ -501,6 +503,8 @@ def _visits_card() -> dict[str, Any]:
             per_cpu_second_minor=20,
             plans={"sensitive": {"per_query_minor": 300, "per_1k_rows_scanned_minor": 3}},
         ),
+        "purposes": [*FREE_PURPOSES, "medical_research"],
+        "retention_until": RETENTION_UNTIL,
         "revenue_shares_bp": {"city-hospital": 7000, "operator": 2000, "platform": 1000},
     }
 
@@ -546,5 +550,7 @@ def _claims_card() -> dict[str, Any]:
             per_1k_rows_scanned_minor=2,
             row_tiers=[{"above_rows": 20_000, "per_1k_rows_scanned_minor": 1}],
         ),
+        "purposes": [*FREE_PURPOSES, "commercial_pricing", "actuarial_research"],
+        "retention_until": RETENTION_UNTIL,
         "revenue_shares_bp": {"insurer": 7500, "operator": 1500, "platform": 1000},
     }

@@ -73,7 +73,7 @@ def suspend(body: Named, permit: Allowed("emergency:suspend", named_target), vei
 @router.post("/resume")
 def resume(body: Named, permit: Allowed("emergency:resume", named_target), veil: Veil) -> dict:
     """Lift a suspension; the target works again from the next request."""
-    lifted = veil.control.resume(body.kind, body.id)
+    lifted = veil.control.resume(body.kind, body.id, permit.caller.id, body.reason)
     entry = {
         "type": "emergency_resumed",
         "kind": lifted.kind.value,

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, asset_inputs, grant_input
+from gateway.authorisation import Allowed, Permit, asset_inputs, grant_input
 from gateway.control import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
 from gateway.errors import ApiError
-from sandbox.cards import AssetCard, Role
+from gateway.services import Services
+from sandbox.cards import PURPOSE, AssetCard, Role
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 
-Purpose = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+Purpose = Annotated[str, Field(pattern=PURPOSE)]
 
 
 class GrantRequest(BaseModel):
@@ -97,6 +98,7 @@ def request_grant(
         violations.append({"rule": "validity_years", "column": f"{EARLIEST}-{LATEST}"})
     elif valid_until <= max(valid_from, utc_now()):
         violations.append({"rule": "validity_window", "column": "valid_until"})
+    violations += _card_violations(cards, body.purpose, valid_until)
     if violations:
         raise ApiError(422, "BAD_REQUEST", "the grant request is not valid", violations)
     parties = sorted({card.provider for card in cards.values()} | {SUPERVISOR_PARTY})
@@ -119,20 +121,52 @@ def request_grant(
             "grant": grant.as_dict(),
             "by": caller.id,
             "decision_id": permit.decision.decision_id,
+            "at": grant.created_at,
         },
         idempotency_key=f"grant:{grant.id}:requested",
     )
     return grant.as_dict()
 
 
+# Roles that read every grant; providers read those they approve, developers their own.
+OVERSEERS = ("supervisor", "operator", "admin")
+
+
 @router.get("")
-def list_grants(permit: Allowed("grant:read"), veil: Veil) -> dict:
-    return {"items": [g.as_dict() for g in veil.control.grants_of(permit.caller.id)]}
+def list_grants(
+    permit: Allowed("grant:read"), veil: Veil, status: GrantStatus | None = None
+) -> dict:
+    """The grants the caller may see, oldest first, optionally of one status."""
+    veil.expire_grants()
+    caller = permit.caller
+    if caller.has(*OVERSEERS):
+        visible = veil.control.grants()
+    else:
+        visible = [
+            grant
+            for grant in veil.control.grants()
+            if grant.developer == caller.id or caller.id in grant.required_parties
+        ]
+    return {"items": [g.as_dict() for g in visible if status is None or g.status is status]}
 
 
 @router.get("/{grant_id}")
-def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant)) -> dict:
-    return grant.as_dict()
+def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant), veil: Veil) -> dict:
+    """One grant with its history: every request, approval, rejection and stop."""
+    veil.expire_grants()
+    return dict(veil.control.grant(grant.id).as_dict(), history=veil.control.history(grant.id))
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Revocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
 
 
 @router.post("/{grant_id}/approve")
@@ -141,23 +175,24 @@ def approve_grant(
     permit: Allowed("grant:approve", existing_grant),
     veil: Veil,
 ) -> dict:
-    caller = permit.caller
-    # The policy admitted the caller as a party; a provider party approves for itself.
-    is_provider_party = caller.has("provider") and caller.id in grant.required_parties
-    party = caller.id if is_provider_party else SUPERVISOR_PARTY
-    approved = veil.control.approve(grant.id, party, caller.id)
-    veil.ledger.append(
-        {
-            "type": "grant_approved",
-            "grant": grant.id,
-            "party": party,
-            "by": caller.id,
-            "status": approved.status.value,
-            "decision_id": permit.decision.decision_id,
-        },
-        idempotency_key=f"grant:{grant.id}:approved:{party}",
-    )
+    party = _party(permit, grant)
+    approved = veil.control.approve(grant.id, party, permit.caller.id)
+    _record(veil, permit, "grant_approved", grant, party=party, status=approved.status.value)
     return approved.as_dict()
+
+
+@router.post("/{grant_id}/reject")
+def reject_grant(
+    grant: Stored,
+    body: Reason,
+    permit: Allowed("grant:approve", existing_grant),
+    veil: Veil,
+) -> dict:
+    """A party whose approval is required refuses the grant, saying why; it never activates."""
+    party = _party(permit, grant)
+    rejected = veil.control.reject(grant.id, party, permit.caller.id, body.reason)
+    _record(veil, permit, "grant_rejected", grant, party=party, reason=body.reason)
+    return rejected.as_dict()
 
 
 @router.post("/{grant_id}/revoke")
@@ -165,18 +200,47 @@ def revoke_grant(
     grant: Stored,
     permit: Allowed("grant:revoke", existing_grant),
     veil: Veil,
+    body: Revocation | None = None,
 ) -> dict:
-    revoked = veil.control.set_status(grant.id, GrantStatus.REVOKED)
+    """End the grant now, optionally saying why; queries running under it are cancelled."""
+    reason = body.reason if body else None
+    revoked = veil.control.set_status(grant.id, GrantStatus.REVOKED, permit.caller.id, reason)
     cancelled = veil.running.stop(grant=grant.id)
+    _record(veil, permit, "grant_revoked", grant, reason=reason, cancelled=cancelled)
+    return revoked.as_dict()
+
+
+def _party(permit: Permit, grant: Grant) -> str:
+    # The policy admitted the caller as a party; a provider party acts for itself.
+    caller = permit.caller
+    is_provider_party = caller.has("provider") and caller.id in grant.required_parties
+    return caller.id if is_provider_party else SUPERVISOR_PARTY
+
+
+def _record(veil: Services, permit: Permit, kind: str, grant: Grant, **details: object) -> None:
+    """One ledger entry per change of a grant; a repeated change has one key, so one entry."""
+    party = details.get("party")
     veil.ledger.append(
         {
-            "type": "grant_revoked",
+            "type": kind,
             "grant": grant.id,
+            **details,
             "by": permit.caller.id,
-            "cancelled": cancelled,
-            "at": utc_now(),
             "decision_id": permit.decision.decision_id,
+            "at": utc_now(),
         },
-        idempotency_key=f"grant:{grant.id}:revoked",
+        idempotency_key=f"grant:{grant.id}:{kind.removeprefix('grant_')}"
+        + (f":{party}" if party else ""),
     )
-    return revoked.as_dict()
+
+
+def _card_violations(cards: dict[str, AssetCard], purpose: str, valid_until: str | None) -> list:
+    """What the assets' cards forbid: a purpose they do not serve, a term past retention."""
+    violations = []
+    for asset, card in cards.items():
+        if card.purposes is not None and purpose not in card.purposes:
+            violations.append({"rule": "purpose_not_allowed", "column": asset})
+        retained = card.retention_until
+        if retained is not None and valid_until is not None and valid_until[:10] > str(retained):
+            violations.append({"rule": "term_beyond_retention", "column": asset})
+    return violations

@@ -74,7 +74,7 @@ def test_pending_and_revoked_grants_do_not_authorise(each_engine) -> None:
                 "purpose": "public_governance",
                 "scenario": "fraud oversight",
                 "methods": ["sql"],
-                "valid_until": "2099-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T00:00:00Z",
             },
         ).json()
     assert grant["status"] == "pending"

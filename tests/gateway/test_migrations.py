@@ -17,7 +17,7 @@ def test_migrations_match_the_tables(tmp_path) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert differences == []
-    assert version == "0003"
+    assert version == "0004"
 
 
 def test_migrating_twice_is_harmless(tmp_path) -> None:
@@ -54,3 +54,5 @@ def test_supervisor_party_is_renamed_where_no_principal_id_can_reach_it(tmp_path
     assert grant.required_parties == ["prov", SUPERVISOR_PARTY]
     assert grant.approvals == [SUPERVISOR_PARTY]
     assert store.approve("g_1", "prov", "prov").status.value == "active"
+    # Grants made before the history began start it with their request.
+    assert [e["event"] for e in store.history("g_1")] == ["requested", "approved", "activated"]

@@ -90,7 +90,7 @@ def _new_grant(server: Server) -> str:
                 "purpose": "public_welfare",
                 "scenario": "scope test",
                 "methods": ["sql"],
-                "valid_until": "2099-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T00:00:00Z",
             },
         )
     assert response.status_code == 201, response.text
@@ -137,7 +137,7 @@ def _cases(
                     "purpose": "public_welfare",
                     "scenario": "s",
                     "methods": ["sql"],
-                    "valid_until": "2099-01-01T00:00:00Z",
+                    "valid_until": "2030-01-01T00:00:00Z",
                 },
             ),
             developers,
