@@ -138,6 +138,9 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
             if not _still_allowed(veil, query):
                 cancel.set()
             outcome = _run_unless_cancelled(veil, analysis, thresholds, cancel)
+            # Another gateway process cannot reach this one's workers; its stops show here.
+            if not _still_allowed(veil, query):
+                raise Cancelled("the query was stopped: its authorisation ended while it ran")
     except Cancelled:
         usage = {"rows_scanned": scanned, "cpu_ms": 0, "bytes_returned": 0}
         _record(veil, dict(record, outcome="cancelled", usage=usage), "cancelled")

@@ -42,7 +42,7 @@ class Server:
 def start_server(home: Path, env: dict[str, str] | None = None, command: str = "demo") -> Server:
     """Run `veil demo` (or `veil serve` on a home the demo already set up) until ready."""
     port = free_port()
-    env = dict(os.environ, VEIL_QUERY_TIMEOUT_S="5", **(env or {}))
+    env = {**os.environ, "VEIL_QUERY_TIMEOUT_S": "5", **(env or {})}
     log = (home.parent / f"{home.name}-{command}-{port}.log").open("w")
     process = subprocess.Popen(
         [*VEIL, command, "--home", str(home), "--port", str(port)],

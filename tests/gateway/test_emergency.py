@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from tests.support import start_server, stop_server
+
 VISITS = "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex"
 CLAIMS = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
 # Every visit meets every claim of its facility: some 65 million rows, seconds of work.
@@ -153,3 +155,24 @@ def test_a_stop_cancels_the_query_running_under_it(fresh_demo, how: str, path: s
     assert "cost" not in cancelled[0]
     stop_entry = next(e for e in entries if e["type"] in ("grant_revoked", "emergency_suspended"))
     assert stop_entry["cancelled"] == 1
+
+
+def test_a_stop_made_through_another_gateway_process_holds_back_the_release(tmp_path) -> None:
+    """Two gateway processes share one home: a revocation through the second cannot kill the
+    first's worker, but the first checks again before releasing and releases nothing."""
+    env = {"VEIL_QUERY_TIMEOUT_S": "60"}
+    first = start_server(tmp_path / "home", env=env)
+    second = start_server(tmp_path / "home", env=env, command="serve")
+    try:
+        grant = _grant_of(first, "analyst")
+        thread, answers = _run_in_background(first, SLOW)
+        assert _post(second, "supervisor", f"/v1/grants/{grant}/revoke", {}).status_code == 200
+        thread.join(timeout=90)
+        answer = answers[0]
+        assert answer.status_code == 409, answer.json()
+        assert answer.json()["error"]["code"] == "CANCELLED" and "rows" not in answer.json()
+        outcomes = [e.get("outcome") for e in _entries(second) if e.get("type") == "query"]
+        assert outcomes[-1] == "cancelled"
+    finally:
+        stop_server(second)
+        stop_server(first)
