@@ -79,6 +79,13 @@ relation_denials contains "not_asset_provider" if {
 	a.provider != input.principal.id
 }
 
+# A developer cannot ask for a grant on an asset that is suspended or otherwise not active.
+relation_denials contains "asset_inactive" if {
+	input.scope == "grant:request"
+	some a in object.get(input.resource, "assets", [])
+	not a.status == "active"
+}
+
 # Grant scopes name the grant as resource.grant: its developer and the parties who approve it.
 
 resource_grant := g if {

@@ -146,3 +146,12 @@ test_grant_readers if {
 test_role_scopes_and_data_scopes_are_covered if {
 	scopes == {scope | some scope in object.keys(scope_roles)} | {"query:run", "job:submit"}
 }
+
+test_no_grant_request_on_an_inactive_asset if {
+	developer := as_roles(["developer"])
+	open := decision with input as role_input("grant:request", developer, {"assets": [fixture_asset]})
+	open.allow
+	stopped := asset_with({"status": "suspended"})
+	d := decision with input as role_input("grant:request", developer, {"assets": [stopped]})
+	d.reasons == ["asset_inactive"]
+}

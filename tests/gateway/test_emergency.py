@@ -87,6 +87,10 @@ def test_suspending_a_grant_or_an_asset_stops_only_what_depends_on_it(fresh_demo
     refused = fresh_demo.query(VISITS)
     assert refused.status_code == 403 and "asset_inactive" in _rules(refused)
     assert fresh_demo.query(CLAIMS).status_code == 200  # other assets stay open
+    request = {"assets": ["hospital.visits"], "purpose": "public_welfare", "scenario": "s",
+               "methods": ["sql"], "valid_until": "2030-01-01T00:00:00Z"}  # fmt: skip
+    asked = _post(fresh_demo, "analyst", "/v1/grants", request)
+    assert asked.status_code == 403 and "asset_inactive" in _rules(asked)
     assert _post(fresh_demo, "operator", "/v1/emergency/resume", stop).status_code == 200
     assert fresh_demo.query(VISITS).status_code == 200
 
