@@ -51,6 +51,16 @@ grant_events = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
 )
 
+# Kept only for grants with quotas; counts reserve before a query runs.
+grant_usage = sa.Table(
+    "grant_usage",
+    metadata,
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), primary_key=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("queries_today", sa.BigInteger, nullable=False),
+    sa.Column("rows_scanned", sa.BigInteger, nullable=False),
+)
+
 approvals = sa.Table(
     "grant_approvals",
     metadata,
@@ -178,6 +188,7 @@ class Grant:
     created_at: str
     required_parties: list[str]
     approvals: list[str]
+    quotas: dict[str, int] | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -191,6 +202,7 @@ class Grant:
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
             "status": self.status.value,
+            "quotas": self.quotas,
             "created_at": self.created_at,
             "required_approvals": self.required_parties,
             "approvals": self.approvals,
@@ -267,6 +279,12 @@ class ControlStore:
                 )
             )
             _event(db, grant_id, "requested", body["developer"], at=now)
+            if body.get("quotas"):
+                db.execute(
+                    grant_usage.insert().values(
+                        grant_id=grant_id, day=now[:10], queries_today=0, rows_scanned=0
+                    )
+                )
         return self.grant(grant_id)
 
     def grant(self, grant_id: str) -> Grant:
@@ -344,6 +362,52 @@ class ControlStore:
             for grant in ended:
                 _move(db, grant, GrantStatus.EXPIRED, SYSTEM, reason="the grant's term ended")
         return [self.grant(grant.id) for grant in ended]
+
+    def reserve(self, grant: Grant, rows_scanned: int, day: str) -> str | None:
+        """Count one query scanning `rows_scanned` rows on `day` against the grant's quotas.
+
+        One conditional UPDATE, so concurrent gateway processes never overspend. Returns
+        None when reserved, else the name of the quota that is used up (nothing is counted).
+        """
+        quotas = grant.quotas or {}
+        if not quotas:
+            return None
+        today = sa.case((grant_usage.c.day == day, grant_usage.c.queries_today), else_=0)
+        conditions = [grant_usage.c.grant_id == grant.id]
+        if "queries_per_day" in quotas:
+            conditions.append(today + 1 <= quotas["queries_per_day"])
+        if "rows_scanned" in quotas:
+            conditions.append(grant_usage.c.rows_scanned + rows_scanned <= quotas["rows_scanned"])
+        with self.engine.begin() as db:
+            reserved = db.execute(
+                grant_usage.update()
+                .where(*conditions)
+                .values(
+                    day=day,
+                    queries_today=today + 1,
+                    rows_scanned=grant_usage.c.rows_scanned + rows_scanned,
+                )
+            )
+            if reserved.rowcount == 1:
+                return None
+            used = self.quota_use(grant.id, day, db)
+        limit = quotas.get("queries_per_day")
+        if limit is not None and used["queries_today"] + 1 > limit:
+            return "queries_per_day"
+        return "rows_scanned"
+
+    def quota_use(self, grant_id: str, day: str, db: sa.Connection | None = None) -> dict:
+        """Queries counted on `day` and rows scanned in all, under a grant with quotas."""
+        query = sa.select(grant_usage).where(grant_usage.c.grant_id == grant_id)
+        if db is None:
+            with self.engine.connect() as connection:
+                row = connection.execute(query).first()
+        else:
+            row = db.execute(query).first()
+        if row is None:
+            return {"queries_today": 0, "rows_scanned": 0}
+        today = row.queries_today if row.day == day else 0
+        return {"queries_today": today, "rows_scanned": row.rows_scanned}
 
     def _pending_for(self, grant_id: str, party: str) -> Grant:
         grant = self.grant(grant_id)
@@ -478,6 +542,7 @@ def _grant(row: sa.Row, approved: list[str]) -> Grant:
         created_at=row.created_at,
         required_parties=body["required_parties"],
         approvals=approved,
+        quotas=body.get("quotas"),
     )
 
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from gateway.authorisation import asset_inputs, decide
-from gateway.control import GrantStatus, Principal, utc_now
+from gateway.control import Grant, GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
@@ -20,6 +20,7 @@ from sandbox.guard import Analysis
 
 SCOPE = "query:run"
 MANUAL_REVIEW = "manual_review_required"
+QUOTA_EXHAUSTED = "quota_exhausted"
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,18 @@ class AuthorisedQuery:
     record: dict
     # Where a release is recorded: the caller's idempotency key, or the query's own id.
     release_key: str
+    # A retry of a query already released under its idempotency key.
+    retry: bool = False
 
 
 def authorise_query(veil: Services, caller: Principal, request: QueryRequest) -> AuthorisedQuery:
     """Analyse, then decide scope query:run; a rejection or denial is recorded, then raised."""
     query_id = "q_" + uuid.uuid4().hex
     release_key = query_id
+    retried = None
     if request.idempotency_key is not None:
         release_key = f"query:{caller.id}:{request.idempotency_key}"
-        _released_under(veil, release_key, request.fingerprint)
+        retried = _released_under(veil, release_key, request.fingerprint)
     record = {
         "type": "query",
         "query_id": query_id,
@@ -104,13 +108,31 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
         )
-    return AuthorisedQuery(caller, analysis, decision, record, release_key)
+    return AuthorisedQuery(caller, analysis, decision, record, release_key, retried is not None)
+
+
+def _reserve_quota(veil: Services, analysis: Analysis, grant: Grant, record: dict) -> None:
+    """Count the query against its grant's quotas; one that would exceed them is refused."""
+    rows = sum(veil.enclave.rows_scanned(analysis).values())
+    exhausted = veil.control.reserve(grant, rows, utc_now()[:10])
+    if exhausted is None:
+        return
+    decision = dict(record["decision"], allow=False, reasons=[QUOTA_EXHAUSTED])
+    _record(veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied")
+    raise ApiError(
+        429,
+        "BUDGET_EXHAUSTED",
+        f"the grant's {exhausted} quota does not allow this query",
+        [{"rule": QUOTA_EXHAUSTED, "column": exhausted}],
+    )
 
 
 def run_query(veil: Services, query: AuthorisedQuery) -> dict:
     """Run an authorised query; its metered, priced entry is durable before anything is answered."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
+    if grant is not None and not query.retry:  # a retry was counted the first time
+        _reserve_quota(veil, analysis, grant, record)
     purpose = grant.purpose if grant else record["purpose"] or ""
     obligations = decision.obligations
     record.update(

@@ -20,6 +20,15 @@ router = APIRouter(prefix="/v1/grants", tags=["grants"])
 Purpose = Annotated[str, Field(pattern=PURPOSE)]
 
 
+class Quotas(BaseModel):
+    """Limits on a grant's use: queries per UTC day, and rows scanned over its whole term."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queries_per_day: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    rows_scanned: Annotated[int | None, Field(ge=1, le=10**15)] = None
+
+
 class GrantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -30,6 +39,7 @@ class GrantRequest(BaseModel):
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime
     columns: dict[str, list[str]] | None = None
+    quotas: Quotas | None = None
 
 
 EARLIEST, LATEST = 2000, 2200  # policy engines count nanoseconds since 1970 in 64 bits
@@ -112,6 +122,7 @@ def request_grant(
             "methods": sorted(set(body.methods)),
             "valid_from": valid_from,
             "valid_until": valid_until,
+            "quotas": (body.quotas.model_dump(exclude_none=True) or None) if body.quotas else None,
         },
         parties,
     )
@@ -154,7 +165,10 @@ def list_grants(
 def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant), veil: Veil) -> dict:
     """One grant with its history: every request, approval, rejection and stop."""
     veil.expire_grants()
-    return dict(veil.control.grant(grant.id).as_dict(), history=veil.control.history(grant.id))
+    current = veil.control.grant(grant.id).as_dict()
+    if grant.quotas:
+        current["quota_use"] = veil.control.quota_use(grant.id, utc_now()[:10])
+    return dict(current, history=veil.control.history(grant.id))
 
 
 class Reason(BaseModel):

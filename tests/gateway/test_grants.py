@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from tests.support import start_server, stop_server
 
 CLAIMS = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
 
@@ -134,3 +137,76 @@ def test_a_grant_expires_at_its_term_and_the_expiry_is_recorded(demo) -> None:
     assert body["history"][-1]["event"] == "expired" and body["history"][-1]["by"] == "system"
     expired = [e for e in _ledger(demo) if e["type"] == "grant_expired" and e["grant"] == grant]
     assert len(expired) == 1
+
+
+def _active(server, **changes) -> str:
+    grant = _request(server, **changes)
+    assert grant.status_code == 201, grant.json()
+    grant_id = grant.json()["id"]
+    _act(server, "insurer", grant_id, "approve")
+    assert _act(server, "supervisor", grant_id, "approve").json()["status"] == "active"
+    return grant_id
+
+
+def test_a_daily_query_quota_stops_the_grant_when_used_up(demo) -> None:
+    grant = _active(demo, quotas={"queries_per_day": 2})
+    for _ in range(2):
+        assert demo.query(CLAIMS, who="fintech", grant_id=grant).status_code == 200
+    over = demo.query(CLAIMS, who="fintech", grant_id=grant)
+    assert over.status_code == 429, over.json()
+    error = over.json()["error"]
+    assert error["code"] == "BUDGET_EXHAUSTED"
+    assert error["violations"] == [{"rule": "quota_exhausted", "column": "queries_per_day"}]
+    body = _get(demo, "fintech", f"/v1/grants/{grant}").json()
+    assert body["quotas"] == {"queries_per_day": 2}
+    assert body["quota_use"]["queries_today"] == 2
+    refused = [e for e in _ledger(demo) if e.get("grant_id") == grant and e.get("quota")]
+    assert len(refused) == 1 and refused[0]["outcome"] == "denied"
+    assert refused[0]["decision"]["reasons"] == ["quota_exhausted"] and "cost" not in refused[0]
+
+
+def test_a_rows_scanned_quota_counts_every_row_read(demo) -> None:
+    rows = next(a for a in _get(demo, "fintech", "/v1/assets").json()["items"]
+                if a["id"] == "insurance.claims")["row_count"]  # fmt: skip
+    grant = _active(demo, quotas={"rows_scanned": 2 * rows + rows // 2})
+    for _ in range(2):
+        assert demo.query(CLAIMS, who="fintech", grant_id=grant).status_code == 200
+    over = demo.query(CLAIMS, who="fintech", grant_id=grant)
+    assert over.status_code == 429
+    assert over.json()["error"]["violations"][0]["column"] == "rows_scanned"
+    assert (
+        _get(demo, "fintech", f"/v1/grants/{grant}").json()["quota_use"]["rows_scanned"] == 2 * rows
+    )
+
+
+def test_a_retried_query_is_counted_once(demo) -> None:
+    grant = _active(demo, quotas={"queries_per_day": 1})
+    with demo.client("fintech") as client:
+        send = {"sql": CLAIMS, "grant_id": grant}
+        first = client.post("/v1/queries", json=send, headers={"Idempotency-Key": "quota-1"})
+        again = client.post("/v1/queries", json=send, headers={"Idempotency-Key": "quota-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json()["query_id"] == first.json()["query_id"]
+    assert demo.query(CLAIMS, who="fintech", grant_id=grant).status_code == 429
+
+
+def test_concurrent_queries_never_overspend_a_quota(tmp_path) -> None:
+    server = start_server(tmp_path / "home", env={"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "8"})
+    try:
+        grant = _active(server, quotas={"queries_per_day": 3})
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(
+                lambda _: server.query(CLAIMS, who="fintech", grant_id=grant), range(8)
+            ))  # fmt: skip
+    finally:
+        stop_server(server)
+    assert sorted(answer.status_code for answer in answers) == [200] * 3 + [429] * 5
+
+
+@pytest.mark.parametrize(
+    "quotas",
+    [{"queries_per_day": 0}, {"rows_scanned": -5}, {"queries_per_day": 1.5}, {"bytes": 10}],
+)
+def test_bad_quotas_are_refused(demo, quotas: dict) -> None:
+    response = _request(demo, quotas=quotas)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "BAD_REQUEST"

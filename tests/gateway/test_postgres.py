@@ -98,3 +98,33 @@ def test_two_gateways_on_one_database_charge_exactly_and_never_fork(tmp_path, da
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert json.loads(verify.stdout)["tree_size"] == checkpoint["tree_size"]
+
+
+def test_quota_reservations_on_postgres_never_overspend(database_url) -> None:
+    from gateway.control import ControlStore
+
+    stores = [ControlStore(database_url), ControlStore(database_url)]  # two gateway processes
+    grant = stores[0].create_grant(
+        {
+            "developer": "dev",
+            "assets": ["a.b"],
+            "purpose": "research",
+            "methods": ["sql"],
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_until": "2027-01-01T00:00:00Z",
+            "quotas": {"queries_per_day": 5, "rows_scanned": 1_000},
+        },
+        ["prov"],
+    )
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(
+            pool.map(lambda i: stores[i % 2].reserve(grant, 150, "2026-06-01"), range(12))
+        )
+    # 1,000 rows allow six queries of 150, the daily quota five: five pass, whatever the order.
+    assert outcomes.count(None) == 5
+    assert set(outcomes) - {None} == {"queries_per_day"}
+    assert stores[1].quota_use(grant.id, "2026-06-01") == {"queries_today": 5, "rows_scanned": 750}
+    assert stores[1].reserve(grant, 150, "2026-06-02") is None  # a new day
+    assert stores[1].reserve(grant, 150, "2026-06-02") == "rows_scanned"  # 1,050 > 1,000
+    for store in stores:
+        store.engine.dispose()
