@@ -391,10 +391,14 @@ class ControlStore:
             if reserved.rowcount == 1:
                 return None
             used = self.quota_use(grant.id, day, db)
-        limit = quotas.get("queries_per_day")
-        if limit is not None and used["queries_today"] + 1 > limit:
-            return "queries_per_day"
-        return "rows_scanned"
+        return _exceeded(quotas, used, rows_scanned) or "rows_scanned"
+
+    def exceeded_quota(self, grant: Grant, rows_scanned: int, day: str) -> str | None:
+        """The quota one more query of `rows_scanned` rows would exceed, if any (a read only:
+        `reserve` is what counts)."""
+        if not grant.quotas:
+            return None
+        return _exceeded(grant.quotas, self.quota_use(grant.id, day), rows_scanned)
 
     def quota_use(self, grant_id: str, day: str, db: sa.Connection | None = None) -> dict:
         """Queries counted on `day` and rows scanned in all, under a grant with quotas."""
@@ -501,6 +505,16 @@ def _event(
             grant_id=grant_id, event=event, party=party, by=by, reason=reason, at=at or utc_now()
         )
     )
+
+
+def _exceeded(quotas: dict[str, int], used: dict[str, int], rows_scanned: int) -> str | None:
+    limit = quotas.get("queries_per_day")
+    if limit is not None and used["queries_today"] + 1 > limit:
+        return "queries_per_day"
+    limit = quotas.get("rows_scanned")
+    if limit is not None and used["rows_scanned"] + rows_scanned > limit:
+        return "rows_scanned"
+    return None
 
 
 def _suspension(db: sa.Connection, kind: SuspensionKind, target: str) -> Suspension | None:

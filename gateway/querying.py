@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
 from gateway.authorisation import asset_inputs, decide
 from gateway.control import Grant, GrantStatus, Principal, utc_now
@@ -77,17 +78,32 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
 
     store = veil.enclave.store
     veil.expire_grants()
-    decision = decide(
-        veil,
-        caller,
-        SCOPE,
-        {
-            "assets": asset_inputs(veil, [store.get(asset).card for asset in analysis.assets]),
-            "columns": analysis.columns,
-        },
-        request={"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id},
-        grants=[grant.as_input() for grant in veil.control.grants_of(caller.id)],
-    )
+    resource = {
+        "assets": asset_inputs(veil, [store.get(asset).card for asset in analysis.assets]),
+        "columns": analysis.columns,
+    }
+    policy_request = {"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id}
+    grants = veil.control.grants_of(caller.id)
+    # Grants too spent for this query are left out, so another grant of the caller may serve.
+    # A retry was counted the first time, so every grant stays in.
+    rows = sum(veil.enclave.rows_scanned(analysis).values())
+    spent = {
+        grant.id: quota
+        for grant in grants
+        if retried is None and (quota := veil.control.exceeded_quota(grant, rows, utc_now()[:10]))
+    }
+    usable = [grant.as_input() for grant in grants if grant.id not in spent]
+    decision = decide(veil, caller, SCOPE, resource, policy_request, usable)
+    if not decision.allow and spent:
+        everything = [grant.as_input() for grant in grants]
+        covering = decide(veil, caller, SCOPE, resource, policy_request, everything)
+        if covering.allow and covering.grant_id in spent:
+            record.update(
+                decision={"allow": False, "reasons": [QUOTA_EXHAUSTED],
+                          "decision_id": covering.decision_id},
+                grant_id=covering.grant_id,
+            )  # fmt: skip
+            _refuse_over_quota(veil, record, spent[covering.grant_id])
     record.update(
         decision={
             "allow": decision.allow,
@@ -115,8 +131,12 @@ def _reserve_quota(veil: Services, analysis: Analysis, grant: Grant, record: dic
     """Count the query against its grant's quotas; one that would exceed them is refused."""
     rows = sum(veil.enclave.rows_scanned(analysis).values())
     exhausted = veil.control.reserve(grant, rows, utc_now()[:10])
-    if exhausted is None:
-        return
+    if exhausted is not None:
+        _refuse_over_quota(veil, record, exhausted)
+
+
+def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn:
+    """Record the query as denied over `exhausted`, then answer 429."""
     decision = dict(record["decision"], allow=False, reasons=[QUOTA_EXHAUSTED])
     _record(veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied")
     raise ApiError(

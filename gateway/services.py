@@ -84,6 +84,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         control=ControlStore(settings.control_url),
         enclave=Enclave(
             settings.assets_root,
+            settings.keyring_root,
             load_master_key(settings.master_key_path),
             config,
             settings.workers,

@@ -41,3 +41,8 @@ class Settings(BaseSettings):
     @property
     def assets_root(self) -> Path:
         return self.home / "assets"
+
+    @property
+    def keyring_root(self) -> Path:
+        """Wrapped data keys, apart from the data so a backup of the assets holds none."""
+        return self.home / "keys" / "assets"

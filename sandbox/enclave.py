@@ -33,9 +33,14 @@ class Enclave:
     """Owns the asset store and the worker pool; the gateway's only way to touch data."""
 
     def __init__(
-        self, assets_root: Path, master_key: bytes, config: WorkerConfig, workers: int = 2
+        self,
+        assets_root: Path,
+        keyring: Path,
+        master_key: bytes,
+        config: WorkerConfig,
+        workers: int = 2,
     ) -> None:
-        self.store = AssetStore(assets_root, master_key)
+        self.store = AssetStore(assets_root, keyring, master_key)
         self.pool = WorkerPool(self._catalog, config, size=workers)
         self._attached: tuple[int, list[Attachment]] | None = None
 
@@ -48,7 +53,8 @@ class Enclave:
 
     def analyse(self, sql: str) -> Analysis:
         cards = self.store.cards()
-        return analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
+        catalogs = {asset: catalog_name(asset) for asset in cards}
+        return analyse(sql, cards, catalogs, destroyed=frozenset(self.store.destroyed()))
 
     def run(
         self, analysis: Analysis, thresholds: Thresholds, cancel: threading.Event | None = None

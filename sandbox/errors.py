@@ -51,6 +51,13 @@ class AssetNotFound(SandboxError):
     status = 404
 
 
+class AssetGone(SandboxError):
+    """The asset was destroyed: its data can never be read again."""
+
+    code = "ASSET_DESTROYED"
+    status = 410
+
+
 class QueryRejected(SandboxError):
     code = "QUERY_REJECTED"
     status = 422

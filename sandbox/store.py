@@ -21,6 +21,8 @@ from sandbox.errors import AssetExists, AssetNotFound, FileInvalid, Violation
 
 PARQUET_MAGIC = b"PAR1"
 TABLE = "data"
+# Under the store's root: what is left of destroyed assets (their cards, never data or keys).
+TOMBSTONES = ".destroyed"
 
 
 @dataclass(frozen=True)
@@ -40,35 +42,63 @@ class StoredAsset:
     registered_at: str
 
 
+@dataclass(frozen=True)
+class DestroyedAsset:
+    """A destroyed asset as the catalogue remembers it: its card and when it was shredded."""
+
+    card: AssetCard
+    row_count: int
+    registered_at: str
+    destroyed_at: str
+
+
 def catalog_name(asset_id: str) -> str:
     """The catalog an asset is attached as: distinct for distinct ids, whatever they contain."""
     return "asset_" + hashlib.sha256(asset_id.encode()).hexdigest()[:24]
 
 
 class AssetStore:
-    """Registers, lists, opens and destroys assets kept under `root`."""
+    """Registers, lists, opens and destroys assets: encrypted data under `root`, each data key
+    wrapped by the master key in `keyring`, kept apart so a backup of the data holds no key."""
 
-    def __init__(self, root: Path, master_key: bytes) -> None:
+    def __init__(self, root: Path, keyring: Path, master_key: bytes) -> None:
         self.root = root
+        self.keyring = keyring
         self.root.mkdir(parents=True, exist_ok=True)
+        self.keyring.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master_key = master_key
         self._lock = threading.Lock()
         self._assets: dict[str, StoredAsset] = {}
+        self._destroyed: dict[str, DestroyedAsset] = {}
         self.generation = 0
         self._load()
+
+    def _key_path(self, asset_id: str) -> Path:
+        return self.keyring / f"{asset_id}.wrapped"
 
     def _load(self) -> None:
         for leftover in self.root.glob(".staging-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        for tombstone in sorted((self.root / TOMBSTONES).glob("*.json")):
+            meta = json.loads(tombstone.read_text())
+            card = parse_card(meta["card"])
+            self._destroyed[card.id] = DestroyedAsset(
+                card, meta["row_count"], meta["registered_at"], meta["destroyed_at"]
+            )
         for meta_path in sorted(self.root.glob("*/meta.json")):
-            if (
-                meta_path.parent.name.startswith(".")
-                or not (meta_path.parent / "key.wrapped").exists()
-            ):
+            folder = meta_path.parent
+            if folder.name.startswith("."):
+                continue
+            # Stores made before the keyring kept each wrapped key beside its data.
+            if (folder / "key.wrapped").exists() and not self._key_path(folder.name).exists():
+                os.replace(folder / "key.wrapped", self._key_path(folder.name))
+            # No key, no asset: data restored from a backup after destruction stays dark.
+            if not self._key_path(folder.name).exists():
                 continue
             meta = json.loads(meta_path.read_text())
             card = parse_card(meta["card"])
             self._assets[card.id] = StoredAsset(card, meta["row_count"], meta["registered_at"])
+            self._destroyed.pop(card.id, None)
 
     def list(self) -> list[StoredAsset]:
         return [self._assets[k] for k in sorted(self._assets)]
@@ -79,6 +109,9 @@ class AssetStore:
             raise AssetNotFound("no such asset", [Violation("unknown_asset")])
         return stored
 
+    def destroyed(self) -> dict[str, DestroyedAsset]:
+        return dict(self._destroyed)
+
     def cards(self) -> dict[str, AssetCard]:
         return {asset_id: stored.card for asset_id, stored in self._assets.items()}
 
@@ -87,7 +120,7 @@ class AssetStore:
 
     def _attachment(self, asset_id: str) -> Attachment:
         folder = self.root / asset_id
-        wrapped = (folder / "key.wrapped").read_bytes()
+        wrapped = self._key_path(asset_id).read_bytes()
         data_key = keys.unwrap(self._master_key, wrapped, asset_id)
         return Attachment(
             asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
@@ -111,32 +144,44 @@ class AssetStore:
                     "registered_at": stored.registered_at,
                 }
                 (staging / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
-                _write_private(
-                    staging / "key.wrapped", keys.wrap(self._master_key, data_key, card.id)
-                )
+                key_path = self._key_path(card.id)
+                key_path.unlink(missing_ok=True)  # a stale key of a destroyed predecessor
+                _write_private(key_path, keys.wrap(self._master_key, data_key, card.id))
                 os.rename(staging, self.root / card.id)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
+                if not (self.root / card.id).exists():
+                    self._key_path(card.id).unlink(missing_ok=True)
                 raise
+            (self.root / TOMBSTONES / f"{card.id}.json").unlink(missing_ok=True)
+            self._destroyed.pop(card.id, None)
             self._assets[card.id] = stored
             self.generation += 1
             return stored
 
-    def destroy(self, asset_id: str) -> dict:
-        """Crypto-shred: drop the wrapped data key first, then the ciphertext."""
+    def destroy(self, asset_id: str) -> DestroyedAsset:
+        """Crypto-shred: the wrapped data key goes first, so no copy of the data opens again;
+        then the ciphertext. The card stays as a tombstone for the catalogue."""
         with self._lock:
             stored = self.get(asset_id)
-            folder = self.root / asset_id
-            (folder / "key.wrapped").unlink()
+            self._key_path(asset_id).unlink()
             del self._assets[asset_id]
             self.generation += 1
-            shutil.rmtree(folder, ignore_errors=True)
-            return {
-                "asset_id": asset_id,
-                "row_count": stored.row_count,
-                "registered_at": stored.registered_at,
-                "method": "crypto_shred",
+            gone = DestroyedAsset(
+                stored.card, stored.row_count, stored.registered_at, datetime.now(UTC).isoformat()
+            )
+            tombstones = self.root / TOMBSTONES
+            tombstones.mkdir(exist_ok=True)
+            tombstone = {
+                "card": stored.card.model_dump(mode="json"),
+                "row_count": gone.row_count,
+                "registered_at": gone.registered_at,
+                "destroyed_at": gone.destroyed_at,
             }
+            (tombstones / f"{asset_id}.json").write_text(json.dumps(tombstone, ensure_ascii=False))
+            self._destroyed[asset_id] = gone
+            shutil.rmtree(self.root / asset_id, ignore_errors=True)
+            return gone
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -7,23 +7,29 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed, asset_input, asset_inputs
+from gateway.control import LIVE, GrantStatus
 from gateway.errors import ApiError
 from sandbox.cards import AssetCard, parse_card
-from sandbox.store import StoredAsset
+from sandbox.store import DestroyedAsset, StoredAsset
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
 
-def asset_view(stored: StoredAsset) -> dict:
-    """A card as the catalogue shows it: description and counts, never data."""
-    return dict(
+def asset_view(stored: StoredAsset | DestroyedAsset) -> dict:
+    """A card as the catalogue shows it: description, counts and lifecycle, never data."""
+    view = dict(
         stored.card.model_dump(mode="json"),
         row_count=stored.row_count,
         registered_at=stored.registered_at,
+        lifecycle="active",
     )
+    if isinstance(stored, DestroyedAsset):
+        view.update(lifecycle="destroyed", destroyed_at=stored.destroyed_at)
+    return view
 
 
 def stored_asset(asset_id: str, veil: Veil) -> StoredAsset:
@@ -48,12 +54,31 @@ def new_asset(card: Uploaded) -> dict:
 
 @router.get("")
 def list_assets(_: Allowed("catalog:read"), veil: Veil) -> dict:
-    return {"items": [asset_view(stored) for stored in veil.enclave.store.list()]}
+    """Every registered asset, and every destroyed one as `lifecycle: destroyed`."""
+    store = veil.enclave.store
+    entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
+    return {"items": [asset_view(entries[asset_id]) for asset_id in sorted(entries)]}
+
+
+def catalogued(asset_id: str, veil: Veil) -> StoredAsset | DestroyedAsset:
+    """A registered asset, or the tombstone of a destroyed one."""
+    destroyed = veil.enclave.store.destroyed().get(asset_id)
+    return destroyed if destroyed is not None else veil.enclave.store.get(asset_id)
+
+
+Catalogued = Annotated[StoredAsset | DestroyedAsset, Depends(catalogued)]
+
+
+def catalogued_asset(entry: Catalogued, veil: Veil) -> dict:
+    status = "destroyed" if isinstance(entry, DestroyedAsset) else None
+    if status is None:
+        return {"assets": asset_inputs(veil, [entry.card])}
+    return {"assets": [asset_input(entry.card, status=status)]}
 
 
 @router.get("/{asset_id}")
-def get_asset(stored: Stored, _: Allowed("catalog:read", existing_asset)) -> dict:
-    return asset_view(stored)
+def get_asset(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> dict:
+    return asset_view(entry)
 
 
 @router.post("", status_code=201)
@@ -82,23 +107,44 @@ def register_asset(
     return asset_view(stored)
 
 
+class Destruction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 @router.delete("/{asset_id}")
 def destroy_asset(
     stored: Stored,
+    body: Destruction,
     permit: Allowed("asset:destroy", existing_asset),
     veil: Veil,
 ) -> dict:
-    record = veil.enclave.store.destroy(stored.card.id)
-    veil.running.stop(asset=stored.card.id)
-    receipt = veil.ledger.append(
-        dict(
-            record,
-            type="asset_destroyed",
-            by=permit.caller.id,
-            decision_id=permit.decision.decision_id,
-        ),
-        idempotency_key=f"destroy:{stored.card.id}:{record['registered_at']}",
-    )
+    """Crypto-shred the asset: its data can never be read again, and its grants end."""
+    asset_id, caller = stored.card.id, permit.caller.id
+    gone = veil.enclave.store.destroy(asset_id)
+    cancelled = veil.running.stop(asset=asset_id)
+    ended = []
+    for grant in veil.control.grants():
+        if asset_id in grant.assets and grant.status in LIVE:
+            veil.control.set_status(grant.id, GrantStatus.REVOKED, caller, "asset destroyed")
+            ended.append(grant.id)
+    record = {
+        "type": "asset_destroyed",
+        "asset": asset_id,
+        "provider": stored.card.provider,
+        "row_count": gone.row_count,
+        "registered_at": gone.registered_at,
+        "method": "crypto_shred",
+        "destroyed": ["wrapped data key", "encrypted data file"],
+        "grants_ended": ended,
+        "cancelled": cancelled,
+        "reason": body.reason,
+        "by": caller,
+        "decision_id": permit.decision.decision_id,
+        "at": gone.destroyed_at,
+    }
+    receipt = veil.ledger.append(record, idempotency_key=f"destroy:{asset_id}:{gone.registered_at}")
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
 
 

@@ -119,8 +119,11 @@ def _visible_to(permit: Permit, veil: Services):
     caller = permit.caller
     if caller.has(*OVERSEERS):
         return lambda data: True
+    store = veil.enclave.store
+    # Destroyed assets count too: their use stays the provider's to trace.
+    cards = {**store.cards(), **{a: gone.card for a, gone in store.destroyed().items()}}
     provided = (
-        {asset for asset, card in veil.enclave.store.cards().items() if card.provider == caller.id}
+        {asset for asset, card in cards.items() if card.provider == caller.id}
         if caller.has("provider")
         else set()
     )

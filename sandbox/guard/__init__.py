@@ -9,10 +9,16 @@ from sandbox.guard.roles import Analysis, analyse_roles
 from sandbox.guard.syntax import parse
 
 
-def analyse(sql: str, cards: dict[str, AssetCard], catalogs: dict[str, str]) -> Analysis:
-    """Everything the policy needs to know about a query, compiled, or a QueryRejected."""
+def analyse(
+    sql: str,
+    cards: dict[str, AssetCard],
+    catalogs: dict[str, str],
+    destroyed: frozenset[str] = frozenset(),
+) -> Analysis:
+    """Everything the policy needs to know about a query, compiled, or a QueryRejected
+    (AssetGone when it names a destroyed asset)."""
     try:
-        analysis = analyse_roles(parse(sql), cards)
+        analysis = analyse_roles(parse(sql), cards, destroyed)
         analysis.compiled = compile_query(analysis, cards, catalogs)
     except SandboxError:
         raise

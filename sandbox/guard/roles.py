@@ -12,7 +12,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
-from sandbox.errors import QueryRejected, Violation
+from sandbox.errors import AssetGone, QueryRejected, Violation
 from sandbox.guard.syntax import AGGREGATES, DIALECT, check_constructs
 
 if TYPE_CHECKING:
@@ -264,7 +264,9 @@ def _kinds(tree: exp.Query) -> dict[int, Kind]:
     return kinds
 
 
-def referenced_assets(tree: exp.Query, cards: dict[str, AssetCard]) -> list[str]:
+def referenced_assets(
+    tree: exp.Query, cards: dict[str, AssetCard], destroyed: frozenset[str] = frozenset()
+) -> list[str]:
     """The assets named in FROM and JOIN; unknown names, reused CTEs and self-joins are rejected.
 
     Each released branch of a top-level set operation is thresholded on its own, so an asset
@@ -276,6 +278,9 @@ def referenced_assets(tree: exp.Query, cards: dict[str, AssetCard]) -> list[str]
     if len(names) != len(set(names)):
         violations.append(Violation("cte_name_reused"))
     cte_uses: dict[str, int] = {}
+    named = {asset_id(table) for table in tree.find_all(exp.Table) if table.db}
+    if named & destroyed:
+        raise AssetGone("the query names a destroyed asset", [Violation("asset_destroyed")])
     for table in tree.find_all(exp.Table):
         if not table.db and table.name in ctes:
             cte_uses[table.name] = cte_uses.get(table.name, 0) + 1
@@ -328,8 +333,10 @@ def _schema(cards: dict[str, AssetCard], assets: list[str]) -> dict:
     return schema
 
 
-def analyse_roles(tree: exp.Query, cards: dict[str, AssetCard]) -> Analysis:
-    assets = referenced_assets(tree, cards)
+def analyse_roles(
+    tree: exp.Query, cards: dict[str, AssetCard], destroyed: frozenset[str] = frozenset()
+) -> Analysis:
+    assets = referenced_assets(tree, cards, destroyed)
     try:
         qualified = qualify(
             tree,

@@ -49,6 +49,7 @@ def _nothing_left(demo, asset_id: str) -> None:
     leftovers = [p.name for p in (demo.home / "assets").iterdir()]
     assert asset_id not in leftovers
     assert not [name for name in leftovers if name.startswith(".staging")]
+    assert not (demo.home / "keys" / "assets" / f"{asset_id}.wrapped").exists()
 
 
 def _variant(asset_id: str, change) -> dict:
@@ -181,8 +182,8 @@ def test_stored_files_are_encrypted(demo) -> None:
     data = (demo.home / "assets" / "hospital.visits" / "data.duckdb").read_bytes()
     for plain in (b"Lianjiang", b"P000042", b"Internal Medicine"):
         assert plain not in data
-    key = (demo.home / "assets" / "hospital.visits" / "key.wrapped").read_bytes()
-    assert len(key) == 12 + 32 + 16
-    assert (
-        oct((demo.home / "assets" / "hospital.visits" / "key.wrapped").stat().st_mode)[-3:] == "600"
-    )
+    # The wrapped data key lives in the keyring, apart from the data a backup would copy.
+    assert not (demo.home / "assets" / "hospital.visits" / "key.wrapped").exists()
+    wrapped = demo.home / "keys" / "assets" / "hospital.visits.wrapped"
+    assert len(wrapped.read_bytes()) == 12 + 32 + 16
+    assert oct(wrapped.stat().st_mode)[-3:] == "600"

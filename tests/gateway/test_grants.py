@@ -157,6 +157,9 @@ def test_a_daily_query_quota_stops_the_grant_when_used_up(demo) -> None:
     error = over.json()["error"]
     assert error["code"] == "BUDGET_EXHAUSTED"
     assert error["violations"] == [{"rule": "quota_exhausted", "column": "queries_per_day"}]
+    # Unpinned, the query is served by the developer's other grant, which has no quota.
+    other = demo.query(CLAIMS, who="fintech")
+    assert other.status_code == 200, other.json()
     body = _get(demo, "fintech", f"/v1/grants/{grant}").json()
     assert body["quotas"] == {"queries_per_day": 2}
     assert body["quota_use"]["queries_today"] == 2

@@ -127,7 +127,13 @@ def _cases(
             lambda c: _register(c, f"scopes.other_{tag}_{next(serial)}", provider="insurer"),
             {"insurer", "operator"},
         ),
-        ("asset:destroy", lambda c: c.delete(f"/v1/assets/scopes.doomed_{tag}"), {"operator"}),
+        (
+            "asset:destroy",
+            lambda c: c.request(
+                "DELETE", f"/v1/assets/scopes.doomed_{tag}", json={"reason": "scope test"}
+            ),
+            {"operator"},
+        ),
         (
             "grant:request",
             lambda c: c.post(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
 
@@ -27,7 +29,7 @@ CARD = {
 
 @pytest.fixture
 def store(tmp_path):
-    return AssetStore(tmp_path / "assets", b"k" * 32)
+    return AssetStore(tmp_path / "assets", tmp_path / "keyring", b"k" * 32)
 
 
 def _csv(tmp_path, text: str):
@@ -53,7 +55,7 @@ def test_data_file_opens_only_with_its_key(store, tmp_path) -> None:
 
 def test_master_key_binds_the_asset_id(store, tmp_path) -> None:
     store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
-    wrapped = (store.root / CARD["id"] / "key.wrapped").read_bytes()
+    wrapped = (store.keyring / f"{CARD['id']}.wrapped").read_bytes()
     with pytest.raises(ValueError):
         keys.unwrap(b"k" * 32, wrapped, "other.asset")
     with pytest.raises(ValueError):
@@ -71,17 +73,43 @@ def test_failed_registration_leaves_nothing(store, tmp_path) -> None:
 
 def test_registered_assets_survive_a_restart(store, tmp_path) -> None:
     store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
-    again = AssetStore(store.root, b"k" * 32)
+    again = AssetStore(store.root, store.keyring, b"k" * 32)
     assert [a.card.id for a in again.list()] == [CARD["id"]]
     assert again.get(CARD["id"]).row_count == 1
 
 
 def test_destroy_shreds_the_key(store, tmp_path) -> None:
     store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
-    record = store.destroy(CARD["id"])
-    assert record["method"] == "crypto_shred"
+    gone = store.destroy(CARD["id"])
+    assert gone.card.id == CARD["id"] and gone.row_count == 1
     assert not (store.root / CARD["id"]).exists()
-    assert store.list() == []
+    assert not (store.keyring / f"{CARD['id']}.wrapped").exists()
+    assert store.list() == [] and list(store.destroyed()) == [CARD["id"]]
+    again = AssetStore(store.root, store.keyring, b"k" * 32)
+    assert again.list() == [] and list(again.destroyed()) == [CARD["id"]]
+
+
+def test_a_backup_of_the_data_opens_nothing_once_destroyed(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    backup = tmp_path / "backup"
+    shutil.copytree(store.root, backup)
+    store.destroy(CARD["id"])
+    shutil.rmtree(store.root)
+    shutil.copytree(backup, store.root)  # restore the asset files from before the destruction
+    restored = AssetStore(store.root, store.keyring, b"k" * 32)
+    assert restored.list() == [] and restored.attachments() == []
+    data = store.root / CARD["id"] / "data.duckdb"
+    with pytest.raises(duckdb.Error):  # and the file on its own is ciphertext
+        duckdb.connect().execute(f"ATTACH '{data}' AS x (READ_ONLY)")
+
+
+def test_a_store_from_before_the_keyring_moves_its_keys(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    key = store.keyring / f"{CARD['id']}.wrapped"
+    key.rename(store.root / CARD["id"] / "key.wrapped")  # the old layout
+    again = AssetStore(store.root, store.keyring, b"k" * 32)
+    assert [a.card.id for a in again.list()] == [CARD["id"]] and key.exists()
+    assert not (store.root / CARD["id"] / "key.wrapped").exists()
 
 
 def test_the_writer_has_no_spill_directory_for_plaintext() -> None:

@@ -34,7 +34,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory):
     source.write_text(
         "person,test,value\n" + "".join(f"p{i},t{i % 3},{i % 50}\n" for i in range(200))
     )
-    store = AssetStore(root / "assets", b"m" * 32)
+    store = AssetStore(root / "assets", root / "keyring", b"m" * 32)
     store.register(CARD, source)
     workers = WorkerPool(
         lambda: (store.generation, store.attachments()), WorkerConfig(timeout_s=3.0), size=1
