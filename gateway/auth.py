@@ -24,7 +24,7 @@ def principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not api_key or len(api_key) > MAX_KEY_CHARS:
         raise ApiError(401, "UNAUTHENTICATED", "send an API key as 'Authorization: Bearer <key>'")
     found = services(request).control.authenticate(api_key)
-    if found is None:
+    if found is None or found.status == "revoked":
         raise ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
     # A suspended principal still reaches the policy, which denies it and has that recorded.
     if found.status not in ("active", "suspended"):

@@ -245,6 +245,42 @@ class ControlStore:
             )
         return api_key
 
+    def principals(self) -> list[Principal]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(principals).order_by(principals.c.id)).all()
+        return [_principal(row) for row in rows]
+
+    def rotate_key(self, principal_id: str) -> str:
+        """Give a principal a new API key, returned once; the old key stops working at once."""
+        api_key = new_api_key()
+        with self._lock, self.engine.begin() as db:
+            found = _principal_row(db, principal_id)
+            if found.status == "revoked":
+                raise ControlError("a revoked principal gets no new key")
+            db.execute(
+                principals.update()
+                .where(principals.c.id == principal_id)
+                .values(key_hash=hash_key(api_key))
+            )
+        return api_key
+
+    def revoke_principal(self, principal_id: str) -> Principal:
+        """End a principal for good: its key no longer authenticates."""
+        with self._lock, self.engine.begin() as db:
+            if _principal_row(db, principal_id).status == "revoked":
+                raise ControlError("the principal is already revoked")
+            _set_principal_status(db, principal_id, "revoked")
+            # A suspension of a revoked principal has nothing left to hold.
+            db.execute(
+                suspensions.delete().where(
+                    suspensions.c.kind == SuspensionKind.PRINCIPAL.value,
+                    suspensions.c.target == principal_id,
+                )
+            )
+        found = self.principal(principal_id)
+        assert found is not None
+        return found
+
     def authenticate(self, api_key: str) -> Principal | None:
         with self.engine.connect() as db:
             row = db.execute(
@@ -431,6 +467,8 @@ class ControlStore:
             if _suspension(db, kind, target) is not None:
                 raise ControlError(f"this {kind.value} is already suspended")
             if kind is SuspensionKind.PRINCIPAL:
+                if _principal_row(db, target).status == "revoked":
+                    raise ControlError("a revoked principal cannot be suspended")
                 _set_principal_status(db, target, "suspended")
             elif kind is SuspensionKind.GRANT:
                 _move(db, self.grant(target), GrantStatus.SUSPENDED, by, reason=reason)
@@ -526,6 +564,13 @@ def _suspension(db: sa.Connection, kind: SuspensionKind, target: str) -> Suspens
     if row is None:
         return None
     return Suspension(SuspensionKind(row.kind), row.target, row.reason, row.by, row.at)
+
+
+def _principal_row(db: sa.Connection, principal_id: str) -> Principal:
+    row = db.execute(sa.select(principals).where(principals.c.id == principal_id)).first()
+    if row is None:
+        raise NotFound("no such principal")
+    return _principal(row)
 
 
 def _set_principal_status(db: sa.Connection, principal_id: str, status: str) -> None:

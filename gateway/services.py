@@ -60,7 +60,13 @@ def initialise(settings: Settings) -> str | None:
         return None
     admin_key = control.create_principal("admin", {"admin"}, "platform")
     ledger.append(
-        {"type": "principal_created", "principal": "admin", "roles": ["admin"], "by": "init"},
+        {
+            "type": "principal_created",
+            "principal": "admin",
+            "roles": ["admin"],
+            "by": "init",
+            "at": utc_now(),
+        },  # fmt: skip
         idempotency_key="init:admin",
     )
     return admin_key
