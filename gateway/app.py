@@ -12,6 +12,7 @@ from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.routes import (
     assets,
+    disclosure,
     emergency,
     grants,
     health,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
     modules = [health, principals, assets, grants, queries, emergency]
-    modules += [ledger, settlements, policies]
+    modules += [ledger, settlements, disclosure, policies]
     for module in modules:
         app.include_router(module.router)
     return app

@@ -270,7 +270,13 @@ def _metered(record: dict, caller: Principal, charge: Charge, usage: dict, **out
 
 
 def _cost(charge: Charge) -> dict:
-    return {"amount_minor": charge.amount_minor, "currency": charge.currency, "plan": charge.plan}
+    return {
+        "amount_minor": charge.amount_minor,
+        "currency": charge.currency,
+        "plan": charge.plan,
+        # What each asset earned, so revenue can be reported per asset.
+        "assets": {part.asset: part.amount_minor for part in charge.parts},
+    }
 
 
 def _record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:

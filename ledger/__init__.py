@@ -3,6 +3,7 @@
 from ledger.allocation import allocate
 from ledger.canonical import canonical_json
 from ledger.checkpoints import public_key_b64, sign_checkpoint, verify_checkpoint
+from ledger.disclosure import Disclosure, disclose
 from ledger.errors import (
     CheckpointInvalid,
     InvalidEntry,
@@ -32,6 +33,8 @@ from ledger.settlements import PostingLine, Settlement, settle
 from ledger.usage import Usage, UsageLine, usage
 
 __all__ = [
+    "Disclosure",
+    "disclose",
     "PAYEE",
     "PAYER",
     "PostingLine",

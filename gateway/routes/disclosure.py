@@ -1,0 +1,32 @@
+"""The public disclosure report: what each asset was used for in a month, for anyone to read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.auth import Veil
+from ledger import disclose
+from ledger.disclosure import MIN_DEVELOPERS
+
+router = APIRouter(prefix="/v1", tags=["disclosure"])
+
+Period = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+@router.get("/disclosure")
+def disclosure(veil: Veil, period: Period = None) -> dict:
+    """Per asset: grants in use, developers, completed queries and jobs, and revenue, as of the
+    newest signed checkpoint. Public, with no key; names no developer, and withholds an
+    asset's figures when fewer than a few developers used it."""
+    month = period or datetime.now(UTC).strftime("%Y-%m")
+    size = veil.ledger.checkpoint().tree_size
+    report = disclose(veil.ledger.replay(month, size), month)
+    return {
+        "period": month,
+        "tree_size": size,
+        "min_developers": MIN_DEVELOPERS,
+        "assets": report.report(),
+    }
