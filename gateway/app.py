@@ -53,4 +53,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     modules += [ledger, settlements, disclosure, policies]
     for module in modules:
         app.include_router(module.router)
+    app.include_router(assets.catalog_router)
     return app

@@ -155,10 +155,13 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
         _reserve_quota(veil, analysis, grant, record)
     purpose = grant.purpose if grant else record["purpose"] or ""
     obligations = decision.obligations
+    # A card's minimum group size is a floor the policy can raise but not lower.
+    floors = [veil.enclave.store.get(asset).card.min_group_size or 0 for asset in analysis.assets]
+    min_units = max(obligations.min_distinct_units, *floors)
     record.update(
         purpose=purpose,
         obligations={
-            "min_distinct_units": obligations.min_distinct_units,
+            "min_distinct_units": min_units,
             "max_rows": obligations.max_rows,
             "price_plan": obligations.price_plan,
             "review": obligations.review,
@@ -172,7 +175,7 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
 
     # Priced before running, so a card that cannot be priced stops the query, not its record.
     unrun = priced(0)
-    thresholds = Thresholds(obligations.min_distinct_units, obligations.max_rows)
+    thresholds = Thresholds(min_units, obligations.max_rows)
     try:
         with veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel:
             # Tracked first, checked second: a stop that committed before this check is seen

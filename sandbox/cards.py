@@ -139,12 +139,21 @@ class Pricing(Rates):
         return plans
 
 
+Party = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class Rights(BaseModel):
+    """The three separated rights (holding, processing and use, product operation), where the
+    data came from, under what licence, and whether it holds personal information."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     holder: Annotated[str, Field(min_length=1)]
+    processing_use: Party | None = None
+    product_operation: Party | None = None
     source: str = ""
     license: str = ""
+    personal_data: bool = False
 
 
 class AssetCard(BaseModel):
@@ -162,6 +171,9 @@ class AssetCard(BaseModel):
     # Purposes grants may name (any when absent), and the last day data may be used on.
     purposes: list[Annotated[str, Field(pattern=PURPOSE)]] | None = None
     retention_until: date | None = None
+    # The smallest group any release may show; the policy may ask for more, never less.
+    min_group_size: Annotated[int, Field(ge=2, le=100_000)] | None = None
+    stewards: Annotated[list[Party], Field(max_length=20)] = []
     revenue_shares_bp: dict[str, Annotated[int, Field(gt=0, le=10_000)]]
 
     @field_validator("id")

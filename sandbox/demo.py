@@ -481,7 +481,14 @@ def _visits_card() -> dict[str, Any]:
         "provider": "city-hospital",
         "classification": "L3",
         "domain": "health",
-        "rights": {"holder": "city-hospital", "source": "HIS export 2024", "license": LICENSE},
+        "rights": {
+            "holder": "city-hospital",
+            "processing_use": "city-hospital",
+            "product_operation": "operator",
+            "source": "HIS export 2024",
+            "license": LICENSE,
+            "personal_data": True,
+        },
         "columns": [
             _column("visit_id", "VARCHAR", "identifier", "Visit number, V + 7 digits"),
             dict(PRIVACY_UNIT),
@@ -505,6 +512,8 @@ def _visits_card() -> dict[str, Any]:
         ),
         "purposes": [*FREE_PURPOSES, "medical_research"],
         "retention_until": RETENTION_UNTIL,
+        "min_group_size": 10,
+        "stewards": ["City Hospital data office"],
         "revenue_shares_bp": {"city-hospital": 7000, "operator": 2000, "platform": 1000},
     }
 
@@ -521,7 +530,14 @@ def _claims_card() -> dict[str, Any]:
         "provider": "insurer",
         "classification": "L2",
         "domain": "finance",
-        "rights": {"holder": "insurer", "source": "Claims system export 2024", "license": LICENSE},
+        "rights": {
+            "holder": "insurer",
+            "processing_use": "insurer",
+            "product_operation": "operator",
+            "source": "Claims system export 2024",
+            "license": LICENSE,
+            "personal_data": True,
+        },
         "columns": [
             _column("claim_id", "VARCHAR", "identifier", "Claim number, C + 8 digits"),
             dict(PRIVACY_UNIT),
@@ -552,5 +568,6 @@ def _claims_card() -> dict[str, Any]:
         ),
         "purposes": [*FREE_PURPOSES, "commercial_pricing", "actuarial_research"],
         "retention_until": RETENTION_UNTIL,
+        "stewards": ["Minjiang Health Insurance data governance team"],
         "revenue_shares_bp": {"insurer": 7500, "operator": 1500, "platform": 1000},
     }

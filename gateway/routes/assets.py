@@ -14,9 +14,11 @@ from gateway.authorisation import Allowed, asset_input, asset_inputs
 from gateway.control import LIVE, GrantStatus
 from gateway.errors import ApiError
 from sandbox.cards import AssetCard, parse_card
+from sandbox.dcat import CONTEXT, catalog, dataset
 from sandbox.store import DestroyedAsset, StoredAsset
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
+catalog_router = APIRouter(prefix="/v1", tags=["assets"])
 
 
 def asset_view(stored: StoredAsset | DestroyedAsset) -> dict:
@@ -81,6 +83,25 @@ def get_asset(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -
     return asset_view(entry)
 
 
+@router.get("/{asset_id}/dcat")
+def get_asset_dcat(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> dict:
+    """The card as a DCAT dataset (JSON-LD)."""
+    return {"@context": CONTEXT, **_dataset(entry)}
+
+
+@catalog_router.get("/catalog")
+def get_catalog(_: Allowed("catalog:read"), veil: Veil) -> dict:
+    """Every asset, destroyed ones included, as a DCAT catalogue (JSON-LD)."""
+    store = veil.enclave.store
+    entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
+    return catalog([_dataset(entries[asset_id]) for asset_id in sorted(entries)])
+
+
+def _dataset(entry: StoredAsset | DestroyedAsset) -> dict:
+    lifecycle = "destroyed" if isinstance(entry, DestroyedAsset) else "active"
+    return dataset(entry.card, entry.registered_at, lifecycle, entry.row_count)
+
+
 @router.post("", status_code=201)
 def register_asset(
     card: Uploaded,
@@ -100,6 +121,7 @@ def register_asset(
             "classification": stored.card.classification,
             "row_count": stored.row_count,
             "by": permit.caller.id,
+            "at": stored.registered_at,
             "decision_id": permit.decision.decision_id,
         },
         idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",

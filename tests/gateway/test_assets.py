@@ -60,6 +60,11 @@ def _variant(asset_id: str, change) -> dict:
 
 
 BAD_CARDS = {
+    "group_size_of_one": lambda c: c.update(min_group_size=1),
+    "bad_purpose": lambda c: c.update(purposes=["Not A Purpose"]),
+    "bad_retention_date": lambda c: c.update(retention_until="someday"),
+    "personal_data_not_a_flag": lambda c: c["rights"].update(personal_data="maybe"),
+    "empty_steward": lambda c: c.update(stewards=[""]),
     "unknown_role": lambda c: c["columns"][2].update(role="secret"),
     "two_roles": lambda c: c["columns"][2].update(role=["dimension", "measure"]),
     "no_role": lambda c: c["columns"][2].pop("role"),

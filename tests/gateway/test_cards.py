@@ -1,0 +1,79 @@
+"""Asset cards in their four parts over HTTP: the card's floor on group size holds, and every
+card exports as DCAT (JSON-LD) without data."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+from tests.gateway.test_assets import CARD, _csv
+
+
+def _register(server, card: dict) -> None:
+    with server.client("operator") as client:
+        response = client.post(
+            "/v1/assets",
+            data={"card": json.dumps(card)},
+            files={"file": ("data.csv", io.BytesIO(_csv(400)), "text/csv")},
+        )
+    assert response.status_code == 201, response.json()
+
+
+def _grant(server, asset: str) -> str:
+    with server.client("analyst") as client:
+        grant = client.post(
+            "/v1/grants",
+            json={
+                "assets": [asset],
+                "purpose": "public_welfare",
+                "scenario": "s",
+                "methods": ["sql"],
+                "valid_until": "2030-01-01T00:00:00Z",
+            },  # fmt: skip
+        ).json()["id"]
+    for who in ("city-hospital", "supervisor"):
+        with server.client(who) as client:
+            assert client.post(f"/v1/grants/{grant}/approve").status_code == 200
+    return grant
+
+
+def test_a_cards_minimum_group_size_is_a_floor_the_policy_cannot_lower(fresh_demo) -> None:
+    loose, strict = copy.deepcopy(CARD), copy.deepcopy(CARD)
+    loose["id"], strict["id"] = "transport.loose", "transport.strict"
+    strict["min_group_size"] = 25  # each line has 20 riders; the policy (L2) asks for 10
+    for card in (loose, strict):
+        _register(fresh_demo, card)
+    answers = {}
+    for asset in ("transport.loose", "transport.strict"):
+        grant = _grant(fresh_demo, asset)
+        sql = f"SELECT line, COUNT(*) AS trips FROM {asset} GROUP BY line"
+        answers[asset] = fresh_demo.query(sql, grant_id=grant).json()
+    assert len(answers["transport.loose"]["rows"]) == 3
+    assert answers["transport.strict"]["rows"] == []  # the same data, held back by its card
+    with fresh_demo.client("supervisor") as client:
+        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
+    released = [json.loads(i["data"]) for i in items]
+    strict_entry = next(e for e in released if e.get("assets") == ["transport.strict"]
+                        and e.get("outcome") == "released")  # fmt: skip
+    assert strict_entry["obligations"]["min_distinct_units"] == 25
+
+
+def test_cards_export_as_dcat(demo) -> None:
+    with demo.client("analyst") as client:
+        one = client.get("/v1/assets/hospital.visits/dcat").json()
+        whole = client.get("/v1/catalog").json()
+        assert client.get("/v1/assets/no.such/dcat").status_code == 404
+    assert one["@type"] == "dcat:Dataset" and "dcat" in one["@context"]
+    assert one["dct:identifier"] == "hospital.visits"
+    assert one["dct:rightsHolder"] == "city-hospital"
+    assert one["veil:productOperationRights"] == "operator"
+    assert one["veil:personalData"] is True
+    assert one["dct:accessRights"] == "L3" and one["veil:lifecycle"] == "active"
+    assert one["veil:retentionUntil"] == "2030-12-31" and one["veil:minGroupSize"] == 10
+    roles = {c["veil:name"]: c["veil:role"] for c in one["veil:columns"]}
+    assert roles["patient_id"] == "privacy_unit"
+    assert whole["@type"] == "dcat:Catalog"
+    assert "hospital.visits" in {d["dct:identifier"] for d in whole["dcat:dataset"]}
+    text = json.dumps(whole)
+    assert "P000042" not in text and "Lianjiang" not in text  # never data
