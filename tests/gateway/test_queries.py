@@ -15,7 +15,12 @@ def test_group_by_answers_with_receipt(demo) -> None:
     assert [row[0] for row in body["rows"]] == sorted(row[0] for row in body["rows"])
     assert all(row[1] >= 10 for row in body["rows"])
     assert body["receipt"]["ledger_index"] >= 0 and len(body["receipt"]["leaf_hash"]) == 64
-    assert body["cost"] == {"amount_minor": 0, "currency": "CNY", "plan": "free"}
+    assert body["cost"] == {
+        "amount_minor": 0,
+        "currency": "CNY",
+        "plan": "free",
+        "assets": {"hospital.visits": 0},
+    }
     assert body["query_id"].startswith("q_")
 
 
@@ -108,7 +113,12 @@ def test_paid_query_is_metered_priced_and_posted(demo) -> None:
     entry = json.loads(item["data"])
     # The claims card: 200 per query, 2 per 1,000 rows up to 20,000 and 1 per 1,000 above.
     expected = 200 + -(-(min(rows, 20_000) * 2 + max(0, rows - 20_000)) // 1000)
-    assert body["cost"] == {"amount_minor": expected, "currency": "CNY", "plan": "standard"}
+    assert body["cost"] == {
+        "amount_minor": expected,
+        "currency": "CNY",
+        "plan": "standard",
+        "assets": {"insurance.claims": expected},  # what each asset earned
+    }
     assert entry["cost"] == body["cost"]
     usage = entry["usage"]
     assert usage["rows_scanned"] == {"insurance.claims": rows}
