@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.cards import AssetCard
+from sandbox.store import DestroyedAsset, StoredAsset
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -12,13 +12,13 @@ CONTEXT = {
 }
 
 
-def dataset(card: AssetCard, registered_at: str, lifecycle: str, row_count: int) -> dict:
+def dataset(entry: StoredAsset | DestroyedAsset, lifecycle: str) -> dict:
     """One card as a `dcat:Dataset`: basic, rights, usage and management information.
 
     Standard DCAT and Dublin Core terms carry what they can; Veil's own terms (`veil:`) carry
     the separated rights, column roles, purposes, pricing and shares. No data, ever.
     """
-    rights = card.rights
+    card, rights = entry.card, entry.card.rights
     return {
         "@id": f"urn:veil:asset:{card.id}",
         "@type": "dcat:Dataset",
@@ -27,8 +27,9 @@ def dataset(card: AssetCard, registered_at: str, lifecycle: str, row_count: int)
         "dct:title": card.title,
         "dct:description": card.description,
         "dcat:theme": card.domain,
-        "dct:issued": {"@value": registered_at, "@type": "xsd:dateTime"},
-        "veil:rowCount": row_count,
+        "dct:issued": {"@value": entry.registered_at, "@type": "xsd:dateTime"},
+        "dcat:version": str(entry.version),
+        "veil:rowCount": entry.row_count,
         # rights information
         "dct:publisher": card.provider,
         "dct:rightsHolder": rights.holder,

@@ -17,7 +17,7 @@ import duckdb
 from sandbox import keys
 from sandbox.cards import AssetCard, parse_card
 from sandbox.duck import attach_sql, writer_connection
-from sandbox.errors import AssetExists, AssetNotFound, FileInvalid, Violation
+from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, FileInvalid, Violation
 
 PARQUET_MAGIC = b"PAR1"
 TABLE = "data"
@@ -37,9 +37,17 @@ class Attachment:
 
 @dataclass(frozen=True)
 class StoredAsset:
+    """A registered asset: its card, its data's size and when this data version came.
+
+    `version` counts data versions (each a new registration of the id); `revision` counts
+    card changes within one data version, which never touch the data.
+    """
+
     card: AssetCard
     row_count: int
     registered_at: str
+    version: int = 1
+    revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class DestroyedAsset:
     row_count: int
     registered_at: str
     destroyed_at: str
+    version: int = 1
 
 
 def catalog_name(asset_id: str) -> str:
@@ -77,13 +86,17 @@ class AssetStore:
         return self.keyring / f"{asset_id}.wrapped"
 
     def _load(self) -> None:
-        for leftover in self.root.glob(".staging-*"):
+        for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
             shutil.rmtree(leftover, ignore_errors=True)
         for tombstone in sorted((self.root / TOMBSTONES).glob("*.json")):
             meta = json.loads(tombstone.read_text())
             card = parse_card(meta["card"])
             self._destroyed[card.id] = DestroyedAsset(
-                card, meta["row_count"], meta["registered_at"], meta["destroyed_at"]
+                card,
+                meta["row_count"],
+                meta["registered_at"],
+                meta["destroyed_at"],
+                meta.get("version", 1),
             )
         for meta_path in sorted(self.root.glob("*/meta.json")):
             folder = meta_path.parent
@@ -97,7 +110,13 @@ class AssetStore:
                 continue
             meta = json.loads(meta_path.read_text())
             card = parse_card(meta["card"])
-            self._assets[card.id] = StoredAsset(card, meta["row_count"], meta["registered_at"])
+            self._assets[card.id] = StoredAsset(
+                card,
+                meta["row_count"],
+                meta["registered_at"],
+                meta.get("version", 1),
+                meta.get("revision", 1),
+            )
             self._destroyed.pop(card.id, None)
 
     def list(self) -> list[StoredAsset]:
@@ -126,27 +145,25 @@ class AssetStore:
             asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
         )
 
+    def history(self, asset_id: str) -> list[dict]:
+        """Every card this asset has had, oldest first: version, revision, time and card."""
+        self.get(asset_id)
+        meta = json.loads((self.root / asset_id / "meta.json").read_text())
+        return meta.get("history", [])
+
     def register(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
-        """Validate card and file, ingest encrypted; on any failure nothing remains."""
+        """Validate card and file, ingest encrypted; on any failure nothing remains. An id
+        destroyed before comes back as the next version."""
         card = parse_card(card_raw)
         with self._lock:
             if card.id in self._assets or (self.root / card.id).exists():
                 raise AssetExists("an asset with this id is already registered")
-            staging = self.root / f".staging-{uuid.uuid4().hex}"
-            staging.mkdir()
+            earlier = self._destroyed.get(card.id)
+            version = earlier.version + 1 if earlier else 1
+            staging, wrapped, stored = self._stage(card, upload, version, [])
             try:
-                data_key = keys.new_data_key()
-                row_count = _ingest(card, upload, staging / "data.duckdb", data_key)
-                stored = StoredAsset(card, row_count, datetime.now(UTC).isoformat())
-                meta = {
-                    "card": card.model_dump(mode="json"),
-                    "row_count": row_count,
-                    "registered_at": stored.registered_at,
-                }
-                (staging / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
-                key_path = self._key_path(card.id)
-                key_path.unlink(missing_ok=True)  # a stale key of a destroyed predecessor
-                _write_private(key_path, keys.wrap(self._master_key, data_key, card.id))
+                self._key_path(card.id).unlink(missing_ok=True)  # a destroyed predecessor's
+                _write_private(self._key_path(card.id), wrapped)
                 os.rename(staging, self.root / card.id)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -159,6 +176,73 @@ class AssetStore:
             self.generation += 1
             return stored
 
+    def register_version(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
+        """A new data version of a registered asset: new data under a new key, the next version
+        number. The old version's key is shredded as the new one takes its place."""
+        card = parse_card(card_raw)
+        with self._lock:
+            current = self.get(card.id)
+            _check_same_owner(current.card, card)
+            history = self.history(card.id)
+            staging, wrapped, stored = self._stage(card, upload, current.version + 1, history)
+            retired = self.root / f".retired-{uuid.uuid4().hex}"
+            pending_key = self.keyring / f".{card.id}.wrapped.next"
+            try:
+                pending_key.unlink(missing_ok=True)  # left by a crash mid-swap
+                _write_private(pending_key, wrapped)
+                os.rename(self.root / card.id, retired)
+                os.rename(staging, self.root / card.id)
+                os.replace(pending_key, self._key_path(card.id))
+            except BaseException:
+                if not (self.root / card.id).exists() and retired.exists():
+                    os.rename(retired, self.root / card.id)
+                shutil.rmtree(staging, ignore_errors=True)
+                pending_key.unlink(missing_ok=True)
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+            self._assets[card.id] = stored
+            self.generation += 1
+            return stored
+
+    def update_card(self, card_raw: str | bytes | dict) -> StoredAsset:
+        """Change what a card says about its asset, never its data: the columns, owner and id
+        stay; the revision goes up and the old card stays in the history."""
+        card = parse_card(card_raw)
+        with self._lock:
+            current = self.get(card.id)
+            _check_same_owner(current.card, card)
+            if card.columns != current.card.columns:
+                raise CardInvalid(
+                    "columns change only with a new data version",
+                    [Violation("columns_changed")],
+                )
+            stored = StoredAsset(
+                card, current.row_count, current.registered_at, current.version,
+                current.revision + 1,
+            )  # fmt: skip
+            history = self.history(card.id)
+            _write_meta(self.root / card.id, stored, history)
+            self._assets[card.id] = stored
+            self.generation += 1
+            return stored
+
+    def _stage(
+        self, card: AssetCard, upload: Path, version: int, history: list[dict]
+    ) -> tuple[Path, bytes, StoredAsset]:
+        """Ingest `upload` under a new data key into a staging folder; returns it, the wrapped
+        key and the asset as it will stand."""
+        staging = self.root / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            data_key = keys.new_data_key()
+            row_count = _ingest(card, upload, staging / "data.duckdb", data_key)
+            stored = StoredAsset(card, row_count, datetime.now(UTC).isoformat(), version, 1)
+            _write_meta(staging, stored, history)
+            return staging, keys.wrap(self._master_key, data_key, card.id), stored
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
     def destroy(self, asset_id: str) -> DestroyedAsset:
         """Crypto-shred: the wrapped data key goes first, so no copy of the data opens again;
         then the ciphertext. The card stays as a tombstone for the catalogue."""
@@ -168,7 +252,11 @@ class AssetStore:
             del self._assets[asset_id]
             self.generation += 1
             gone = DestroyedAsset(
-                stored.card, stored.row_count, stored.registered_at, datetime.now(UTC).isoformat()
+                stored.card,
+                stored.row_count,
+                stored.registered_at,
+                datetime.now(UTC).isoformat(),
+                stored.version,
             )
             tombstones = self.root / TOMBSTONES
             tombstones.mkdir(exist_ok=True)
@@ -177,11 +265,35 @@ class AssetStore:
                 "row_count": gone.row_count,
                 "registered_at": gone.registered_at,
                 "destroyed_at": gone.destroyed_at,
+                "version": gone.version,
             }
             (tombstones / f"{asset_id}.json").write_text(json.dumps(tombstone, ensure_ascii=False))
             self._destroyed[asset_id] = gone
             shutil.rmtree(self.root / asset_id, ignore_errors=True)
             return gone
+
+
+def _check_same_owner(current: AssetCard, new: AssetCard) -> None:
+    if new.provider != current.provider:
+        raise CardInvalid("an asset's provider cannot change", [Violation("provider_changed")])
+
+
+def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
+    """The asset's card and counts, with every card it has had; replaced in one step."""
+    card = stored.card.model_dump(mode="json")
+    entry = {"version": stored.version, "revision": stored.revision, "at": datetime.now(UTC)
+             .isoformat(), "card": card}  # fmt: skip
+    meta = {
+        "card": card,
+        "row_count": stored.row_count,
+        "registered_at": stored.registered_at,
+        "version": stored.version,
+        "revision": stored.revision,
+        "history": [*history, entry],
+    }
+    temporary = folder / "meta.json.next"
+    temporary.write_text(json.dumps(meta, ensure_ascii=False))
+    os.replace(temporary, folder / "meta.json")
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, asset_input, asset_inputs
-from gateway.control import LIVE, GrantStatus
+from gateway.authorisation import Allowed, Permit, asset_input, asset_inputs
+from gateway.control import LIVE, GrantStatus, utc_now
 from gateway.errors import ApiError
+from gateway.services import Services
+from ledger import canonical_json
 from sandbox.cards import AssetCard, parse_card
 from sandbox.dcat import CONTEXT, catalog, dataset
 from sandbox.store import DestroyedAsset, StoredAsset
@@ -27,10 +30,13 @@ def asset_view(stored: StoredAsset | DestroyedAsset) -> dict:
         stored.card.model_dump(mode="json"),
         row_count=stored.row_count,
         registered_at=stored.registered_at,
+        version=stored.version,
         lifecycle="active",
     )
     if isinstance(stored, DestroyedAsset):
         view.update(lifecycle="destroyed", destroyed_at=stored.destroyed_at)
+    else:
+        view.update(revision=stored.revision)
     return view
 
 
@@ -57,9 +63,7 @@ def new_asset(card: Uploaded) -> dict:
 @router.get("")
 def list_assets(_: Allowed("catalog:read"), veil: Veil) -> dict:
     """Every registered asset, and every destroyed one as `lifecycle: destroyed`."""
-    store = veil.enclave.store
-    entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
-    return {"items": [asset_view(entries[asset_id]) for asset_id in sorted(entries)]}
+    return {"items": [asset_view(entry) for entry in _catalogue(veil)]}
 
 
 def catalogued(asset_id: str, veil: Veil) -> StoredAsset | DestroyedAsset:
@@ -92,14 +96,25 @@ def get_asset_dcat(entry: Catalogued, _: Allowed("catalog:read", catalogued_asse
 @catalog_router.get("/catalog")
 def get_catalog(_: Allowed("catalog:read"), veil: Veil) -> dict:
     """Every asset, destroyed ones included, as a DCAT catalogue (JSON-LD)."""
+    return catalog([_dataset(entry) for entry in _catalogue(veil)])
+
+
+@router.get("/{asset_id}/versions")
+def get_versions(stored: Stored, _: Allowed("catalog:read", existing_asset), veil: Veil) -> dict:
+    """Every card the asset has had: each data version, and each revision of its card."""
+    return {"items": veil.enclave.store.history(stored.card.id)}
+
+
+def _catalogue(veil: Services) -> list[StoredAsset | DestroyedAsset]:
+    """Registered assets and the tombstones of destroyed ones, by id."""
     store = veil.enclave.store
     entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
-    return catalog([_dataset(entries[asset_id]) for asset_id in sorted(entries)])
+    return [entries[asset_id] for asset_id in sorted(entries)]
 
 
 def _dataset(entry: StoredAsset | DestroyedAsset) -> dict:
     lifecycle = "destroyed" if isinstance(entry, DestroyedAsset) else "active"
-    return dataset(entry.card, entry.registered_at, lifecycle, entry.row_count)
+    return dataset(entry, lifecycle)
 
 
 @router.post("", status_code=201)
@@ -120,6 +135,8 @@ def register_asset(
             "provider": stored.card.provider,
             "classification": stored.card.classification,
             "row_count": stored.row_count,
+            "version": stored.version,
+            "revision": stored.revision,
             "by": permit.caller.id,
             "at": stored.registered_at,
             "decision_id": permit.decision.decision_id,
@@ -127,6 +144,75 @@ def register_asset(
         idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",
     )
     return asset_view(stored)
+
+
+def named_card(asset_id: str, card: Annotated[dict, Body()]) -> AssetCard:
+    parsed = parse_card(card)
+    if parsed.id != asset_id:
+        raise ApiError(422, "CARD_INVALID", "the card's id is not the asset's",
+                       [{"rule": "card_field", "column": "id"}])  # fmt: skip
+    return parsed
+
+
+def uploaded_version(asset_id: str, card: Uploaded) -> AssetCard:
+    if card.id != asset_id:
+        raise ApiError(422, "CARD_INVALID", "the card's id is not the asset's",
+                       [{"rule": "card_field", "column": "id"}])  # fmt: skip
+    return card
+
+
+Named = Annotated[AssetCard, Depends(named_card)]
+NewVersion = Annotated[AssetCard, Depends(uploaded_version)]
+
+
+def changed_asset(stored: Stored, card: Named) -> dict:
+    return {"assets": [asset_input(card)]}
+
+
+def versioned_asset(stored: Stored, card: NewVersion) -> dict:
+    return {"assets": [asset_input(card)]}
+
+
+@router.put("/{asset_id}")
+def update_card(card: Named, permit: Allowed("asset:register", changed_asset), veil: Veil) -> dict:
+    """Change what the card says (not its columns, provider or data): the next revision."""
+    stored = veil.enclave.store.update_card(card.model_dump(mode="json"))
+    _record_card(veil, permit, "asset_card_updated", stored)
+    return asset_view(stored)
+
+
+@router.post("/{asset_id}/versions", status_code=201)
+def register_version(
+    card: NewVersion,
+    file: Annotated[UploadFile, File()],
+    permit: Allowed("asset:register", versioned_asset),
+    veil: Veil,
+) -> dict:
+    """New data for the asset: the next version number, under a new data key."""
+    with tempfile.TemporaryDirectory(prefix="veil-upload-") as folder:
+        upload = Path(folder) / "upload"
+        _save(file, upload, veil.settings.max_upload_bytes)
+        stored = veil.enclave.store.register_version(card.model_dump(mode="json"), upload)
+    _record_card(veil, permit, "asset_version_registered", stored)
+    return asset_view(stored)
+
+
+def _record_card(veil: Services, permit: Permit, kind: str, stored: StoredAsset) -> None:
+    card = canonical_json(stored.card.model_dump(mode="json"))
+    veil.ledger.append(
+        {
+            "type": kind,
+            "asset": stored.card.id,
+            "version": stored.version,
+            "revision": stored.revision,
+            "row_count": stored.row_count,
+            "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
+            "by": permit.caller.id,
+            "decision_id": permit.decision.decision_id,
+            "at": utc_now(),
+        },
+        idempotency_key=f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}",
+    )
 
 
 class Destruction(BaseModel):

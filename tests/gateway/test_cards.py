@@ -77,3 +77,42 @@ def test_cards_export_as_dcat(demo) -> None:
     assert "hospital.visits" in {d["dct:identifier"] for d in whole["dcat:dataset"]}
     text = json.dumps(whole)
     assert "P000042" not in text and "Lianjiang" not in text  # never data
+
+
+def test_cards_are_revised_and_data_versioned_never_silently(fresh_demo) -> None:
+    card = copy.deepcopy(CARD)
+    _register(fresh_demo, card)
+    asset = card["id"]
+    with fresh_demo.client("city-hospital") as provider:
+        revised = provider.put(f"/v1/assets/{asset}", json={**card, "title": "Metro trips 2024"})
+        assert revised.status_code == 200, revised.json()
+        assert (revised.json()["version"], revised.json()["revision"]) == (1, 2)
+        moved = copy.deepcopy(card)
+        moved["columns"][2]["role"] = "filter_only"
+        refused = provider.put(f"/v1/assets/{asset}", json=moved)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["violations"] == [{"rule": "columns_changed"}]
+        other_id = provider.put(f"/v1/assets/{asset}", json={**card, "id": "transport.other"})
+        assert other_id.status_code == 422
+        newer = provider.post(
+            f"/v1/assets/{asset}/versions",
+            data={"card": json.dumps(card)},
+            files={"file": ("v2.csv", io.BytesIO(_csv(90)), "text/csv")},
+        )
+        assert newer.status_code == 201, newer.json()
+        assert (newer.json()["version"], newer.json()["row_count"]) == (2, 90)
+        history = provider.get(f"/v1/assets/{asset}/versions").json()["items"]
+    assert [(h["version"], h["revision"]) for h in history] == [(1, 1), (1, 2), (2, 1)]
+    assert history[1]["card"]["title"] == "Metro trips 2024"
+    with fresh_demo.client("insurer") as stranger:
+        assert stranger.put(f"/v1/assets/{asset}", json=card).status_code == 403
+    with fresh_demo.client("supervisor") as client:
+        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
+    changes = [json.loads(i["data"]) for i in items]
+    changes = [(e["type"], e["version"], e["revision"]) for e in changes
+               if e.get("asset") == asset and e["type"].startswith("asset_")]  # fmt: skip
+    assert changes == [
+        ("asset_registered", 1, 1),
+        ("asset_card_updated", 1, 2),
+        ("asset_version_registered", 2, 1),
+    ]

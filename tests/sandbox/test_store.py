@@ -120,3 +120,51 @@ def test_the_writer_has_no_spill_directory_for_plaintext() -> None:
     finally:
         connection.close()
     assert directory == ""
+
+
+def _sum(store, asset_id: str) -> int:
+    attachment = next(a for a in store.attachments() if a.asset_id == asset_id)
+    connection = duckdb.connect()
+    connection.execute(
+        f"ATTACH '{attachment.path}' AS d (ENCRYPTION_KEY '{attachment.key}', READ_ONLY)"
+    )
+    return connection.execute("SELECT sum(size) FROM d.main.data").fetchone()[0]
+
+
+def test_a_card_update_changes_the_card_never_the_data(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    updated = store.update_card({**CARD, "title": "Households 2024", "stewards": ["Civil office"]})
+    assert (updated.version, updated.revision) == (1, 2)
+    again = AssetStore(store.root, store.keyring, b"k" * 32).get(CARD["id"])
+    assert again.card.title == "Households 2024" and again.revision == 2
+    assert [(h["version"], h["revision"]) for h in store.history(CARD["id"])] == [(1, 1), (1, 2)]
+    assert store.history(CARD["id"])[0]["card"]["title"] == "Households"
+    assert _sum(store, CARD["id"]) == 3
+    columns = [*CARD["columns"][:1], {"name": "size", "type": "INTEGER", "role": "measure",
+                                      "bounds": [0, 10]}]  # fmt: skip
+    with pytest.raises(CardInvalid) as refused:
+        store.update_card({**CARD, "columns": columns})
+    assert refused.value.violations[0].rule == "columns_changed"
+    with pytest.raises(CardInvalid):
+        store.update_card({**CARD, "provider": "someone_else"})
+
+
+def test_a_new_data_version_replaces_data_and_key(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    first_key = (store.keyring / f"{CARD['id']}.wrapped").read_bytes()
+    newer = store.register_version(CARD, _csv(tmp_path, "household,size\nh1,3\nh2,5\n"))
+    assert (newer.version, newer.revision, newer.row_count) == (2, 1, 2)
+    assert (store.keyring / f"{CARD['id']}.wrapped").read_bytes() != first_key
+    assert _sum(store, CARD["id"]) == 8
+    assert not list(store.root.glob(".retired-*")) and not list(store.keyring.glob(".*"))
+    assert [h["version"] for h in store.history(CARD["id"])] == [1, 2]
+    with pytest.raises(FileInvalid):  # a bad file leaves version 2 as it was
+        store.register_version(CARD, _csv(tmp_path, "household,weight\nh1,3\n"))
+    assert store.get(CARD["id"]).version == 2 and _sum(store, CARD["id"]) == 8
+
+
+def test_an_id_registered_again_after_destruction_is_the_next_version(store, tmp_path) -> None:
+    store.register(CARD, _csv(tmp_path, "household,size\nh1,3\n"))
+    store.destroy(CARD["id"])
+    again = store.register(CARD, _csv(tmp_path, "household,size\nh9,1\n"))
+    assert again.version == 2 and store.destroyed() == {}
