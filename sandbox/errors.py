@@ -82,6 +82,13 @@ class Cancelled(SandboxError):
     status = 409
 
 
+class JobRejected(SandboxError):
+    """The job's code is outside what jobs may run; refused before it runs."""
+
+    code = "JOB_REJECTED"
+    status = 422
+
+
 class EnclaveUnavailable(SandboxError):
     code = "ENCLAVE_UNAVAILABLE"
     status = 503
