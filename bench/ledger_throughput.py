@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -36,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from environment import git_state, machine, version
+from figures import summarise
 from sqlalchemy import create_engine, func, insert, select, text
 
 from ledger import Frontier, Ledger, canonical_json, generate_signing_key, leaf_hash
@@ -97,27 +96,6 @@ def entry_text(i: int) -> tuple[str, str, str | None]:
 
 
 # --- statistics and machine -------------------------------------------------------------------
-
-
-def summarise(samples_ns: list[int]) -> dict[str, float | int]:
-    """p50 (the median), p95, p99 (nearest rank), min, max and mean, in milliseconds."""
-    ordered = sorted(samples_ns)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-    def ms(ns: float) -> float:
-        return round(ns / 1e6, 3)
-
-    return {
-        "p50_ms": ms(statistics.median(ordered)),
-        "p95_ms": ms(rank(0.95)),
-        "p99_ms": ms(rank(0.99)),
-        "min_ms": ms(ordered[0]),
-        "max_ms": ms(ordered[-1]),
-        "mean_ms": ms(statistics.fmean(ordered)),
-        "runs": len(ordered),
-    }
 
 
 def versions() -> dict[str, Any]:

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ from typing import Any
 # DuckDB must be loaded before regopy (imported by policies): the other order aborts the process.
 import duckdb  # noqa: F401
 from environment import git_state, machine, version
+from figures import summarise
 
 from policies import Decision, EmbeddedEngine, OpaEngine
 
@@ -114,27 +113,6 @@ CASES = {
 }
 
 # --- statistics and machine -------------------------------------------------------------------
-
-
-def summarise(samples_ns: list[int]) -> dict[str, float | int]:
-    """p50 (the median), p95, p99 (nearest rank), min, max and mean, in milliseconds."""
-    ordered = sorted(samples_ns)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-    def ms(ns: float) -> float:
-        return round(ns / 1e6, 3)
-
-    return {
-        "p50_ms": ms(statistics.median(ordered)),
-        "p95_ms": ms(rank(0.95)),
-        "p99_ms": ms(rank(0.99)),
-        "min_ms": ms(ordered[0]),
-        "max_ms": ms(ordered[-1]),
-        "mean_ms": ms(statistics.fmean(ordered)),
-        "runs": len(ordered),
-    }
 
 
 def _opa_version() -> dict[str, str]:

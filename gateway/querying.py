@@ -127,9 +127,8 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
     return AuthorisedQuery(caller, analysis, decision, record, release_key, retried is not None)
 
 
-def _reserve_quota(veil: Services, analysis: Analysis, grant: Grant, record: dict) -> None:
+def _reserve_quota(veil: Services, rows: int, grant: Grant, record: dict) -> None:
     """Count the query against its grant's quotas; one that would exceed them is refused."""
-    rows = sum(veil.enclave.rows_scanned(analysis).values())
     exhausted = veil.control.reserve(grant, rows, utc_now()[:10])
     if exhausted is not None:
         _refuse_over_quota(veil, record, exhausted)
@@ -151,8 +150,9 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
     """Run an authorised query; its metered, priced entry is durable before anything is answered."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
+    scanned = veil.enclave.rows_scanned(analysis)
     if grant is not None and not query.retry:  # a retry was counted the first time
-        _reserve_quota(veil, analysis, grant, record)
+        _reserve_quota(veil, sum(scanned.values()), grant, record)
     purpose = grant.purpose if grant else record["purpose"] or ""
     obligations = decision.obligations
     # A card's minimum group size is a floor the policy can raise but not lower.
@@ -167,7 +167,6 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
             "review": obligations.review,
         },
     )
-    scanned = veil.enclave.rows_scanned(analysis)
     uses = [_use(veil, asset, rows) for asset, rows in scanned.items()]
 
     def priced(cpu_ms: int) -> Charge:

@@ -38,6 +38,27 @@ class Server:
         with self.client(who) as client:
             return client.post("/v1/queries", json={"sql": sql, **extra})
 
+    def ledger(self) -> list[dict]:
+        """Every ledger entry's data, parsed, read page by page as the supervisor."""
+        items: list[dict] = []
+        with self.client("supervisor") as client:
+            while page := client.get(
+                "/v1/ledger/entries",
+                params={"limit": 1000, **({"after": items[-1]["index"]} if items else {})},
+            ).json()["items"]:
+                items += page
+        return [json.loads(item["data"]) for item in items]
+
+    def approve(self, grant_id: str, *parties: str) -> dict:
+        """Approve a grant as each of `parties` in turn; the grant as the last approval left it."""
+        body: dict = {}
+        for party in parties:
+            with self.client(party) as client:
+                response = client.post(f"/v1/grants/{grant_id}/approve")
+                assert response.status_code == 200, response.json()
+                body = response.json()
+        return body
+
 
 def start_server(home: Path, env: dict[str, str] | None = None, command: str = "demo") -> Server:
     """Run `veil demo` (or `veil serve` on a home the demo already set up) until ready."""

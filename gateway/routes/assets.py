@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -124,9 +126,7 @@ def register_asset(
     permit: Allowed("asset:register", new_asset),
     veil: Veil,
 ) -> dict:
-    with tempfile.TemporaryDirectory(prefix="veil-upload-") as folder:
-        upload = Path(folder) / "upload"
-        _save(file, upload, veil.settings.max_upload_bytes)
+    with _received(file, veil.settings.max_upload_bytes) as upload:
         stored = veil.enclave.store.register(card.model_dump(mode="json"), upload)
     veil.ledger.append(
         {
@@ -147,14 +147,14 @@ def register_asset(
 
 
 def named_card(asset_id: str, card: Annotated[dict, Body()]) -> AssetCard:
-    parsed = parse_card(card)
-    if parsed.id != asset_id:
-        raise ApiError(422, "CARD_INVALID", "the card's id is not the asset's",
-                       [{"rule": "card_field", "column": "id"}])  # fmt: skip
-    return parsed
+    return _of_asset(asset_id, parse_card(card))
 
 
 def uploaded_version(asset_id: str, card: Uploaded) -> AssetCard:
+    return _of_asset(asset_id, card)
+
+
+def _of_asset(asset_id: str, card: AssetCard) -> AssetCard:
     if card.id != asset_id:
         raise ApiError(422, "CARD_INVALID", "the card's id is not the asset's",
                        [{"rule": "card_field", "column": "id"}])  # fmt: skip
@@ -189,9 +189,7 @@ def register_version(
     veil: Veil,
 ) -> dict:
     """New data for the asset: the next version number, under a new data key."""
-    with tempfile.TemporaryDirectory(prefix="veil-upload-") as folder:
-        upload = Path(folder) / "upload"
-        _save(file, upload, veil.settings.max_upload_bytes)
+    with _received(file, veil.settings.max_upload_bytes) as upload:
         stored = veil.enclave.store.register_version(card.model_dump(mode="json"), upload)
     _record_card(veil, permit, "asset_version_registered", stored)
     return asset_view(stored)
@@ -254,6 +252,15 @@ def destroy_asset(
     }
     receipt = veil.ledger.append(record, idempotency_key=f"destroy:{asset_id}:{gone.registered_at}")
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
+
+
+@contextmanager
+def _received(upload: UploadFile, limit: int) -> Iterator[Path]:
+    """The uploaded file, saved to a private temporary file at most `limit` bytes long."""
+    with tempfile.TemporaryDirectory(prefix="veil-upload-") as folder:
+        target = Path(folder) / "upload"
+        _save(upload, target, limit)
+        yield target
 
 
 def _save(upload: UploadFile, target: Path, limit: int) -> None:

@@ -32,9 +32,7 @@ def _grant(server, asset: str) -> str:
                 "valid_until": "2030-01-01T00:00:00Z",
             },  # fmt: skip
         ).json()["id"]
-    for who in ("city-hospital", "supervisor"):
-        with server.client(who) as client:
-            assert client.post(f"/v1/grants/{grant}/approve").status_code == 200
+    server.approve(grant, "city-hospital", "supervisor")
     return grant
 
 
@@ -51,9 +49,7 @@ def test_a_cards_minimum_group_size_is_a_floor_the_policy_cannot_lower(fresh_dem
         answers[asset] = fresh_demo.query(sql, grant_id=grant).json()
     assert len(answers["transport.loose"]["rows"]) == 3
     assert answers["transport.strict"]["rows"] == []  # the same data, held back by its card
-    with fresh_demo.client("supervisor") as client:
-        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
-    released = [json.loads(i["data"]) for i in items]
+    released = fresh_demo.ledger()
     strict_entry = next(e for e in released if e.get("assets") == ["transport.strict"]
                         and e.get("outcome") == "released")  # fmt: skip
     assert strict_entry["obligations"]["min_distinct_units"] == 25
@@ -106,9 +102,7 @@ def test_cards_are_revised_and_data_versioned_never_silently(fresh_demo) -> None
     assert history[1]["card"]["title"] == "Metro trips 2024"
     with fresh_demo.client("insurer") as stranger:
         assert stranger.put(f"/v1/assets/{asset}", json=card).status_code == 403
-    with fresh_demo.client("supervisor") as client:
-        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
-    changes = [json.loads(i["data"]) for i in items]
+    changes = fresh_demo.ledger()
     changes = [(e["type"], e["version"], e["revision"]) for e in changes
                if e.get("asset") == asset and e["type"].startswith("asset_")]  # fmt: skip
     assert changes == [

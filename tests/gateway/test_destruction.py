@@ -3,7 +3,6 @@ catalogue and an entry in the ledger, and not even a backup of the files can be 
 
 from __future__ import annotations
 
-import json
 import shutil
 
 from tests.support import start_server, stop_server
@@ -15,12 +14,6 @@ VISITS = "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex"
 def _destroy(server, who: str, asset: str, **body):
     with server.client(who) as client:
         return client.request("DELETE", f"/v1/assets/{asset}", json=body or None)
-
-
-def _ledger(server) -> list[dict]:
-    with server.client("supervisor") as client:
-        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
-    return [json.loads(item["data"]) for item in items]
 
 
 def test_destruction_shreds_ends_grants_and_is_recorded(tmp_path) -> None:
@@ -53,7 +46,7 @@ def test_destruction_shreds_ends_grants_and_is_recorded(tmp_path) -> None:
         assert grant["status"] == "revoked"
         assert grant["history"][-1]["reason"] == "asset destroyed"
         assert _destroy(server, "operator", "insurance.claims", reason="again").status_code == 404
-        entry = next(e for e in _ledger(server) if e["type"] == "asset_destroyed")
+        entry = next(e for e in server.ledger() if e["type"] == "asset_destroyed")
         assert entry["asset"] == "insurance.claims" and entry["by"] == "operator"
         assert entry["grants_ended"] == record["grants_ended"]
     finally:

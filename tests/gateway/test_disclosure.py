@@ -35,9 +35,7 @@ def _third_developer(server) -> str:
                 "valid_until": "2030-01-01T00:00:00Z",
             },  # fmt: skip
         ).json()["id"]
-    for who in ("insurer", "supervisor"):
-        with server.client(who) as client:
-            client.post(f"/v1/grants/{grant}/approve")
+    server.approve(grant, "insurer", "supervisor")
     return key
 
 
@@ -54,9 +52,7 @@ def test_disclosure_is_public_and_withholds_until_three_developers(fresh_demo) -
     row = _claims_row(fresh_demo)
     assert row["withheld"] is False and row["developers"] == 3
 
-    with fresh_demo.client("supervisor") as client:
-        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
-    released = [json.loads(i["data"]) for i in items]
+    released = fresh_demo.ledger()
     released = [e for e in released if e.get("outcome") == "released"
                 and "insurance.claims" in e.get("assets", [])]  # fmt: skip
     assert row["queries"] == len(released)

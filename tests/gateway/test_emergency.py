@@ -3,7 +3,6 @@ very next request, work already running cancelled, and every step in the ledger.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -30,17 +29,6 @@ def _grant_of(server, who: str) -> str:
         return client.get("/v1/grants").json()["items"][0]["id"]
 
 
-def _entries(server) -> list[dict]:
-    with server.client("supervisor") as client:
-        items, after = [], None
-        while page := client.get(
-            "/v1/ledger/entries", params={"limit": 1000} | ({"after": after} if after else {})
-        ).json()["items"]:
-            items += page
-            after = page[-1]["index"]
-    return [json.loads(item["data"]) for item in items]
-
-
 def _rules(response) -> list[str]:
     return [v["rule"] for v in response.json()["error"].get("violations", [])]
 
@@ -64,9 +52,9 @@ def test_suspending_a_developer_stops_every_request_until_resumed(fresh_demo) ->
     assert _post(fresh_demo, "operator", "/v1/emergency/resume", resume).status_code == 200
     assert fresh_demo.query(VISITS).status_code == 200
 
-    types = [(e["type"], e.get("by")) for e in _entries(fresh_demo) if "emergency" in e["type"]]
+    types = [(e["type"], e.get("by")) for e in fresh_demo.ledger() if "emergency" in e["type"]]
     assert types == [("emergency_suspended", "supervisor"), ("emergency_resumed", "operator")]
-    denials = [e for e in _entries(fresh_demo) if e.get("principal") == "analyst"]
+    denials = [e for e in fresh_demo.ledger() if e.get("principal") == "analyst"]
     assert any("principal_inactive" in e.get("reasons", []) for e in denials)
 
 
@@ -153,7 +141,7 @@ def test_a_stop_cancels_the_query_running_under_it(fresh_demo, how: str, path: s
     assert answer.status_code == 409, answer.json()
     assert answer.json()["error"]["code"] == "CANCELLED"
     assert "rows" not in answer.json()
-    entries = _entries(fresh_demo)
+    entries = fresh_demo.ledger()
     cancelled = [e for e in entries if e.get("outcome") == "cancelled"]
     assert len(cancelled) == 1 and cancelled[0]["principal"] == "analyst"
     assert "cost" not in cancelled[0]
@@ -175,7 +163,7 @@ def test_a_stop_made_through_another_gateway_process_holds_back_the_release(tmp_
         answer = answers[0]
         assert answer.status_code == 409, answer.json()
         assert answer.json()["error"]["code"] == "CANCELLED" and "rows" not in answer.json()
-        outcomes = [e.get("outcome") for e in _entries(second) if e.get("type") == "query"]
+        outcomes = [e.get("outcome") for e in second.ledger() if e.get("type") == "query"]
         assert outcomes[-1] == "cancelled"
     finally:
         stop_server(second)

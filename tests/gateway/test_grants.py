@@ -3,7 +3,6 @@ reason, who may list what, history, revocation with a reason and expiry at the t
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -38,17 +37,6 @@ def _get(server, who: str, path: str, **params):
         return client.get(path, params=params)
 
 
-def _ledger(server) -> list[dict]:
-    with server.client("supervisor") as client:
-        items, after = [], None
-        while page := client.get(
-            "/v1/ledger/entries", params={"limit": 1000} | ({"after": after} if after else {})
-        ).json()["items"]:
-            items += page
-            after = page[-1]["index"]
-    return [json.loads(item["data"]) for item in items]
-
-
 @pytest.mark.parametrize(
     ("changes", "rule"),
     [
@@ -79,7 +67,7 @@ def test_a_party_rejects_with_a_reason_and_the_grant_never_activates(demo) -> No
         ("rejected", "insurer", "insurer"),
     ]
     assert history[1]["reason"] == "pricing use only"
-    entry = next(e for e in _ledger(demo) if e.get("grant") == grant["id"]
+    entry = next(e for e in demo.ledger() if e.get("grant") == grant["id"]
                  and e["type"] == "grant_rejected")  # fmt: skip
     assert entry["reason"] == "pricing use only" and entry["by"] == "insurer"
 
@@ -102,8 +90,7 @@ def test_each_role_lists_the_grants_it_may_see(demo) -> None:
 
 def test_history_follows_every_change(demo) -> None:
     grant = _request(demo).json()["id"]
-    _act(demo, "insurer", grant, "approve")
-    _act(demo, "supervisor", grant, "approve")
+    demo.approve(grant, "insurer", "supervisor")
     assert demo.query(CLAIMS, who="fintech", grant_id=grant).status_code == 200
     revoked = _act(demo, "supervisor", grant, "revoke", reason="contract ended")
     assert revoked.json()["status"] == "revoked"
@@ -118,7 +105,7 @@ def test_history_follows_every_change(demo) -> None:
         ("revoked", "supervisor"),
     ]
     assert history[-1]["reason"] == "contract ended"
-    kinds = [e["type"] for e in _ledger(demo) if e.get("grant") in (grant, {"id": grant})
+    kinds = [e["type"] for e in demo.ledger() if e.get("grant") in (grant, {"id": grant})
              or (isinstance(e.get("grant"), dict) and e["grant"]["id"] == grant)]  # fmt: skip
     assert kinds == ["grant_requested", "grant_approved", "grant_approved", "grant_revoked"]
 
@@ -126,8 +113,7 @@ def test_history_follows_every_change(demo) -> None:
 def test_a_grant_expires_at_its_term_and_the_expiry_is_recorded(demo) -> None:
     until = datetime.now(UTC) + timedelta(seconds=4)
     grant = _request(demo, valid_until=until.strftime("%Y-%m-%dT%H:%M:%SZ")).json()["id"]
-    _act(demo, "insurer", grant, "approve")
-    _act(demo, "supervisor", grant, "approve")
+    demo.approve(grant, "insurer", "supervisor")
     assert demo.query(CLAIMS, who="fintech", grant_id=grant).status_code == 200
     time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 1.1)
     denied = demo.query(CLAIMS, who="fintech", grant_id=grant)
@@ -135,7 +121,7 @@ def test_a_grant_expires_at_its_term_and_the_expiry_is_recorded(demo) -> None:
     body = _get(demo, "fintech", f"/v1/grants/{grant}").json()
     assert body["status"] == "expired"
     assert body["history"][-1]["event"] == "expired" and body["history"][-1]["by"] == "system"
-    expired = [e for e in _ledger(demo) if e["type"] == "grant_expired" and e["grant"] == grant]
+    expired = [e for e in demo.ledger() if e["type"] == "grant_expired" and e["grant"] == grant]
     assert len(expired) == 1
 
 
@@ -143,8 +129,7 @@ def _active(server, **changes) -> str:
     grant = _request(server, **changes)
     assert grant.status_code == 201, grant.json()
     grant_id = grant.json()["id"]
-    _act(server, "insurer", grant_id, "approve")
-    assert _act(server, "supervisor", grant_id, "approve").json()["status"] == "active"
+    assert server.approve(grant_id, "insurer", "supervisor")["status"] == "active"
     return grant_id
 
 
@@ -163,7 +148,7 @@ def test_a_daily_query_quota_stops_the_grant_when_used_up(demo) -> None:
     body = _get(demo, "fintech", f"/v1/grants/{grant}").json()
     assert body["quotas"] == {"queries_per_day": 2}
     assert body["quota_use"]["queries_today"] == 2
-    refused = [e for e in _ledger(demo) if e.get("grant_id") == grant and e.get("quota")]
+    refused = [e for e in demo.ledger() if e.get("grant_id") == grant and e.get("quota")]
     assert len(refused) == 1 and refused[0]["outcome"] == "denied"
     assert refused[0]["decision"]["reasons"] == ["quota_exhausted"] and "cost" not in refused[0]
 

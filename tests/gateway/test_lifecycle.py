@@ -36,13 +36,6 @@ def _request(client: httpx.Client, **changes) -> dict:
     return response.json()
 
 
-def _approve(server, grant: str, *parties: str) -> dict:
-    for party in parties:
-        with server.client(party) as client:
-            body = client.post(f"/v1/grants/{grant}/approve").json()
-    return body
-
-
 def _reasons(response: httpx.Response) -> list[str]:
     return [v["rule"] for v in response.json()["error"].get("violations", [])]
 
@@ -62,11 +55,11 @@ def test_the_whole_life(fresh_demo) -> None:
     # request, with columns narrowed
     grant = _request(dev, columns={ASSET: ["line"]})["id"]
     # partial approval: no access yet
-    assert _approve(server, grant, "city-hospital")["status"] == "pending"
+    assert server.approve(grant, "city-hospital")["status"] == "pending"
     refused = dev.post("/v1/queries", json={"sql": BY_LINE})
     assert refused.status_code == 403 and "grant_inactive" in _reasons(refused)
     # full approval: access
-    assert _approve(server, grant, "supervisor")["status"] == "active"
+    assert server.approve(grant, "supervisor")["status"] == "active"
     assert dev.post("/v1/queries", json={"sql": BY_LINE}).status_code == 200
     # purpose and column mismatches are denied
     wrong_purpose = dev.post("/v1/queries", json={"sql": BY_LINE, "purpose": "public_welfare"})
@@ -81,7 +74,7 @@ def test_the_whole_life(fresh_demo) -> None:
     # term expiry
     until = datetime.now(UTC) + timedelta(seconds=3)
     short = _request(dev, valid_until=until.strftime("%Y-%m-%dT%H:%M:%SZ"))["id"]
-    _approve(server, short, "city-hospital", "supervisor")
+    server.approve(short, "city-hospital", "supervisor")
     assert dev.post("/v1/queries", json={"sql": BY_LINE}).status_code == 200
     time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 1.1)
     expired = dev.post("/v1/queries", json={"sql": BY_LINE})
@@ -92,7 +85,7 @@ def test_the_whole_life(fresh_demo) -> None:
     others = []
     for name in ("transit-uni", "city-planners"):
         other = _client(server, _new_developer(server, name))
-        _approve(server, _request(other)["id"], "city-hospital", "supervisor")
+        server.approve(_request(other)["id"], "city-hospital", "supervisor")
         assert other.post("/v1/queries", json={"sql": BY_LINE}).status_code == 200
         others.append(other)
 
@@ -114,14 +107,7 @@ def test_the_whole_life(fresh_demo) -> None:
     assert gone.status_code == 410
 
     # disclosure totals equal the ledger's
-    with server.client("supervisor") as supervisor:
-        items, after = [], None
-        while page := supervisor.get(
-            "/v1/ledger/entries", params={"limit": 1000} | ({"after": after} if after else {})
-        ).json()["items"]:
-            items += page
-            after = page[-1]["index"]
-    entries = [json.loads(item["data"]) for item in items]
+    entries = server.ledger()
     released = [e for e in entries
                 if e.get("outcome") == "released" and e.get("assets") == [ASSET]]  # fmt: skip
     row = next(r for r in httpx.get(f"{server.url}/v1/disclosure").json()["assets"]

@@ -53,8 +53,7 @@ def test_rotation_replaces_the_key_and_revocation_ends_the_principal(fresh_demo)
     with fresh_demo.client("supervisor") as client:
         stop = {"principal": "fintech", "reason": "x"}
         assert client.post("/v1/emergency/suspend", json=stop).status_code == 409
-        items = client.get("/v1/ledger/entries", params={"limit": 1000}).json()["items"]
-    changes = [json.loads(i["data"]) for i in items]
+    changes = fresh_demo.ledger()
     kinds = [(e["type"], e["by"]) for e in changes if e.get("principal") == "fintech"
              and e["type"].startswith("principal_")]  # fmt: skip
     assert kinds == [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import UTC, datetime
 
 PAID = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
@@ -17,15 +16,7 @@ def _get(demo, who: str, path: str, **params):
 
 
 def _charged_entries(demo, period: str) -> list[dict]:
-    with demo.client("supervisor") as client:
-        items, after = [], None
-        while page := client.get(
-            "/v1/ledger/entries", params={"limit": 1000} | ({"after": after} if after else {})
-        ).json()["items"]:
-            items += page
-            after = page[-1]["index"]
-    entries = [json.loads(item["data"]) for item in items]
-    return [e for e in entries if "cost" in e and e["at"].startswith(period)]
+    return [e for e in demo.ledger() if "cost" in e and e["at"].startswith(period)]
 
 
 def test_settlement_equals_the_sum_of_charged_entries(demo) -> None:
