@@ -16,6 +16,7 @@ from gateway.routes import (
     emergency,
     grants,
     health,
+    jobs,
     ledger,
     policies,
     principals,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
-    modules = [health, principals, assets, grants, queries, emergency]
+    modules = [health, principals, assets, grants, queries, jobs, emergency]
     modules += [ledger, settlements, disclosure, policies]
     for module in modules:
         app.include_router(module.router)

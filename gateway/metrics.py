@@ -35,6 +35,12 @@ class Metrics:
             ["scope", "result"],
             registry=self.registry,
         )
+        self.jobs = Counter(
+            "veil_jobs",
+            "Job status changes (queued, succeeded, review, failed, timeout, cancelled, ...)",
+            ["status"],
+            registry=self.registry,
+        )
         self.suppressed_rows = Counter(
             "veil_suppressed_rows",
             "Result rows withheld by the disclosure gate",

@@ -15,11 +15,14 @@ from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
 from policies import Decision
+from sandbox.disclosure import Released
 from sandbox.enclave import QueryOutcome, Thresholds
 from sandbox.errors import Cancelled, EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
 
 SCOPE = "query:run"
+# The grant method each data scope uses; a job's queries are decided under the job's scope.
+METHODS = {"query:run": "sql", "job:submit": "job"}
 MANUAL_REVIEW = "manual_review_required"
 QUOTA_EXHAUSTED = "quota_exhausted"
 
@@ -51,8 +54,28 @@ class AuthorisedQuery:
     retry: bool = False
 
 
-def authorise_query(veil: Services, caller: Principal, request: QueryRequest) -> AuthorisedQuery:
-    """Analyse, then decide scope query:run; a rejection or denial is recorded, then raised."""
+@dataclass(frozen=True)
+class ExecutedQuery:
+    """A released query: its durable ledger entry, the receipt, and what was released."""
+
+    entry: dict
+    receipt: Receipt
+    released: Released
+
+
+def authorise_query(
+    veil: Services,
+    caller: Principal,
+    request: QueryRequest,
+    *,
+    scope: str = SCOPE,
+    job_id: str | None = None,
+) -> AuthorisedQuery:
+    """Analyse, then decide `scope`; a rejection or denial is recorded, then raised.
+
+    A job's `sql()` comes here with scope job:submit and its job's id, and is recorded as a
+    query of that job: the same guard, decision, thresholds and metering as over HTTP.
+    """
     query_id = "q_" + uuid.uuid4().hex
     release_key = query_id
     retried = None
@@ -69,6 +92,8 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         "grant_id": request.grant_id,
         "at": utc_now(),
     }
+    if job_id is not None:
+        record["job_id"] = job_id
     try:
         analysis = veil.enclave.analyse(request.sql)
     except SandboxError as exc:
@@ -82,7 +107,11 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         "assets": asset_inputs(veil, [store.get(asset).card for asset in analysis.assets]),
         "columns": analysis.columns,
     }
-    policy_request = {"method": "sql", "purpose": request.purpose, "grant_id": request.grant_id}
+    policy_request = {
+        "method": METHODS[scope],
+        "purpose": request.purpose,
+        "grant_id": request.grant_id,
+    }
     grants = veil.control.grants_of(caller.id)
     # Grants too spent for this query are left out, so another grant of the caller may serve.
     # A retry was counted the first time, so every grant stays in.
@@ -93,10 +122,10 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         if retried is None and (quota := veil.control.exceeded_quota(grant, rows, utc_now()[:10]))
     }
     usable = [grant.as_input() for grant in grants if grant.id not in spent]
-    decision = decide(veil, caller, SCOPE, resource, policy_request, usable)
+    decision = decide(veil, caller, scope, resource, policy_request, usable)
     if not decision.allow and spent:
         everything = [grant.as_input() for grant in grants]
-        covering = decide(veil, caller, SCOPE, resource, policy_request, everything)
+        covering = decide(veil, caller, scope, resource, policy_request, everything)
         if covering.allow and covering.grant_id in spent:
             record.update(
                 decision={"allow": False, "reasons": [QUOTA_EXHAUSTED],
@@ -112,7 +141,7 @@ def authorise_query(veil: Services, caller: Principal, request: QueryRequest) ->
         },
         grant_id=decision.grant_id,
     )
-    if decision.allow and decision.obligations.review != "auto":
+    if decision.allow and decision.obligations.review != "auto" and job_id is None:
         # A query answers in its own response, so it cannot wait for a reviewer: jobs can.
         decision = replace(decision, allow=False, reasons=(MANUAL_REVIEW,), grant_id=None)
         record["decision"].update(allow=False, reasons=[MANUAL_REVIEW])
@@ -147,7 +176,22 @@ def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn
 
 
 def run_query(veil: Services, query: AuthorisedQuery) -> dict:
-    """Run an authorised query; its metered, priced entry is durable before anything is answered."""
+    """Run an authorised query and answer it as the HTTP API does."""
+    executed = execute_query(veil, query)
+    entry, receipt, released = executed.entry, executed.receipt, executed.released
+    return {
+        "query_id": entry["query_id"],
+        "columns": released.columns,
+        "rows": released.rows,
+        "suppressed_rows": released.suppressed_rows,
+        "notes": released.notes,
+        "cost": entry["cost"],
+        "receipt": {"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash},
+    }
+
+
+def execute_query(veil: Services, query: AuthorisedQuery) -> ExecutedQuery:
+    """Run an authorised query; its metered, priced entry is durable before anything is released."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
     scanned = veil.enclave.rows_scanned(analysis)
@@ -213,14 +257,7 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
         # A retry: the first release stands, and nothing is recorded or charged twice.
         entry = _released_under(veil, query.release_key, record["request_sha256"])
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
-    return {
-        "query_id": entry["query_id"],
-        **answer,
-        "suppressed_rows": released.suppressed_rows,
-        "notes": released.notes,
-        "cost": entry["cost"],
-        "receipt": {"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash},
-    }
+    return ExecutedQuery(entry, receipt, released)
 
 
 def _run_unless_cancelled(

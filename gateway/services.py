@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.control import ControlStore, utc_now
+from gateway.job_queue import JobQueue
+from gateway.job_records import JobRecords
 from gateway.metrics import Metrics
 from gateway.running import RunningWork
 from gateway.settings import Settings
@@ -13,6 +15,7 @@ from ledger import Ledger, generate_signing_key
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave
+from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key, load_master_key
 from sandbox.worker import WorkerConfig
 
@@ -27,8 +30,11 @@ class Services:
     metrics: Metrics
     in_flight: InFlight
     running: RunningWork
+    jobs: JobQueue
+    job_records: JobRecords
 
     def close(self) -> None:
+        self.jobs.close()
         self.enclave.close()
 
     def expire_grants(self) -> None:
@@ -85,9 +91,10 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         limits=Limits(memory_limit=settings.worker_memory_limit),
         timeout_s=settings.query_timeout_s,
     )
+    control = ControlStore(settings.control_url)
     return Services(
         settings=settings,
-        control=ControlStore(settings.control_url),
+        control=control,
         enclave=Enclave(
             settings.assets_root,
             settings.keyring_root,
@@ -100,4 +107,6 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
         running=RunningWork(),
+        jobs=JobQueue(JobRunner(), settings.job_concurrency),
+        job_records=JobRecords(control.engine),
     )

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     workers: int = 2
     queries_in_flight_per_principal: int = 1
     max_upload_bytes: int = 200 * 1024 * 1024
+    job_concurrency: int = 2
+    job_timeout_s: float = 60.0
+    job_cpu_s: int = 30
+    job_memory_mb: int = 512
 
     @property
     def control_url(self) -> str:

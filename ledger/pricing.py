@@ -44,13 +44,16 @@ class Charge:
     parts: tuple[AssetCharge, ...]
 
 
-def price(uses: Sequence[AssetUse], *, plan: str, purpose: str, cpu_ms: int) -> Charge:
+def price(
+    uses: Sequence[AssetUse], *, plan: str, purpose: str, cpu_ms: int, request_fee: bool = True
+) -> Charge:
     """Price each asset's use under `plan` and sum.
 
     An asset charges its per-query fee, its rows scanned through graduated tiers, and a share
     of the request's CPU time (billed in whole CPU_STEP_MS steps) in proportion to its rows
-    scanned. The plan "free", or a purpose the card lists as free, prices an asset at zero;
-    a plan the card does not define is priced at the card's base rates.
+    scanned. Without `request_fee` only rows and CPU are charged: a job's own CPU time, whose
+    queries each paid their fee. The plan "free", or a purpose the card lists as free, prices
+    an asset at zero; a plan the card does not define is priced at the card's base rates.
     """
     if not uses:
         raise PricingInvalid("a request uses at least one priced asset")
@@ -62,13 +65,17 @@ def price(uses: Sequence[AssetUse], *, plan: str, purpose: str, cpu_ms: int) -> 
     billed_ms = -(-cpu_ms // CPU_STEP_MS) * CPU_STEP_MS
     cpu_shares = allocate(billed_ms, {str(i): use.rows_scanned or 1 for i, use in enumerate(uses)})
     parts = tuple(
-        AssetCharge(use.asset, _asset_amount(use, plan, purpose, cpu_shares[str(i)]), use.shares_bp)
+        AssetCharge(
+            use.asset,
+            _asset_amount(use, plan, purpose, cpu_shares[str(i)], request_fee),
+            use.shares_bp,
+        )
         for i, use in enumerate(uses)
     )
     return Charge(sum(p.amount_minor for p in parts), currencies.pop(), plan, parts)
 
 
-def _asset_amount(use: AssetUse, plan: str, purpose: str, cpu_ms: int) -> int:
+def _asset_amount(use: AssetUse, plan: str, purpose: str, cpu_ms: int, request_fee: bool) -> int:
     pricing = use.pricing
     free = pricing.get("free_purposes", [])
     if not isinstance(free, list | tuple):
@@ -86,7 +93,7 @@ def _asset_amount(use: AssetUse, plan: str, purpose: str, cpu_ms: int) -> int:
         use.rows_scanned, fees["per_1k_rows_scanned_minor"], rates.get("row_tiers", [])
     )
     cpu = -(-cpu_ms * fees["per_cpu_second_minor"] // MS_PER_SECOND)
-    return fees["per_query_minor"] + rows + cpu
+    return (fees["per_query_minor"] if request_fee else 0) + rows + cpu
 
 
 def _graduated(rows: int, base_rate: int, tiers: object) -> int:

@@ -17,8 +17,9 @@ scope_roles := {
 	"grant:read": everyone,
 	"grant:approve": {"provider", "supervisor"},
 	"grant:revoke": {"provider", "supervisor", "operator"},
-	"job:read": {"developer", "supervisor", "operator"},
-	"job:release": {"supervisor"},
+	"job:read": {"developer", "provider", "supervisor", "operator"},
+	"job:cancel": {"developer", "supervisor", "operator"},
+	"job:release": {"provider", "operator"},
 	"ledger:read": everyone,
 	"usage:read": everyone,
 	"settlement:read": {"provider", "supervisor", "operator"},
@@ -135,3 +136,53 @@ grant_reader if grant_party
 grant_reader if holds_role("operator")
 
 grant_reader if holds_role("admin")
+
+# Job scopes name the job as resource.job: its developer and the providers who review it.
+
+resource_job := j if {
+	j := input.resource.job
+	is_string(j.developer)
+	is_array(j.reviewers)
+}
+
+# Listing jobs has no resource job: the gateway lists what the caller may see.
+relation_denials contains "invalid_input" if {
+	input.scope in {"job:cancel", "job:release"}
+	not resource_job
+}
+
+job_owner if resource_job.developer == input.principal.id
+
+job_reviewer if {
+	holds_role("provider")
+	input.principal.id in resource_job.reviewers
+}
+
+job_reviewer if holds_role("operator")
+
+# Developers see and cancel their own jobs; providers see and release the jobs on their assets.
+relation_denials contains "not_job_party" if {
+	input.scope == "job:read"
+	resource_job
+	not job_owner
+	not job_reviewer
+	not holds_role("supervisor")
+}
+
+relation_denials contains "not_job_party" if {
+	input.scope == "job:cancel"
+	not job_owner
+	not holds_role("operator")
+	not holds_role("supervisor")
+}
+
+relation_denials contains "not_job_party" if {
+	input.scope == "job:release"
+	not job_reviewer
+}
+
+# Whoever wrote a job does not release it, whatever other roles they hold.
+relation_denials contains "own_job" if {
+	input.scope == "job:release"
+	job_owner
+}

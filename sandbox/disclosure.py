@@ -12,6 +12,9 @@ class Released:
     rows: list[list]
     suppressed_rows: int
     notes: list[str] = field(default_factory=list)
+    # Distinct units behind each released row: never shown, but a job's outputs are checked
+    # against them.
+    units: list[int] = field(default_factory=list)
 
 
 def release(
@@ -45,7 +48,8 @@ def release(
         notes.append(f"the result was cut to the policy's maximum of {max_rows} rows")
     out_columns = [name for name in columns if name != units_column]
     out_rows = [[v for i, v in enumerate(row) if i != position] for row in paged]
-    return Released(out_columns, out_rows, len(rows) - len(kept), notes)
+    units = [int(_units(row[position])) for row in paged]
+    return Released(out_columns, out_rows, len(rows) - len(kept), notes, units)
 
 
 def _units(value: object) -> float:

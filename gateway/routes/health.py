@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from gateway.auth import Veil
+from gateway.services import Services
 
 router = APIRouter(tags=["operations"])
 
@@ -23,8 +24,17 @@ def readyz(veil: Veil) -> Response:
         if not veil.policy.ready():
             raise RuntimeError("the policy engine cannot decide")
     except Exception:  # noqa: BLE001 - readiness only says yes or no
-        return Response('{"status": "unavailable"}', 503, media_type="application/json")
-    return Response('{"status": "ready"}', 200, media_type="application/json")
+        return JSONResponse({"status": "unavailable"}, 503)
+    return JSONResponse({"status": "ready", "jobs": _job_seal(veil)})
+
+
+def _job_seal(veil: Services) -> dict:
+    """Which OS layers seal a job process here; jobs run only when they suffice."""
+    try:
+        report = veil.jobs.runner.seal_report()
+    except Exception:  # noqa: BLE001 - the runner could not start: no job can run
+        return {"ready": False, "seal": {}}
+    return {"ready": report.sufficient, "seal": report.layers}
 
 
 @router.get("/metrics")

@@ -40,16 +40,20 @@ def test_zero_is_suppressed_like_any_small_count() -> None:
 
 
 def test_statistics_keep_four_significant_figures() -> None:
-    checked = table([["region", "label"], ["mean_cost", "mean"]],
-                    [["north", 120.56789], ["south", 98.123456]])
+    checked = table(
+        [["region", "label"], ["mean_cost", "mean"]], [["north", 120.56789], ["south", 98.123456]]
+    )
     assert checked.rows == [["north", 120.6], ["south", 98.12]]
 
 
 def test_rows_on_too_few_units_lose_their_values() -> None:
     """west stands on 12 units; a policy asking for 20 suppresses it, labels stay."""
     rules = RULES.tightened(min_units=20, max_rows=10_000)
-    checked = table([["region", "label"], ["mean_cost", "mean"]],
-                    [["north", 120.5], ["west", 310.0]], rules=rules)
+    checked = table(
+        [["region", "label"], ["mean_cost", "mean"]],
+        [["north", 120.5], ["west", 310.0]],
+        rules=rules,
+    )
     assert checked.rows == [["north", 120.5], ["west", None]]
 
 

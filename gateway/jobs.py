@@ -1,0 +1,327 @@
+"""One job end to end: compile and decide at submission, run sealed in the queue, meter its CPU,
+pass its tables through the disclosure gate, and hold them for review where policy says so.
+
+A job's `sql()` calls are answered by the query path itself (gateway/querying.py) under the
+job's scope and grant, so each is guarded, thresholded, metered and recorded like a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+
+from gateway.authorisation import asset_inputs, decide, refuse
+from gateway.control import Grant, GrantStatus, Principal, utc_now
+from gateway.errors import ApiError
+from gateway.job_records import Job, JobStatus
+from gateway.querying import QueryRequest, authorise_query, execute_query
+from gateway.services import Services
+from ledger import AssetUse, canonical_json, post, price
+from sandbox.cards import Role
+from sandbox.errors import JobRejected, SandboxError
+from sandbox.jobs.gate import compile_job
+from sandbox.jobs.outputs import CheckedOutputs, OutputRejected, OutputRules, check_outputs
+from sandbox.jobs.runner import Answer, AnswerRefused, JobLimits, JobRun
+
+log = logging.getLogger(__name__)
+
+SCOPE = "job:submit"
+POLICY_REVIEW = "policy"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    code: str
+    grant_id: str | None
+
+
+def submit(veil: Services, caller: Principal, request: JobRequest) -> Job:
+    """Compile, decide and queue; a refusal is recorded before it is raised."""
+    code_sha256 = hashlib.sha256(request.code.encode()).hexdigest()
+    try:
+        compile_job(request.code)
+    except JobRejected as exc:
+        veil.ledger.append(
+            {"type": "job_submitted", "principal": caller.id, "code_sha256": code_sha256,
+             "outcome": "rejected", "rules": sorted({v.rule for v in exc.violations}),
+             "at": utc_now()},
+            idempotency_key="job:rejected:" + code_sha256 + ":" + utc_now(),
+        )  # fmt: skip
+        raise
+    veil.expire_grants()
+    grant = _job_grant(veil, caller, request.grant_id)
+    cards = [veil.enclave.store.get(asset).card for asset in grant.assets]
+    resource = {"assets": asset_inputs(veil, cards)}
+    grants = [g.as_input() for g in veil.control.grants_of(caller.id)]
+    policy_request = {"method": "job", "grant_id": grant.id, "purpose": None}
+    decision = decide(veil, caller, SCOPE, resource, policy_request, grants)
+    if not decision.allow:
+        refuse(veil, caller, SCOPE, decision, resource)
+    job = veil.job_records.create(
+        caller.id,
+        grant.id,
+        request.code,
+        reviewers=sorted({card.provider for card in cards}),
+        review=[POLICY_REVIEW] if decision.obligations.review != "auto" else [],
+        price_plan=decision.obligations.price_plan,
+    )
+    veil.ledger.append(
+        {
+            "type": "job_submitted",
+            "job_id": job.id,
+            "principal": caller.id,
+            "grant_id": grant.id,
+            "assets": grant.assets,
+            "code_sha256": code_sha256,
+            "decision": {
+                "allow": True,
+                "reasons": list(decision.reasons),
+                "decision_id": decision.decision_id,
+            },
+            "obligations": {
+                "min_distinct_units": decision.obligations.min_distinct_units,
+                "max_rows": decision.obligations.max_rows,
+                "review": decision.obligations.review,
+            },
+            "at": utc_now(),
+        },  # fmt: skip
+        idempotency_key=f"job:{job.id}:submitted",
+    )
+    veil.metrics.jobs.labels("queued").inc()
+    veil.jobs.enqueue(lambda: _execute_logged(veil, job.id), job.id)
+    return job
+
+
+def _job_grant(veil: Services, caller: Principal, grant_id: str | None) -> Grant:
+    """The grant a job runs under: the one named, or the caller's only active job grant."""
+    if grant_id is not None:
+        grant = veil.control.grant(grant_id)  # 404 for an unknown grant
+        if grant.developer != caller.id:
+            raise ApiError(404, "NOT_FOUND", "no such grant")
+        return grant
+    usable = [
+        grant
+        for grant in veil.control.grants_of(caller.id)
+        if grant.status is GrantStatus.ACTIVE and "job" in grant.methods
+    ]
+    if len(usable) != 1:
+        raise ApiError(
+            422,
+            "GRANT_REQUIRED",
+            "name the grant_id the job runs under"
+            if usable
+            else "no active grant allows jobs; request one with the method job",
+        )
+    return usable[0]
+
+
+def _execute_logged(veil: Services, job_id: str) -> None:
+    try:
+        execute(veil, job_id)
+    except Exception:  # noqa: BLE001 - a job thread must never die silently
+        log.exception("job %s failed in the runner", job_id)
+        _end_quietly(veil, job_id, JobStatus.FAILED, "JOB_FAILED")
+    finally:
+        veil.jobs.forget(job_id)
+
+
+def execute(veil: Services, job_id: str) -> None:
+    """Run a queued job to its end; every ending is recorded, the run metered."""
+    job = veil.job_records.get(job_id)
+    if job.status is not JobStatus.QUEUED:
+        return  # cancelled while it waited
+    job = veil.job_records.move(job_id, JobStatus.RUNNING)
+    grant = veil.control.grant(job.grant_id)
+    caller = veil.control.principal(job.developer)
+    assert caller is not None
+    settings = veil.settings
+    limits = JobLimits(
+        wall_s=settings.job_timeout_s,
+        cpu_s=settings.job_cpu_s,
+        memory_bytes=settings.job_memory_mb * 1024 * 1024,
+    )
+    asked = _Asked()
+
+    def answer(sql: str) -> Answer:
+        try:
+            request = QueryRequest(sql, None, grant.id)
+            query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id)
+            executed = execute_query(veil, query)
+        except (ApiError, SandboxError) as exc:
+            raise AnswerRefused(exc.code) from None
+        asked.note(executed.entry)
+        released = executed.released
+        return Answer(released.columns, released.rows, released.units)
+
+    cancel = veil.jobs.cancel_event(job_id)
+    with veil.running.track(caller.id, grant.id, grant.assets) as stopped:
+        relay = threading.Thread(target=_relay, args=(stopped, cancel), daemon=True)
+        relay.start()
+        try:
+            run = veil.jobs.runner.run(job_id, job.code, limits, answer, cancel)
+        except SandboxError as exc:
+            run = JobRun(status="failed", error=exc.code)
+        finally:
+            stopped.set()  # ends the relay; the job is over either way
+    if run.status == "succeeded" and not _still_allowed(veil, caller.id, grant.id):
+        run = JobRun(status="cancelled", error="CANCELLED", answers=run.answers, cpu_ms=run.cpu_ms)
+    _meter(veil, job, grant, run)
+    if run.status != "succeeded":
+        veil.job_records.move(job_id, JobStatus(run.status), cpu_ms=run.cpu_ms,
+                              error={"code": run.error, "violations": run.violations})  # fmt: skip
+        veil.metrics.jobs.labels(run.status).inc()
+        return
+    _gate(veil, job, grant, run, asked)
+
+
+@dataclass
+class _Asked:
+    """What the job's queries were decided with: the strictest threshold and any review."""
+
+    min_units: int = 0
+    max_rows: int = 10_000
+    review: bool = False
+
+    def note(self, entry: dict) -> None:
+        obligations = entry.get("obligations") or {}
+        self.min_units = max(self.min_units, int(obligations.get("min_distinct_units", 0)))
+        self.max_rows = min(self.max_rows, int(obligations.get("max_rows", self.max_rows)))
+        self.review = self.review or obligations.get("review", "auto") != "auto"
+
+
+def _relay(stopped: threading.Event, cancel: threading.Event) -> None:
+    """A revocation or suspension (which sets `stopped`) cancels the job like a request does."""
+    stopped.wait()
+    cancel.set()
+
+
+def _still_allowed(veil: Services, principal_id: str, grant_id: str) -> bool:
+    principal = veil.control.principal(principal_id)
+    grant = veil.control.grant(grant_id)
+    return (
+        principal is not None
+        and principal.status == "active"
+        and grant.status is GrantStatus.ACTIVE
+        and not set(grant.assets) & veil.control.suspended_assets()
+    )
+
+
+def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
+    """The job's own CPU time, charged to its grant's assets; its queries paid their own way."""
+    uses = []
+    for asset in grant.assets:
+        card = veil.enclave.store.get(asset).card
+        uses.append(AssetUse(asset, 0, card.pricing.model_dump(), card.revenue_shares_bp))
+    charge = price(uses, plan=job.price_plan, purpose=grant.purpose, cpu_ms=run.cpu_ms,
+                   request_fee=False)  # fmt: skip
+    veil.ledger.append(
+        {
+            "type": "job",
+            "job_id": job.id,
+            "principal": job.developer,
+            "grant_id": grant.id,
+            "assets": grant.assets,
+            "purpose": grant.purpose,
+            "outcome": run.status,
+            "error": run.error,
+            "usage": {"cpu_ms": run.cpu_ms, "queries": len(run.answers), "tables": len(run.tables)},
+            "cost": {
+                "amount_minor": charge.amount_minor,
+                "currency": charge.currency,
+                "plan": charge.plan,
+                "assets": {part.asset: part.amount_minor for part in charge.parts},
+            },
+            "postings": [posting.as_entry() for posting in post(charge, job.developer)],
+            "at": utc_now(),
+        },  # fmt: skip
+        idempotency_key=f"job:{job.id}:finished",
+    )
+
+
+def _gate(veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked) -> None:
+    """Check the tables; release them, hold them for review, or refuse them, and record which."""
+    rules = OutputRules(forbidden_names=_unit_columns(veil, grant)).tightened(
+        asked.min_units, asked.max_rows
+    )
+    try:
+        checked = check_outputs(run.tables, run.answers, rules)
+    except OutputRejected as exc:
+        error = {"code": exc.code, "violations": [v.as_dict() for v in exc.violations]}
+        veil.job_records.move(job.id, JobStatus.REJECTED, cpu_ms=run.cpu_ms, error=error)
+        _record_release(veil, job, "rejected", "gate", [v.rule for v in exc.violations], None)
+        veil.metrics.jobs.labels("rejected").inc()
+        return
+    review = set(job.review) | set(checked.review) | ({POLICY_REVIEW} if asked.review else set())
+    outputs = {name: table.as_output() for name, table in checked.tables.items()}
+    disclosure = {name: table.as_record() for name, table in checked.tables.items()}
+    status = JobStatus.REVIEW if review else JobStatus.SUCCEEDED
+    veil.job_records.move(job.id, status, cpu_ms=run.cpu_ms, outputs=outputs,
+                          disclosure=disclosure, review=sorted(review))  # fmt: skip
+    _record_release(veil, job, "held" if review else "released", "gate", sorted(review), checked)
+    veil.metrics.jobs.labels(status.value).inc()
+
+
+def _unit_columns(veil: Services, grant: Grant) -> frozenset[str]:
+    """Names no published column may take: the privacy units and identifiers of its assets."""
+    hidden = (Role.PRIVACY_UNIT, Role.IDENTIFIER, Role.JOIN_KEY)
+    return frozenset(
+        column.name
+        for asset in grant.assets
+        for column in veil.enclave.store.get(asset).card.columns
+        if column.role in hidden
+    )
+
+
+def decide_release(
+    veil: Services, reviewer: Principal, job: Job, approve: bool, reason: str
+) -> Job:
+    """A reviewer's release decision on a job held in review; recorded before it takes effect."""
+    if job.status is not JobStatus.REVIEW:
+        raise ApiError(409, "CONFLICT", f"a {job.status.value} job has no release to decide")
+    decision = "released" if approve else "rejected"
+    _record_release(veil, job, decision, reviewer.id, [reason], None)
+    status = JobStatus.SUCCEEDED if approve else JobStatus.REJECTED
+    values: dict = {"decided_by": reviewer.id, "decision_reason": reason}
+    if not approve:
+        values.update(outputs=None, error={"code": "RELEASE_REJECTED", "violations": []})
+    veil.metrics.jobs.labels(f"review_{decision}").inc()
+    return veil.job_records.move(job.id, status, **values)
+
+
+def _record_release(
+    veil: Services, job: Job, decision: str, by: str, reasons: list[str],
+    checked: CheckedOutputs | None,
+) -> None:  # fmt: skip
+    tables = {}
+    if checked is not None:
+        for name, table in checked.tables.items():
+            digest = hashlib.sha256(canonical_json(table.as_output()).encode()).hexdigest()
+            tables[name] = {"sha256": digest, **table.as_record()}
+    step = "gate" if by == "gate" else "review"
+    veil.ledger.append(
+        {"type": "job_release", "job_id": job.id, "principal": job.developer,
+         "grant_id": job.grant_id, "decision": decision, "by": by, "reasons": reasons,
+         "tables": tables, "at": utc_now()},
+        idempotency_key=f"job:{job.id}:release:{step}",
+    )  # fmt: skip
+
+
+def cancel(veil: Services, job: Job) -> Job:
+    """Stop a queued or running job at its owner's request."""
+    if job.status is JobStatus.QUEUED:
+        veil.jobs.cancel(job.id)
+        return veil.job_records.move(job.id, JobStatus.CANCELLED,
+                                     error={"code": "CANCELLED", "violations": []})  # fmt: skip
+    if job.status is JobStatus.RUNNING:
+        veil.jobs.cancel(job.id)
+        return job
+    raise ApiError(409, "CONFLICT", f"a {job.status.value} job cannot be cancelled")
+
+
+def _end_quietly(veil: Services, job_id: str, status: JobStatus, code: str) -> None:
+    try:
+        veil.job_records.move(job_id, status, error={"code": code, "violations": []})
+    except Exception:  # noqa: BLE001 - already ended: nothing more to record
+        log.info("job %s had already ended", job_id)

@@ -1,0 +1,93 @@
+"""Jobs: developers submit Python that runs sealed beside the data; reviewers release outputs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.auth import Caller, Veil
+from gateway.authorisation import Allowed, scoped
+from gateway.control import Principal
+from gateway.job_records import Job, JobStatus
+from gateway.jobs import SCOPE, JobRequest, cancel, decide_release, submit
+from sandbox.jobs.gate import MAX_CODE_CHARS
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JOB_ID = r"^j_[0-9a-f]{32}$"
+
+
+class JobBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS)]
+    grant_id: Annotated[str | None, Field(pattern=r"^g_[0-9a-f]{16}$")] = None
+
+
+class ReleaseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+@scoped(SCOPE)
+def submitted_job(body: JobBody, caller: Caller, veil: Veil) -> Job:
+    """Compiled and decided in `submit`, which records a refusal before raising it."""
+    return submit(veil, caller, JobRequest(body.code, body.grant_id))
+
+
+@router.post("", status_code=202)
+def create(job: Annotated[Job, Depends(submitted_job)]) -> dict:
+    return {"id": job.id, "status": job.status.value}
+
+
+def job_resource(job_id: Annotated[str, Path(pattern=JOB_ID)], veil: Veil) -> dict:
+    job = veil.job_records.get(job_id)  # 404 for an unknown job
+    return {"job": {"id": job.id, "developer": job.developer, "reviewers": job.reviewers,
+                    "status": job.status.value}}  # fmt: skip
+
+
+@router.get("")
+def listing(
+    permit: Allowed("job:read"),
+    veil: Veil,
+    status: Annotated[JobStatus | None, Query()] = None,
+) -> dict:
+    """Developers see their own jobs, providers those on their assets, the others all."""
+    caller = permit.caller
+    mine = caller.id if caller.roles == {"developer"} else None
+    jobs = veil.job_records.listing(developer=mine, status=status.value if status else None)
+    if not caller.has("operator", "supervisor", "admin"):
+        jobs = [job for job in jobs if job.developer == caller.id or caller.id in job.reviewers]
+    return {"items": [_shown(job, caller) for job in jobs]}
+
+
+@router.get("/{job_id}")
+def read(job_id: str, permit: Allowed("job:read", job_resource), veil: Veil) -> dict:
+    return _shown(veil.job_records.get(job_id), permit.caller)
+
+
+@router.post("/{job_id}/cancel")
+def stop(job_id: str, permit: Allowed("job:cancel", job_resource), veil: Veil) -> dict:
+    return _shown(cancel(veil, veil.job_records.get(job_id)), permit.caller)
+
+
+@router.post("/{job_id}/review")
+def review(
+    job_id: str, body: ReleaseBody, permit: Allowed("job:release", job_resource), veil: Veil
+) -> dict:
+    """A provider of the job's assets, or an operator, releases or rejects held outputs."""
+    job = veil.job_records.get(job_id)
+    decided = decide_release(veil, permit.caller, job, body.decision == "approve", body.reason)
+    return _shown(decided, permit.caller)
+
+
+def _shown(job: Job, caller: Principal) -> dict:
+    """Released outputs to whoever may read the job; held ones to its reviewers only."""
+    if job.status is JobStatus.REVIEW:
+        reviewer = caller.id in job.reviewers or caller.has("operator")
+        return job.as_dict(with_outputs=reviewer and caller.id != job.developer)
+    return job.as_dict(with_outputs=job.status is JobStatus.SUCCEEDED)
