@@ -10,16 +10,14 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import httpx
+from demo_server import demo_server
 
 from sandbox.demo import write_demo_assets
 
@@ -69,26 +67,10 @@ def _raw_duckdb(folder: Path, repeat: int) -> dict[str, dict[str, float]]:
 
 
 def _veil(home: Path, repeat: int) -> dict[str, dict[str, float]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(480):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        key = json.loads((home / "demo-credentials.json").read_text())["analyst"]
+    with demo_server(home) as (url, keys):
         figures = {}
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        headers = {"Authorization": f"Bearer {keys['analyst']}"}
+        with httpx.Client(base_url=url, headers=headers) as client:
             client.post("/v1/queries", json={"sql": QUERIES["group_by"]})  # start the workers
             for name, sql in QUERIES.items():
                 samples = []
@@ -98,9 +80,6 @@ def _veil(home: Path, repeat: int) -> dict[str, dict[str, float]]:
                     samples.append(time.perf_counter() - started)
                 figures[name] = _percentiles(samples)
         return figures
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:

@@ -1,0 +1,42 @@
+"""A `veil demo` server on a free loopback port, for the benchmarks that go through HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def demo_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield the server's URL and the demo's API keys; stop the server afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(480):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        yield url, json.loads((home / "demo-credentials.json").read_text())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
