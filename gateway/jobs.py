@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 
 from gateway.authorisation import asset_inputs, decide, refuse
@@ -47,7 +48,8 @@ def submit(veil: Services, caller: Principal, request: JobRequest) -> Job:
             {"type": "job_submitted", "principal": caller.id, "code_sha256": code_sha256,
              "outcome": "rejected", "rules": sorted({v.rule for v in exc.violations}),
              "at": utc_now()},
-            idempotency_key="job:rejected:" + code_sha256 + ":" + utc_now(),
+            # Every refused submission is its own entry, even the same code twice in a second.
+            idempotency_key="job:rejected:" + uuid.uuid4().hex,
         )  # fmt: skip
         raise
     veil.expire_grants()
