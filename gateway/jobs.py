@@ -21,6 +21,7 @@ from gateway.querying import QueryRequest, authorise_query, execute_query
 from gateway.services import Services
 from ledger import AssetUse, canonical_json, post, price
 from sandbox.cards import Role
+from sandbox.disclosure import Dominance
 from sandbox.errors import JobRejected, SandboxError
 from sandbox.jobs.gate import compile_job
 from sandbox.jobs.outputs import CheckedOutputs, OutputRejected, OutputRules, check_outputs
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 SCOPE = "job:submit"
 POLICY_REVIEW = "policy"
+# A job's queries withhold dominated sums and means: its code could relabel what it holds.
+JOB_DOMINANCE = Dominance()
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,12 @@ def execute(veil: Services, job_id: str) -> None:
         try:
             request = QueryRequest(sql, None, grant.id)
             query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id)
-            executed = execute_query(veil, query)
+            executed = execute_query(veil, query, JOB_DOMINANCE)
         except (ApiError, SandboxError) as exc:
             raise AnswerRefused(exc.code) from None
         asked.note(executed.entry)
         released = executed.released
-        return Answer(released.columns, released.rows, released.units)
+        return Answer(released.columns, released.rows, released.units, released.dominated)
 
     cancel = veil.jobs.cancel_event(job_id)
     with veil.running.track(caller.id, grant.id, grant.assets) as stopped:

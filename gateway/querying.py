@@ -15,7 +15,7 @@ from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
 from policies import Decision
-from sandbox.disclosure import Released
+from sandbox.disclosure import Dominance, Released
 from sandbox.enclave import QueryOutcome, Thresholds
 from sandbox.errors import Cancelled, EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
@@ -190,8 +190,12 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
     }
 
 
-def execute_query(veil: Services, query: AuthorisedQuery) -> ExecutedQuery:
-    """Run an authorised query; its metered, priced entry is durable before anything is released."""
+def execute_query(
+    veil: Services, query: AuthorisedQuery, dominance: Dominance | None = None
+) -> ExecutedQuery:
+    """Run an authorised query; its metered, priced entry is durable before anything is released.
+
+    With `dominance` (a job's queries), sums and means that fail those rules are withheld."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
     scanned = veil.enclave.rows_scanned(analysis)
@@ -218,7 +222,7 @@ def execute_query(veil: Services, query: AuthorisedQuery) -> ExecutedQuery:
 
     # Priced before running, so a card that cannot be priced stops the query, not its record.
     unrun = priced(0)
-    thresholds = Thresholds(min_units, obligations.max_rows)
+    thresholds = Thresholds(min_units, obligations.max_rows, dominance)
     try:
         with veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel:
             # Tracked first, checked second: a stop that committed before this check is seen
@@ -251,6 +255,8 @@ def execute_query(veil: Services, query: AuthorisedQuery) -> ExecutedQuery:
         "rows_released": len(released.rows),
         "suppressed_rows": released.suppressed_rows,
     }
+    if dominance is not None:
+        usage["withheld_cells"] = released.withheld_cells
     entry = _metered(record, query.caller, priced(outcome.cpu_ms), usage, outcome="released")
     receipt = _record(veil, entry, "released", key=query.release_key)
     if not receipt.fresh:

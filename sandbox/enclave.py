@@ -6,8 +6,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.disclosure import Released, release
-from sandbox.guard import UNITS_COLUMN, Analysis, analyse
+from sandbox.disclosure import Dominance, Released, release
+from sandbox.errors import QueryRejected, Violation
+from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -18,6 +19,8 @@ class Thresholds:
 
     min_distinct_units: int
     max_rows: int
+    # Set for answers whose sums and means must pass the dominance rules (a job's).
+    dominance: Dominance | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class Enclave:
         compiled = analysis.compiled
         if compiled is None:
             raise ValueError("run takes an analysis made by Enclave.analyse")
-        result = self.pool.run(compiled.sql(thresholds.min_distinct_units), cancel)
+        dominance = thresholds.dominance
+        result = self.pool.run(self._sql(compiled, thresholds), cancel)
         released = release(
             result.columns,
             result.rows,
@@ -73,8 +77,22 @@ class Enclave:
             limit=compiled.limit,
             offset=compiled.offset,
             truncated=result.truncated,
+            dominance=dominance,
+            magnitudes=compiled.magnitudes,
         )
         return QueryOutcome(released, self.rows_scanned(analysis), result.cpu_ms)
+
+    @staticmethod
+    def _sql(compiled: CompiledQuery, thresholds: Thresholds) -> str:
+        dominance = thresholds.dominance
+        if dominance is None:
+            return compiled.sql(thresholds.min_distinct_units)  # proven at compile time
+        try:
+            return compiled.sql(thresholds.min_distinct_units, dominance.n)
+        except Exception as exc:  # noqa: BLE001 - a tree the rewrite trips on is refused
+            raise QueryRejected(
+                "the query could not be checked", [Violation("unsupported")]
+            ) from exc
 
     def rows_scanned(self, analysis: Analysis) -> dict[str, int]:
         """Every row of each asset a query reads: filters run inside the scan, after reading."""

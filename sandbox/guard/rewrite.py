@@ -9,6 +9,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.dominance import DOMINANCE_COLUMNS, add_dominance, is_magnitude
 from sandbox.guard.roles import Analysis, Kind, asset_id
 from sandbox.guard.syntax import DIALECT
 from sandbox.guard.types import enforce_types
@@ -41,21 +42,36 @@ class CompiledQuery:
     tree: exp.Query
     limit: int | None
     offset: int
+    # Per released column: whether it is computed from a SUM or AVG (dominance applies).
+    magnitudes: tuple[bool, ...] = ()
 
-    def sql(self, min_units: int) -> str:
+    def sql(self, min_units: int, dominance_top: int | None = None) -> str:
         """The SQL to run. Rows below the threshold are dropped inside DuckDB, so no cap, order
-        or count applied later can depend on them."""
+        or count applied later can depend on them. With `dominance_top`, every row also
+        carries its dominance shares for that many largest units (see `guard.dominance`)."""
         tree = self.tree.copy()
-        for select in tree.find_all(exp.Select):
-            units = next((p for p in select.expressions if p.alias == UNITS_COLUMN), None)
-            if units is not None:
-                enough = exp.GTE(this=units.this.copy(), expression=exp.Literal.number(min_units))
-                select.having(enough, copy=False)
+        hidden = 1
+        for select, units in _released_selects(tree):
+            enough = exp.GTE(this=units.copy(), expression=exp.Literal.number(min_units))
+            select.having(enough, copy=False)
+            if dominance_top is not None:
+                add_dominance(select, units, dominance_top)
+                hidden = 1 + len(DOMINANCE_COLUMNS)
         # Rows come out in an order set by their values alone: left to DuckDB, groups and ties
         # would come out in the order their first rows were read, which is one person's data.
-        released = range(1, len(tree.selects))  # every column but the unit count
+        released = range(1, len(tree.selects) + 1 - hidden)
         tree.order_by(*(exp.Literal.number(i) for i in released), copy=False)
         return tree.sql(dialect=DIALECT, identify=True)
+
+
+def _released_selects(tree: exp.Query) -> list[tuple[exp.Select, exp.Expression]]:
+    """Each select that releases rows, with its distinct-unit count."""
+    found = []
+    for select in tree.find_all(exp.Select):
+        units = next((p for p in select.expressions if p.alias == UNITS_COLUMN), None)
+        if units is not None:
+            found.append((select, units.this))
+    return found
 
 
 def compile_query(
@@ -78,7 +94,11 @@ def compile_query(
         raise QueryRejected(
             "the assets the query reads could not be resolved", [Violation("asset_resolution")]
         )
-    compiled = CompiledQuery(tree, limit, offset)
+    magnitudes = [False] * (len(tree.selects) - 1)
+    for select, _ in _released_selects(tree):
+        for i, projection in enumerate(select.expressions[:-1]):
+            magnitudes[i] = magnitudes[i] or is_magnitude(projection)
+    compiled = CompiledQuery(tree, limit, offset, tuple(magnitudes))
     compiled.sql(min_units=2)  # generating the SQL must work now, not first at run time
     return compiled
 

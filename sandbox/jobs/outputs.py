@@ -6,7 +6,11 @@ up to less than the threshold, the next smallest is suppressed too, so a margin 
 them back; other statistics keep four significant figures; minimum and maximum are never
 released; labels must be values the enclave itself released to the job; and every row must
 stand on at least the threshold of distinct units, counted by the enclave for the answer rows
-its labels came from. The policy's obligations can only make these stricter.
+its labels came from. Sums, means and other statistics fall under the dominance rules
+((n, k) = (2, 0.9) and p% = 10%): the enclave withholds them from any answer row that fails,
+so a job never holds such a value; a published statistic whose labels lead back to such a row
+is suppressed as well, since the job could only have rebuilt it from what surrounds it (a
+total less the other groups). The policy's obligations can only make these stricter.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KINDS = ("label", "count", "sum", "mean", "statistic", "min", "max")
 REDACTED_KINDS = ("min", "max")
 MAGNITUDE_KINDS = ("sum", "mean")
+# A job declares its own kinds, so a sum called a statistic is judged like a sum.
+DOMINANCE_KINDS = ("sum", "mean", "statistic")
 MAX_LABEL_CHARS = 200
 
 
@@ -93,19 +99,25 @@ def check_outputs(
 
 
 class _Released:
-    """The values and unit counts of every answer row the enclave gave the job."""
+    """The values, unit counts and dominance of every answer row the enclave gave the job."""
 
     def __init__(self, answers: Sequence[Answer]) -> None:
         self.rows = [
-            (frozenset(_labels(row)), units)
+            (frozenset(_labels(row)), units, dominated)
             for answer in answers
-            for row, units in zip(answer.rows, answer.units, strict=True)
+            for row, units, dominated in zip(
+                answer.rows, answer.units, answer.dominated, strict=True
+            )
         ]
-        self.vocabulary = frozenset().union(*(labels for labels, _ in self.rows))
+        self.vocabulary = frozenset().union(*(labels for labels, _, _ in self.rows))
 
     def units_behind(self, labels: frozenset) -> int:
         """The fewest units of any answer row carrying all these labels (0 if none does)."""
-        return min((units for row, units in self.rows if labels <= row), default=0)
+        return min((units for row, units, _ in self.rows if labels <= row), default=0)
+
+    def dominated_behind(self, labels: frozenset) -> bool:
+        """Whether any answer row carrying all these labels failed the dominance rules."""
+        return any(dominated for row, _, dominated in self.rows if labels <= row)
 
 
 def _labels(row: Sequence[Any]) -> set[tuple[type, Any]]:
@@ -150,14 +162,21 @@ def _check_table(
         for row in out.rows:
             if row[i] is not None and _label_key(row[i]) not in released.vocabulary:
                 raise reject("label_not_released", names[i])
-    # Rows the enclave cannot vouch for lose every value but their labels.
+    # Rows the enclave cannot vouch for lose every value but their labels; rows that lead
+    # back to a dominated answer row lose their statistics.
+    dominated_cells = 0
     for row in out.rows:
         labels = frozenset(_label_key(row[i]) for i in label_at if row[i] is not None)
-        if released.units_behind(labels) < rules.min_count:
-            for i, kind in enumerate(kinds):
-                if kind != "label" and row[i] is not None:
-                    row[i] = None
-                    out.suppressed_cells += 1
+        few = released.units_behind(labels) < rules.min_count
+        dominated = released.dominated_behind(labels)
+        for i, kind in enumerate(kinds):
+            if row[i] is None or kind == "label":
+                continue
+            if few or (dominated and kind in DOMINANCE_KINDS):
+                row[i] = None
+                out.suppressed_cells += 1
+                if not few:
+                    dominated_cells += 1
     for i, kind in enumerate(kinds):
         if kind == "count":
             _counts(out, i, rules, reject)
@@ -169,8 +188,10 @@ def _check_table(
             if kind in MAGNITUDE_KINDS and any(_negative(row[i]) for row in out.rows):
                 review.add("negative_magnitude")  # dominance cannot be judged: ACRO's rule
             _precision(out, i, rules)
-    if out.suppressed_cells:
+    if out.suppressed_cells > dominated_cells:
         out.notes.append(f"cells from fewer than {rules.min_count} units were suppressed")
+    if dominated_cells:
+        out.notes.append("statistics resting on one or two units were suppressed (dominance)")
     return out, review
 
 

@@ -46,11 +46,13 @@ class JobLimits:
 
 @dataclass(frozen=True)
 class Answer:
-    """A released answer to a job's `sql()`: what the job sees, and the units behind each row."""
+    """A released answer to a job's `sql()`: what the job sees, and for each row the units
+    behind it and whether it failed the dominance rules (its sums and means withheld)."""
 
     columns: list[str]
     rows: list[list]
     units: list[int]
+    dominated: list[bool]
 
 
 class AnswerRefused(SandboxError):

@@ -3,6 +3,8 @@ through the gate, review, cancel, time out; every step in the ledger."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Iterator
 
@@ -322,3 +324,64 @@ def test_wrong_bodies_get_stable_codes(demo) -> None:
 def test_only_developers_submit(demo) -> None:
     refused = submit(demo, "x = 1", who="supervisor")
     assert refused.status_code in (403, 422)
+
+
+SALES_CARD = {
+    "id": "retail.sales",
+    "title": "Till receipts",
+    "provider": "city-hospital",
+    "classification": "L2",
+    "domain": "retail",
+    "rights": {"holder": "city-hospital"},
+    "columns": [
+        {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "region", "type": "VARCHAR", "role": "dimension"},
+        {"name": "amount", "type": "DECIMAL(10,2)", "role": "measure", "bounds": [0, 100000]},
+    ],
+    "revenue_shares_bp": {"city-hospital": 8000, "operator": 2000},
+}
+# "whale": eleven customers spend 50 each and one spends 9000, in many small receipts.
+SALES = "customer,region,amount\n" + "".join(
+    [f"e{i},even,100.00\n" for i in range(20)]
+    + [f"w{i},whale,50.00\n" for i in range(11)]
+    + ["big,whale,300.00\n"] * 30
+)
+DIFFERENCING = """
+by_region = sql("SELECT region, SUM(amount) AS total FROM retail.sales GROUP BY region")
+seen = {region: total for region, total in by_region["rows"]}
+overall = sql("SELECT SUM(amount) AS total FROM retail.sales")["rows"][0][0]
+rebuilt = overall - seen["even"]  # the whale's sum, by differencing
+publish("by_region", [["region", "label"], ["total", "sum"]],
+        [["even", seen["even"]], ["whale", rebuilt]])
+publish("overall", [["total", "sum"]], [[overall]])
+publish("seen", [["region", "label"], ["withheld", "count"]],
+        [["whale", 50 if seen["whale"] is None else 0]])
+"""
+
+
+def test_a_sum_resting_on_one_unit_reaches_neither_the_job_nor_its_outputs(fresh_demo) -> None:
+    with fresh_demo.client("operator") as operator:
+        registered = operator.post(
+            "/v1/assets",
+            data={"card": json.dumps(SALES_CARD)},
+            files={"file": ("sales.csv", io.BytesIO(SALES.encode()), "text/csv")},
+        )
+    assert registered.status_code == 201, registered.json()
+    with fresh_demo.client("analyst") as analyst:
+        grant = analyst.post(
+            "/v1/grants",
+            json={"assets": ["retail.sales"], "purpose": "public_welfare", "scenario": "s",
+                  "methods": ["sql", "job"], "valid_until": "2030-01-01T00:00:00Z"},
+        ).json()["id"]  # fmt: skip
+    fresh_demo.approve(grant, "city-hospital", "supervisor")
+    job = run(fresh_demo, DIFFERENCING, grant_id=grant)
+    assert job["status"] == "succeeded", job
+    outputs = job["outputs"]
+    # The enclave withheld the whale's sum from the job, so it could not pass it off under
+    # another label; rebuilt by differencing, it is suppressed under its own, and so is the
+    # total it was rebuilt from.
+    assert outputs["seen"]["rows"] == [["whale", 50]]
+    assert outputs["by_region"]["rows"] == [["even", 2000], ["whale", None]]
+    assert outputs["overall"]["rows"] == [[None]]
+    queries = [e for e in entries_of(fresh_demo, job["id"]) if e["type"] == "query"]
+    assert [q["usage"]["withheld_cells"] for q in queries] == [1, 0]

@@ -12,6 +12,7 @@ ANSWER = Answer(
     ["region", "visits", "mean_cost"],
     [["north", 40, 120.5], ["south", 23, 98.25], ["west", 12, 310.0]],
     [40, 23, 12],
+    [False, False, False],
 )
 RULES = OutputRules()
 
@@ -60,6 +61,35 @@ def test_rows_on_too_few_units_lose_their_values() -> None:
 def test_a_table_without_answers_behind_it_releases_no_number() -> None:
     checked = table(["n"], [[500]], answers=())
     assert checked.rows == [[None]]
+
+
+# "south" failed the dominance rules in the enclave: its sum came to the job withheld.
+DOMINATED = Answer(
+    ["region", "visits", "total_cost"],
+    [["north", 40, 4820.0], ["south", 23, None], ["west", 12, 3720.0]],
+    [40, 23, 12],
+    [False, True, False],
+)
+TOTAL = Answer(["visits", "total_cost"], [[75, 30000.0]], [75], [False])
+
+
+def test_statistics_leading_back_to_a_dominated_row_are_suppressed() -> None:
+    """A job that rebuilt south's sum (the total less the others) cannot publish it as south,
+    nor as a statistic, nor through a total that would give it back; counts stay."""
+    columns = [["region", "label"], ["n", "count"], ["cost", "sum"], ["mean", "statistic"]]
+    rows = [["north", 40, 4820.0, 120.5], ["south", 25, 21460.0, 933.0], ["west", 12, 3720.0, 310]]
+    checked = table(columns, rows, answers=(DOMINATED, TOTAL))
+    assert checked.rows == [
+        ["north", 40, 4820.0, 120.5],
+        ["south", 25, None, None],
+        ["west", 10, 3720.0, 310],
+    ]
+    assert checked.suppressed_cells == 2
+    assert any("dominance" in note for note in checked.notes)
+    assert not any("fewer than" in note for note in checked.notes)
+    total = table([["cost", "sum"]], [[30000.0]], answers=(DOMINATED, TOTAL))
+    assert total.rows == [[None]]
+    assert table([["cost", "sum"]], [[30000.0]], answers=(TOTAL,)).rows == [[30000.0]]
 
 
 def test_min_and_max_are_redacted() -> None:
