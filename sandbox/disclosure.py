@@ -83,22 +83,37 @@ def release(
         notes.append(f"the result was cut to the policy's maximum of {max_rows} rows")
     hidden = {units_column, SHARE_COLUMN, LEAD_COLUMN}
     shown = [i for i, name in enumerate(columns) if name not in hidden]
+    out_columns = [columns[i] for i in shown]
     out_rows = [[row[i] for i in shown] for row in paged]
     units = [int(_units(row[position])) for row in paged]
-    dominated = [False] * len(paged)
+    if dominance is None:
+        return Released(out_columns, out_rows, len(rows) - len(kept), notes, units)
+    share, lead = columns.index(SHARE_COLUMN), columns.index(LEAD_COLUMN)
+    dominated = [dominance.dominated(row[share], row[lead]) for row in paged]
     withheld = 0
-    if dominance is not None:
-        share, lead = columns.index(SHARE_COLUMN), columns.index(LEAD_COLUMN)
-        dominated = [dominance.dominated(row[share], row[lead]) for row in paged]
-        for row, failed in zip(out_rows, dominated, strict=True):
-            for i, magnitude in enumerate(magnitudes):
-                if failed and magnitude and row[i] is not None:
-                    row[i] = None
-                    withheld += 1
-        if withheld:
-            notes.append(dominance.note())
-    out_columns = [columns[i] for i in shown]
-    return Released(out_columns, out_rows, len(rows) - len(kept), notes, units, dominated, withheld)
+    for row, failed in zip(out_rows, dominated, strict=True):
+        for i, magnitude in enumerate(magnitudes):
+            if failed and magnitude and row[i] is not None:
+                row[i] = None
+                withheld += 1
+    if withheld:
+        notes.append(dominance.note())
+    # The engine ordered rows by every column, withheld sums too; the released values alone
+    # decide the order now, so where a row stands says nothing about what it lost.
+    ordered = sorted(zip(out_rows, units, dominated, strict=True), key=lambda r: _order(r[0]))
+    return Released(
+        out_columns,
+        [row for row, _, _ in ordered],
+        len(rows) - len(kept),
+        notes,
+        [count for _, count, _ in ordered],
+        [failed for _, _, failed in ordered],
+        withheld,
+    )
+
+
+def _order(row: list) -> tuple:
+    return tuple((value is not None, type(value).__name__, value) for value in row)
 
 
 def _units(value: object) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 from sandbox.disclosure import Dominance, Released, release
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
+from sandbox.guard.dominance import magnitude_channels
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -87,6 +88,12 @@ class Enclave:
         dominance = thresholds.dominance
         if dominance is None:
             return compiled.sql(thresholds.min_distinct_units)  # proven at compile time
+        channels = magnitude_channels(compiled.tree, compiled.limit, compiled.offset)
+        if channels:
+            raise QueryRejected(
+                "under the dominance rules a query may not order, page, or filter on sums",
+                channels,
+            )
         try:
             return compiled.sql(thresholds.min_distinct_units, dominance.n)
         except Exception as exc:  # noqa: BLE001 - a tree the rewrite trips on is refused

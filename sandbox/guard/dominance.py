@@ -13,12 +13,16 @@ group, so one person cannot hide behind many small rows) and from them two share
 
 Both are in [0, 1], the worst over every SUM and AVG in the row and over every asset's units.
 They never leave the enclave's caller; they decide what is withheld.
+
+A withheld sum must not come back through which rows exist or where they stand, so a query
+judged this way may not filter on a sum or mean (HAVING) nor order or page its rows.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
+from sandbox.errors import Violation
 from sandbox.guard.syntax import DIALECT
 
 SHARE_COLUMN = "veil_top_share"
@@ -39,6 +43,19 @@ _LEAD = (
 def is_magnitude(projection: exp.Expression) -> bool:
     """Whether a released column is computed from a SUM or AVG, so dominance applies to it."""
     return projection.find(*MAGNITUDES) is not None
+
+
+def magnitude_channels(tree: exp.Query, limit: int | None, offset: int) -> list[Violation]:
+    """What in a query would let a withheld sum or mean show through other rows."""
+    violations = []
+    if tree.args.get("order") is not None or limit is not None or offset:
+        violations.append(Violation("order_with_dominance"))
+    for select in tree.find_all(exp.Select):
+        having = select.args.get("having")
+        if having is not None and having.find(*MAGNITUDES) is not None:
+            violations.append(Violation("magnitude_in_having"))
+            break
+    return violations
 
 
 def add_dominance(select: exp.Select, units: exp.Expression, top: int) -> None:

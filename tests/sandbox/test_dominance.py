@@ -6,6 +6,7 @@ import pytest
 
 from sandbox.disclosure import Dominance
 from sandbox.enclave import Enclave, Thresholds
+from sandbox.errors import QueryRejected
 from sandbox.worker import WorkerConfig
 
 SALES = {
@@ -153,3 +154,41 @@ def test_counts_alone_carry_no_dominance(enclave) -> None:
 def test_every_query_shape_is_judged(enclave, sql: str) -> None:
     rows = _by_region(_run(enclave, sql))
     assert rows["whale"] == [None] and rows["even"] == [2000.0]
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [
+        (BY_REGION + " HAVING SUM(amount) > 5000", "magnitude_in_having"),
+        (BY_REGION + " HAVING AVG(amount) > 5", "magnitude_in_having"),
+        (BY_REGION + " ORDER BY region", "order_with_dominance"),
+        (BY_REGION + " ORDER BY total DESC", "order_with_dominance"),
+        (BY_REGION + " LIMIT 3", "order_with_dominance"),
+    ],
+)
+def test_a_withheld_sum_cannot_show_through_which_rows_exist_or_their_order(
+    enclave, sql: str, rule: str
+) -> None:
+    """HAVING SUM(x) > t would bisect a withheld sum by whether its row appears; ORDER BY or
+    LIMIT by where it stands. Refused on the text alone, so the refusal says nothing of data."""
+    assert _run(enclave, sql, dominance=None).rows  # a plain query may do all of these
+    with pytest.raises(QueryRejected) as refused:
+        _run(enclave, sql)
+    assert [v.rule for v in refused.value.violations] == [rule]
+
+
+def test_counts_may_still_filter(enclave) -> None:
+    rows = _by_region(_run(enclave, BY_REGION + " HAVING COUNT(*) > 15"))
+    assert set(rows) == {"even", "whale"}
+
+
+def test_rows_stand_in_an_order_set_by_released_values_only(enclave) -> None:
+    # Both groups have 12 customers; the engine would put close (2100) before whale (10550).
+    sql = (
+        "SELECT COUNT(DISTINCT customer) AS customers, SUM(amount) AS total FROM shop.sales "
+        "WHERE region IN ('whale', 'close') GROUP BY region"
+    )
+    assert _run(enclave, sql, dominance=None).rows == [[12, 2100.0], [12, 10550.0]]
+    released = _run(enclave, sql)
+    assert released.rows == [[12, None], [12, 2100.0]]
+    assert released.dominated == [True, False]
