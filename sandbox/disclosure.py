@@ -87,7 +87,8 @@ def release(
     out_rows = [[row[i] for i in shown] for row in paged]
     units = [int(_units(row[position])) for row in paged]
     if dominance is None:
-        return Released(out_columns, out_rows, len(rows) - len(kept), notes, units)
+        dominated = [False] * len(out_rows)
+        return Released(out_columns, out_rows, len(rows) - len(kept), notes, units, dominated)
     share, lead = columns.index(SHARE_COLUMN), columns.index(LEAD_COLUMN)
     dominated = [dominance.dominated(row[share], row[lead]) for row in paged]
     withheld = 0

@@ -20,6 +20,8 @@ judged this way may not filter on a sum or mean (HAVING) nor order or page its r
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
 
 from sandbox.errors import Violation
@@ -99,9 +101,11 @@ def _per_group(
 ) -> exp.Select:
     """Each group's dominance shares, judged on every unit's own contribution to each measure."""
     contributions = exp.select(
-        *(exp.alias_(key.copy(), f"{_KEY}{j}") for j, key in enumerate(keys)),
+        *(exp.alias_(key, f"{_KEY}{j}") for j, key in enumerate(keys)),
         *(
-            exp.alias_(exp.Abs(this=_double(exp.Sum(this=m.copy()))), f"{_CONTRIBUTION}{i}")
+            exp.alias_(
+                exp.Abs(this=_double(exp.Sum(this=m.copy()))), f"{_CONTRIBUTION}{i}", copy=False
+            )
             for i, m in enumerate(measures)
         ),
     )
@@ -113,8 +117,8 @@ def _per_group(
     shares, leads = [], []
     for i in range(len(measures)):
         column = f"{_CONTRIBUTION}{i}"
-        shares.append(exp.maybe_parse(_SHARE.format(c=column, n=top), dialect=DIALECT))
-        leads.append(exp.maybe_parse(_LEAD.format(c=column), dialect=DIALECT))
+        shares.append(_parsed(_SHARE.format(c=column, n=top)).copy())
+        leads.append(_parsed(_LEAD.format(c=column)).copy())
     grouped = exp.select(
         *(exp.column(f"{_KEY}{j}") for j in range(len(keys))),
         exp.alias_(_greatest(shares), SHARE_COLUMN),
@@ -123,6 +127,11 @@ def _per_group(
     if keys:
         grouped.group_by(*(exp.column(f"{_KEY}{j}") for j in range(len(keys))), copy=False)
     return grouped
+
+
+@functools.cache
+def _parsed(text: str) -> exp.Expression:
+    return exp.maybe_parse(text, dialect=DIALECT)
 
 
 def _subquery(select: exp.Select, alias: str) -> exp.Subquery:
