@@ -23,7 +23,7 @@ from ledger import AssetUse, canonical_json, post, price
 from sandbox.cards import Role
 from sandbox.disclosure import Dominance
 from sandbox.errors import JobRejected, SandboxError
-from sandbox.jobs.gate import compile_job
+from sandbox.jobs.gate import compile_job, string_literals
 from sandbox.jobs.outputs import CheckedOutputs, OutputRejected, OutputRules, check_outputs
 from sandbox.jobs.runner import Answer, AnswerRefused, JobLimits, JobRun
 
@@ -247,9 +247,9 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
 
 def _gate(veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked) -> None:
     """Check the tables; release them, hold them for review, or refuse them, and record which."""
-    rules = OutputRules(forbidden_names=_unit_columns(veil, grant)).tightened(
-        asked.min_units, asked.max_rows
-    )
+    rules = OutputRules(
+        forbidden_names=_unit_columns(veil, grant), literal_names=string_literals(job.code)
+    ).tightened(asked.min_units, asked.max_rows)
     try:
         checked = check_outputs(run.tables, run.answers, rules)
     except OutputRejected as exc:

@@ -8,6 +8,7 @@ around the process running a job is the second.
 
 from __future__ import annotations
 
+import ast
 import builtins as python_builtins
 import collections
 import decimal
@@ -75,6 +76,19 @@ def compile_job(code: str) -> CodeType:
             "the job uses Python outside the allowed subset", violations or [Violation("syntax")]
         )
     return result.code
+
+
+def string_literals(code: str) -> frozenset[str]:
+    """Every string constant written in the code (none if it does not parse)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
 
 
 def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:

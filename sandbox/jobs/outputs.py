@@ -4,13 +4,14 @@ Defaults follow SACRO/ACRO and OpenSAFELY: counts below 10 are suppressed (ACRO'
 stricter than OpenSAFELY's 7) and the rest rounded to 5; when suppressed cells in a column add
 up to less than the threshold, the next smallest is suppressed too, so a margin cannot give
 them back; other statistics keep four significant figures; minimum and maximum are never
-released; labels must be values the enclave itself released to the job; and every row must
-stand on at least the threshold of distinct units, counted by the enclave for the answer rows
-its labels came from. Sums, means and other statistics fall under the dominance rules
-((n, k) = (2, 0.9) and p% = 10%): the enclave withholds them from any answer row that fails,
-so a job never holds such a value; a published statistic whose labels lead back to such a row
-is suppressed as well, since the job could only have rebuilt it from what surrounds it (a
-total less the other groups). The policy's obligations can only make these stricter.
+released; labels must be values the enclave itself released to the job; table and column
+names must be string literals of the job's code; and every row must stand on at least the
+threshold of distinct units, counted by the enclave for the answer rows its labels came from.
+Sums, means and other statistics fall under the dominance rules ((n, k) = (2, 0.9) and
+p% = 10%): the enclave withholds them from any answer row that fails, so a job never holds
+such a value; a published statistic whose labels lead back to such a row is suppressed as
+well, since the job could only have rebuilt it from what surrounds it (a total less the other
+groups). The policy's obligations can only make these stricter.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.errors import SandboxError, Violation
@@ -44,15 +45,20 @@ class OutputRules:
     max_columns: int = 100
     # Column names a table may never carry: the assets' privacy units and identifiers.
     forbidden_names: frozenset[str] = frozenset()
+    # The names tables and columns may take: the job's string literals, so no name is built
+    # from a value (a count spelled into a column name would pass its rounding). None: any.
+    literal_names: frozenset[str] | None = None
 
     def tightened(self, min_units: int, max_rows: int) -> OutputRules:
-        return OutputRules(
-            min_count=max(self.min_count, min_units),
-            round_base=self.round_base,
-            significant_figures=self.significant_figures,
-            max_rows=min(self.max_rows, max_rows),
-            max_columns=self.max_columns,
-            forbidden_names=self.forbidden_names,
+        return replace(
+            self, min_count=max(self.min_count, min_units), max_rows=min(self.max_rows, max_rows)
+        )
+
+    def allows_name(self, name: Any) -> bool:
+        return (
+            isinstance(name, str)
+            and NAME.match(name) is not None
+            and (self.literal_names is None or name in self.literal_names)
         )
 
 
@@ -138,11 +144,11 @@ def _check_table(
 ) -> tuple[CheckedTable, set[str]]:
     def reject(rule: str, column: str | None = None) -> OutputRejected:
         return OutputRejected(
-            f"table {table.name if NAME.match(str(table.name)) else ''} cannot be released",
+            f"table {table.name if rules.allows_name(table.name) else ''} cannot be released",
             [Violation(rule, column)],
         )
 
-    if not isinstance(table.name, str) or not NAME.match(table.name):
+    if not rules.allows_name(table.name):
         raise reject("table_name")
     names, declared = _columns(table.columns, rules, reject)
     rows = table.rows
@@ -202,7 +208,7 @@ def _columns(columns: Any, rules: OutputRules, reject: Any) -> tuple[list[str], 
     kinds: list[str | None] = []
     for column in columns:
         name, kind = (column, None) if isinstance(column, str) else _pair(column)
-        if not isinstance(name, str) or not NAME.match(name) or name in names:
+        if not rules.allows_name(name) or name in names:
             raise reject("column_name")
         if name in rules.forbidden_names or name.startswith("veil_"):
             raise reject("column_forbidden", name)

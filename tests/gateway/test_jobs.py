@@ -119,6 +119,19 @@ def test_labels_the_enclave_never_released_are_refused(demo) -> None:
     assert release[0]["decision"] == "rejected"
 
 
+def test_a_value_spelled_into_a_name_is_refused_without_echo(demo) -> None:
+    """Names pass no rounding, so only names written in the code may be published."""
+    code = """
+n = sql("SELECT COUNT(*) AS n FROM hospital.visits")["rows"][0][0]
+publish("visits", ["n_" + str(n)], [[n]])
+"""
+    job = run(demo, code)
+    exact = demo.query("SELECT COUNT(*) AS n FROM hospital.visits").json()["rows"][0][0]
+    assert job["status"] == "rejected"
+    assert job["error"]["violations"] == [{"rule": "column_name"}]
+    assert str(exact) not in str(job)
+
+
 def test_errors_leave_as_codes_only(demo) -> None:
     job = run(
         demo, 'raise ValueError("secret text " + str(sql("SELECT COUNT(*) FROM hospital.visits")))'

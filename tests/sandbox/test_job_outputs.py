@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.jobs.gate import string_literals
 from sandbox.jobs.outputs import OutputRejected, OutputRules, check_outputs
 from sandbox.jobs.runner import Answer, Published
 
@@ -141,3 +142,15 @@ def test_row_and_name_caps() -> None:
 def test_labels_are_typed_so_a_number_cannot_pass_for_text() -> None:
     with pytest.raises(OutputRejected):
         gate([["region", "label"], "n"], [["40", 50]])
+
+
+def test_names_must_be_written_in_the_code_so_no_value_is_spelled_into_one() -> None:
+    code = 'n = 42\npublish("visits", [["region", "label"], "n_" + str(n)], [])\nx = f"t_{n}"'
+    rules = OutputRules(literal_names=string_literals(code))
+    assert {"visits", "region", "label", "n_", "t_"} <= rules.literal_names
+    assert gate([["region", "label"]], [], rules=rules, name="visits").tables["visits"].rows == []
+    for columns, name in (([["region", "label"], "n_42"], "visits"), (["n"], "t_42")):
+        with pytest.raises(OutputRejected) as refused:
+            gate(columns, [], rules=rules, name=name)
+        assert refused.value.violations[0].column is None
+        assert "42" not in refused.value.message
