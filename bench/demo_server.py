@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -17,14 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def demo_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yield the server's URL and the demo's API keys; stop the server afterwards."""
+def demo_server(
+    home: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield the server's URL and the demo's API keys; stop the server afterwards. `env` adds
+    settings (`VEIL_*`) to the server's environment."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port", str(port)],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

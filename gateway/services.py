@@ -88,7 +88,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
     if not settings.master_key_path.exists():
         raise RuntimeError(f"{settings.home} is not initialised; run `veil init` first")
     config = WorkerConfig(
-        limits=Limits(memory_limit=settings.worker_memory_limit),
+        limits=Limits(memory_limit=settings.worker_memory_limit, threads=settings.worker_threads),
         timeout_s=settings.query_timeout_s,
     )
     control = ControlStore(settings.control_url)

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
+    worker_threads: int = 1
     workers: int = 2
     queries_in_flight_per_principal: int = 1
     max_upload_bytes: int = 200 * 1024 * 1024
