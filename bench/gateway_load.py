@@ -1,0 +1,182 @@
+"""Gateway load: one small aggregate under wrk at several concurrencies, Veil against a FastAPI
+baseline that runs the same DuckDB query with no governance.
+
+Run: .venv/bin/python bench/gateway_load.py [--duration S] [--concurrency 1,8,32]
+Prints a table and writes bench/results/gateway_load.json. Needs `wrk` (Debian's package;
+`make bench` installs it).
+
+For each target and concurrency: requests per second, latency percentiles (wrk's own
+histogram), errors (sockets, timeouts, non-2xx), and for Veil the ledger entries gained next
+to the queries it answered by its own count (`veil_queries_total`): every answer, released or
+refused, must have its entry. Veil serves one process, as `veil demo` does, with its default
+two enclave workers; the baseline serves one process with one DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from demo_server import demo_server
+from environment import git_state, machine, version
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "gateway_load.json"
+SQL = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK {{\\"requests\\": %d, \\"duration_us\\": %d, \\"connect\\": %d, \\"read\\": %d, " ..
+    "\\"write\\": %d, \\"status\\": %d, \\"timeout\\": %d, \\"p50_us\\": %d, " ..
+    "\\"p90_us\\": %d, \\"p99_us\\": %d, \\"max_us\\": %d, \\"mean_us\\": %.1f}}\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+def wrk(url: str, key: str, concurrency: int, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT.format(body=json.dumps({"sql": SQL}), key=key))
+        script.flush()
+        threads = min(2, concurrency)
+        done = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--timeout", "30s",
+             "-s", script.name, f"{url}/v1/queries"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WRK "))
+    raw = json.loads(line[4:])
+    seconds = raw["duration_us"] / 1e6
+    errors = {k: raw[k] for k in ("connect", "read", "write", "status", "timeout")}
+    return {
+        "concurrency": concurrency,
+        "requests": raw["requests"],
+        "requests_per_s": round(raw["requests"] / seconds, 1),
+        "answered_2xx": raw["requests"] - raw["status"],
+        "errors": errors,
+        "error_total": sum(errors.values()),
+        "latency_ms": {k.replace("_us", "_ms"): round(raw[k] / 1000, 2)
+                       for k in ("p50_us", "p90_us", "p99_us", "max_us", "mean_us")},
+    }  # fmt: skip
+
+
+def _veil_counts(client: httpx.Client) -> tuple[int, int]:
+    """(ledger tree size, queries answered by Veil's own count) right now."""
+    size = client.get("/v1/ledger/checkpoint").json()["tree_size"]
+    text = client.get("/metrics").text
+    answered = sum(
+        float(match.group(1))
+        for match in re.finditer(r'^veil_queries_total\{outcome="[a-z_]+"\} (\S+)$', text, re.M)
+    )
+    return size, int(answered)
+
+
+def _settled(client: httpx.Client) -> tuple[int, int]:
+    """Counts once the requests wrk left in flight have ended."""
+    last = _veil_counts(client)
+    while True:
+        time.sleep(0.5)
+        now = _veil_counts(client)
+        if now == last:
+            return now
+        last = now
+
+
+def run_veil(concurrencies: list[int], duration: int) -> list[dict]:
+    env = {"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "1000"}
+    runs = []
+    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder), env) as (url, keys):
+        supervisor = {"Authorization": f"Bearer {keys['supervisor']}"}
+        client = httpx.Client(base_url=url, timeout=30, headers=supervisor)
+        wrk(url, keys["analyst"], 4, 2)  # warm-up: workers attached, caches filled
+        for concurrency in concurrencies:
+            before = _settled(client)
+            figures = wrk(url, keys["analyst"], concurrency, duration)
+            after = _settled(client)
+            figures["ledger_entries_gained"] = after[0] - before[0]
+            figures["queries_answered_by_veil"] = after[1] - before[1]
+            figures["ledger_matches_answers"] = (
+                figures["ledger_entries_gained"] == figures["queries_answered_by_veil"]
+            )
+            runs.append(figures)
+        client.close()
+    return runs
+
+
+def run_baseline(concurrencies: list[int], duration: int) -> list[dict]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        wrk(url, "none", 4, 2)
+        return [wrk(url, "none", concurrency, duration) for concurrency in concurrencies]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--concurrency", default="1,8,32")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk, or make bench)")
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    veil = run_veil(concurrencies, args.duration)
+    baseline = run_baseline(concurrencies, args.duration)
+    for ours, theirs in zip(veil, baseline, strict=True):
+        ours["share_of_baseline"] = round(ours["requests_per_s"] / theirs["requests_per_s"], 3)
+    report = {
+        "command": ("python bench/gateway_load.py " + " ".join(sys.argv[1:])).strip(),
+        "machine": machine(),
+        "git": git_state(),
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+        .splitlines()[0],
+        "fastapi": version("fastapi"),
+        "sql": SQL,
+        "duration_s": args.duration,
+        "veil": veil,
+        "baseline": baseline,
+    }  # fmt: skip
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'c':>3} {'veil rps':>9} {'p50':>8} {'p99':>8} {'base rps':>9} {'p50':>8} "
+          f"{'share':>6} {'errors':>6} ledger")  # fmt: skip
+    for ours, theirs in zip(veil, baseline, strict=True):
+        print(f"{ours['concurrency']:>3} {ours['requests_per_s']:>9.1f} "
+              f"{ours['latency_ms']['p50_ms']:>6.1f}ms {ours['latency_ms']['p99_ms']:>6.1f}ms "
+              f"{theirs['requests_per_s']:>9.1f} {theirs['latency_ms']['p50_ms']:>6.1f}ms "
+              f"{ours['share_of_baseline']:>6.2f} {ours['error_total']:>6} "
+              f"{ours['ledger_entries_gained']}/{ours['queries_answered_by_veil']}")  # fmt: skip
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
