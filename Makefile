@@ -7,7 +7,7 @@ OPA_VERSION := v1.22.2
 # Outside the clone, so that CI's fresh clones reuse the built binary.
 TOOLS := $(HOME)/.cache/veil/bin
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install bench clean
 
 $(BIN)/veil: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: install
 
 test: lint $(TOOLS)/opa
 	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
+
+# Not part of the tests: every figure in the README's Benchmarks section, about an hour.
+bench: install $(TOOLS)/opa
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	PATH="$(TOOLS):$$PATH" scripts/bench
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) *.egg-info

@@ -157,8 +157,8 @@ def main() -> None:
         "command": ("python bench/gateway_load.py " + " ".join(sys.argv[1:])).strip(),
         "machine": machine(),
         "git": git_state(),
-        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
-        .splitlines()[0],
+        "wrk": " ".join(subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+                        .stdout.split()[:2]),
         "fastapi": version("fastapi"),
         "sql": SQL,
         "duration_s": args.duration,

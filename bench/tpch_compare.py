@@ -187,7 +187,8 @@ def compare(scale: float, repeat: int, threads: int, memory: str) -> dict:
         enclave_peak = _enclave_workers_peak_kib()
         enclave.close()
     raw_peak = raw.close()
-    lineitem_rows = duckdb.sql(f"SELECT count(*) FROM '{assets[-1].parquet}'").fetchone()[0]
+    lineitem = next(a.parquet for a in assets if a.card["id"] == "tpch.lineitem")
+    lineitem_rows = duckdb.sql(f"SELECT count(*) FROM '{lineitem}'").fetchone()[0]
     queries = {}
     for name in QUERIES:
         figures = {way: summarise(samples[name][way]) for way in WAYS}

@@ -1,0 +1,112 @@
+"""The benchmark report: a chart of the TPC-H comparison and the README's tables, from results.
+
+Run: .venv/bin/python bench/report.py  (make bench runs it last)
+Reads bench/results/tpch_compare.json and gateway_load.json, draws bench/results/tpch.png and
+rewrites the README between the `bench:report` markers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+CHART = RESULTS / "tpch.png"
+README = ROOT / "README.md"
+START, END = "<!-- bench:report -->", "<!-- /bench:report -->"
+WAYS = ("raw", "enclave", "http")
+
+
+def chart(tpch: dict) -> None:
+    scales = tpch["scales"]
+    figure, axes = plt.subplots(1, len(scales), figsize=(5 * len(scales), 4), squeeze=False)
+    for axis, entry in zip(axes[0], scales, strict=True):
+        names = list(entry["queries"])
+        width = 0.27
+        for i, way in enumerate(WAYS):
+            values = [entry["queries"][name][way]["p50_ms"] for name in names]
+            axis.bar([x + (i - 1) * width for x in range(len(names))], values, width, label=way)
+        axis.set_xticks(range(len(names)), names)
+        axis.set_title(f"SF {entry['scale']:g} ({entry['lineitem_rows']:,} line items)")
+        axis.set_ylabel("median ms")
+    axes[0][0].legend()
+    figure.suptitle(f"TPC-H, {tpch['threads']} DuckDB threads: raw DuckDB, Veil's enclave, HTTP")
+    figure.tight_layout()
+    figure.savefig(CHART, dpi=110)
+    plt.close(figure)
+
+
+def tpch_table(tpch: dict) -> list[str]:
+    lines = [
+        "| SF | query | raw DuckDB p50 | enclave p50 | HTTP p50 | enclave / raw | HTTP − enclave |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in tpch["scales"]:
+        for name, q in entry["queries"].items():
+            lines.append(
+                f"| {entry['scale']:g} | {name} | {q['raw']['p50_ms']:.1f} ms "
+                f"| {q['enclave']['p50_ms']:.1f} ms | {q['http']['p50_ms']:.1f} ms "
+                f"| {q['enclave_over_raw']:.2f}× | {q['http_minus_enclave_ms']:.1f} ms |"
+            )
+    lines += ["", "| SF | line items | peak memory, raw DuckDB | peak memory, enclave worker |",
+              "|---|---|---|---|"]  # fmt: skip
+    for entry in tpch["scales"]:
+        peak = entry["peak_memory_mib"]
+        lines.append(f"| {entry['scale']:g} | {entry['lineitem_rows']:,} | {peak['raw']} MiB "
+                     f"| {peak['enclave']} MiB |")  # fmt: skip
+    return lines
+
+
+def load_table(load: dict) -> list[str]:
+    lines = [
+        "| concurrency | Veil req/s | Veil p50 / p99 | baseline req/s | baseline p50 / p99 "
+        "| Veil / baseline | errors | ledger entries / answers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ours, theirs in zip(load["veil"], load["baseline"], strict=True):
+        lines.append(
+            f"| {ours['concurrency']} | {ours['requests_per_s']:.1f} "
+            f"| {ours['latency_ms']['p50_ms']:.1f} / {ours['latency_ms']['p99_ms']:.1f} ms "
+            f"| {theirs['requests_per_s']:.1f} "
+            f"| {theirs['latency_ms']['p50_ms']:.1f} / {theirs['latency_ms']['p99_ms']:.1f} ms "
+            f"| {ours['share_of_baseline']:.0%} | {ours['error_total']} "
+            f"| {ours['ledger_entries_gained']} / {ours['queries_answered_by_veil']} |"
+        )
+    return lines
+
+
+def main() -> None:
+    tpch = json.loads((RESULTS / "tpch_compare.json").read_text())
+    load = json.loads((RESULTS / "gateway_load.json").read_text())
+    chart(tpch)
+    cpu = tpch["machine"]["cpu_model"]
+    body = [
+        START,
+        f"`make bench` ({tpch['machine']['cpus']} × {cpu}, DuckDB {tpch['duckdb']}, "
+        f"commit {tpch['git']['commit'][:7]}). `{tpch['command']}`:",
+        "",
+        *tpch_table(tpch),
+        "",
+        "![TPC-H medians](bench/results/tpch.png)",
+        "",
+        f"`{load['command']}` ({load['duration_s']} s per run, {load['wrk']}), the query "
+        f"`{load['sql']}`:",
+        "",
+        *load_table(load),
+        END,
+    ]
+    text = README.read_text()
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    README.write_text(before + "\n".join(body) + after)
+    print(f"wrote {CHART.relative_to(ROOT)} and the README's benchmark report")
+
+
+if __name__ == "__main__":
+    main()
