@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
 from sandbox.guard.dominance import magnitude_channels
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
+
+PLAN_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Enclave:
         self.store = AssetStore(assets_root, keyring, master_key)
         self.pool = WorkerPool(self._catalog, config, size=workers)
         self._attached: tuple[int, list[Attachment]] | None = None
+        # Analyses by (asset generation, SQL text): any change to the assets misses.
+        self._plans: OrderedDict[tuple[int, str], Analysis] = OrderedDict()
+        self._plans_lock = threading.Lock()
 
     def _catalog(self) -> tuple[int, list[Attachment]]:
         """The attachments for the current set of assets, unwrapped once per change."""
@@ -56,9 +62,21 @@ class Enclave:
         return self._attached
 
     def analyse(self, sql: str) -> Analysis:
+        """The checked, compiled query; the same text over the same assets is checked once."""
+        key = (self.store.generation, sql)
+        with self._plans_lock:
+            cached = self._plans.get(key)
+            if cached is not None:
+                self._plans.move_to_end(key)
+                return cached
         cards = self.store.cards()
         catalogs = {asset: catalog_name(asset) for asset in cards}
-        return analyse(sql, cards, catalogs, destroyed=frozenset(self.store.destroyed()))
+        analysis = analyse(sql, cards, catalogs, destroyed=frozenset(self.store.destroyed()))
+        with self._plans_lock:
+            self._plans[key] = analysis
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return analysis
 
     def run(
         self, analysis: Analysis, thresholds: Thresholds, cancel: threading.Event | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
@@ -44,11 +44,20 @@ class CompiledQuery:
     offset: int
     # Per released column: whether it is computed from a SUM or AVG (dominance applies).
     magnitudes: tuple[bool, ...] = ()
+    _generated: dict[tuple[int, int | None], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def sql(self, min_units: int, dominance_top: int | None = None) -> str:
         """The SQL to run. Rows below the threshold are dropped inside DuckDB, so no cap, order
         or count applied later can depend on them. With `dominance_top`, every row also
         carries its dominance shares for that many largest units (see `guard.dominance`)."""
+        key = (min_units, dominance_top)
+        if key not in self._generated:
+            self._generated[key] = self._generate(min_units, dominance_top)
+        return self._generated[key]
+
+    def _generate(self, min_units: int, dominance_top: int | None) -> str:
         tree = self.tree.copy()
         hidden = 1
         for select, units in _released_selects(tree):
