@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from .modules import DECISION_ENTRYPOINT, Module, policy_modules
 from .probe import survives_in_child
 
 log = logging.getLogger(__name__)
+
+DECISION_CACHE_SIZE = 1024
 
 # Evaluated once at start-up, so modules that cannot produce a valid decision fail loudly then.
 TRIAL_INPUT: dict[str, Any] = {
@@ -102,16 +105,29 @@ class EmbeddedEngine:
         # and reusing it took ~2 ms a decision where a fresh interpreter per call took ~4.5 ms.
         self._lock = threading.Lock()
         self._compiled = _Compiled(policy_modules(extra_dir))
+        # Decisions by exact input under the current modules; emptied when they change.
+        self._decided: OrderedDict[str, Decision] = OrderedDict()
 
     def decide(self, input: dict[str, Any]) -> Decision:
+        """The decision for `input`. An input seen before under the same modules gets the same
+        decision again without evaluating: it carries `now` to the second, so it repeats only
+        within that second, and the shipped modules read nothing but their input. A module
+        that called `time.now_ns` or `rand` would see its answer repeat within the second."""
         try:
+            key = json.dumps(input, sort_keys=True, allow_nan=False)
             with self._lock:
-                raw = self._compiled.evaluate(input)
+                compiled = self._compiled
+                decided = self._decided.get(key)
+                if decided is None:
+                    decided = parse_decision(compiled.evaluate(input))
+                    self._decided[key] = decided
+                    if len(self._decided) > DECISION_CACHE_SIZE:
+                        self._decided.popitem(last=False)
         except Exception:
             # Engine text can quote input values, so it goes to the log and never the decision.
             log.exception("policy evaluation failed")
             return with_decision_id(Decision.deny(POLICY_ERROR))
-        return with_decision_id(parse_decision(raw))
+        return with_decision_id(decided)
 
     def ready(self) -> bool:
         """Compiled at construction, so an embedded engine that exists can decide."""
@@ -125,6 +141,7 @@ class EmbeddedEngine:
         compiled = _Compiled(policy_modules(self._extra_dir))
         with self._lock:
             self._compiled = compiled
+            self._decided.clear()
         return compiled.policy_set
 
 

@@ -81,6 +81,22 @@ def test_operator_floor_raises_min_distinct_units(tmp_path: Path, base_input: Do
     assert decision.obligations.min_distinct_units == 50
 
 
+def test_a_repeated_input_is_decided_again_by_the_modules_in_force(
+    tmp_path: Path, base_input: Doc
+) -> None:
+    """Repeats within a second reuse the evaluation, each with an id of its own; a reload
+    with new modules is obeyed at once."""
+    engine = operator_engine(tmp_path, quiet=module('deny contains "never" if false'))
+    first, again = engine.decide(base_input), engine.decide(base_input)
+    assert first == again and first.allow
+    assert first.decision_id != again.decision_id
+    (tmp_path / "quiet.rego").write_text(
+        module('deny contains "outside_hours" if input.principal.org == "acme"')
+    )
+    engine.reload()
+    assert engine.decide(base_input).reasons == ("outside_hours",)
+
+
 def test_missing_operator_dir_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as raised:
         EmbeddedEngine(tmp_path / "absent")
