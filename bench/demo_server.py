@@ -18,16 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def demo_server(
-    home: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yield the server's URL and the demo's API keys; stop the server afterwards. `env` adds
-    settings (`VEIL_*`) to the server's environment."""
+def serving(command: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `command` (which takes the port as its last argument) on a free loopback port;
+    yield its URL once /readyz answers, and stop it afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port", str(port)],
+        [*command, str(port)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
@@ -41,7 +39,18 @@ def demo_server(
                     break
             except httpx.HTTPError:
                 time.sleep(0.25)
-        yield url, json.loads((home / "demo-credentials.json").read_text())
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def demo_server(
+    home: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield the server's URL and the demo's API keys; stop the server afterwards. `env` adds
+    settings (`VEIL_*`) to the server's environment."""
+    command = [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port"]
+    with serving(command, env) as url:
+        yield url, json.loads((home / "demo-credentials.json").read_text())

@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from demo_server import demo_server
+from demo_server import demo_server, serving
 from environment import git_state, machine, version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,25 +119,9 @@ def run_veil(concurrencies: list[int], duration: int) -> list[dict]:
 
 
 def run_baseline(concurrencies: list[int], duration: int) -> list[dict]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
+    with serving([sys.executable, str(ROOT / "bench" / "baseline_app.py")]) as url:
         wrk(url, "none", 4, 2)
         return [wrk(url, "none", concurrency, duration) for concurrency in concurrencies]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
