@@ -337,11 +337,45 @@ class ControlStore:
         return self.grants(sa.select(grants.c.id).where(grants.c.developer == developer))
 
     def grants(self, ids: sa.Select | None = None) -> list[Grant]:
-        """The grants whose ids `ids` selects (all when None), oldest first."""
-        query = (ids if ids is not None else sa.select(grants.c.id)).order_by(grants.c.created_at)
+        """The grants whose ids `ids` selects (all when None), oldest first: two queries."""
+        chosen = (ids if ids is not None else sa.select(grants.c.id)).subquery()
+        rows_query = (
+            sa.select(grants)
+            .where(grants.c.id.in_(sa.select(chosen.c.id)))
+            .order_by(grants.c.created_at, grants.c.id)
+        )
+        parties_query = sa.select(approvals.c.grant_id, approvals.c.party).where(
+            approvals.c.grant_id.in_(sa.select(chosen.c.id))
+        )
         with self.engine.connect() as db:
-            found = list(db.execute(query).scalars())
-        return [self.grant(grant_id) for grant_id in found]
+            rows = db.execute(rows_query).all()
+            approved: dict[str, list[str]] = {}
+            for grant_id, party in db.execute(parties_query):
+                approved.setdefault(grant_id, []).append(party)
+        return [_grant(row, sorted(approved.get(row.id, []))) for row in rows]
+
+    def in_force(self, principal_id: str, grant_id: str | None, assets: list[str]) -> bool:
+        """Whether the principal is active, the grant (if any) active and no asset suspended:
+        what an authorisation relied on, read in one connection."""
+        with self.engine.connect() as db:
+            status = db.execute(
+                sa.select(principals.c.status).where(principals.c.id == principal_id)
+            ).scalar()
+            if status != "active":
+                return False
+            if grant_id is not None:
+                grant_status = db.execute(
+                    sa.select(grants.c.status).where(grants.c.id == grant_id)
+                ).scalar()
+                if grant_status != GrantStatus.ACTIVE.value:
+                    return False
+            suspended = db.execute(
+                sa.select(suspensions.c.target).where(
+                    suspensions.c.kind == SuspensionKind.ASSET.value,
+                    suspensions.c.target.in_(assets),
+                )
+            ).first()
+            return suspended is None
 
     def history(self, grant_id: str) -> list[dict]:
         """Every change of a grant, oldest first: what happened, for which party, by whom, why."""

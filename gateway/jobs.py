@@ -170,7 +170,7 @@ def execute(veil: Services, job_id: str) -> None:
             run = JobRun(status="failed", error=exc.code)
         finally:
             stopped.set()  # ends the relay; the job is over either way
-    if run.status == "succeeded" and not _still_allowed(veil, caller.id, grant.id):
+    if run.status == "succeeded" and not veil.control.in_force(caller.id, grant.id, grant.assets):
         run = JobRun(status="cancelled", error="CANCELLED", answers=run.answers, cpu_ms=run.cpu_ms)
     _meter(veil, job, grant, run)
     if run.status != "succeeded":
@@ -200,17 +200,6 @@ def _relay(stopped: threading.Event, cancel: threading.Event) -> None:
     """A revocation or suspension (which sets `stopped`) cancels the job like a request does."""
     stopped.wait()
     cancel.set()
-
-
-def _still_allowed(veil: Services, principal_id: str, grant_id: str) -> bool:
-    principal = veil.control.principal(principal_id)
-    grant = veil.control.grant(grant_id)
-    return (
-        principal is not None
-        and principal.status == "active"
-        and grant.status is GrantStatus.ACTIVE
-        and not set(grant.assets) & veil.control.suspended_assets()
-    )
 
 
 def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from gateway.authorisation import asset_inputs, decide
-from gateway.control import Grant, GrantStatus, Principal, utc_now
+from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
@@ -52,6 +52,8 @@ class AuthorisedQuery:
     release_key: str
     # A retry of a query already released under its idempotency key.
     retry: bool = False
+    # The grant the decision named, as read for the decision.
+    grant: Grant | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,12 @@ def authorise_query(
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
         )
-    return AuthorisedQuery(caller, analysis, decision, record, release_key, retried is not None)
+    grant = next((g for g in grants if g.id == decision.grant_id), None)
+    if decision.grant_id is not None and grant is None:
+        grant = veil.control.grant(decision.grant_id)  # a policy naming a grant not offered
+    return AuthorisedQuery(
+        caller, analysis, decision, record, release_key, retried is not None, grant
+    )
 
 
 def _reserve_quota(veil: Services, rows: int, grant: Grant, record: dict) -> None:
@@ -197,7 +204,7 @@ def execute_query(
 
     With `dominance` (a job's queries), sums and means that fail those rules are withheld."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
-    grant = veil.control.grant(decision.grant_id) if decision.grant_id else None
+    grant = query.grant
     scanned = veil.enclave.rows_scanned(analysis)
     if grant is not None and not query.retry:  # a retry was counted the first time
         _reserve_quota(veil, sum(scanned.values()), grant, record)
@@ -280,15 +287,11 @@ def _run_unless_cancelled(
 
 def _still_allowed(veil: Services, query: AuthorisedQuery) -> bool:
     """Whether the principal, grant and assets the decision relied on are all still in force."""
-    principal = veil.control.principal(query.caller.id)
-    if principal is None or principal.status != "active":
-        return False
-    grant_id = query.decision.grant_id
-    if grant_id is not None and veil.control.grant(grant_id).status is not GrantStatus.ACTIVE:
-        return False
-    assets = set(query.analysis.assets)
+    assets = query.analysis.assets
     registered = set(veil.enclave.store.cards())
-    return assets <= registered and not assets & veil.control.suspended_assets()
+    return set(assets) <= registered and veil.control.in_force(
+        query.caller.id, query.decision.grant_id, assets
+    )
 
 
 def _released_under(veil: Services, key: str, fingerprint: str) -> dict | None:

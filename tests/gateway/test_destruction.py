@@ -40,11 +40,13 @@ def test_destruction_shreds_ends_grants_and_is_recorded(tmp_path) -> None:
         with server.client("analyst") as client:
             card = client.get("/v1/assets/insurance.claims").json()
             listed = {a["id"]: a["lifecycle"] for a in client.get("/v1/assets").json()["items"]}
-            grant = client.get(f"/v1/grants/{record['grants_ended'][0]}").json()
+        with server.client("supervisor") as client:
+            ended = [client.get(f"/v1/grants/{g}").json() for g in record["grants_ended"]]
         assert card["lifecycle"] == "destroyed" and "destroyed_at" in card
         assert listed == {"hospital.visits": "active", "insurance.claims": "destroyed"}
-        assert grant["status"] == "revoked"
-        assert grant["history"][-1]["reason"] == "asset destroyed"
+        assert {grant["developer"] for grant in ended} == {"analyst", "fintech"}
+        assert all(grant["status"] == "revoked" for grant in ended)
+        assert all(grant["history"][-1]["reason"] == "asset destroyed" for grant in ended)
         assert _destroy(server, "operator", "insurance.claims", reason="again").status_code == 404
         entry = next(e for e in server.ledger() if e["type"] == "asset_destroyed")
         assert entry["asset"] == "insurance.claims" and entry["by"] == "operator"
