@@ -69,9 +69,12 @@ class Enclave:
             if cached is not None:
                 self._plans.move_to_end(key)
                 return cached
-        cards = self.store.cards()
+        stored = self.store.list()
+        cards = {asset.card.id: asset.card for asset in stored}
         catalogs = {asset: catalog_name(asset) for asset in cards}
-        analysis = analyse(sql, cards, catalogs, destroyed=frozenset(self.store.destroyed()))
+        stored_bounded = frozenset(asset.card.id for asset in stored if asset.bounded)
+        destroyed = frozenset(self.store.destroyed())
+        analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded)
         with self._plans_lock:
             self._plans[key] = analysis
             if len(self._plans) > PLAN_CACHE_SIZE:

@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from sandbox import keys
-from sandbox.cards import AssetCard, parse_card
+from sandbox.cards import AssetCard, Column, parse_card
 from sandbox.duck import attach_sql, writer_connection
 from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, FileInvalid, Violation
+from sandbox.guard.bounds import bounded, needs_bounding
+from sandbox.guard.syntax import DIALECT
 
 PARQUET_MAGIC = b"PAR1"
 TABLE = "data"
@@ -48,6 +51,9 @@ class StoredAsset:
     registered_at: str
     version: int = 1
     revision: int = 1
+    # Measures stored clamped to their bounds and DOUBLEs canonical (`guard.bounds`); data
+    # stored before that was done is bounded on every scan instead.
+    bounded: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class AssetStore:
                 meta["registered_at"],
                 meta.get("version", 1),
                 meta.get("revision", 1),
+                meta.get("bounded", False),
             )
             self._destroyed.pop(card.id, None)
 
@@ -218,7 +225,7 @@ class AssetStore:
                 )
             stored = StoredAsset(
                 card, current.row_count, current.registered_at, current.version,
-                current.revision + 1,
+                current.revision + 1, current.bounded,
             )  # fmt: skip
             history = self.history(card.id)
             _write_meta(self.root / card.id, stored, history)
@@ -236,7 +243,9 @@ class AssetStore:
         try:
             data_key = keys.new_data_key()
             row_count = _ingest(card, upload, staging / "data.duckdb", data_key)
-            stored = StoredAsset(card, row_count, datetime.now(UTC).isoformat(), version, 1)
+            stored = StoredAsset(
+                card, row_count, datetime.now(UTC).isoformat(), version, 1, bounded=True
+            )
             _write_meta(staging, stored, history)
             return staging, keys.wrap(self._master_key, data_key, card.id), stored
         except BaseException:
@@ -289,6 +298,7 @@ def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
         "registered_at": stored.registered_at,
         "version": stored.version,
         "revision": stored.revision,
+        "bounded": stored.bounded,
         "history": [*history, entry],
     }
     temporary = folder / "meta.json.next"
@@ -308,16 +318,24 @@ def _ingest(card: AssetCard, upload: Path, target: Path, data_key: bytes) -> int
         source = _source_relation(connection, upload)
         _check_columns(connection, card, source)
         connection.execute(attach_sql("staged", target, keys.duckdb_key(data_key), read_only=False))
-        casts = ", ".join(
-            f'TRY_CAST("{column.name}" AS {column.type}) AS "{column.name}"'
-            for column in card.columns
-        )
+        casts = ", ".join(_stored(column) for column in card.columns)
         connection.execute(f"CREATE TABLE staged.main.{TABLE} AS SELECT {casts} FROM {source}")
         (row_count,) = connection.execute(f"SELECT count(*) FROM staged.main.{TABLE}").fetchone()
         connection.execute("DETACH staged")
         return int(row_count)
     finally:
         connection.close()
+
+
+def _stored(column: Column) -> str:
+    """The column as stored: typed, and for measures and DOUBLEs bounded once and for all."""
+    value: exp.Expression = exp.TryCast(
+        this=exp.column(column.name, quoted=True),
+        to=exp.DataType.build(column.type, dialect=DIALECT),
+    )
+    if needs_bounding(column):
+        value = bounded(value, column)
+    return exp.alias_(value, column.name, quoted=True).sql(dialect=DIALECT)
 
 
 def _source_relation(connection: duckdb.DuckDBPyConnection, upload: Path) -> str:

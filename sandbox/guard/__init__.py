@@ -14,12 +14,13 @@ def analyse(
     cards: dict[str, AssetCard],
     catalogs: dict[str, str],
     destroyed: frozenset[str] = frozenset(),
+    stored_bounded: frozenset[str] = frozenset(),
 ) -> Analysis:
     """Everything the policy needs to know about a query, compiled, or a QueryRejected
     (AssetGone when it names a destroyed asset)."""
     try:
         analysis = analyse_roles(parse(sql), cards, destroyed)
-        analysis.compiled = compile_query(analysis, cards, catalogs)
+        analysis.compiled = compile_query(analysis, cards, catalogs, stored_bounded)
     except SandboxError:
         raise
     except RecursionError as exc:

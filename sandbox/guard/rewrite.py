@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from sandbox.cards import AssetCard, Role
+from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.bounds import bounded, canonical
 from sandbox.guard.dominance import DOMINANCE_COLUMNS, add_dominance, is_magnitude
 from sandbox.guard.roles import Analysis, Kind, asset_id
 from sandbox.guard.syntax import DIALECT
@@ -84,14 +85,19 @@ def _released_selects(tree: exp.Query) -> list[tuple[exp.Select, exp.Expression]
 
 
 def compile_query(
-    analysis: Analysis, cards: dict[str, AssetCard], catalogs: dict[str, str]
+    analysis: Analysis,
+    cards: dict[str, AssetCard],
+    catalogs: dict[str, str],
+    stored_bounded: frozenset[str] = frozenset(),
 ) -> CompiledQuery:
+    """The query as the enclave runs it; `stored_bounded` names assets whose measures were
+    clamped and DOUBLEs made canonical when stored, so their scans need not do it again."""
     tree = analysis.tree.copy()
     kinds = _kinds_for_copy(analysis, tree)
     limit, offset = _take_paging(tree)
     _add_unit_columns(tree, kinds)
     _make_total(tree)
-    _clamp_scans(tree, cards, catalogs, analysis.columns)
+    _clamp_scans(tree, cards, catalogs, analysis.columns, stored_bounded)
     schema = {
         catalogs[asset]: {"main": {"data": {c.name: c.type for c in cards[asset].columns}}}
         for asset in analysis.assets
@@ -208,7 +214,7 @@ def _canonical_doubles(tree: exp.Query) -> None:
         if _computes_double(node) and not _only_compared(node)
     ]
     for node in reversed(producers):  # innermost first, so copies carry inner rewrites
-        node.replace(_canonical(node.copy()))
+        node.replace(canonical(node.copy()))
 
 
 def _only_compared(node: exp.Expression) -> bool:
@@ -218,11 +224,6 @@ def _only_compared(node: exp.Expression) -> bool:
     while isinstance(parent, exp.Paren):
         parent = parent.parent
     return isinstance(parent, (*COMPARISONS, exp.Between, exp.In))
-
-
-def _canonical(node: exp.Expression) -> exp.Expression:
-    fixed = exp.TryCast(this=node, to=exp.DataType.build("DECIMAL(38, 10)"))
-    return exp.TryCast(this=fixed, to=exp.DataType.build("DOUBLE"))
 
 
 def _computes_double(node: exp.Expression) -> bool:
@@ -264,9 +265,10 @@ def _clamp_scans(
     cards: dict[str, AssetCard],
     catalogs: dict[str, str],
     used: dict[str, list[str]],
+    stored_bounded: frozenset[str],
 ) -> None:
     """Each asset is read through a projection of the columns the query uses, measures clamped
-    to their bounds, plus the privacy unit that the threshold counts."""
+    to their bounds (unless stored so), plus the privacy unit that the threshold counts."""
     for table in list(tree.find_all(exp.Table)):
         if not table.db:
             continue
@@ -275,30 +277,12 @@ def _clamp_scans(
         for column in card.columns:
             if column.name not in used.get(card.id, ()):
                 continue
-            reference = exp.column(column.name, table=SCAN)
-            if column.role is Role.MEASURE and column.bounds is not None:
-                typed = exp.DataType.build(column.type, dialect=DIALECT)
-                low, high = (_bound(bound, typed) for bound in column.bounds)
-                reference = exp.Case(
-                    ifs=[
-                        exp.If(this=exp.LT(this=reference, expression=low), true=low.copy()),
-                        exp.If(
-                            this=exp.GT(this=reference.copy(), expression=high), true=high.copy()
-                        ),
-                    ],
-                    default=reference.copy(),
-                )
-            if column.type == "DOUBLE":
-                reference = _canonical(reference)  # stored -0.0 and signed NaN too
+            reference: exp.Expression = exp.column(column.name, table=SCAN)
+            if card.id not in stored_bounded:
+                reference = bounded(reference, column)
             projections.append(exp.alias_(reference, column.name))
         unit = exp.column(card.privacy_unit.name, table=SCAN)
         projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))
         source = exp.table_("data", db="main", catalog=catalogs[card.id], alias=SCAN)
         scan = exp.select(*projections).from_(source)
         table.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=table.args["alias"].this)))
-
-
-def _bound(value: float, data_type: exp.DataType) -> exp.Expression:
-    """A bound in its column's type; one that does not fit becomes NULL and clamps nothing."""
-    number = exp.Literal.number(int(value) if float(value).is_integer() else value)
-    return exp.TryCast(this=number, to=data_type.copy())
