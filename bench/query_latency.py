@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +15,8 @@ from pathlib import Path
 import duckdb
 import httpx
 from demo_server import demo_server
+from environment import git_state, machine
+from figures import summarise
 
 from sandbox.demo import write_demo_assets
 
@@ -33,16 +32,7 @@ QUERIES = {
 }
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-    }
-
-
-def _raw_duckdb(folder: Path, repeat: int) -> dict[str, dict[str, float]]:
+def _raw_duckdb(folder: Path, repeat: int) -> dict[str, dict]:
     assets = write_demo_assets(folder)
     connection = duckdb.connect()
     connection.execute("CREATE SCHEMA hospital; CREATE SCHEMA insurance")
@@ -59,14 +49,14 @@ def _raw_duckdb(folder: Path, repeat: int) -> dict[str, dict[str, float]]:
             continue
         samples = []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started = time.perf_counter_ns()
             connection.execute(sql).fetchall()
-            samples.append(time.perf_counter() - started)
-        figures[name] = _percentiles(samples)
+            samples.append(time.perf_counter_ns() - started)
+        figures[name] = summarise(samples)
     return figures
 
 
-def _veil(home: Path, repeat: int) -> dict[str, dict[str, float]]:
+def _veil(home: Path, repeat: int) -> dict[str, dict]:
     with demo_server(home) as (url, keys):
         figures = {}
         headers = {"Authorization": f"Bearer {keys['analyst']}"}
@@ -75,10 +65,10 @@ def _veil(home: Path, repeat: int) -> dict[str, dict[str, float]]:
             for name, sql in QUERIES.items():
                 samples = []
                 for _ in range(repeat):
-                    started = time.perf_counter()
+                    started = time.perf_counter_ns()
                     client.post("/v1/queries", json={"sql": sql})
-                    samples.append(time.perf_counter() - started)
-                figures[name] = _percentiles(samples)
+                    samples.append(time.perf_counter_ns() - started)
+                figures[name] = summarise(samples)
         return figures
 
 
@@ -91,7 +81,8 @@ def main() -> None:
         veil = _veil(Path(folder) / "home", args.repeat)
     report = {
         "command": f"python bench/query_latency.py --repeat {args.repeat}",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
+        "git": git_state(),
         "duckdb": duckdb.__version__,
         "rows": {"hospital.visits": 30000, "insurance.claims": "about 20000"},
         "veil_http": veil,

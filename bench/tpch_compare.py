@@ -107,6 +107,7 @@ def _raw_database(assets: list[TpchAsset]) -> Path:
         return target
     target.unlink(missing_ok=True)
     connection = duckdb.connect(str(target))
+    connection.execute("SET enable_progress_bar = false")
     connection.execute("CREATE SCHEMA tpch")
     for asset in assets:
         connection.execute(

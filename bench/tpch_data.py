@@ -11,7 +11,8 @@ tables; three assets come out, each a Parquet file with its card:
   `l_discount_amount`). Quantity and discount also come as dimensions (`l_qty`, `l_disc`),
   since Q6 filters on them and a measure may not be filtered.
 
-Files are cached under ~/.cache/veil/tpch/sf<N>/ and reused while this module is unchanged.
+Files are cached under ~/.cache/veil/tpch/sf<N>/ and reused while the SQL and columns that
+made them are unchanged.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def tpch_assets(scale: float) -> list[TpchAsset]:
     """The three assets at `scale`, generated on first use and cached."""
     folder = CACHE / f"sf{scale:g}"
     stamp = folder / "done.json"
-    fingerprint = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    fingerprint = hashlib.sha256(json.dumps([SOURCES, COLUMNS]).encode()).hexdigest()
     if not (stamp.exists() and json.loads(stamp.read_text()).get("module") == fingerprint):
         _generate(scale, folder)
         stamp.write_text(json.dumps({"module": fingerprint, "scale": scale}))
@@ -144,6 +145,7 @@ def _generate(scale: float, folder: Path) -> None:
     database.unlink(missing_ok=True)
     connection = duckdb.connect(str(database))
     try:
+        connection.execute("SET enable_progress_bar = false")
         connection.execute(f"LOAD '{tpch_extension()}'")
         connection.execute(f"CALL dbgen(sf = {scale})")
         for table, sql in SOURCES.items():
