@@ -420,14 +420,19 @@ class ControlStore:
         return self.grant(grant_id)
 
     def expire_due(self, now: str) -> list[Grant]:
-        """Move every live grant whose term has ended to `expired`; returns those moved."""
+        """Move every live grant whose term has ended to `expired`; returns those moved.
+
+        Asked on every request, so a plain read comes first: the lock and the write
+        transaction are taken only when some grant is due."""
+        due_query = sa.select(grants.c.id).where(
+            grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
+            grants.c.valid_until <= now,
+        )
+        with self.engine.connect() as db:
+            if db.execute(due_query.limit(1)).first() is None:
+                return []
         with self._lock, self.engine.begin() as db:
-            due = db.execute(
-                sa.select(grants.c.id).where(
-                    grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
-                    grants.c.valid_until <= now,
-                )
-            ).scalars()
+            due = db.execute(due_query).scalars()
             ended = [self.grant(grant_id) for grant_id in due]
             for grant in ended:
                 _move(db, grant, GrantStatus.EXPIRED, SYSTEM, reason="the grant's term ended")
