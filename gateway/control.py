@@ -356,26 +356,27 @@ class ControlStore:
 
     def in_force(self, principal_id: str, grant_id: str | None, assets: list[str]) -> bool:
         """Whether the principal is active, the grant (if any) active and no asset suspended:
-        what an authorisation relied on, read in one connection."""
+        what an authorisation relied on, read in one statement (it runs twice per query)."""
+        principal_status = (
+            sa.select(principals.c.status).where(principals.c.id == principal_id)
+        ).scalar_subquery()
+        grant_status = (
+            sa.select(grants.c.status).where(grants.c.id == grant_id).scalar_subquery()
+            if grant_id is not None
+            else sa.literal(GrantStatus.ACTIVE.value)
+        )
+        suspended = (
+            sa.select(sa.func.count())
+            .select_from(suspensions)
+            .where(
+                suspensions.c.kind == SuspensionKind.ASSET.value,
+                suspensions.c.target.in_(assets),
+            )
+            .scalar_subquery()
+        )
         with self.engine.connect() as db:
-            status = db.execute(
-                sa.select(principals.c.status).where(principals.c.id == principal_id)
-            ).scalar()
-            if status != "active":
-                return False
-            if grant_id is not None:
-                grant_status = db.execute(
-                    sa.select(grants.c.status).where(grants.c.id == grant_id)
-                ).scalar()
-                if grant_status != GrantStatus.ACTIVE.value:
-                    return False
-            suspended = db.execute(
-                sa.select(suspensions.c.target).where(
-                    suspensions.c.kind == SuspensionKind.ASSET.value,
-                    suspensions.c.target.in_(assets),
-                )
-            ).first()
-            return suspended is None
+            row = db.execute(sa.select(principal_status, grant_status, suspended)).one()
+        return row[0] == "active" and row[1] == GrantStatus.ACTIVE.value and row[2] == 0
 
     def history(self, grant_id: str) -> list[dict]:
         """Every change of a grant, oldest first: what happened, for which party, by whom, why."""
