@@ -16,6 +16,8 @@ BASE_CONFIG = {
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
+    # Ingesting a large upload would otherwise draw a progress bar on the server's stdout.
+    "enable_progress_bar": False,
 }
 
 LOCKED_SETTINGS = {
