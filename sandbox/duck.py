@@ -16,8 +16,6 @@ BASE_CONFIG = {
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
-    # Ingesting a large upload would otherwise draw a progress bar on the server's stdout.
-    "enable_progress_bar": False,
 }
 
 LOCKED_SETTINGS = {
@@ -51,6 +49,8 @@ def httpfs_extension_path() -> Path:
 def writer_connection() -> duckdb.DuckDBPyConnection:
     """A connection that may read an upload and write an encrypted database."""
     connection = duckdb.connect(config=dict(BASE_CONFIG, threads=2, memory_limit="2GB"))
+    # Ingesting a large upload would otherwise draw a progress bar on the server's stdout.
+    connection.execute("SET enable_progress_bar = false")
     connection.execute(f"LOAD '{httpfs_extension_path()}'")
     return connection
 
