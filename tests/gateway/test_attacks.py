@@ -582,6 +582,15 @@ ORACLE_PAIRS = [
         "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
         "SELECT CASE WHEN 1 / k > 0 THEN 'pos' ELSE 'neg' END AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -0.0 ELSE 0.0 END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
     ),
+    # a cast only compared is left as it is: comparisons cannot tell -0.0 from 0.0
+    (
+        "SELECT district, COUNT(*) AS n FROM hospital.visits WHERE CAST(CASE WHEN age = 104 THEN '-0' ELSE '0' END AS DOUBLE) >= 0 GROUP BY district",
+        "SELECT district, COUNT(*) AS n FROM hospital.visits WHERE CAST(CASE WHEN age = 103 THEN '-0' ELSE '0' END AS DOUBLE) >= 0 GROUP BY district",
+    ),
+    (
+        "SELECT district, COUNT(*) AS n FROM hospital.visits WHERE 1 / CAST(CASE WHEN age = 104 THEN '-0' ELSE '0' END AS DOUBLE) > 0 GROUP BY district",
+        "SELECT district, COUNT(*) AS n FROM hospital.visits WHERE 1 / CAST(CASE WHEN age = 103 THEN '-0' ELSE '0' END AS DOUBLE) > 0 GROUP BY district",
+    ),
     (
         "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 104 THEN -(1e308 * 10 - 1e308 * 10) ELSE (1e308 * 10 - 1e308 * 10) END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",
         "SELECT CAST(k AS VARCHAR) AS s, COUNT(*) AS n FROM (SELECT CASE WHEN age = 103 THEN -(1e308 * 10 - 1e308 * 10) ELSE (1e308 * 10 - 1e308 * 10) END AS k FROM hospital.visits WHERE district = 'Lianjiang' AND visit_date >= '2024-03-12') t GROUP BY k",

@@ -21,19 +21,7 @@ def _register(server, card: dict) -> None:
 
 
 def _grant(server, asset: str) -> str:
-    with server.client("analyst") as client:
-        grant = client.post(
-            "/v1/grants",
-            json={
-                "assets": [asset],
-                "purpose": "public_welfare",
-                "scenario": "s",
-                "methods": ["sql"],
-                "valid_until": "2030-01-01T00:00:00Z",
-            },  # fmt: skip
-        ).json()["id"]
-    server.approve(grant, "city-hospital", "supervisor")
-    return grant
+    return server.grant("analyst", [asset], ["city-hospital", "supervisor"])
 
 
 def test_a_cards_minimum_group_size_is_a_floor_the_policy_cannot_lower(fresh_demo) -> None:

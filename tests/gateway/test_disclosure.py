@@ -24,18 +24,8 @@ def _third_developer(server) -> str:
         key = admin.post(
             "/v1/principals", json={"id": "third", "roles": ["developer"], "org": "Third Co."}
         ).json()["api_key"]
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as dev:
-        grant = dev.post(
-            "/v1/grants",
-            json={
-                "assets": ["insurance.claims"],
-                "purpose": "public_welfare",
-                "scenario": "s",
-                "methods": ["sql"],
-                "valid_until": "2030-01-01T00:00:00Z",
-            },  # fmt: skip
-        ).json()["id"]
-    server.approve(grant, "insurer", "supervisor")
+    server.keys["third"] = key
+    server.grant("third", ["insurance.claims"], ["insurer", "supervisor"])
     return key
 
 

@@ -380,13 +380,9 @@ def test_a_sum_resting_on_one_unit_reaches_neither_the_job_nor_its_outputs(fresh
             files={"file": ("sales.csv", io.BytesIO(SALES.encode()), "text/csv")},
         )
     assert registered.status_code == 201, registered.json()
-    with fresh_demo.client("analyst") as analyst:
-        grant = analyst.post(
-            "/v1/grants",
-            json={"assets": ["retail.sales"], "purpose": "public_welfare", "scenario": "s",
-                  "methods": ["sql", "job"], "valid_until": "2030-01-01T00:00:00Z"},
-        ).json()["id"]  # fmt: skip
-    fresh_demo.approve(grant, "city-hospital", "supervisor")
+    grant = fresh_demo.grant(
+        "analyst", ["retail.sales"], ["city-hospital", "supervisor"], methods=("sql", "job")
+    )
     job = run(fresh_demo, DIFFERENCING, grant_id=grant)
     assert job["status"] == "succeeded", job
     outputs = job["outputs"]
