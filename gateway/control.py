@@ -112,6 +112,53 @@ class SuspensionKind(StrEnum):
     ASSET = "asset"
 
 
+def _grant_queries(ids: sa.Select) -> tuple[sa.Select, sa.Select]:
+    """The two statements that read the grants `ids` selects: their rows, and their approvals."""
+    chosen = ids.subquery()
+    rows_query = (
+        sa.select(grants)
+        .where(grants.c.id.in_(sa.select(chosen.c.id)))
+        .order_by(grants.c.created_at, grants.c.id)
+    )
+    parties_query = sa.select(approvals.c.grant_id, approvals.c.party).where(
+        approvals.c.grant_id.in_(sa.select(chosen.c.id))
+    )
+    return rows_query, parties_query
+
+
+# Statements on every request's path, built once: building one costs more than running it.
+_BY_KEY_HASH = sa.select(principals).where(principals.c.key_hash == sa.bindparam("key_hash"))
+_GRANTS_OF_DEVELOPER = _grant_queries(
+    sa.select(grants.c.id).where(grants.c.developer == sa.bindparam("developer"))
+)
+_ASSETS_SUSPENDED = (
+    sa.select(sa.func.count())
+    .select_from(suspensions)
+    .where(
+        suspensions.c.kind == SuspensionKind.ASSET.value,
+        suspensions.c.target.in_(sa.bindparam("assets", expanding=True)),
+    )
+    .scalar_subquery()
+)
+_PRINCIPAL_STATUS = (
+    sa.select(principals.c.status).where(principals.c.id == sa.bindparam("principal"))
+).scalar_subquery()
+_GRANT_STATUS = (
+    sa.select(grants.c.status).where(grants.c.id == sa.bindparam("grant")).scalar_subquery()
+)
+_IN_FORCE = sa.select(_PRINCIPAL_STATUS, _GRANT_STATUS, _ASSETS_SUSPENDED)
+_IN_FORCE_WITHOUT_GRANT = sa.select(
+    _PRINCIPAL_STATUS, sa.literal(GrantStatus.ACTIVE.value), _ASSETS_SUSPENDED
+)
+_DUE = sa.select(grants.c.id).where(
+    grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
+    grants.c.valid_until <= sa.bindparam("now"),
+)
+_SUSPENDED_ASSETS = sa.select(suspensions.c.target).where(
+    suspensions.c.kind == SuspensionKind.ASSET.value
+)
+
+
 @dataclass(frozen=True)
 class Suspension:
     """An emergency stop in force: what is stopped, why, by whom and since when."""
@@ -283,9 +330,7 @@ class ControlStore:
 
     def authenticate(self, api_key: str) -> Principal | None:
         with self.engine.connect() as db:
-            row = db.execute(
-                sa.select(principals).where(principals.c.key_hash == hash_key(api_key))
-            ).first()
+            row = db.execute(_BY_KEY_HASH, {"key_hash": hash_key(api_key)}).first()
         return _principal(row) if row else None
 
     def principal(self, principal_id: str) -> Principal | None:
@@ -334,48 +379,30 @@ class ControlStore:
             return _grant(row, sorted(parties))
 
     def grants_of(self, developer: str) -> list[Grant]:
-        return self.grants(sa.select(grants.c.id).where(grants.c.developer == developer))
+        return self._read_grants(_GRANTS_OF_DEVELOPER, {"developer": developer})
 
     def grants(self, ids: sa.Select | None = None) -> list[Grant]:
         """The grants whose ids `ids` selects (all when None), oldest first: two queries."""
-        chosen = (ids if ids is not None else sa.select(grants.c.id)).subquery()
-        rows_query = (
-            sa.select(grants)
-            .where(grants.c.id.in_(sa.select(chosen.c.id)))
-            .order_by(grants.c.created_at, grants.c.id)
-        )
-        parties_query = sa.select(approvals.c.grant_id, approvals.c.party).where(
-            approvals.c.grant_id.in_(sa.select(chosen.c.id))
-        )
+        return self._read_grants(_grant_queries(ids if ids is not None else sa.select(grants.c.id)))
+
+    def _read_grants(
+        self, queries: tuple[sa.Select, sa.Select], params: dict | None = None
+    ) -> list[Grant]:
+        rows_query, parties_query = queries
         with self.engine.connect() as db:
-            rows = db.execute(rows_query).all()
+            rows = db.execute(rows_query, params or {}).all()
             approved: dict[str, list[str]] = {}
-            for grant_id, party in db.execute(parties_query):
+            for grant_id, party in db.execute(parties_query, params or {}):
                 approved.setdefault(grant_id, []).append(party)
         return [_grant(row, sorted(approved.get(row.id, []))) for row in rows]
 
     def in_force(self, principal_id: str, grant_id: str | None, assets: list[str]) -> bool:
         """Whether the principal is active, the grant (if any) active and no asset suspended:
         what an authorisation relied on, read in one statement (it runs twice per query)."""
-        principal_status = (
-            sa.select(principals.c.status).where(principals.c.id == principal_id)
-        ).scalar_subquery()
-        grant_status = (
-            sa.select(grants.c.status).where(grants.c.id == grant_id).scalar_subquery()
-            if grant_id is not None
-            else sa.literal(GrantStatus.ACTIVE.value)
-        )
-        suspended = (
-            sa.select(sa.func.count())
-            .select_from(suspensions)
-            .where(
-                suspensions.c.kind == SuspensionKind.ASSET.value,
-                suspensions.c.target.in_(assets),
-            )
-            .scalar_subquery()
-        )
+        params = {"principal": principal_id, "grant": grant_id, "assets": list(assets)}
+        statement = _IN_FORCE if grant_id is not None else _IN_FORCE_WITHOUT_GRANT
         with self.engine.connect() as db:
-            row = db.execute(sa.select(principal_status, grant_status, suspended)).one()
+            row = db.execute(statement, params).one()
         return row[0] == "active" and row[1] == GrantStatus.ACTIVE.value and row[2] == 0
 
     def history(self, grant_id: str) -> list[dict]:
@@ -425,15 +452,11 @@ class ControlStore:
 
         Asked on every request, so a plain read comes first: the lock and the write
         transaction are taken only when some grant is due."""
-        due_query = sa.select(grants.c.id).where(
-            grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
-            grants.c.valid_until <= now,
-        )
         with self.engine.connect() as db:
-            if db.execute(due_query.limit(1)).first() is None:
+            if db.execute(_DUE, {"now": now}).first() is None:
                 return []
         with self._lock, self.engine.begin() as db:
-            due = db.execute(due_query).scalars()
+            due = db.execute(_DUE, {"now": now}).scalars()
             ended = [self.grant(grant_id) for grant_id in due]
             for grant in ended:
                 _move(db, grant, GrantStatus.EXPIRED, SYSTEM, reason="the grant's term ended")
@@ -534,11 +557,7 @@ class ControlStore:
 
     def suspended_assets(self) -> frozenset[str]:
         with self.engine.connect() as db:
-            found = db.execute(
-                sa.select(suspensions.c.target).where(
-                    suspensions.c.kind == SuspensionKind.ASSET.value
-                )
-            ).scalars()
+            found = db.execute(_SUSPENDED_ASSETS).scalars()
             return frozenset(found)
 
 
