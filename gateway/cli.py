@@ -27,10 +27,12 @@ Home = Annotated[
 ]
 
 
-def _settings(home: Path | None) -> Settings:
+def _settings(home: Path | None, processes: int | None = None) -> Settings:
     settings = Settings()
     if home is not None:
         settings = settings.model_copy(update={"home": home})
+    if processes is not None:
+        settings = settings.model_copy(update={"processes": processes})
     return settings
 
 
@@ -52,11 +54,12 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up only.")] = False,
     host: str = "127.0.0.1",
     port: int = 8000,
+    processes: Processes = None,
 ) -> None:
     """Set up demo assets, principals and approved grants, then serve."""
     from gateway.demo import CREDENTIALS_FILE, set_up_demo
 
-    settings = _settings(home)
+    settings = _settings(home, processes)
     credentials = set_up_demo(settings)
     path = settings.home / CREDENTIALS_FILE
     analyst = credentials["analyst"]
@@ -78,18 +81,28 @@ def demo(
         _serve(settings, host, port)
 
 
+Processes = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        help="Gateway processes sharing the port (default $VEIL_PROCESSES or 1).",
+    ),
+]
+
+
 @app.command()
-def serve(home: Home = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    home: Home = None, host: str = "127.0.0.1", port: int = 8000, processes: Processes = None
+) -> None:
     """Serve the HTTP API."""
-    _serve(_settings(home), host, port)
+    _serve(_settings(home, processes), host, port)
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
+    from gateway.serving import serve
 
-    from gateway.app import create_app
-
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    serve(settings, host, port)
 
 
 @ledger_app.command("verify")

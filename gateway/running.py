@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,42 @@ class Running:
 
 
 class RunningWork:
-    """Tracks running work; `stop` sets the cancel event of everything under a target."""
+    """Tracks running work; `stop` sets the cancel event of everything under a target.
 
-    def __init__(self) -> None:
+    A stop reaches only this process's work. With several gateway processes, `in_force` is
+    given: a watcher asks it about each piece of running work every `interval_s` seconds and
+    cancels what no longer holds, so a stop made in another process lands here too."""
+
+    def __init__(
+        self, in_force: Callable[[Running], bool] | None = None, interval_s: float = 1.0
+    ) -> None:
         self._work: dict[int, Running] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()
+        self._in_force = in_force
+        self._interval_s = interval_s
+        self._closed = threading.Event()
+        if in_force is not None:
+            threading.Thread(target=self._watch, name="veil-running-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._interval_s):
+            with self._lock:
+                running = list(self._work.values())
+            for work in running:
+                if not work.cancel.is_set() and not self._holds(work):
+                    work.cancel.set()
+
+    def _holds(self, work: Running) -> bool:
+        assert self._in_force is not None
+        try:
+            return self._in_force(work)
+        except Exception:  # noqa: BLE001 - when in doubt, the work stops
+            log.exception("cannot tell whether running work is still authorised")
+            return False
+
+    def close(self) -> None:
+        self._closed.set()
 
     @contextmanager
     def track(

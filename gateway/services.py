@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 from gateway.control import ControlStore, utc_now
 from gateway.job_queue import JobQueue
 from gateway.job_records import JobRecords
 from gateway.metrics import Metrics
-from gateway.running import RunningWork
+from gateway.running import Running, RunningWork
 from gateway.settings import Settings
+from gateway.shared_policy import SharedPolicy, publish
 from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
@@ -34,6 +36,7 @@ class Services:
     job_records: JobRecords
 
     def close(self) -> None:
+        self.running.close()
         self.jobs.close()
         self.enclave.close()
 
@@ -80,8 +83,22 @@ def initialise(settings: Settings) -> str | None:
 
 def policy_engine(settings: Settings) -> PolicyEngine:
     if settings.policy_engine == "opa":
-        return OpaEngine(settings.opa_url)
-    return EmbeddedEngine(settings.policy_dir)
+        return OpaEngine(settings.opa_url)  # one OPA serves every process alike
+    engine = EmbeddedEngine(settings.policy_dir)
+    if settings.processes > 1:
+        return SharedPolicy(engine, settings.policy_root)
+    return engine
+
+
+def prepare_processes(settings: Settings) -> None:
+    """Before several gateway processes start: migrate the stores once, publish the policy
+    modules they will all load, and give Prometheus an empty folder for their counts."""
+    ControlStore(settings.control_url).engine.dispose()
+    Ledger.open(settings.ledger_url, settings.signing_key_path).close()
+    if settings.policy_engine == "embedded":
+        publish(EmbeddedEngine(settings.policy_dir), settings.policy_root)
+    shutil.rmtree(settings.metrics_root, ignore_errors=True)
+    settings.metrics_root.mkdir(parents=True)
 
 
 def open_services(settings: Settings, metrics: Metrics) -> Services:
@@ -92,21 +109,27 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         timeout_s=settings.query_timeout_s,
     )
     control = ControlStore(settings.control_url)
+    enclave = Enclave(
+        settings.assets_root,
+        settings.keyring_root,
+        load_master_key(settings.master_key_path),
+        config,
+        settings.workers,
+    )
+
+    def in_force(work: Running) -> bool:
+        registered = work.assets <= enclave.store.cards().keys()
+        return registered and control.in_force(work.principal, work.grant_id, sorted(work.assets))
+
     return Services(
         settings=settings,
         control=control,
-        enclave=Enclave(
-            settings.assets_root,
-            settings.keyring_root,
-            load_master_key(settings.master_key_path),
-            config,
-            settings.workers,
-        ),
+        enclave=enclave,
         ledger=Ledger.open(settings.ledger_url, settings.signing_key_path),
         policy=policy_engine(settings),
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
-        running=RunningWork(),
+        running=RunningWork(in_force if settings.processes > 1 else None),
         jobs=JobQueue(JobRunner(), settings.job_concurrency),
         job_records=JobRecords(control.engine),
     )

@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
     worker_threads: int = 1
+    # Enclave (DuckDB) worker processes per gateway process.
     workers: int = 2
+    # Gateway processes `veil serve` runs; each has its own enclave workers and job queue.
+    processes: int = 1
     queries_in_flight_per_principal: int = 1
     max_upload_bytes: int = 200 * 1024 * 1024
     job_concurrency: int = 2
@@ -34,6 +37,16 @@ class Settings(BaseSettings):
     @property
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home.resolve() / 'ledger.db'}"
+
+    @property
+    def policy_root(self) -> Path:
+        """The module set published to every gateway process, when several serve."""
+        return self.home / "policy"
+
+    @property
+    def metrics_root(self) -> Path:
+        """Prometheus' per-process files, when several gateway processes serve."""
+        return self.home / "metrics"
 
     @property
     def master_key_path(self) -> Path:

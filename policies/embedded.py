@@ -138,7 +138,15 @@ class EmbeddedEngine:
 
     def reload(self) -> PolicySet:
         """Compile the modules on disk again and swap them in only if they can decide."""
-        compiled = _Compiled(policy_modules(self._extra_dir))
+        return self.load(self.modules())
+
+    def modules(self) -> list[Module]:
+        """The modules on disk now, as `reload` would read them."""
+        return policy_modules(self._extra_dir)
+
+    def load(self, modules: list[Module]) -> PolicySet:
+        """Compile exactly `modules` and swap them in only if they can decide."""
+        compiled = _Compiled(modules)
         with self._lock:
             self._compiled = compiled
             self._decided.clear()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,7 @@ from sqlglot import exp
 
 from sandbox import keys
 from sandbox.cards import AssetCard, Column, parse_card
+from sandbox.changes import ChangeMarker
 from sandbox.duck import attach_sql, writer_connection
 from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, FileInvalid, Violation
 from sandbox.guard.bounds import bounded, needs_bounding
@@ -26,6 +30,9 @@ PARQUET_MAGIC = b"PAR1"
 TABLE = "data"
 # Under the store's root: what is left of destroyed assets (their cards, never data or keys).
 TOMBSTONES = ".destroyed"
+# Under the root: held by whichever process changes the store, and replaced after each change.
+LOCK_FILE = ".lock"
+MARKER_FILE = ".changed"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,12 @@ def catalog_name(asset_id: str) -> str:
 
 class AssetStore:
     """Registers, lists, opens and destroys assets: encrypted data under `root`, each data key
-    wrapped by the master key in `keyring`, kept apart so a backup of the data holds no key."""
+    wrapped by the master key in `keyring`, kept apart so a backup of the data holds no key.
+
+    Several processes may share one store: a change is made under an exclusive file lock and
+    announced through a change marker, and every read first reloads if another process has
+    announced one. A reload that races a change can only miss an asset for a moment (keys go
+    first on destruction and last on registration), never show a destroyed one."""
 
     def __init__(self, root: Path, keyring: Path, master_key: bytes) -> None:
         self.root = root
@@ -82,22 +94,65 @@ class AssetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.keyring.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master_key = master_key
-        self._lock = threading.Lock()
-        self._assets: dict[str, StoredAsset] = {}
-        self._destroyed: dict[str, DestroyedAsset] = {}
-        self.generation = 0
-        self._load()
+        self._lock = threading.RLock()
+        self._marker = ChangeMarker(self.root / MARKER_FILE)
+        self._generation = 0
+        self._tidy()
+        self._assets, self._destroyed = self._read()
+
+    @property
+    def generation(self) -> int:
+        """Goes up whenever this process sees the assets change, here or in another process."""
+        self._refresh()
+        return self._generation
 
     def _key_path(self, asset_id: str) -> Path:
         return self.keyring / f"{asset_id}.wrapped"
 
-    def _load(self) -> None:
-        for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
-            shutil.rmtree(leftover, ignore_errors=True)
+    def _refresh(self) -> None:
+        if self._marker.changed():
+            with self._lock:
+                self._assets, self._destroyed = self._read()
+                self._generation += 1
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """The one writer across processes: fresh state in, the change announced on the way out."""
+        with self._lock, open(self.root / LOCK_FILE, "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            self._refresh()
+            try:
+                yield
+            finally:
+                # Swapped whole, never edited in place: readers hold no lock.
+                self._assets, self._destroyed = self._read()
+                self._generation += 1
+                self._marker.announce()
+
+    def _tidy(self) -> None:
+        """Clear what a crash mid-change left, unless another process is changing the store now
+        (its staging folder looks the same); the next start clears it then."""
+        with open(self.root / LOCK_FILE, "a+b") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
+                shutil.rmtree(leftover, ignore_errors=True)
+            for meta_path in self.root.glob("*/meta.json"):
+                folder = meta_path.parent
+                # Stores made before the keyring kept each wrapped key beside its data.
+                if (folder / "key.wrapped").exists() and not self._key_path(folder.name).exists():
+                    os.replace(folder / "key.wrapped", self._key_path(folder.name))
+
+    def _read(self) -> tuple[dict[str, StoredAsset], dict[str, DestroyedAsset]]:
+        """The assets and tombstones on disk now."""
+        assets: dict[str, StoredAsset] = {}
+        destroyed: dict[str, DestroyedAsset] = {}
         for tombstone in sorted((self.root / TOMBSTONES).glob("*.json")):
             meta = json.loads(tombstone.read_text())
             card = parse_card(meta["card"])
-            self._destroyed[card.id] = DestroyedAsset(
+            destroyed[card.id] = DestroyedAsset(
                 card,
                 meta["row_count"],
                 meta["registered_at"],
@@ -106,17 +161,15 @@ class AssetStore:
             )
         for meta_path in sorted(self.root.glob("*/meta.json")):
             folder = meta_path.parent
-            if folder.name.startswith("."):
-                continue
-            # Stores made before the keyring kept each wrapped key beside its data.
-            if (folder / "key.wrapped").exists() and not self._key_path(folder.name).exists():
-                os.replace(folder / "key.wrapped", self._key_path(folder.name))
             # No key, no asset: data restored from a backup after destruction stays dark.
-            if not self._key_path(folder.name).exists():
+            if folder.name.startswith(".") or not self._key_path(folder.name).exists():
                 continue
-            meta = json.loads(meta_path.read_text())
+            try:
+                meta = json.loads(meta_path.read_text())
+            except FileNotFoundError:  # replaced by a new version as we read
+                continue
             card = parse_card(meta["card"])
-            self._assets[card.id] = StoredAsset(
+            assets[card.id] = StoredAsset(
                 card,
                 meta["row_count"],
                 meta["registered_at"],
@@ -124,29 +177,41 @@ class AssetStore:
                 meta.get("revision", 1),
                 meta.get("bounded", False),
             )
-            self._destroyed.pop(card.id, None)
+            destroyed.pop(card.id, None)
+        return assets, destroyed
 
     def list(self) -> list[StoredAsset]:
-        return [self._assets[k] for k in sorted(self._assets)]
+        self._refresh()
+        assets = self._assets
+        return [assets[k] for k in sorted(assets)]
 
     def get(self, asset_id: str) -> StoredAsset:
+        self._refresh()
         stored = self._assets.get(asset_id)
         if stored is None:
             raise AssetNotFound("no such asset", [Violation("unknown_asset")])
         return stored
 
     def destroyed(self) -> dict[str, DestroyedAsset]:
+        self._refresh()
         return dict(self._destroyed)
 
     def cards(self) -> dict[str, AssetCard]:
+        self._refresh()
         return {asset_id: stored.card for asset_id, stored in self._assets.items()}
 
     def attachments(self) -> list[Attachment]:
-        return [self._attachment(asset_id) for asset_id in sorted(self._assets)]
+        self._refresh()
+        found = (self._attachment(asset_id) for asset_id in sorted(self._assets))
+        return [attachment for attachment in found if attachment is not None]
 
-    def _attachment(self, asset_id: str) -> Attachment:
+    def _attachment(self, asset_id: str) -> Attachment | None:
+        """None for an asset whose key another process has just shredded."""
         folder = self.root / asset_id
-        wrapped = self._key_path(asset_id).read_bytes()
+        try:
+            wrapped = self._key_path(asset_id).read_bytes()
+        except FileNotFoundError:
+            return None
         data_key = keys.unwrap(self._master_key, wrapped, asset_id)
         return Attachment(
             asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
@@ -162,7 +227,7 @@ class AssetStore:
         """Validate card and file, ingest encrypted; on any failure nothing remains. An id
         destroyed before comes back as the next version."""
         card = parse_card(card_raw)
-        with self._lock:
+        with self._changing():
             if card.id in self._assets or (self.root / card.id).exists():
                 raise AssetExists("an asset with this id is already registered")
             earlier = self._destroyed.get(card.id)
@@ -178,16 +243,13 @@ class AssetStore:
                     self._key_path(card.id).unlink(missing_ok=True)
                 raise
             (self.root / TOMBSTONES / f"{card.id}.json").unlink(missing_ok=True)
-            self._destroyed.pop(card.id, None)
-            self._assets[card.id] = stored
-            self.generation += 1
             return stored
 
     def register_version(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
         """A new data version of a registered asset: new data under a new key, the next version
         number. The old version's key is shredded as the new one takes its place."""
         card = parse_card(card_raw)
-        with self._lock:
+        with self._changing():
             current = self.get(card.id)
             _check_same_owner(current.card, card)
             history = self.history(card.id)
@@ -207,15 +269,13 @@ class AssetStore:
                 pending_key.unlink(missing_ok=True)
                 raise
             shutil.rmtree(retired, ignore_errors=True)
-            self._assets[card.id] = stored
-            self.generation += 1
             return stored
 
     def update_card(self, card_raw: str | bytes | dict) -> StoredAsset:
         """Change what a card says about its asset, never its data: the columns, owner and id
         stay; the revision goes up and the old card stays in the history."""
         card = parse_card(card_raw)
-        with self._lock:
+        with self._changing():
             current = self.get(card.id)
             _check_same_owner(current.card, card)
             if card.columns != current.card.columns:
@@ -229,8 +289,6 @@ class AssetStore:
             )  # fmt: skip
             history = self.history(card.id)
             _write_meta(self.root / card.id, stored, history)
-            self._assets[card.id] = stored
-            self.generation += 1
             return stored
 
     def _stage(
@@ -255,11 +313,9 @@ class AssetStore:
     def destroy(self, asset_id: str) -> DestroyedAsset:
         """Crypto-shred: the wrapped data key goes first, so no copy of the data opens again;
         then the ciphertext. The card stays as a tombstone for the catalogue."""
-        with self._lock:
+        with self._changing():
             stored = self.get(asset_id)
             self._key_path(asset_id).unlink()
-            del self._assets[asset_id]
-            self.generation += 1
             gone = DestroyedAsset(
                 stored.card,
                 stored.row_count,
@@ -277,7 +333,6 @@ class AssetStore:
                 "version": gone.version,
             }
             (tombstones / f"{asset_id}.json").write_text(json.dumps(tombstone, ensure_ascii=False))
-            self._destroyed[asset_id] = gone
             shutil.rmtree(self.root / asset_id, ignore_errors=True)
             return gone
 
