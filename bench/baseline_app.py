@@ -1,7 +1,7 @@
 """The no-governance baseline for the load benchmark: FastAPI running the SQL it is sent on
 DuckDB, with no key, policy, guard, threshold or ledger. Bench only; it binds loopback.
 
-Run: .venv/bin/python bench/baseline_app.py PORT
+Run: .venv/bin/python bench/baseline_app.py PROCESSES PORT
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from gateway.serving import NoDelayHTTP
 from sandbox.demo import write_demo_assets
 
 
@@ -54,4 +55,14 @@ def create_app() -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    processes, port = int(sys.argv[1]), int(sys.argv[2])
+    # The same uvicorn set-up as `veil serve`, so the two differ only in governance.
+    uvicorn.run(
+        "baseline_app:create_app",
+        factory=True,
+        workers=processes,
+        http=NoDelayHTTP,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )

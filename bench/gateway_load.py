@@ -1,21 +1,22 @@
 """Gateway load: one small aggregate under wrk at several concurrencies, Veil against a FastAPI
 baseline that runs the same DuckDB query with no governance.
 
-Run: .venv/bin/python bench/gateway_load.py [--duration S] [--concurrency 1,8,32]
+Run: .venv/bin/python bench/gateway_load.py [--duration S] [--concurrency 1,8,32] [--processes N]
 Prints a table and writes bench/results/gateway_load.json. Needs `wrk` (Debian's package;
 `make bench` installs it).
 
 For each target and concurrency: requests per second, latency percentiles (wrk's own
 histogram), errors (sockets, timeouts, non-2xx), and for Veil the ledger entries gained next
 to the queries it answered by its own count (`veil_queries_total`): every answer, released or
-refused, must have its entry. Veil serves one process, as `veil demo` does, with its default
-two enclave workers; the baseline serves one process with one DuckDB.
+refused, must have its entry. Both serve N processes (default: one per core) on one port; each
+Veil process has its default two enclave workers, each baseline process one DuckDB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -97,8 +98,8 @@ def _settled(client: httpx.Client) -> tuple[int, int]:
         last = now
 
 
-def run_veil(concurrencies: list[int], duration: int) -> list[dict]:
-    env = {"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "1000"}
+def run_veil(concurrencies: list[int], duration: int, processes: int) -> list[dict]:
+    env = {"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "1000", "VEIL_PROCESSES": str(processes)}
     runs = []
     with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder), env) as (url, keys):
         supervisor = {"Authorization": f"Bearer {keys['supervisor']}"}
@@ -118,8 +119,9 @@ def run_veil(concurrencies: list[int], duration: int) -> list[dict]:
     return runs
 
 
-def run_baseline(concurrencies: list[int], duration: int) -> list[dict]:
-    with serving([sys.executable, str(ROOT / "bench" / "baseline_app.py")]) as url:
+def run_baseline(concurrencies: list[int], duration: int, processes: int) -> list[dict]:
+    command = [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(processes)]
+    with serving(command) as url:
         wrk(url, "none", 4, 2)
         return [wrk(url, "none", concurrency, duration) for concurrency in concurrencies]
 
@@ -128,12 +130,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or make bench)")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    veil = run_veil(concurrencies, args.duration)
-    baseline = run_baseline(concurrencies, args.duration)
+    veil = run_veil(concurrencies, args.duration, args.processes)
+    baseline = run_baseline(concurrencies, args.duration, args.processes)
     for ours, theirs in zip(veil, baseline, strict=True):
         ours["share_of_baseline"] = round(ours["requests_per_s"] / theirs["requests_per_s"], 3)
     report = {
@@ -145,6 +148,7 @@ def main() -> None:
         "fastapi": version("fastapi"),
         "sql": SQL,
         "duration_s": args.duration,
+        "processes": args.processes,
         "veil": veil,
         "baseline": baseline,
     }  # fmt: skip
