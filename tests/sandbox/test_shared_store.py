@@ -13,21 +13,9 @@ import pytest
 from sandbox.changes import ChangeMarker
 from sandbox.errors import AssetExists, AssetNotFound
 from sandbox.store import LOCK_FILE, AssetStore
+from tests.sandbox.test_store import CARD
 
 MASTER = b"k" * 32
-CARD = {
-    "id": "city.households",
-    "title": "Households",
-    "provider": "city",
-    "classification": "L2",
-    "domain": "civil",
-    "rights": {"holder": "city"},
-    "columns": [
-        {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
-        {"name": "size", "type": "INTEGER", "role": "dimension"},
-    ],
-    "revenue_shares_bp": {"city": 10000},
-}
 
 
 def _open(tmp_path: Path) -> AssetStore:
