@@ -81,7 +81,10 @@ def publish(engine: EmbeddedEngine, folder: Path, marker: ChangeMarker | None = 
     with open(folder / LOCK_FILE, "a+b") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         modules = engine.modules()
-        policy_set = engine.load(modules)
+        # The engine compiled these already when they are what it holds; compile only news.
+        if PolicySet.of(modules).digest != engine.loaded().digest:
+            engine.load(modules)
+        policy_set = engine.loaded()
         staging = folder / f".{SNAPSHOT_FILE}.{os.getpid()}.{threading.get_ident()}"
         staging.write_text(
             json.dumps({"digest": policy_set.digest, "modules": modules}, ensure_ascii=False)
