@@ -63,11 +63,19 @@ def tpch_table(tpch: dict) -> list[str]:
     return lines
 
 
+def _runs(runs: list[dict]) -> str:
+    return ", ".join(
+        f"{run['requests_per_s']:.0f} ({'/'.join(map(str, run['connections_per_process']))})"
+        for run in runs
+    )
+
+
 def load_table(load: dict) -> list[str]:
     lines = [
         "| concurrency | Veil req/s | Veil p50 / p99 | baseline req/s | baseline p50 / p99 "
-        "| Veil / baseline | errors | ledger entries / answers |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Veil / baseline | errors | ledger entries / answers | Veil runs: req/s (connections "
+        "per process) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for ours, theirs in zip(load["veil"], load["baseline"], strict=True):
         lines.append(
@@ -76,7 +84,8 @@ def load_table(load: dict) -> list[str]:
             f"| {theirs['requests_per_s']:.1f} "
             f"| {theirs['latency_ms']['p50_ms']:.1f} / {theirs['latency_ms']['p99_ms']:.1f} ms "
             f"| {ours['share_of_baseline']:.0%} | {ours['error_total']} "
-            f"| {ours['ledger_entries_gained']} / {ours['queries_answered_by_veil']} |"
+            f"| {ours['ledger_entries_gained']} / {ours['queries_answered_by_veil']} "
+            f"| {_runs(ours['runs'])} |"
         )
     return lines
 
@@ -95,8 +104,8 @@ def main() -> None:
         "",
         "![TPC-H medians](bench/results/tpch.png)",
         "",
-        f"`{load['command']}` ({load['duration_s']} s per run, {load['wrk']}), the query "
-        f"`{load['sql']}`:",
+        f"`{load['command']}` ({load['runs']} runs of {load['duration_s']} s per concurrency, "
+        f"the median run shown; {load['wrk']}), the query `{load['sql']}`:",
         "",
         *load_table(load),
         END,

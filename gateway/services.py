@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
 from dataclasses import dataclass
 
 from gateway.control import ControlStore, utc_now
@@ -17,9 +19,12 @@ from ledger import Ledger, generate_signing_key
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave
+from sandbox.errors import SandboxError
 from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key, load_master_key
 from sandbox.worker import WorkerConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +39,17 @@ class Services:
     running: RunningWork
     jobs: JobQueue
     job_records: JobRecords
+
+    def warm_enclave(self) -> None:
+        """Start the enclave workers in the background now rather than at the first queries."""
+
+        def warm() -> None:
+            try:
+                self.enclave.pool.warm()
+            except SandboxError:
+                log.warning("enclave workers could not start ahead of the first queries")
+
+        threading.Thread(target=warm, name="enclave-warm", daemon=True).start()
 
     def close(self) -> None:
         self.running.close()

@@ -176,9 +176,26 @@ class WorkerPool:
     ) -> None:
         self._catalog = catalog
         self._config = config
+        self._size = size
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[tuple[int, Worker]] = []
+        self._closed = False
         self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Start the workers the pool may hold, so the first queries need not wait for one.
+
+        A worker that finds the pool closed or already full is stopped at once."""
+        generation, attachments = self._catalog()
+        for _ in range(self._size):
+            worker = Worker(attachments, self._config)
+            with self._lock:
+                kept = not self._closed and len(self._idle) < self._size
+                if kept:
+                    self._idle.append((generation, worker))
+            if not kept:
+                worker.kill()
+                return
 
     def run(self, sql: str, cancel: threading.Event | None = None) -> ResultSet:
         if not self._slots.acquire(timeout=self._config.timeout_s * 2):
@@ -205,12 +222,14 @@ class WorkerPool:
     def _checkin(self, generation: int, worker: Worker) -> None:
         if worker.alive and generation == self._catalog()[0]:
             with self._lock:
-                self._idle.append((generation, worker))
-        else:
-            worker.kill()
+                if not self._closed:
+                    self._idle.append((generation, worker))
+                    return
+        worker.kill()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for _, worker in self._idle:
                 worker.kill()
             self._idle.clear()

@@ -169,3 +169,19 @@ def test_a_cancelled_query_is_stopped_and_the_worker_replaced(pool: WorkerPool) 
         pool.run("SELECT sum(hash(range)) FROM range(30000000000)", cancel)
     assert not worker.alive
     assert pool.run("SELECT 41 + 1", threading.Event()).rows == [[42]]
+
+
+def test_warming_starts_every_worker_the_pool_holds(tmp_path: Path) -> None:
+    store = AssetStore(tmp_path / "assets", tmp_path / "keyring", b"m" * 32)
+    workers = WorkerPool(lambda: (store.generation, []), WorkerConfig(timeout_s=3.0), size=2)
+    workers.warm()
+    started = [worker for _, worker in workers._idle]
+    assert len(started) == 2 and all(worker.alive for worker in started)
+    workers.warm()  # a full pool keeps no extra worker
+    assert len(workers._idle) == 2
+    assert workers.run("SELECT 41 + 1").rows == [[42]]
+    assert {id(worker) for _, worker in workers._idle} == {id(worker) for worker in started}
+    workers.close()
+    assert not any(worker.alive for worker in started)
+    workers.warm()  # a closed pool starts nothing it keeps
+    assert workers._idle == []
