@@ -4,9 +4,11 @@ Run: .venv/bin/python bench/policy_latency.py [--repeat N] [--http-repeat N]
 Prints a table and writes bench/results/policy_latency.json.
 
 Direct series call `decide(input)` in this process: the embedded engine (regopy), and the OPA
-engine against a real `opa run --server` on loopback. Inputs are `query:run` requests from a
-developer owning 1 or 20 grants, one allowed (the last grant covers it) and one denied (no grant
-covers the asset, so the policy also explains the denial grant by grant).
+engine against a real `opa run --server` on loopback. Every call carries its own `now`, so no
+call is answered from the embedded engine's cache of decisions by exact input. Inputs are
+`query:run` requests from a developer owning 1 or 20 grants, one allowed (the last grant
+covers it) and one denied (no grant covers the asset, so the policy also explains the denial
+grant by grant).
 
 Gateway series time HTTP requests to a real `veil demo` server on loopback: `GET /healthz`
 (no authentication, no decision) as the floor, and `GET /v1/assets/hospital.visits` with the
@@ -28,7 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +158,21 @@ def _outcome(decision: Decision) -> str:
 
 
 def direct(engine: EmbeddedEngine | OpaEngine, repeat: int) -> dict[str, dict[str, Any]]:
+    """Each call a second later than the one before, as live requests are: the embedded
+    engine's cache of decisions by exact input never answers, so every call evaluates."""
     figures = {}
     for case, payload in CASES.items():
         outcome = _outcome(engine.decide(payload))
-        samples = time_calls(lambda p=payload: engine.decide(p), repeat, warmup=min(50, repeat))
+        warmup = min(50, repeat)
+        inputs = iter([{**payload, "now": _seconds_after(NOW, i)} for i in range(warmup + repeat)])
+        samples = time_calls(lambda i=inputs: engine.decide(next(i)), repeat, warmup=warmup)
         figures[case] = {"outcome": outcome, **summarise(samples)}
     return figures
+
+
+def _seconds_after(stamp: str, seconds: int) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def gateway(server: Server, repeat: int) -> dict[str, Any]:

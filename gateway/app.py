@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings, metrics)
-        app.state.services.warm_enclave()
+        app.state.services.start_background()
         try:
             yield
         finally:

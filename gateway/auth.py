@@ -23,7 +23,9 @@ def principal(request: Request) -> Principal:
     api_key = api_key.strip()
     if scheme.lower() != "bearer" or not api_key or len(api_key) > MAX_KEY_CHARS:
         raise ApiError(401, "UNAUTHENTICATED", "send an API key as 'Authorization: Bearer <key>'")
-    found = services(request).control.authenticate(api_key)
+    veil = services(request)
+    with veil.metrics.stage("authentication"):
+        found = veil.control.authenticate(api_key)
     if found is None or found.status == "revoked":
         raise ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
     # A suspended principal still reaches the policy, which denies it and has that recorded.

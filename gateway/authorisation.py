@@ -14,7 +14,11 @@ from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from policies import Decision
+from policies.engine import INVALID_DECISION, POLICY_ERROR, UNDEFINED_DECISION
 from sandbox.cards import AssetCard
+
+# Reasons an engine gives when it could not decide: counted as errors, not as denials.
+ENGINE_FAILURES = frozenset({POLICY_ERROR, INVALID_DECISION, UNDEFINED_DECISION})
 
 # The dependency that decides each scope; tests walk the routes through it.
 SCOPE_OF: dict[Callable[..., Any], str] = {}
@@ -68,17 +72,21 @@ def decide(
     grants: list[dict] | None = None,
 ) -> Decision:
     """One decision from the configured engine, counted by scope and result."""
-    decision = veil.policy.decide(
-        {
-            "scope": scope,
-            "principal": caller.as_input(),
-            "resource": resource,
-            "request": request or {},
-            "grants": grants or [],
-            "now": utc_now(),
-        }
-    )
-    veil.metrics.decisions.labels(scope, "allow" if decision.allow else "deny").inc()
+    with veil.metrics.stage("policy"):
+        decision = veil.policy.decide(
+            {
+                "scope": scope,
+                "principal": caller.as_input(),
+                "resource": resource,
+                "request": request or {},
+                "grants": grants or [],
+                "now": utc_now(),
+            }
+        )
+    result = "allow" if decision.allow else "deny"
+    if ENGINE_FAILURES.intersection(decision.reasons):
+        result = "error"
+    veil.metrics.decisions.labels(scope, result).inc()
     return decision
 
 
@@ -86,18 +94,20 @@ def refuse(
     veil: Services, caller: Principal, scope: str, decision: Decision, resource: dict
 ) -> NoReturn:
     """Record a denial in the ledger, then answer 403 with the policy's reason codes."""
-    veil.ledger.append(
-        {
-            "type": "access_denied",
-            "scope": scope,
-            "principal": caller.id,
-            "resource": resource,
-            "reasons": list(decision.reasons),
-            "decision_id": decision.decision_id,
-            "at": utc_now(),
-        },
-        idempotency_key="denied:" + uuid.uuid4().hex,
-    )
+    with veil.metrics.stage("ledger"):
+        veil.ledger.append(
+            {
+                "type": "access_denied",
+                "scope": scope,
+                "principal": caller.id,
+                "resource": resource,
+                "reasons": list(decision.reasons),
+                "decision_id": decision.decision_id,
+                "at": utc_now(),
+            },
+            idempotency_key="denied:" + uuid.uuid4().hex,
+        )
+    veil.refused(caller.id, "denied", decision.reasons)
     raise ApiError(
         403,
         "POLICY_DENIED",

@@ -105,6 +105,16 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     serve(settings, host, port)
 
 
+@app.command()
+def migrate(home: Home = None) -> None:
+    """Bring the control store and the ledger to the newest schema, then exit (a deployment's
+    migration Job runs this before the gateways start)."""
+    from gateway.services import migrate_stores
+
+    migrate_stores(_settings(home))
+    typer.echo(json.dumps({"migrated": True}))
+
+
 @ledger_app.command("verify")
 def ledger_verify(home: Home = None) -> None:
     """Exit 0 only if every entry and every checkpoint verifies."""

@@ -17,7 +17,13 @@ from gateway.authorisation import asset_inputs, decide, refuse
 from gateway.control import Grant, GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.job_records import Job, JobStatus
-from gateway.querying import QueryRequest, authorise_query, execute_query
+from gateway.querying import (
+    QueryRequest,
+    authorise_query,
+    charge_counted,
+    cost_of,
+    execute_query,
+)
 from gateway.services import Services
 from ledger import AssetUse, canonical_json, post, price
 from sandbox.cards import Role
@@ -54,6 +60,7 @@ def submit(veil: Services, caller: Principal, request: JobRequest) -> Job:
             # Every refused submission is its own entry, even the same code twice in a second.
             idempotency_key="job:rejected:" + uuid.uuid4().hex,
         )  # fmt: skip
+        veil.refused(caller.id, "rejected", sorted({v.rule for v in exc.violations}))
         raise
     veil.expire_grants()
     grant = _job_grant(veil, caller, request.grant_id)
@@ -210,7 +217,7 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
         uses.append(AssetUse(asset, 0, card.pricing.model_dump(), card.revenue_shares_bp))
     charge = price(uses, plan=job.price_plan, purpose=grant.purpose, cpu_ms=run.cpu_ms,
                    request_fee=False)  # fmt: skip
-    veil.ledger.append(
+    receipt = veil.ledger.append(
         {
             "type": "job",
             "job_id": job.id,
@@ -221,17 +228,14 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
             "outcome": run.status,
             "error": run.error,
             "usage": {"cpu_ms": run.cpu_ms, "queries": len(run.answers), "tables": len(run.tables)},
-            "cost": {
-                "amount_minor": charge.amount_minor,
-                "currency": charge.currency,
-                "plan": charge.plan,
-                "assets": {part.asset: part.amount_minor for part in charge.parts},
-            },
+            "cost": cost_of(charge),
             "postings": [posting.as_entry() for posting in post(charge, job.developer)],
             "at": utc_now(),
         },  # fmt: skip
         idempotency_key=f"job:{job.id}:finished",
     )
+    if receipt.fresh:
+        charge_counted(veil, cost_of(charge))
 
 
 def _gate(veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked) -> None:
@@ -244,7 +248,9 @@ def _gate(veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked) ->
     except OutputRejected as exc:
         error = {"code": exc.code, "violations": [v.as_dict() for v in exc.violations]}
         veil.job_records.move(job.id, JobStatus.REJECTED, cpu_ms=run.cpu_ms, error=error)
-        _record_release(veil, job, "rejected", "gate", [v.rule for v in exc.violations], None)
+        rules = [v.rule for v in exc.violations]
+        _record_release(veil, job, "rejected", "gate", rules, None)
+        veil.refused(job.developer, "rejected", sorted(set(rules)))
         veil.metrics.jobs.labels("rejected").inc()
         return
     review = set(job.review) | set(checked.review) | ({POLICY_REVIEW} if asked.review else set())

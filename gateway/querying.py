@@ -97,7 +97,8 @@ def authorise_query(
     if job_id is not None:
         record["job_id"] = job_id
     try:
-        analysis = veil.enclave.analyse(request.sql)
+        with veil.metrics.stage("guard"):
+            analysis = veil.enclave.analyse(request.sql)
     except SandboxError as exc:
         _record(veil, dict(record, outcome="rejected", rules=_rules(exc)), "rejected")
         raise
@@ -279,7 +280,8 @@ def _run_unless_cancelled(
     stopped = Cancelled("the query was stopped: its authorisation ended while it ran")
     if cancel.is_set():
         raise stopped
-    outcome = veil.enclave.run(analysis, thresholds, cancel)
+    with veil.metrics.stage("execution"):
+        outcome = veil.enclave.run(analysis, thresholds, cancel)
     if cancel.is_set():  # stopped after the engine answered: nothing is released
         raise stopped
     return outcome
@@ -314,10 +316,10 @@ def _use(veil: Services, asset: str, rows_scanned: int) -> AssetUse:
 
 def _metered(record: dict, caller: Principal, charge: Charge, usage: dict, **outcome) -> dict:
     postings = [posting.as_entry() for posting in post(charge, caller.id)]
-    return dict(record, **outcome, usage=usage, cost=_cost(charge), postings=postings)
+    return dict(record, **outcome, usage=usage, cost=cost_of(charge), postings=postings)
 
 
-def _cost(charge: Charge) -> dict:
+def cost_of(charge: Charge) -> dict:
     return {
         "amount_minor": charge.amount_minor,
         "currency": charge.currency,
@@ -328,9 +330,27 @@ def _cost(charge: Charge) -> dict:
 
 
 def _record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:
-    receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
+    """Append the query's entry, then count it: its outcome, refusal, rows and charge."""
+    with veil.metrics.stage("ledger"):
+        receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
     veil.metrics.queries.labels(outcome).inc()
+    if not receipt.fresh:
+        return receipt
+    if outcome == "rejected":
+        veil.refused(entry["principal"], "rejected", entry["rules"])
+    elif outcome == "denied":
+        veil.refused(entry["principal"], "denied", entry["decision"]["reasons"])
+    if outcome in ("released", "failed"):
+        veil.metrics.rows_scanned.inc(sum(entry["usage"]["rows_scanned"].values()))
+    if "cost" in entry:
+        charge_counted(veil, entry["cost"])
     return receipt
+
+
+def charge_counted(veil: Services, cost: dict) -> None:
+    """Count a recorded charge; the ledger, not this counter, is what bills."""
+    if cost["amount_minor"] > 0:
+        veil.metrics.revenue.labels(cost["currency"]).inc(cost["amount_minor"])
 
 
 def _rules(exc: SandboxError) -> list[str]:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.control import ControlStore, utc_now
 from gateway.job_queue import JobQueue
 from gateway.job_records import JobRecords
-from gateway.metrics import Metrics
+from gateway.ledger_watch import LedgerWatch
+from gateway.metrics import Metrics, State
+from gateway.refusals import RefusalWatch
 from gateway.running import Running, RunningWork
 from gateway.settings import Settings
 from gateway.shared_policy import SharedPolicy, publish
 from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
+from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave
@@ -39,9 +44,40 @@ class Services:
     running: RunningWork
     jobs: JobQueue
     job_records: JobRecords
+    refusal_watch: RefusalWatch
+    ledger_watch: LedgerWatch
 
-    def warm_enclave(self) -> None:
-        """Start the enclave workers in the background now rather than at the first queries."""
+    def refused(self, principal: str, kind: str, reasons: Iterable[str]) -> None:
+        """Count a refusal (kind `denied` or `rejected`) by reason, and notice a principal
+        refused so often that it is probing; who it is goes to the log, never a label."""
+        for reason in reasons:
+            self.metrics.refusals.labels(kind, reason).inc()
+        if self.refusal_watch.refused(principal):
+            self.metrics.refusal_spikes.inc()
+            log.warning(
+                "refusal spike: principal %s was refused more than %d times within %.0f s",
+                principal,
+                self.settings.refusal_limit,
+                self.settings.refusal_window_s,
+            )
+
+    def state(self) -> State:
+        """What /metrics reports as true now: the ledger's head, the engine, the storage."""
+        size, committed = self.ledger.head()
+        usage = shutil.disk_usage(self.settings.assets_root)
+        return State(
+            ledger_entries=size,
+            checkpoint_age_s=(
+                None if committed is None else (datetime.now(UTC) - committed).total_seconds()
+            ),
+            policy_engine_up=self.policy.ready(),
+            storage_free_bytes=usage.free,
+            storage_capacity_bytes=usage.total,
+        )
+
+    def start_background(self) -> None:
+        """Start the enclave workers and the ledger's verification without delaying start-up."""
+        self.ledger_watch.start()
 
         def warm() -> None:
             try:
@@ -52,6 +88,7 @@ class Services:
         threading.Thread(target=warm, name="enclave-warm", daemon=True).start()
 
     def close(self) -> None:
+        self.ledger_watch.close()
         self.running.close()
         self.jobs.close()
         self.enclave.close()
@@ -106,11 +143,16 @@ def policy_engine(settings: Settings) -> PolicyEngine:
     return engine
 
 
+def migrate_stores(settings: Settings) -> None:
+    """Bring the control store's and the ledger's tables to the newest schema."""
+    ControlStore(settings.control_url).engine.dispose()
+    create_store(settings.ledger_url).dispose()
+
+
 def prepare_processes(settings: Settings) -> None:
     """Before several gateway processes start: migrate the stores once, publish the policy
     modules they will all load, and give Prometheus an empty folder for their counts."""
-    ControlStore(settings.control_url).engine.dispose()
-    Ledger.open(settings.ledger_url, settings.signing_key_path).close()
+    migrate_stores(settings)
     if settings.policy_engine == "embedded":
         publish(EmbeddedEngine(settings.policy_dir), settings.policy_root)
     shutil.rmtree(settings.metrics_root, ignore_errors=True)
@@ -131,21 +173,27 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         load_master_key(settings.master_key_path),
         config,
         settings.workers,
+        on_worker_retired=lambda reason: metrics.worker_restarts.labels(reason).inc(),
     )
 
     def in_force(work: Running) -> bool:
         registered = work.assets <= enclave.store.cards().keys()
         return registered and control.in_force(work.principal, work.grant_id, sorted(work.assets))
 
-    return Services(
+    ledger = Ledger.open(settings.ledger_url, settings.signing_key_path)
+    services = Services(
         settings=settings,
         control=control,
         enclave=enclave,
-        ledger=Ledger.open(settings.ledger_url, settings.signing_key_path),
+        ledger=ledger,
         policy=policy_engine(settings),
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
         running=RunningWork(in_force if settings.processes > 1 else None),
         jobs=JobQueue(JobRunner(), settings.job_concurrency),
         job_records=JobRecords(control.engine),
+        refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
+        ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),
     )
+    metrics.watch(services.state)
+    return services

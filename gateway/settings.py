@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     job_timeout_s: float = 60.0
     job_cpu_s: int = 30
     job_memory_mb: int = 512
+    # A principal refused more than this often within the window counts as a refusal spike.
+    refusal_limit: int = 20
+    refusal_window_s: float = 300.0
+    # How often each gateway process verifies the whole ledger for /metrics.
+    ledger_verify_interval_s: float = 600.0
 
     @property
     def control_url(self) -> str:

@@ -196,6 +196,16 @@ class Ledger:
         note = sign_checkpoint(self._key, self._origin, 0, root)
         return Checkpoint(0, root.hex(), note)
 
+    def head(self) -> tuple[int, datetime | None]:
+        """The log's size, and when its newest entry was committed (with the checkpoint signed
+        over it); None for an empty log."""
+        query = select(_entries.idx, _entries.created_at).order_by(_entries.idx.desc()).limit(1)
+        with self._connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return 0, None
+        return row.idx + 1, datetime.fromisoformat(row.created_at)
+
     def public_key(self) -> tuple[str, str]:
         """(key name, base64 raw Ed25519 public key); the key name is the origin."""
         return self._origin, public_key_b64(self._key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,10 @@ class Enclave:
         master_key: bytes,
         config: WorkerConfig,
         workers: int = 2,
+        on_worker_retired: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self.store = AssetStore(assets_root, keyring, master_key)
-        self.pool = WorkerPool(self._catalog, config, size=workers)
+        self.pool = WorkerPool(self._catalog, config, size=workers, on_retire=on_worker_retired)
         self._attached: tuple[int, list[Attachment]] | None = None
         # Analyses by (asset generation, SQL text): any change to the assets misses.
         self._plans: OrderedDict[tuple[int, str], Analysis] = OrderedDict()

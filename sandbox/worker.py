@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 # How often a waiting query looks for a cancellation; a reply ends the wait at once.
 CANCEL_CHECK_S = 0.05
+# Why a worker left service.
+CRASHED, TIMEOUT, CANCELLED = "crashed", "timeout", "cancelled"
+ASSETS_CHANGED, START_FAILED = "assets_changed", "start_failed"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
@@ -118,6 +121,8 @@ class Worker:
         context = multiprocessing.get_context("spawn")
         self._channel, child = context.Pipe()
         self._config = config
+        # Why the pool stopped this worker, if it did: a dead worker without one crashed.
+        self.stopped_for: str | None = None
         self.process = context.Process(
             target=_serve, args=(child, attachments, config), daemon=True, name="veil-enclave"
         )
@@ -136,7 +141,7 @@ class Worker:
             self._await_reply(cancel)
             reply = self._channel.recv()
         except (EOFError, OSError, BrokenPipeError) as exc:
-            self.kill()
+            self.kill(CRASHED)
             raise ExecutionFailed("the query could not be executed") from exc
         if reply[0] != "ok":
             raise ExecutionFailed("the query could not be executed")
@@ -147,17 +152,19 @@ class Worker:
         deadline = time.monotonic() + self._config.timeout_s
         while not self._channel.poll(min(CANCEL_CHECK_S, max(0.0, deadline - time.monotonic()))):
             if cancel is not None and cancel.is_set():
-                self.kill()
+                self.kill(CANCELLED)
                 raise Cancelled("the query was stopped: its authorisation ended while it ran")
             if time.monotonic() >= deadline:
-                self.kill()
+                self.kill(TIMEOUT)
                 raise ExecutionTimeout("the query ran past its time limit and was stopped")
 
     @property
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def kill(self) -> None:
+    def kill(self, reason: str | None = None) -> None:
+        if self.stopped_for is None:
+            self.stopped_for = reason
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
@@ -166,16 +173,21 @@ class Worker:
 
 class WorkerPool:
     """At most `size` workers over the current set of assets, replaced when they die or the
-    assets change. A slot is freed the moment a query ends, however it ends."""
+    assets change. A slot is freed the moment a query ends, however it ends.
+
+    `on_retire` hears why each worker left service: crashed, timeout, cancelled, assets_changed
+    or start_failed (a worker that never started)."""
 
     def __init__(
         self,
         catalog: Callable[[], tuple[int, list[Attachment]]],
         config: WorkerConfig,
         size: int = 2,
+        on_retire: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._catalog = catalog
         self._config = config
+        self._on_retire = on_retire
         self._size = size
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[tuple[int, Worker]] = []
@@ -188,7 +200,7 @@ class WorkerPool:
         A worker that finds the pool closed or already full is stopped at once."""
         generation, attachments = self._catalog()
         for _ in range(self._size):
-            worker = Worker(attachments, self._config)
+            worker = self._start(attachments)
             with self._lock:
                 kept = not self._closed and len(self._idle) < self._size
                 if kept:
@@ -216,8 +228,8 @@ class WorkerPool:
                 held_generation, worker = self._idle.pop()
                 if held_generation == generation and worker.alive:
                     return generation, worker
-                worker.kill()
-        return generation, Worker(attachments, self._config)
+                self._retire(worker)
+        return generation, self._start(attachments)
 
     def _checkin(self, generation: int, worker: Worker) -> None:
         if worker.alive and generation == self._catalog()[0]:
@@ -225,7 +237,22 @@ class WorkerPool:
                 if not self._closed:
                     self._idle.append((generation, worker))
                     return
+            worker.kill()
+            return
+        self._retire(worker)
+
+    def _start(self, attachments: list[Attachment]) -> Worker:
+        try:
+            return Worker(attachments, self._config)
+        except EnclaveUnavailable:
+            self._on_retire(START_FAILED)
+            raise
+
+    def _retire(self, worker: Worker) -> None:
+        """Stop a worker the pool cannot use again, and say why it left."""
+        reason = worker.stopped_for or (ASSETS_CHANGED if worker.alive else CRASHED)
         worker.kill()
+        self._on_retire(reason)
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -15,6 +16,33 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 VEIL = [sys.executable, "-m", "gateway.cli"]
+
+
+# An asset any test may register (city-hospital provides it) to change the set of assets.
+HOUSEHOLDS = {
+    "id": "city.households",
+    "title": "Households",
+    "provider": "city-hospital",
+    "classification": "L2",
+    "domain": "civil",
+    "rights": {"holder": "city-hospital"},
+    "columns": [
+        {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "size", "type": "INTEGER", "role": "dimension"},
+    ],
+    "revenue_shares_bp": {"city-hospital": 10000},
+}
+
+
+def register_households(server: Server, rows: int) -> httpx.Response:
+    """Register HOUSEHOLDS as its provider, with `rows` households of sizes 0 to 3."""
+    content = "household,size\n" + "".join(f"h{i},{i % 4}\n" for i in range(rows))
+    with server.client("city-hospital") as client:
+        return client.post(
+            "/v1/assets",
+            data={"card": json.dumps(HOUSEHOLDS)},
+            files={"file": ("data.csv", io.BytesIO(content.encode()), "text/csv")},
+        )
 
 
 def free_port() -> int:

@@ -60,6 +60,25 @@ def test_demo_query_and_verify_on_postgres(tmp_path, database_url) -> None:
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_migrate_creates_both_schemas_on_an_empty_database(tmp_path, database_url) -> None:
+    """What a deployment's migration Job runs: no home, no keys, only the database URL."""
+    for _ in range(2):  # a second run (a re-deployed Job) changes nothing and succeeds
+        migrated = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "migrate", "--home", str(tmp_path / "none")],
+            env=dict(os.environ, VEIL_DATABASE_URL=database_url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        assert json.loads(migrated.stdout) == {"migrated": True}
+    engine = sa.create_engine(database_url)
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"principals", "grants", "ledger_entries", "ledger_checkpoints"} <= tables
+    assert not (tmp_path / "none").exists()
+
+
 PAID = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
 
 

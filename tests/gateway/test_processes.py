@@ -3,8 +3,6 @@ policy reloads, emergency stops, registrations and destructions reaching every p
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import time
 
@@ -12,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.support import Server, start_server, stop_server
+from tests.support import HOUSEHOLDS, Server, register_households, start_server, stop_server
 
 SQL = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
 FREEZE = """package veil.authz
@@ -23,19 +21,6 @@ deny contains "maintenance_freeze" if input.scope == "query:run"
 """
 # Enough fresh connections that the kernel hands some to each process.
 ROUNDS = 24
-CARD = {
-    "id": "city.households",
-    "title": "Households",
-    "provider": "city-hospital",
-    "classification": "L2",
-    "domain": "civil",
-    "rights": {"holder": "city-hospital"},
-    "columns": [
-        {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
-        {"name": "size", "type": "INTEGER", "role": "dimension"},
-    ],
-    "revenue_shares_bp": {"city-hospital": 10000},
-}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +71,29 @@ def test_every_scrape_sums_the_counts_of_every_process(served) -> None:
     assert len(counts) == 1 and counts.pop() >= ROUNDS
 
 
+def test_gauges_read_the_same_from_every_process(served) -> None:
+    server, _ = served
+    deadline = time.monotonic() + 60
+    scrapes = [_scrape(server) for _ in range(6)]
+    # Each process verifies the ledger on its own; the worst result any live one had stands.
+    while {
+        re.search(r"^veil_ledger_verification_ok (\S+)$", t, re.M) is not None for t in scrapes
+    } != {True}:
+        assert time.monotonic() < deadline, "no process reported a verification"
+        time.sleep(0.5)
+        scrapes = [_scrape(server) for _ in range(6)]
+    assert {_gauge(text, "veil_ledger_verification_ok") for text in scrapes} == {1.0}
+    with server.client("supervisor") as client:
+        size = client.get("/v1/ledger/checkpoint").json()["tree_size"]
+    assert {_gauge(text, "veil_ledger_entries") for text in scrapes} == {size}
+
+
+def _gauge(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
 def test_a_policy_reload_reaches_every_process(served) -> None:
     server, operator_dir = served
     (operator_dir / "freeze.rego").write_text(FREEZE)
@@ -129,16 +137,6 @@ def test_an_emergency_stop_holds_in_every_process(served) -> None:
     assert {server.query(SQL).status_code for _ in range(ROUNDS)} == {200}
 
 
-def _register(server: Server, rows: int) -> httpx.Response:
-    content = "household,size\n" + "".join(f"h{i},{i % 4}\n" for i in range(rows))
-    with server.client("city-hospital") as client:
-        return client.post(
-            "/v1/assets",
-            data={"card": json.dumps(CARD)},
-            files={"file": ("data.csv", io.BytesIO(content.encode()), "text/csv")},
-        )
-
-
 def _lifecycles(server: Server, asset_id: str) -> set[str]:
     seen = set()
     for _ in range(ROUNDS):
@@ -151,10 +149,10 @@ def _lifecycles(server: Server, asset_id: str) -> set[str]:
 
 def test_a_registration_and_a_destruction_reach_every_process(served) -> None:
     server, _ = served
-    registered = _register(server, 200)
+    registered = register_households(server, 200)
     assert registered.status_code == 201, registered.json()
-    assert _lifecycles(server, CARD["id"]) == {"active"}
-    grant = server.grant("analyst", [CARD["id"]], ["city-hospital", "supervisor"])
+    assert _lifecycles(server, HOUSEHOLDS["id"]) == {"active"}
+    grant = server.grant("analyst", [HOUSEHOLDS["id"]], ["city-hospital", "supervisor"])
     households = "SELECT size, COUNT(*) AS n FROM city.households GROUP BY size"
     answers = [server.query(households, grant_id=grant) for _ in range(ROUNDS)]
     assert {response.status_code for response in answers} == {200}
@@ -164,10 +162,10 @@ def test_a_registration_and_a_destruction_reach_every_process(served) -> None:
 
     with server.client("operator") as client:
         destroyed = client.request(
-            "DELETE", f"/v1/assets/{CARD['id']}", json={"reason": "end of the pilot"}
+            "DELETE", f"/v1/assets/{HOUSEHOLDS['id']}", json={"reason": "end of the pilot"}
         )
         assert destroyed.status_code == 200, destroyed.json()
-    assert _lifecycles(server, CARD["id"]) == {"destroyed"}
+    assert _lifecycles(server, HOUSEHOLDS["id"]) == {"destroyed"}
     refused = {server.query(households, grant_id=grant).status_code for _ in range(ROUNDS)}
     assert 200 not in refused
 

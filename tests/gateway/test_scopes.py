@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from itertools import count
 
@@ -220,9 +221,16 @@ def test_stopping_opa_fails_every_scope_closed(tmp_path) -> None:
         assert server.query(SQL).status_code == 200
         assert httpx.get(f"{server.url}/readyz").status_code == 200
         cases = _cases(server)
+        assert "veil_policy_engine_up 1.0" in httpx.get(f"{server.url}/metrics").text
         opa.stop()
         _assert_every_case_denied_for_policy_error(server, cases)
         assert httpx.get(f"{server.url}/readyz").status_code == 503
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert "veil_policy_engine_up 0.0" in metrics
+        errors = re.findall(
+            r'^veil_policy_decisions_total\{.*result="error".*\} (\S+)$', metrics, re.M
+        )
+        assert sum(float(count) for count in errors) >= len(cases)
     finally:
         opa.stop()
         stop_server(server)

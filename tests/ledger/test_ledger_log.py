@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,15 @@ def test_append_and_page(log: Ledger) -> None:
     assert [e.index for e in log.entries(after=19)] == list(range(20, 25))
     assert log.entries(after=24) == []
     assert len(log.entries(after=-1)) == 25
+
+
+def test_head_gives_the_size_and_when_the_newest_entry_committed(log: Ledger) -> None:
+    assert log.head() == (0, None)
+    before = datetime.now(UTC)
+    fill(log, 3)
+    size, committed = log.head()
+    assert size == 3 == log.checkpoint().tree_size
+    assert committed is not None and before <= committed <= datetime.now(UTC)
 
 
 def test_page_limit_is_capped(log: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:

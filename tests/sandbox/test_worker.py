@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
-from sandbox.errors import Cancelled, ExecutionFailed, ExecutionTimeout
+from sandbox.duck import Limits
+from sandbox.errors import Cancelled, EnclaveUnavailable, ExecutionFailed, ExecutionTimeout
 from sandbox.store import AssetStore, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -185,3 +187,34 @@ def test_warming_starts_every_worker_the_pool_holds(tmp_path: Path) -> None:
     assert not any(worker.alive for worker in started)
     workers.warm()  # a closed pool starts nothing it keeps
     assert workers._idle == []
+
+
+def test_every_retired_worker_says_why(tmp_path: Path) -> None:
+    generation = [0]
+    reasons: list[str] = []
+    workers = WorkerPool(
+        lambda: (generation[0], []), WorkerConfig(timeout_s=1.0), size=1, on_retire=reasons.append
+    )
+    with pytest.raises(ExecutionTimeout):
+        workers.run("SELECT sum(hash(range)) FROM range(30000000000)")
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled):
+        workers.run("SELECT sum(hash(range)) FROM range(30000000000)", cancel)
+    worker = _idle_worker(workers)
+    worker.process.kill()
+    worker.process.join()
+    workers.run("SELECT 1")
+    generation[0] += 1  # the assets changed under the idle worker
+    workers.run("SELECT 1")
+    assert reasons == ["timeout", "cancelled", "crashed", "assets_changed"]
+    workers.close()
+
+
+def test_a_worker_that_cannot_start_is_counted() -> None:
+    reasons: list[str] = []
+    unusable = WorkerConfig(limits=Limits(memory_limit="not a size"), timeout_s=1.0)
+    workers = WorkerPool(lambda: (0, []), unusable, on_retire=reasons.append)
+    with pytest.raises(EnclaveUnavailable):
+        workers.run("SELECT 1")
+    assert reasons == ["start_failed"]

@@ -1,0 +1,141 @@
+"""What supervisors see at /metrics: stage latencies, refusals and spikes, rows, revenue, the
+enclave's workers, the ledger's health and storage, counted as the requests really went."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.support import Server, register_households, start_server, stop_server
+
+RELEASED = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+PAID = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
+IDENTIFYING = "SELECT patient_name FROM hospital.visits"
+# Refusals of one principal within the window beyond which it counts as a spike.
+LIMIT = 3
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    started = start_server(
+        tmp_path_factory.mktemp("metrics") / "home",
+        env={"VEIL_REFUSAL_LIMIT": str(LIMIT), "VEIL_LEDGER_VERIFY_INTERVAL_S": "1"},
+    )
+    yield started
+    stop_server(started)
+
+
+def scrape(server: Server) -> str:
+    return httpx.get(f"{server.url}/metrics", timeout=30).text
+
+
+def sample(text: str, name: str, labels: str = "") -> float:
+    """One sample's value; 0 when the series does not exist yet."""
+    selector = rf"\{{{labels}\}}" if labels else ""
+    match = re.search(rf"^{name}{selector} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_query_is_timed_in_every_stage(server: Server) -> None:
+    before = scrape(server)
+    assert server.query(RELEASED).status_code == 200
+    after = scrape(server)
+    for stage in ("authentication", "policy", "guard", "execution", "ledger"):
+        name, labels = "veil_stage_duration_seconds_count", f'stage="{stage}"'
+        assert sample(after, name, labels) > sample(before, name, labels), stage
+
+
+def test_rows_scanned_and_revenue_follow_the_ledger(server: Server) -> None:
+    before = scrape(server)
+    answers = [server.query(PAID, who="fintech").json() for _ in range(3)]
+    after = scrape(server)
+    charged = sum(answer["cost"]["amount_minor"] for answer in answers)
+    currency = answers[0]["cost"]["currency"]
+    assert charged > 0
+    revenue = f'currency="{currency}"'
+    assert sample(after, "veil_revenue_charged_minor_total", revenue) - sample(
+        before, "veil_revenue_charged_minor_total", revenue
+    ) == pytest.approx(charged)
+    ids = {answer["query_id"] for answer in answers}
+    scanned = sum(
+        sum(entry["usage"]["rows_scanned"].values())
+        for entry in server.ledger()
+        if entry.get("query_id") in ids
+    )
+    assert scanned > 0
+    gained = sample(after, "veil_rows_scanned_total") - sample(before, "veil_rows_scanned_total")
+    assert gained == pytest.approx(scanned)
+
+
+def test_refusals_are_counted_by_reason_and_a_spike_once(server: Server) -> None:
+    before = scrape(server)
+    rejected = [server.query(IDENTIFYING, who="fintech") for _ in range(LIMIT + 2)]
+    assert {response.status_code for response in rejected} == {422}
+    rule = rejected[0].json()["error"]["violations"][0]["rule"]
+    denied = server.query(RELEASED, who="fintech")  # no grant of fintech's covers visits
+    assert denied.status_code == 403
+    reasons = [violation["rule"] for violation in denied.json()["error"]["violations"]]
+    after = scrape(server)
+
+    def gained(name: str, labels: str = "") -> float:
+        return sample(after, name, labels) - sample(before, name, labels)
+
+    assert gained("veil_refusals_total", f'kind="rejected",reason="{rule}"') == LIMIT + 2
+    for reason in reasons:
+        assert gained("veil_refusals_total", f'kind="denied",reason="{reason}"') == 1
+    # Past the limit once, and still past it: one spike, however many refusals follow.
+    assert gained("veil_refusal_spikes_total") == 1
+    assert "fintech" not in after  # who spiked goes to the log, never into a label
+
+
+def test_ledger_gauges_match_the_log(server: Server) -> None:
+    assert server.query(RELEASED).status_code == 200
+    text = scrape(server)
+    with server.client("supervisor") as client:
+        size = client.get("/v1/ledger/checkpoint").json()["tree_size"]
+    assert sample(text, "veil_ledger_entries") == size
+    assert 0 <= sample(text, "veil_ledger_checkpoint_age_seconds") < 60
+    deadline = time.monotonic() + 30
+    while sample(text, "veil_ledger_verification_ok") != 1:
+        assert time.monotonic() < deadline, "no passing verification was reported"
+        time.sleep(0.5)
+        text = scrape(server)
+    assert time.time() - sample(text, "veil_ledger_verification_timestamp_seconds") < 30
+
+
+def test_storage_and_policy_engine_are_reported(server: Server) -> None:
+    text = scrape(server)
+    usage = shutil.disk_usage(server.home / "assets")
+    assert sample(text, "veil_asset_storage_capacity_bytes") == usage.total
+    assert 0 < sample(text, "veil_asset_storage_free_bytes") <= usage.total
+    assert sample(text, "veil_policy_engine_up") == 1
+
+
+def test_workers_retired_by_a_change_of_assets_are_counted(server: Server) -> None:
+    assert server.query(RELEASED).status_code == 200  # workers attached to today's assets
+    before = scrape(server)
+    assert register_households(server, 40).status_code == 201
+    assert server.query(RELEASED).status_code == 200
+    after = scrape(server)
+    reason = 'reason="assets_changed"'
+    name = "veil_enclave_worker_restarts_total"
+    assert sample(after, name, reason) > sample(before, name, reason)
+
+
+def test_every_series_follows_prometheus_naming_rules(server: Server) -> None:
+    assert server.query(RELEASED).status_code == 200
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=scrape(server), capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_no_label_carries_an_identifier(server: Server) -> None:
+    text = scrape(server)
+    for secret in [*server.keys.values(), "analyst", "fintech", "hospital.visits", "q_"]:
+        assert secret not in text
