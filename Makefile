@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint $(TOOLS)/opa
+	VEIL_TOOLS=$(TOOLS) scripts/ops-tools
 	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
 
 # Not part of the tests: every figure in the README's Benchmarks section, about an hour.

@@ -16,6 +16,8 @@ ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the usage ledger.")
 app.add_typer(ledger_app, name="ledger")
 policy_app = typer.Typer(no_args_is_help=True, help="Check and test Rego policies.")
 app.add_typer(policy_app, name="policy")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the keys that protect the assets.")
+app.add_typer(keys_app, name="keys")
 
 PolicyDir = Annotated[
     Path | None,
@@ -113,6 +115,19 @@ def migrate(home: Home = None) -> None:
 
     migrate_stores(_settings(home))
     typer.echo(json.dumps({"migrated": True}))
+
+
+@keys_app.command("rotate-master")
+def keys_rotate_master(home: Home = None) -> None:
+    """Replace the master key and wrap every asset's data key under the new one. Stop every
+    gateway first; if interrupted, run it again to finish."""
+    from gateway.services import rotate_master_key
+
+    settings = _settings(home)
+    if not settings.master_key_path.exists():
+        typer.echo(f"{settings.home} is not initialised", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps({"rewrapped": rotate_master_key(settings)}))
 
 
 @ledger_app.command("verify")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from sandbox.enclave import Enclave
 from sandbox.errors import SandboxError
 from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key, load_master_key
+from sandbox.store import AssetStore
 from sandbox.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,35 @@ def migrate_stores(settings: Settings) -> None:
     create_store(settings.ledger_url).dispose()
 
 
+def load_master_keys(settings: Settings) -> tuple[bytes, bytes | None]:
+    """The master key, and the one it replaced while a rotation has not finished."""
+    previous = settings.previous_master_key_path
+    return load_master_key(settings.master_key_path), (
+        load_master_key(previous) if previous.exists() else None
+    )
+
+
+def rotate_master_key(settings: Settings) -> int:
+    """Replace the master key and wrap every data key under the new one; returns how many.
+
+    Run with every gateway stopped: each holds the master key it started with. Each step can
+    be interrupted and the command run again to finish, and a gateway started meanwhile
+    still opens every asset, since it loads the replaced key too while that is kept."""
+    current, previous = settings.master_key_path, settings.previous_master_key_path
+    upcoming = current.with_name("master.key.next")
+    if not previous.exists():
+        if not upcoming.exists():
+            create_master_key(upcoming)
+        os.link(current, previous)
+    if upcoming.exists():
+        os.replace(upcoming, current)
+    master_key, replaced = load_master_keys(settings)
+    store = AssetStore(settings.assets_root, settings.keyring_root, master_key, replaced)
+    rewrapped = store.rewrap()
+    previous.unlink()
+    return rewrapped
+
+
 def prepare_processes(settings: Settings) -> None:
     """Before several gateway processes start: migrate the stores once, publish the policy
     modules they will all load, and give Prometheus an empty folder for their counts."""
@@ -167,13 +198,15 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         timeout_s=settings.query_timeout_s,
     )
     control = ControlStore(settings.control_url)
+    master_key, replaced = load_master_keys(settings)
     enclave = Enclave(
         settings.assets_root,
         settings.keyring_root,
-        load_master_key(settings.master_key_path),
+        master_key,
         config,
         settings.workers,
         on_worker_retired=lambda reason: metrics.worker_restarts.labels(reason).inc(),
+        previous_master_key=replaced,
     )
 
     def in_force(work: Running) -> bool:

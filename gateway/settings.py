@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         return self.home / "keys" / "master.key"
 
     @property
+    def previous_master_key_path(self) -> Path:
+        """The master key a rotation replaces, kept until every data key is wrapped anew."""
+        return self.home / "keys" / "master.key.previous"
+
+    @property
     def signing_key_path(self) -> Path:
         return self.home / "keys" / "ledger-signing.key"
 

@@ -48,8 +48,9 @@ class Enclave:
         config: WorkerConfig,
         workers: int = 2,
         on_worker_retired: Callable[[str], None] = lambda reason: None,
+        previous_master_key: bytes | None = None,
     ) -> None:
-        self.store = AssetStore(assets_root, keyring, master_key)
+        self.store = AssetStore(assets_root, keyring, master_key, previous_master_key)
         self.pool = WorkerPool(self._catalog, config, size=workers, on_retire=on_worker_retired)
         self._attached: tuple[int, list[Attachment]] | None = None
         # Analyses by (asset generation, SQL text): any change to the assets misses.

@@ -47,6 +47,17 @@ def unwrap(master_key: bytes, wrapped: bytes, asset_id: str) -> bytes:
         raise ValueError("the data key does not unwrap under this master key") from exc
 
 
+def unwrap_any(master_keys: list[bytes], wrapped: bytes, asset_id: str) -> bytes:
+    """Unwrap under the first of `master_keys` that opens it: mid-rotation, some data keys are
+    wrapped under the new master key and some still under the one it replaces."""
+    for master_key in master_keys[:-1]:
+        try:
+            return unwrap(master_key, wrapped, asset_id)
+        except ValueError:
+            continue
+    return unwrap(master_keys[-1], wrapped, asset_id)
+
+
 def duckdb_key(data_key: bytes) -> str:
     """The text form DuckDB's ENCRYPTION_KEY option takes."""
     return base64.b64encode(data_key).decode()

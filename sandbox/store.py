@@ -88,12 +88,16 @@ class AssetStore:
     announced one. A reload that races a change can only miss an asset for a moment (keys go
     first on destruction and last on registration), never show a destroyed one."""
 
-    def __init__(self, root: Path, keyring: Path, master_key: bytes) -> None:
+    def __init__(
+        self, root: Path, keyring: Path, master_key: bytes, previous_master_key: bytes | None = None
+    ) -> None:
         self.root = root
         self.keyring = keyring
         self.root.mkdir(parents=True, exist_ok=True)
         self.keyring.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master_key = master_key
+        # Until a rotation has wrapped every data key anew, the replaced key still opens some.
+        self._master_keys = [master_key] + ([previous_master_key] if previous_master_key else [])
         self._lock = threading.RLock()
         self._marker = ChangeMarker(self.root / MARKER_FILE)
         self._generation = 0
@@ -212,10 +216,24 @@ class AssetStore:
             wrapped = self._key_path(asset_id).read_bytes()
         except FileNotFoundError:
             return None
-        data_key = keys.unwrap(self._master_key, wrapped, asset_id)
+        data_key = keys.unwrap_any(self._master_keys, wrapped, asset_id)
         return Attachment(
             asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
         )
+
+    def rewrap(self) -> int:
+        """Wrap every data key under the current master key, one file replaced at a time, so
+        the replaced master key can go; returns how many keys were wrapped."""
+        with self._changing():
+            paths = sorted(self.keyring.glob("*.wrapped"))
+            for path in paths:
+                asset_id = path.name.removesuffix(".wrapped")
+                data_key = keys.unwrap_any(self._master_keys, path.read_bytes(), asset_id)
+                fresh = path.with_name(f".{path.name}.rewrapped")
+                fresh.unlink(missing_ok=True)
+                _write_private(fresh, keys.wrap(self._master_key, data_key, asset_id))
+                os.replace(fresh, path)
+            return len(paths)
 
     def history(self, asset_id: str) -> list[dict]:
         """Every card this asset has had, oldest first: version, revision, time and card."""
