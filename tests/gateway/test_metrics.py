@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from tests.deploy.test_monitoring import METRICS
 from tests.support import Server, register_households, start_server, stop_server
 
 RELEASED = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
@@ -133,6 +134,14 @@ def test_every_series_follows_prometheus_naming_rules(server: Server) -> None:
         ["promtool", "check", "metrics"], input=scrape(server), capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_metric_the_rules_and_dashboard_use_is_exposed(server: Server) -> None:
+    """The alert rules and the dashboard are checked against METRICS; this checks METRICS
+    against a real scrape, so a renamed metric cannot silently blind an alert."""
+    assert server.query(RELEASED).status_code == 200
+    exposed = set(re.findall(r"^# TYPE (veil_\w+) \w+$", scrape(server), re.MULTILINE))
+    assert exposed >= METRICS, sorted(METRICS - exposed)
 
 
 def test_no_label_carries_an_identifier(server: Server) -> None:
