@@ -130,6 +130,20 @@ def keys_rotate_master(home: Home = None) -> None:
     typer.echo(json.dumps({"rewrapped": rotate_master_key(settings)}))
 
 
+@keys_app.command("rotate-signing")
+def keys_rotate_signing(home: Home = None) -> None:
+    """Replace the ledger's signing key; the log records the change under both keys. Stop
+    every gateway first; if interrupted, run it again to finish."""
+    from gateway.services import rotate_signing_key
+
+    settings = _settings(home)
+    if not settings.signing_key_path.exists():
+        typer.echo(f"{settings.home} is not initialised", err=True)
+        raise typer.Exit(1)
+    receipt = rotate_signing_key(settings)
+    typer.echo(json.dumps({"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash}))
+
+
 @ledger_app.command("verify")
 def ledger_verify(home: Home = None) -> None:
     """Exit 0 only if every entry and every checkpoint verifies."""

@@ -20,7 +20,7 @@ from gateway.running import Running, RunningWork
 from gateway.settings import Settings
 from gateway.shared_policy import SharedPolicy, publish
 from gateway.throttle import InFlight
-from ledger import Ledger, generate_signing_key
+from ledger import Ledger, Receipt, generate_signing_key, load_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from sandbox.duck import Limits
@@ -178,6 +178,23 @@ def rotate_master_key(settings: Settings) -> int:
     rewrapped = store.rewrap()
     previous.unlink()
     return rewrapped
+
+
+def rotate_signing_key(settings: Settings) -> Receipt:
+    """Replace the ledger's signing key: the log records the new public key in an entry both
+    keys sign, then the new key file takes the old one's place. Run with every gateway
+    stopped; if interrupted, run it again to finish the same rotation."""
+    current = settings.signing_key_path
+    upcoming = current.with_name("ledger-signing.key.next")
+    if not upcoming.exists():
+        generate_signing_key(upcoming)
+    ledger = Ledger.open(settings.ledger_url, current)
+    try:
+        receipt = ledger.rotate_signing_key(load_signing_key(upcoming))
+    finally:
+        ledger.close()
+    os.replace(upcoming, current)
+    return receipt
 
 
 def prepare_processes(settings: Settings) -> None:

@@ -39,13 +39,16 @@ def check_key_name(name: str) -> None:
         raise CheckpointInvalid("a key name must be non-empty, without spaces or '+'")
 
 
-def sign_note(key: Ed25519PrivateKey, name: str, text: str) -> str:
-    """Append one Ed25519 signature line by `name` to `text`."""
+def sign_note(key: Ed25519PrivateKey, name: str, text: str, *cosigners: Ed25519PrivateKey) -> str:
+    """Append an Ed25519 signature line by `name` to `text`, one per key."""
     check_key_name(name)
     if not text.endswith("\n") or _has_control(text):
         raise CheckpointInvalid("note text must end in a newline and hold no control chars")
-    signature = key_id(name, key.public_key()) + key.sign(text.encode())
-    return f"{text}\n{SIGNATURE_PREFIX}{name} {base64.b64encode(signature).decode()}\n"
+    lines = []
+    for signer in (key, *cosigners):
+        signature = key_id(name, signer.public_key()) + signer.sign(text.encode())
+        lines.append(f"{SIGNATURE_PREFIX}{name} {base64.b64encode(signature).decode()}\n")
+    return f"{text}\n{''.join(lines)}"
 
 
 def open_note(note: str, name: str, public_key: Ed25519PublicKey) -> str:
@@ -86,12 +89,22 @@ def open_note(note: str, name: str, public_key: Ed25519PublicKey) -> str:
     return text
 
 
-def sign_checkpoint(key: Ed25519PrivateKey, origin: str, size: int, root: bytes) -> str:
-    """A checkpoint note for a tree, signed under the key name `origin`."""
+def sign_checkpoint(
+    key: Ed25519PrivateKey, origin: str, size: int, root: bytes, *cosigners: Ed25519PrivateKey
+) -> str:
+    """A checkpoint note for a tree, signed under the key name `origin` (and cosigned by the
+    new key when it introduces one)."""
     if size < 0 or len(root) != 32:
         raise CheckpointInvalid("a checkpoint needs a size >= 0 and a 32-byte root")
     body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
-    return sign_note(key, origin, body)
+    return sign_note(key, origin, body, *cosigners)
+
+
+def public_key_from_b64(text: str) -> Ed25519PublicKey:
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as error:
+        raise CheckpointInvalid("the public key is not base64 Ed25519") from error
 
 
 def verify_checkpoint(
@@ -99,10 +112,7 @@ def verify_checkpoint(
 ) -> tuple[int, bytes]:
     """Check the signature and origin of a checkpoint note; return (tree size, root hash)."""
     if isinstance(public_key, str):
-        try:
-            public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
-        except (binascii.Error, ValueError) as error:
-            raise CheckpointInvalid("the public key is not base64 Ed25519") from error
+        public_key = public_key_from_b64(public_key)
     lines = open_note(note, origin, public_key).split("\n")[:-1]
     if len(lines) < 3 or any(not line for line in lines):
         raise CheckpointInvalid("checkpoint body needs origin, size and root lines")

@@ -36,7 +36,7 @@ from ledger.store import (
     ledger_entries,
     take_write_lock,
 )
-from ledger.verify import audit_log
+from ledger.verify import SIGNING_KEY_ROTATED, audit_log
 
 MAX_PAGE = 1000
 MAX_KEY_LENGTH = 256
@@ -196,6 +196,35 @@ class Ledger:
         note = sign_checkpoint(self._key, self._origin, 0, root)
         return Checkpoint(0, root.hex(), note)
 
+    def rotate_signing_key(self, new_key: Ed25519PrivateKey) -> Receipt:
+        """Record that `new_key` replaces the signing key, in an entry whose checkpoint both
+        keys sign, then sign with `new_key` from here on. Verification follows the chain:
+        each key is vouched for by the next, up to the configured one."""
+        entry = {
+            "type": SIGNING_KEY_ROTATED,
+            "previous_public_key": public_key_b64(self._key),
+            "public_key": public_key_b64(new_key),
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        key = f"signing-key:{entry['public_key']}"
+        data = _entry_text(entry, key)
+        pending = _Pending(key, data, leaf_hash(data.encode("utf-8")), period_of(entry))
+        with self._turn:
+            while self._writing:
+                self._turn.wait()
+            self._writing = True
+        try:
+            with self._connect(writing=True) as connection:
+                receipts, frontier = self._record(connection, [pending], cosigner=new_key)
+        finally:
+            with self._turn:
+                self._writing = False
+                self._turn.notify_all()
+        if frontier is not None:
+            self._frontier = frontier
+        self._key = new_key
+        return receipts[0]
+
     def head(self) -> tuple[int, datetime | None]:
         """The log's size, and when its newest entry was committed (with the checkpoint signed
         over it); None for an empty log."""
@@ -249,7 +278,10 @@ class Ledger:
             pending.error = failure
 
     def _record(
-        self, connection: Connection, batch: list[_Pending]
+        self,
+        connection: Connection,
+        batch: list[_Pending],
+        cosigner: Ed25519PrivateKey | None = None,
     ) -> tuple[list[Receipt], Frontier | None]:
         """Write the batch's new entries and one checkpoint in the caller's transaction."""
         keys = sorted({pending.key for pending in batch})
@@ -283,7 +315,8 @@ class Ledger:
             return receipts, None
         connection.execute(_INSERT_ENTRY, rows)
         root = frontier.root()
-        note = sign_checkpoint(self._key, self._origin, frontier.size, root)
+        cosigners = [cosigner] if cosigner is not None else []
+        note = sign_checkpoint(self._key, self._origin, frontier.size, root, *cosigners)
         connection.execute(
             _INSERT_CHECKPOINT, {"tree_size": frontier.size, "root_hash": root.hex(), "note": note}
         )

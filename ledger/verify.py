@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, select
 
-from ledger.checkpoints import verify_checkpoint
+from ledger.checkpoints import public_key_b64, public_key_from_b64, verify_checkpoint
 from ledger.errors import CheckpointInvalid, LedgerError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import VerifyReport
@@ -17,20 +18,87 @@ from ledger.store import ledger_checkpoints, ledger_entries
 
 MAX_PROBLEMS = 100
 _PAGE = 1000
+SIGNING_KEY_ROTATED = "signing_key_rotated"
+# Canonical JSON writes the pair exactly so; candidates are parsed before they count.
+_ROTATION_TEXT = f'%"type":"{SIGNING_KEY_ROTATED}"%'
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A signing key replaced at entry `index`: checkpoints up to that entry are signed by
+    `previous`, later ones by `new`, and the checkpoint that first covers it by both."""
+
+    index: int
+    previous: str
+    new: str
+
+
+def rotations(connection: Connection) -> list[Rotation]:
+    """Every signing-key rotation recorded in the log, oldest first."""
+    query = (
+        select(ledger_entries.c.idx, ledger_entries.c.data)
+        .where(ledger_entries.c.data.like(_ROTATION_TEXT))
+        .order_by(ledger_entries.c.idx)
+    )
+    found = []
+    for row in connection.execute(query):
+        entry = _parsed(row.data)
+        if entry.get("type") == SIGNING_KEY_ROTATED:
+            found.append(Rotation(row.idx, str(entry.get("previous_public_key")),
+                                  str(entry.get("public_key"))))  # fmt: skip
+    return found
+
+
+class _Keys:
+    """Which public keys must have signed the checkpoint of each tree size."""
+
+    def __init__(self, rotated: list[Rotation], current: Ed25519PublicKey) -> None:
+        self.problems: list[str] = []
+        self._rotated = rotated
+        keys = [rotated[0].previous] if rotated else [public_key_b64(current)]
+        for rotation in rotated:
+            if rotation.previous != keys[-1]:
+                self.problems.append(
+                    f"entry {rotation.index}: the rotation does not replace the key in force"
+                )
+            keys.append(rotation.new)
+        if keys[-1] != public_key_b64(current):
+            self.problems.append("the log's newest signing key is not the configured key")
+        self._keys = keys
+
+    def for_size(self, size: int) -> list[str]:
+        """The key in force for a tree of `size` entries, and the replaced one as well for
+        the checkpoint that first covers a rotation."""
+        earlier = [rotation for rotation in self._rotated if rotation.index < size]
+        signers = [self._keys[len(earlier)]]
+        if earlier and earlier[-1].index == size - 1:
+            signers.append(earlier[-1].previous)
+        return signers
+
+    def covered(self, sizes: set[int]) -> list[str]:
+        """Each rotation must be followed by the checkpoint both keys signed."""
+        return [
+            f"entry {rotation.index}: no checkpoint signed by both keys covers the rotation"
+            for rotation in self._rotated
+            if rotation.index + 1 not in sizes
+        ]
 
 
 class _Audit:
     """Walks entries and checkpoints side by side, both in ascending order."""
 
-    def __init__(self, checkpoints: Any, public_key: Ed25519PublicKey, origin: str) -> None:
+    def __init__(self, checkpoints: Any, keys: _Keys, origin: str) -> None:
         self.problems: list[str] = []
         self.hidden = 0
         self.frontier = Frontier()
         self.newest_checkpoint = 0
+        self.checked_sizes: set[int] = set()
         self._checkpoints = iter(checkpoints)
         self._pending = next(self._checkpoints, None)
-        self._public_key = public_key
+        self._keys = keys
         self._origin = origin
+        for problem in keys.problems:
+            self.report(problem)
 
     def report(self, problem: str) -> None:
         # One early edit breaks every later checkpoint; keep the report readable.
@@ -78,16 +146,23 @@ class _Audit:
         if self.newest_checkpoint < size:
             first = self.newest_checkpoint
             self.report(f"entries from {first} on are not covered by a signed checkpoint")
+        for problem in self._keys.covered(self.checked_sizes):
+            self.report(problem)
         problems = self.problems + ([f"... and {self.hidden} more"] if self.hidden else [])
         return VerifyReport(ok=not problems, problems=problems, tree_size=size)
 
     def _check(self, row: Any) -> None:
         size = row.tree_size
         try:
-            signed_size, signed_root = verify_checkpoint(row.note, self._public_key, self._origin)
+            signed = [
+                verify_checkpoint(row.note, public_key_from_b64(key), self._origin)
+                for key in self._keys.for_size(size)
+            ]
         except CheckpointInvalid as error:
             self.report(f"checkpoint {size}: {error.message}")
             return
+        self.checked_sizes.add(size)
+        signed_size, signed_root = signed[0]
         if signed_size != size or signed_root.hex() != row.root_hash:
             self.report(f"checkpoint {size}: signed note does not match its stored size and root")
         elif signed_root != self.frontier.root():
@@ -105,7 +180,7 @@ def audit_log(connection: Connection, public_key: Ed25519PublicKey, origin: str)
     checkpoints = streaming.execute(
         select(ledger_checkpoints).order_by(ledger_checkpoints.c.tree_size)
     )
-    audit = _Audit(checkpoints, public_key, origin)
+    audit = _Audit(checkpoints, _Keys(rotations(connection), public_key), origin)
     audit.settle_checkpoints()
     entries = streaming.execute(select(ledger_entries).order_by(ledger_entries.c.idx))
     expected = 0

@@ -91,3 +91,26 @@ def test_an_uninitialised_home_is_refused(tmp_path: Path) -> None:
     refused = veil("keys", "rotate-master", "--home", str(tmp_path / "empty"))
     assert refused.returncode == 1
     assert not (tmp_path / "empty" / "keys").exists()
+
+
+def test_rotating_the_signing_key_keeps_the_ledger_verifiable(home: Path) -> None:
+    signing = home / "keys" / "ledger-signing.key"
+    old = signing.read_bytes()
+
+    rotated = veil("keys", "rotate-signing", "--home", str(home))
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert signing.read_bytes() != old and os.stat(signing).st_mode & 0o077 == 0
+    assert not (home / "keys" / "ledger-signing.key.next").exists()
+    server = start_server(home, command="serve")
+    try:
+        assert server.query(SQL).status_code == 200  # signed with the new key
+        with server.client("supervisor") as client:
+            served = client.get("/v1/ledger/public-key").json()["public_key"]
+        entries = server.ledger()
+    finally:
+        stop_server(server)
+    (rotation,) = [entry for entry in entries if entry["type"] == "signing_key_rotated"]
+    assert rotation["public_key"] == served
+    verified = veil("ledger", "verify", "--home", str(home))
+    assert verified.returncode == 0, verified.stdout

@@ -1,4 +1,5 @@
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.checkpoints import public_key_b64
 from ledger.store import SEQUENCER_LOCK
 
 ORIGIN = "veil.local/ledger"
@@ -517,3 +519,90 @@ def test_unavailable_store_fails_closed(tmp_path: Path) -> None:
     with pytest.raises(LedgerError) as caught:
         Ledger.open(f"sqlite:///{tmp_path / 'missing' / 'ledger.db'}", tmp_path / "ledger.key")
     assert caught.value.code == "LEDGER_UNAVAILABLE"
+
+
+def _rotated(paths: tuple[str, Path]) -> tuple[Ledger, Ed25519PrivateKey, Ed25519PrivateKey, int]:
+    """A log of 3 entries, a signing-key rotation, then 3 more; (log, old key, new key, index)."""
+    log = Ledger.open(*paths)
+    old, new = load_signing_key(paths[1]), Ed25519PrivateKey.generate()
+    fill(log, 3)
+    receipt = log.rotate_signing_key(new)
+    for i in range(3):
+        log.append({"kind": "query", "n": i}, f"after{i}")
+    return log, old, new, receipt.index
+
+
+def test_a_rotated_signing_key_verifies_through_the_chain(paths: tuple[str, Path]) -> None:
+    log, old, new, index = _rotated(paths)
+    assert index == 3
+    assert log.verify().ok
+    rotation = json.loads(log.entries(after=2, limit=1)[0].data)
+    assert rotation["type"] == "signing_key_rotated"
+    assert rotation["previous_public_key"] == public_key_b64(old)
+    assert rotation["public_key"] == public_key_b64(new)
+    # The checkpoint that first covers the rotation carries both signatures; later ones only
+    # the new key's, and the public key served is the new one.
+    notes = {row.tree_size: row.note for row in _checkpoint_rows(paths)}
+    for key in (old, new):
+        assert verify_checkpoint(notes[4], key.public_key(), ORIGIN)[0] == 4
+    assert verify_checkpoint(notes[7], new.public_key(), ORIGIN)[0] == 7
+    with pytest.raises(LedgerError):
+        verify_checkpoint(notes[7], old.public_key(), ORIGIN)
+    assert log.public_key() == (ORIGIN, public_key_b64(new))
+    assert log.rotate_signing_key(new).fresh is False  # a rerun records nothing twice
+    log.close()
+
+
+def test_the_replaced_key_no_longer_verifies_the_log(paths: tuple[str, Path]) -> None:
+    log, *_ = _rotated(paths)
+    log.close()
+    stale = Ledger.open(*paths)  # still configured with the replaced key
+    assert "the log's newest signing key is not the configured key" in stale.verify().problems
+    stale.close()
+
+
+def test_a_rotation_not_cosigned_by_the_new_key_is_refused(paths: tuple[str, Path]) -> None:
+    log, old, new, _ = _rotated(paths)
+    root = bytes.fromhex(next(r.root_hash for r in _checkpoint_rows(paths) if r.tree_size == 4))
+    sql = "UPDATE ledger_checkpoints SET note = :n WHERE tree_size = 4"
+    raw(paths, sql, n=sign_checkpoint(old, ORIGIN, 4, root))
+    problems = log.verify().problems
+    assert "checkpoint 4: no signature from the ledger key" in problems
+    assert "entry 3: no checkpoint signed by both keys covers the rotation" in problems
+    log.close()
+
+
+def test_a_forged_rotation_to_a_key_of_the_forgers_is_refused(paths: tuple[str, Path]) -> None:
+    """Whoever can write the store but holds no ledger key cannot introduce a key of theirs."""
+    log = Ledger.open(*paths)
+    fill(log, 3)
+    forger = Ledger(log._engine, Ed25519PrivateKey.generate(), ORIGIN)
+    forger._frontier = log._frontier
+    forger.rotate_signing_key(Ed25519PrivateKey.generate())
+    problems = log.verify().problems
+    # The chain ends at the forger's key, and the honest checkpoints are not the forger's.
+    assert "the log's newest signing key is not the configured key" in problems
+    assert "checkpoint 3: no signature from the ledger key" in problems
+    log.close()
+
+
+def test_a_rotation_must_replace_the_key_in_force(paths: tuple[str, Path]) -> None:
+    """A second rotation signed by some other key than the one the first brought in."""
+    log, _, _, _ = _rotated(paths)
+    stranger, final = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    outsider = Ledger(log._engine, stranger, ORIGIN)
+    outsider._frontier = log._frontier
+    outsider.rotate_signing_key(final)
+    problems = Ledger(log._engine, final, ORIGIN).verify().problems
+    assert "entry 7: the rotation does not replace the key in force" in problems
+    log.close()
+
+
+def _checkpoint_rows(paths: tuple[str, Path]) -> list:
+    engine = create_engine(paths[0])
+    with engine.connect() as connection:
+        rows = list(
+            connection.execute(text("SELECT tree_size, root_hash, note FROM ledger_checkpoints"))
+        )
+    engine.dispose()
+    return rows
