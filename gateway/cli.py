@@ -121,7 +121,7 @@ def migrate(home: Home = None) -> None:
 def keys_rotate_master(home: Home = None) -> None:
     """Replace the master key and wrap every asset's data key under the new one. Stop every
     gateway first; if interrupted, run it again to finish."""
-    from gateway.services import rotate_master_key
+    from gateway.keys import rotate_master_key
 
     settings = _settings(home)
     if not settings.master_key_path.exists():
@@ -134,7 +134,7 @@ def keys_rotate_master(home: Home = None) -> None:
 def keys_rotate_signing(home: Home = None) -> None:
     """Replace the ledger's signing key; the log records the change under both keys. Stop
     every gateway first; if interrupted, run it again to finish."""
-    from gateway.services import rotate_signing_key
+    from gateway.keys import rotate_signing_key
 
     settings = _settings(home)
     if not settings.signing_key_path.exists():
