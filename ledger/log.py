@@ -36,7 +36,7 @@ from ledger.store import (
     ledger_entries,
     take_write_lock,
 )
-from ledger.verify import SIGNING_KEY_ROTATED, audit_log
+from ledger.verify import SIGNING_KEY_ROTATED, audit_log, rotations
 
 MAX_PAGE = 1000
 MAX_KEY_LENGTH = 256
@@ -98,6 +98,7 @@ class Ledger:
         self._waiting: deque[_Pending] = deque()
         self._writing = False
         self._frontier: Frontier | None = None
+        self._superseded = False
 
     @classmethod
     def open(cls, url: str, signing_key_path: Path, origin: str = "veil.local/ledger") -> Ledger:
@@ -108,8 +109,12 @@ class Ledger:
             raise LedgerUnavailable("the ledger store cannot be opened") from error
         ledger = cls(engine, key, origin)
         # A corrupt store still opens, so verify() can report it; appends refuse meanwhile.
-        with ledger._connect() as connection, suppress(LedgerCorrupt):
-            ledger._frontier = ledger._synced_frontier(connection)
+        with ledger._connect() as connection:
+            with suppress(LedgerCorrupt):
+                ledger._frontier = ledger._synced_frontier(connection)
+            rotated = rotations(connection)
+        # Checkpoints signed with a key the log has replaced would never verify again.
+        ledger._superseded = bool(rotated) and rotated[-1].new != public_key_b64(key)
         return ledger
 
     def close(self) -> None:
@@ -117,6 +122,8 @@ class Ledger:
 
     def append(self, entry: dict[str, Any], idempotency_key: str) -> Receipt:
         """Record `entry` durably; the same key again returns the first receipt."""
+        if self._superseded:
+            raise LedgerUnavailable("the log has replaced this signing key; configure the new one")
         data = _entry_text(entry, idempotency_key)
         leaf = leaf_hash(data.encode("utf-8"))
         pending = _Pending(idempotency_key, data, leaf, period_of(entry))

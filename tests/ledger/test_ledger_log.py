@@ -558,6 +558,8 @@ def test_the_replaced_key_no_longer_verifies_the_log(paths: tuple[str, Path]) ->
     log.close()
     stale = Ledger.open(*paths)  # still configured with the replaced key
     assert "the log's newest signing key is not the configured key" in stale.verify().problems
+    with pytest.raises(LedgerError, match="replaced this signing key"):
+        stale.append({"kind": "query"}, "after-rotation")  # it would sign what cannot verify
     stale.close()
 
 
