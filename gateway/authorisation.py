@@ -14,11 +14,8 @@ from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
 from policies import Decision
-from policies.engine import INVALID_DECISION, POLICY_ERROR, UNDEFINED_DECISION
+from policies.engine import ENGINE_FAILURES
 from sandbox.cards import AssetCard
-
-# Reasons an engine gives when it could not decide: counted as errors, not as denials.
-ENGINE_FAILURES = frozenset({POLICY_ERROR, INVALID_DECISION, UNDEFINED_DECISION})
 
 # The dependency that decides each scope; tests walk the routes through it.
 SCOPE_OF: dict[Callable[..., Any], str] = {}

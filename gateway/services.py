@@ -23,6 +23,7 @@ from gateway.throttle import InFlight
 from ledger import Ledger, generate_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
+from policies.engine import ENGINE_FAILURES
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave
 from sandbox.errors import SandboxError
@@ -51,8 +52,11 @@ class Services:
     def refused(self, principal: str, kind: str, reasons: Iterable[str]) -> None:
         """Count a refusal (kind `denied` or `rejected`) by reason, and notice a principal
         refused so often that it is probing; who it is goes to the log, never a label."""
+        reasons = list(reasons)
         for reason in reasons:
             self.metrics.refusals.labels(kind, reason).inc()
+        if reasons and ENGINE_FAILURES.issuperset(reasons):
+            return  # an engine that cannot decide refuses everyone; nobody is probing
         if self.refusal_watch.refused(principal):
             self.metrics.refusal_spikes.inc()
             log.warning(

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 INVALID_DECISION = "invalid_decision"
 UNDEFINED_DECISION = "undefined_decision"
 POLICY_ERROR = "policy_error"
+# The reasons of an engine that could not decide: the request was denied, but not for it.
+ENGINE_FAILURES = frozenset({POLICY_ERROR, INVALID_DECISION, UNDEFINED_DECISION})
 
 # Plan names are the operator's; asset cards price them, and "free" is always metered at zero.
 PRICE_PLAN = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -231,6 +231,12 @@ def test_stopping_opa_fails_every_scope_closed(tmp_path) -> None:
             r'^veil_policy_decisions_total\{.*result="error".*\} (\S+)$', metrics, re.M
         )
         assert sum(float(count) for count in errors) >= len(cases)
+        # An engine that cannot decide refuses everyone alike: no one is probing.
+        for _ in range(25):
+            assert server.query(SQL).status_code == 403
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert "veil_refusal_spikes_total 0.0" in metrics
+        assert 'veil_refusals_total{kind="denied",reason="policy_error"}' in metrics
     finally:
         opa.stop()
         stop_server(server)
