@@ -234,7 +234,8 @@ class WorkerPool:
     def _checkin(self, generation: int, worker: Worker) -> None:
         if worker.alive and generation == self._catalog()[0]:
             with self._lock:
-                if not self._closed:
+                # Warming may have filled the pool while this worker was out.
+                if not self._closed and len(self._idle) < self._size:
                     self._idle.append((generation, worker))
                     return
             worker.kill()

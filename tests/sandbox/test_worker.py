@@ -181,6 +181,11 @@ def test_warming_starts_every_worker_the_pool_holds(tmp_path: Path) -> None:
     assert len(started) == 2 and all(worker.alive for worker in started)
     workers.warm()  # a full pool keeps no extra worker
     assert len(workers._idle) == 2
+    generation, out = workers._checkout()  # a query takes one out, warming refills the pool,
+    workers.warm()
+    workers._checkin(generation, out)  # and the one coming back is not kept beyond the size
+    assert len(workers._idle) == 2 and not out.alive
+    started = [worker for _, worker in workers._idle]
     assert workers.run("SELECT 41 + 1").rows == [[42]]
     assert {id(worker) for _, worker in workers._idle} == {id(worker) for worker in started}
     workers.close()
