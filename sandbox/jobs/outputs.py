@@ -12,18 +12,25 @@ p% = 10%): the enclave withholds them from any answer row that fails, so a job n
 such a value; a published statistic whose labels lead back to such a row is suppressed as
 well, since the job could only have rebuilt it from what surrounds it (a total less the other
 groups). The policy's obligations can only make these stricter.
+
+The gate's work is bounded per job: answer rows are indexed by label, each label set a table
+uses is looked up once, starting from its rarest label, and every step is charged against a
+budget of operations derived from the job's limits and against a deadline of the gate's own.
+Out of either, the job is refused with `gate_limit`. Refusals name a rule and nothing else: no
+table or column name, since a job could pick which one fails by a value it holds.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.errors import SandboxError, Violation
-from sandbox.jobs.runner import Answer, Published
+from sandbox.jobs.runner import Answer, JobLimits, Published
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KINDS = ("label", "count", "sum", "mean", "statistic", "min", "max")
@@ -32,6 +39,10 @@ MAGNITUDE_KINDS = ("sum", "mean")
 # A job declares its own kinds, so a sum called a statistic is judged like a sum.
 DOMINANCE_KINDS = ("sum", "mean", "statistic")
 MAX_LABEL_CHARS = 200
+# Operations the gate may spend per cell a job's limits let it hold or publish.
+WORK_PER_CELL = 8
+# The answer rows a job's queries may each return when no obligation says fewer.
+MAX_ANSWER_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,23 @@ class OutputRules:
             and NAME.match(name) is not None
             and (self.literal_names is None or name in self.literal_names)
         )
+
+
+@dataclass(frozen=True)
+class GateBudget:
+    """What the gate may spend on one job: operations, and seconds from its start."""
+
+    operations: int
+    seconds: float
+
+
+def gate_budget(
+    limits: JobLimits, rules: OutputRules, seconds: float, max_answer_rows: int = MAX_ANSWER_ROWS
+) -> GateBudget:
+    """A few operations per answer row and published cell the job's limits allow."""
+    held = limits.max_queries * max_answer_rows
+    published = limits.max_tables * rules.max_rows * rules.max_columns
+    return GateBudget(WORK_PER_CELL * (held + published), seconds)
 
 
 @dataclass
@@ -94,36 +122,100 @@ class OutputRejected(SandboxError):
 
 
 def check_outputs(
-    tables: Sequence[Published], answers: Sequence[Answer], rules: OutputRules
+    tables: Sequence[Published],
+    answers: Sequence[Answer],
+    rules: OutputRules,
+    budget: GateBudget | None = None,
 ) -> CheckedOutputs:
-    released = _Released(answers)
+    budget = budget or gate_budget(JobLimits(), rules, seconds=30.0)
+    work = _Work(budget)
+    released = _Released(answers, work)
     checked, review = {}, set()
     for table in tables:
-        checked[table.name], reasons = _check_table(table, released, rules)
+        checked[table.name], reasons = _check_table(table, released, rules, work)
         review.update(reasons)
     return CheckedOutputs(checked, sorted(review))
 
 
-class _Released:
-    """The values, unit counts and dominance of every answer row the enclave gave the job."""
+def _refused(rule: str) -> OutputRejected:
+    return OutputRejected("a published table cannot be released", [Violation(rule)])
 
-    def __init__(self, answers: Sequence[Answer]) -> None:
-        self.rows = [
-            (frozenset(_labels(row)), units, dominated)
-            for answer in answers
+
+class _Work:
+    """The gate's allowance: operations left, and the moment it must stop."""
+
+    def __init__(self, budget: GateBudget) -> None:
+        self.left = budget.operations
+        self.deadline = time.monotonic() + budget.seconds
+
+    def spend(self, operations: int) -> None:
+        """Charge work before it is done, so the gate never does more than it may."""
+        self.left -= operations
+        if self.left < 0 or time.monotonic() >= self.deadline:
+            raise _refused("gate_limit")
+
+
+class _Released:
+    """The labels, unit counts and dominance of every answer row the enclave gave the job."""
+
+    def __init__(self, answers: Sequence[Answer], work: _Work) -> None:
+        self._work = work
+        self._units: list[int] = []
+        self._dominated: list[bool] = []
+        # label -> the answer rows carrying it, in order; a set of them once one is needed
+        self._rows: dict[tuple[type, Any], list[int]] = {}
+        self._row_sets: dict[tuple[type, Any], set[int]] = {}
+        self._behind: dict[frozenset, tuple[int, bool]] = {}
+        for answer in answers:
+            work.spend(len(answer.rows) * (len(answer.columns) + 1))
             for row, units, dominated in zip(
                 answer.rows, answer.units, answer.dominated, strict=True
-            )
-        ]
-        self.vocabulary = frozenset().union(*(labels for labels, _, _ in self.rows))
+            ):
+                at = len(self._units)
+                self._units.append(units)
+                self._dominated.append(dominated)
+                for label in _labels(row):
+                    self._rows.setdefault(label, []).append(at)
+        self._behind[frozenset()] = (min(self._units, default=0), any(self._dominated))
 
-    def units_behind(self, labels: frozenset) -> int:
-        """The fewest units of any answer row carrying all these labels (0 if none does)."""
-        return min((units for row, units, _ in self.rows if labels <= row), default=0)
+    def knows(self, label: tuple[type, Any]) -> bool:
+        """Whether some answer row carries this label."""
+        return label in self._rows
 
-    def dominated_behind(self, labels: frozenset) -> bool:
-        """Whether any answer row carrying all these labels failed the dominance rules."""
-        return any(dominated for row, _, dominated in self.rows if labels <= row)
+    def behind(self, labels: frozenset) -> tuple[int, bool]:
+        """The fewest units of any answer row carrying all these labels (0 if none does), and
+        whether any such row failed the dominance rules."""
+        known = self._behind.get(labels)
+        if known is None:
+            known = self._behind[labels] = self._look_up(labels)
+        return known
+
+    def _look_up(self, labels: frozenset) -> tuple[int, bool]:
+        if any(label not in self._rows for label in labels):
+            return 0, False
+        ordered = sorted(labels, key=lambda label: len(self._rows[label]))
+        rows: list[int] | set[int] = self._rows[ordered[0]]
+        if len(ordered) > 1:
+            self._work.spend(len(rows))
+            rows = set(rows)
+            for label in ordered[1:]:
+                if not rows:
+                    break
+                # A set intersection walks the smaller side: at most len(rows) steps.
+                self._work.spend(len(rows))
+                rows &= self._row_set(label)
+        self._work.spend(len(rows))
+        return (
+            min((self._units[at] for at in rows), default=0),
+            any(self._dominated[at] for at in rows),
+        )
+
+    def _row_set(self, label: tuple[type, Any]) -> set[int]:
+        found = self._row_sets.get(label)
+        if found is None:
+            self._work.spend(len(self._rows[label]))
+            found = self._row_sets[label] = set(self._rows[label])
+        return found
 
 
 def _labels(row: Sequence[Any]) -> set[tuple[type, Any]]:
@@ -140,41 +232,36 @@ def _label_key(value: Any) -> tuple[type, Any]:
 
 
 def _check_table(
-    table: Published, released: _Released, rules: OutputRules
+    table: Published, released: _Released, rules: OutputRules, work: _Work
 ) -> tuple[CheckedTable, set[str]]:
-    def reject(rule: str, column: str | None = None) -> OutputRejected:
-        return OutputRejected(
-            f"table {table.name if rules.allows_name(table.name) else ''} cannot be released",
-            [Violation(rule, column)],
-        )
-
     if not rules.allows_name(table.name):
-        raise reject("table_name")
-    names, declared = _columns(table.columns, rules, reject)
+        raise _refused("table_name")
+    names, declared = _columns(table.columns, rules)
     rows = table.rows
     if len(rows) > rules.max_rows:
-        raise reject("too_many_rows")
+        raise _refused("too_many_rows")
+    # Each pass below is linear in the table's cells.
+    work.spend(len(rows) * len(names))
     for row in rows:
         if not isinstance(row, list) or len(row) != len(names):
-            raise reject("row_shape")
-        for name, value in zip(names, row, strict=True):
-            if not _cell_ok(value):
-                raise reject("cell_type", name)
+            raise _refused("row_shape")
+        if not all(_cell_ok(value) for value in row):
+            raise _refused("cell_type")
     kinds = [kind or _inferred(rows, i) for i, kind in enumerate(declared)]
     out = CheckedTable(names, kinds, [list(row) for row in rows])
     review: set[str] = set()
     label_at = [i for i, kind in enumerate(kinds) if kind == "label"]
     for i in label_at:
         for row in out.rows:
-            if row[i] is not None and _label_key(row[i]) not in released.vocabulary:
-                raise reject("label_not_released", names[i])
+            if row[i] is not None and not released.knows(_label_key(row[i])):
+                raise _refused("label_not_released")
     # Rows the enclave cannot vouch for lose every value but their labels; rows that lead
     # back to a dominated answer row lose their statistics.
     dominated_cells = 0
     for row in out.rows:
         labels = frozenset(_label_key(row[i]) for i in label_at if row[i] is not None)
-        few = released.units_behind(labels) < rules.min_count
-        dominated = released.dominated_behind(labels)
+        units, dominated = released.behind(labels)
+        few = units < rules.min_count
         for i, kind in enumerate(kinds):
             if row[i] is None or kind == "label":
                 continue
@@ -185,12 +272,12 @@ def _check_table(
                     dominated_cells += 1
     for i, kind in enumerate(kinds):
         if kind == "count":
-            _counts(out, i, rules, reject)
+            _counts(out, i, rules)
         elif kind in REDACTED_KINDS:
             _redact(out, i)
         elif kind != "label":
             if any(row[i] is not None and type(row[i]) not in (int, float) for row in out.rows):
-                raise reject("statistic_not_number", names[i])
+                raise _refused("statistic_not_number")
             if kind in MAGNITUDE_KINDS and any(_negative(row[i]) for row in out.rows):
                 review.add("negative_magnitude")  # dominance cannot be judged: ACRO's rule
             _precision(out, i, rules)
@@ -201,19 +288,19 @@ def _check_table(
     return out, review
 
 
-def _columns(columns: Any, rules: OutputRules, reject: Any) -> tuple[list[str], list[str | None]]:
+def _columns(columns: Any, rules: OutputRules) -> tuple[list[str], list[str | None]]:
     if not isinstance(columns, list) or not 0 < len(columns) <= rules.max_columns:
-        raise reject("columns")
+        raise _refused("columns")
     names: list[str] = []
     kinds: list[str | None] = []
     for column in columns:
         name, kind = (column, None) if isinstance(column, str) else _pair(column)
         if not rules.allows_name(name) or name in names:
-            raise reject("column_name")
+            raise _refused("column_name")
         if name in rules.forbidden_names or name.startswith("veil_"):
-            raise reject("column_forbidden", name)
+            raise _refused("column_forbidden")
         if kind is not None and kind not in KINDS:
-            raise reject("column_kind", name)
+            raise _refused("column_kind")
         names.append(name)
         kinds.append(kind)
     return names, kinds
@@ -243,10 +330,10 @@ def _inferred(rows: list[list], i: int) -> str:
     return "statistic"
 
 
-def _counts(out: CheckedTable, i: int, rules: OutputRules, reject: Any) -> None:
+def _counts(out: CheckedTable, i: int, rules: OutputRules) -> None:
     for row in out.rows:
         if row[i] is not None and (type(row[i]) is not int or row[i] < 0):
-            raise reject("count_not_whole", out.columns[i])
+            raise _refused("count_not_whole")
     small = [row for row in out.rows if row[i] is not None and row[i] < rules.min_count]
     hidden = sum(row[i] for row in small)
     for row in small:

@@ -113,7 +113,7 @@ def test_labels_the_enclave_never_released_are_refused(demo) -> None:
                     'publish("t", ["district", "n"], [["P000042", 50]])')  # fmt: skip
     assert job["status"] == "rejected"
     assert job["error"]["code"] == "OUTPUT_REJECTED"
-    assert job["error"]["violations"] == [{"rule": "label_not_released", "column": "district"}]
+    assert job["error"]["violations"] == [{"rule": "label_not_released"}]
     assert job["outputs"] is None
     release = [e for e in entries_of(demo, job["id"]) if e["type"] == "job_release"]
     assert release[0]["decision"] == "rejected"

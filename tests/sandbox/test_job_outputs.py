@@ -4,9 +4,20 @@ labels only from released values, and a refusal for anything that is not a typed
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.jobs.gate import string_literals
-from sandbox.jobs.outputs import OutputRejected, OutputRules, check_outputs
+from sandbox.jobs.outputs import (
+    GateBudget,
+    OutputRejected,
+    OutputRules,
+    _label_key,
+    _labels,
+    _Released,
+    _Work,
+    check_outputs,
+)
 from sandbox.jobs.runner import Answer, Published
 
 ANSWER = Answer(
@@ -127,9 +138,10 @@ def test_negative_sums_go_to_review() -> None:
 def test_what_is_not_a_typed_table_is_refused(columns, rows, rule) -> None:
     rules = OutputRules(forbidden_names=frozenset({"patient_id"}))
     with pytest.raises(OutputRejected) as refused:
-        gate(columns, rows, rules=rules)
-    assert [v.rule for v in refused.value.violations] == [rule]
-    assert "north" not in refused.value.message.lower()
+        gate(columns, rows, rules=rules, name="visits")
+    # The rule and nothing else: no column, no table name, no value.
+    assert [v.as_dict() for v in refused.value.violations] == [{"rule": rule}]
+    assert refused.value.message == "a published table cannot be released"
 
 
 def test_row_and_name_caps() -> None:
@@ -154,3 +166,100 @@ def test_names_must_be_written_in_the_code_so_no_value_is_spelled_into_one() -> 
             gate(columns, [], rules=rules, name=name)
         assert refused.value.violations[0].column is None
         assert "42" not in refused.value.message
+
+
+def refusal(tables: list[Published], answers=(ANSWER,)) -> tuple:
+    """Everything a refusal carries, as the job's developer would see it."""
+    with pytest.raises(OutputRejected) as refused:
+        check_outputs(tables, list(answers), RULES)
+    error = refused.value
+    return type(error), error.code, error.message, [v.as_dict() for v in error.violations]
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [
+        ("count", float("inf")),
+        ("count", "x" * 201),
+        ("count", {"a": 1}),
+        ("count", -20),
+        ("count", 1.5),
+        ("mean", "north"),
+        ("label", "atlantis"),
+    ],
+)
+def test_a_job_choosing_which_name_fails_by_a_value_sees_the_same_refusal(kind, bad) -> None:
+    """A job puts the bad cell under one of two literal names, or in one of two tables,
+    according to a bit it holds: the refusal is the same either way, so it spells nothing."""
+    good = {"count": 50, "mean": 1.5, "label": "north"}[kind]
+    columns = [["region", "label"], ["a", kind], ["b", kind]]
+
+    def table(name: str, bit: int) -> Published:
+        row = ["north", good, good]
+        row[1 + bit] = bad
+        return Published(name, columns, [row])
+
+    fine = Published("other", columns, [["north", good, good]])
+    assert refusal([table("t", 0)]) == refusal([table("t", 1)])
+    assert refusal([table("first", 0), fine]) == refusal([fine, table("second", 0)])
+
+
+def test_the_gate_refuses_rather_than_outspend_its_budget() -> None:
+    """Every pair of 60 x-labels and 60 y-labels, each pair an answer row: each pair a table
+    looks up walks a label's 60 rows, so 3,600 lookups cost far more than the cells."""
+    pairs = [[f"x{i}", f"y{j}", 40] for i in range(60) for j in range(60)]
+    answer = Answer(["x", "y", "n"], pairs, [40] * len(pairs), [False] * len(pairs))
+    published = [Published("t", [["x", "label"], ["y", "label"], ["n", "count"]], pairs)]
+    cells = len(pairs) * 4 + len(pairs) * 3
+    with pytest.raises(OutputRejected) as refused:
+        check_outputs(published, [answer], RULES, GateBudget(2 * cells, seconds=60))
+    assert [v.as_dict() for v in refused.value.violations] == [{"rule": "gate_limit"}]
+    checked = check_outputs(published, [answer], RULES, GateBudget(100 * cells, seconds=60))
+    assert checked.tables["t"].rows == [[f"x{i}", f"y{j}", 40] for i in range(60) for j in range(60)]
+
+
+def test_the_gate_refuses_once_its_deadline_has_passed() -> None:
+    published = [Published("t", [["region", "label"], ["n", "count"]], [["north", 42]])]
+    with pytest.raises(OutputRejected) as refused:
+        check_outputs(published, [ANSWER], RULES, GateBudget(10**9, seconds=0))
+    assert [v.as_dict() for v in refused.value.violations] == [{"rule": "gate_limit"}]
+    assert check_outputs(published, [ANSWER], RULES, GateBudget(10**9, seconds=60)).tables
+
+
+# The old definition, row by row: what the index must answer exactly.
+def naive_behind(answers: list[Answer], labels: frozenset) -> tuple[int, bool]:
+    rows = [
+        (frozenset(_labels(row)), units, dominated)
+        for answer in answers
+        for row, units, dominated in zip(answer.rows, answer.units, answer.dominated, strict=True)
+    ]
+    return (
+        min((units for row, units, _ in rows if labels <= row), default=0),
+        any(dominated for row, _, dominated in rows if labels <= row),
+    )
+
+
+LABELS = st.sampled_from(["a", "b", "c", "1", 1, 2, True, False, 0])
+CELLS = st.one_of(LABELS, st.floats(allow_nan=False, allow_infinity=False), st.none())
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> Answer:
+    width = draw(st.integers(1, 4))
+    rows = draw(st.lists(st.lists(CELLS, min_size=width, max_size=width), max_size=8))
+    units = draw(st.lists(st.integers(0, 30), min_size=len(rows), max_size=len(rows)))
+    dominated = draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows)))
+    return Answer([f"c{i}" for i in range(width)], rows, units, dominated)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(answers(), max_size=4),
+    st.lists(st.frozensets(st.one_of(LABELS, st.just("z")).map(_label_key), max_size=4)),
+)
+def test_the_index_answers_exactly_as_the_row_by_row_definition(
+    held: list[Answer], asked: list[frozenset]
+) -> None:
+    released = _Released(held, _Work(GateBudget(10**9, seconds=60)))
+    for labels in [*asked, frozenset(), *asked]:  # asked twice: answers from the cache too
+        assert released.behind(labels) == naive_behind(held, labels)
