@@ -30,7 +30,13 @@ from sandbox.cards import Role
 from sandbox.disclosure import Dominance
 from sandbox.errors import JobRejected, SandboxError
 from sandbox.jobs.gate import compile_job, string_literals
-from sandbox.jobs.outputs import CheckedOutputs, OutputRejected, OutputRules, check_outputs
+from sandbox.jobs.outputs import (
+    CheckedOutputs,
+    OutputRejected,
+    OutputRules,
+    check_outputs,
+    gate_budget,
+)
 from sandbox.jobs.runner import Answer, AnswerRefused, JobLimits, JobRun
 
 log = logging.getLogger(__name__)
@@ -102,7 +108,7 @@ def submit(veil: Services, caller: Principal, request: JobRequest) -> Job:
         idempotency_key=f"job:{job.id}:submitted",
     )
     veil.metrics.jobs.labels("queued").inc()
-    veil.jobs.enqueue(lambda: _execute_logged(veil, job.id), job.id)
+    veil.jobs.enqueue(lambda: _execute_logged(veil, job.id), job.id, caller.id)
     return job
 
 
@@ -185,7 +191,7 @@ def execute(veil: Services, job_id: str) -> None:
                               error={"code": run.error, "violations": run.violations})  # fmt: skip
         veil.metrics.jobs.labels(run.status).inc()
         return
-    _gate(veil, job, grant, run, asked)
+    _gate(veil, job, grant, run, asked, limits)
 
 
 @dataclass
@@ -238,13 +244,19 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
         charge_counted(veil, cost_of(charge))
 
 
-def _gate(veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked) -> None:
-    """Check the tables; release them, hold them for review, or refuse them, and record which."""
+def _gate(
+    veil: Services, job: Job, grant: Grant, run: JobRun, asked: _Asked, limits: JobLimits
+) -> None:
+    """Check the tables; release them, hold them for review, or refuse them, and record which.
+
+    It runs in the job's slot, not on a request, within a budget and deadline of its own.
+    """
     rules = OutputRules(
         forbidden_names=_unit_columns(veil, grant), literal_names=string_literals(job.code)
     ).tightened(asked.min_units, asked.max_rows)
+    budget = gate_budget(limits, rules, veil.settings.job_gate_timeout_s, asked.max_rows)
     try:
-        checked = check_outputs(run.tables, run.answers, rules)
+        checked = check_outputs(run.tables, run.answers, rules, budget)
     except OutputRejected as exc:
         error = {"code": exc.code, "violations": [v.as_dict() for v in exc.violations]}
         veil.job_records.move(job.id, JobStatus.REJECTED, cpu_ms=run.cpu_ms, error=error)

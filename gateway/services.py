@@ -197,7 +197,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
         running=RunningWork(in_force if settings.processes > 1 else None),
-        jobs=JobQueue(JobRunner(), settings.job_concurrency),
+        jobs=JobQueue(JobRunner(), settings.job_concurrency, settings.jobs_in_flight_per_principal),
         job_records=JobRecords(control.engine),
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),

@@ -26,9 +26,13 @@ class Settings(BaseSettings):
     queries_in_flight_per_principal: int = 1
     max_upload_bytes: int = 200 * 1024 * 1024
     job_concurrency: int = 2
+    # Jobs one principal may run at once; the rest of its jobs wait, others' start first.
+    jobs_in_flight_per_principal: int = 1
     job_timeout_s: float = 60.0
     job_cpu_s: int = 30
     job_memory_mb: int = 512
+    # The output gate's own deadline, after a job ends; past it the job is refused (gate_limit).
+    job_gate_timeout_s: float = 20.0
     # A principal refused more than this often within the window counts as a refusal spike.
     refusal_limit: int = 20
     refusal_window_s: float = 300.0
