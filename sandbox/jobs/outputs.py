@@ -39,6 +39,7 @@ MAGNITUDE_KINDS = ("sum", "mean")
 # A job declares its own kinds, so a sum called a statistic is judged like a sum.
 DOMINANCE_KINDS = ("sum", "mean", "statistic")
 MAX_LABEL_CHARS = 200
+LABEL_TYPES = (str, int, bool)
 # Operations the gate may spend per cell a job's limits let it hold or publish.
 WORK_PER_CELL = 8
 # The answer rows a job's queries may each return when no obligation says fewer.
@@ -166,16 +167,16 @@ class _Released:
         self._rows: dict[tuple[type, Any], list[int]] = {}
         self._row_sets: dict[tuple[type, Any], set[int]] = {}
         self._behind: dict[frozenset, tuple[int, bool]] = {}
+        rows_of = self._rows
         for answer in answers:
             work.spend(len(answer.rows) * (len(answer.columns) + 1))
-            for row, units, dominated in zip(
-                answer.rows, answer.units, answer.dominated, strict=True
-            ):
-                at = len(self._units)
-                self._units.append(units)
-                self._dominated.append(dominated)
+            if not len(answer.rows) == len(answer.units) == len(answer.dominated):
+                raise ValueError("an answer's rows, units and dominance do not line up")
+            for at, row in enumerate(answer.rows, len(self._units)):
                 for label in _labels(row):
-                    self._rows.setdefault(label, []).append(at)
+                    rows_of.setdefault(label, []).append(at)
+            self._units += answer.units
+            self._dominated += answer.dominated
         self._behind[frozenset()] = (min(self._units, default=0), any(self._dominated))
 
     def knows(self, label: tuple[type, Any]) -> bool:
@@ -194,16 +195,13 @@ class _Released:
         if any(label not in self._rows for label in labels):
             return 0, False
         ordered = sorted(labels, key=lambda label: len(self._rows[label]))
-        rows: list[int] | set[int] = self._rows[ordered[0]]
-        if len(ordered) > 1:
+        rows = self._rows[ordered[0]]
+        for label in ordered[1:]:
+            if not rows:
+                break
             self._work.spend(len(rows))
-            rows = set(rows)
-            for label in ordered[1:]:
-                if not rows:
-                    break
-                # A set intersection walks the smaller side: at most len(rows) steps.
-                self._work.spend(len(rows))
-                rows &= self._row_set(label)
+            among = self._row_set(label)
+            rows = [at for at in rows if at in among]
         self._work.spend(len(rows))
         return (
             min((self._units[at] for at in rows), default=0),
@@ -219,11 +217,8 @@ class _Released:
 
 
 def _labels(row: Sequence[Any]) -> set[tuple[type, Any]]:
-    return {_label_key(value) for value in row if _is_label(value)}
-
-
-def _is_label(value: Any) -> bool:
-    return type(value) in (str, int, bool)
+    # `_label_key` inlined: this runs once per answer cell.
+    return {(type(value), value) for value in row if type(value) in LABEL_TYPES}
 
 
 def _label_key(value: Any) -> tuple[type, Any]:
