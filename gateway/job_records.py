@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.control import ControlError, NotFound, metadata, utc_now
+from ledger import billed_cpu_ms
 
 jobs = sa.Table(
     "jobs",
@@ -50,6 +51,10 @@ class JobStatus(StrEnum):
 
 ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED,
                    JobStatus.CANCELLED, JobStatus.TIMEOUT})  # fmt: skip
+RELEASE_REJECTED = "RELEASE_REJECTED"
+# Where a held job can be when a reviewer decides: waiting, or ended in any way but cancelled.
+DECIDABLE = [s.value for s in (JobStatus.REVIEW, JobStatus.SUCCEEDED, JobStatus.FAILED,
+                               JobStatus.REJECTED, JobStatus.TIMEOUT)]  # fmt: skip
 TRANSITIONS = {
     JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED},
     JobStatus.RUNNING: ENDED | {JobStatus.REVIEW},
@@ -80,6 +85,16 @@ class Job:
     finished_at: str | None
     decided_by: str | None
     decision_reason: str | None
+
+    @property
+    def held(self) -> bool:
+        """Whether a reviewer must decide before its developer learns how it ran.
+
+        A job has review reasons when policy required review at submission or the gate held
+        its tables; until a reviewer approves, every ending it could cause looks alike.
+        """
+        rejected = (self.error or {}).get("code") == RELEASE_REJECTED
+        return bool(self.review) and (self.decided_by is None or rejected)
 
     def as_dict(self, *, with_outputs: bool) -> dict:
         """The job as the API shows it; outputs only where the caller may see them."""
@@ -152,16 +167,41 @@ class JobRecords:
         with self.engine.connect() as db:
             return [_job(row) for row in db.execute(query)]
 
+    def held_of(self, developer: str) -> list[Job]:
+        """The developer's jobs whose run it may not learn of until a reviewer approves."""
+        query = sa.select(jobs).where(jobs.c.developer == developer, jobs.c.review != "[]")
+        with self.engine.connect() as db:
+            return [job for job in map(_job, db.execute(query)) if job.held]
+
     def move(self, job_id: str, status: JobStatus, **values: Any) -> Job:
         """Change status (and the given fields) if the current status allows it, atomically."""
         allowed = [s.value for s, nexts in TRANSITIONS.items() if status in nexts]
         stamp = "started_at" if status is JobStatus.RUNNING else "finished_at"
+        where = jobs.c.status.in_(allowed)
+        return self._update(job_id, status, where, {stamp: utc_now(), **values})
+
+    def decide(self, job_id: str, status: JobStatus, **values: Any) -> Job:
+        """Record a reviewer's decision on a held job that has not been decided yet.
+
+        A job held at submission may have ended in any way (it could fail on purpose); the
+        decision settles what its developer sees: `status` is its ending once approved, or
+        rejected.
+        """
+        where = sa.and_(
+            jobs.c.review != "[]", jobs.c.decided_by.is_(None), jobs.c.status.in_(DECIDABLE)
+        )
+        return self._update(job_id, status, where, {"finished_at": utc_now(), **values})
+
+    def _update(self, job_id: str, status: JobStatus, where: Any, values: dict) -> Job:
+        if "cpu_ms" in values:
+            # Recorded at the billing step only: finer CPU time could spell what a job read.
+            values["cpu_ms"] = billed_cpu_ms(values["cpu_ms"])
         encoded = {k: json.dumps(v) if k in JSON_FIELDS else v for k, v in values.items()}
         with self.engine.begin() as db:
             done = db.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status.in_(allowed))
-                .values({stamp: utc_now(), **encoded, "status": status.value})
+                .where(jobs.c.id == job_id, where)
+                .values({**encoded, "status": status.value})
             )
         if done.rowcount != 1:
             current = self.get(job_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gateway.authorisation import asset_inputs, decide, refuse
 from gateway.control import Grant, GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
-from gateway.job_records import Job, JobStatus
+from gateway.job_records import DECIDABLE, RELEASE_REJECTED, Job, JobStatus
 from gateway.querying import (
     QueryRequest,
     authorise_query,
@@ -25,7 +25,7 @@ from gateway.querying import (
     execute_query,
 )
 from gateway.services import Services
-from ledger import AssetUse, canonical_json, post, price
+from ledger import AssetUse, billed_cpu_ms, canonical_json, post, price
 from sandbox.cards import Role
 from sandbox.disclosure import Dominance
 from sandbox.errors import JobRejected, SandboxError
@@ -233,7 +233,11 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
             "purpose": grant.purpose,
             "outcome": run.status,
             "error": run.error,
-            "usage": {"cpu_ms": run.cpu_ms, "queries": len(run.answers), "tables": len(run.tables)},
+            "usage": {
+                "cpu_ms": billed_cpu_ms(run.cpu_ms),
+                "queries": len(run.answers),
+                "tables": len(run.tables),
+            },
             "cost": cost_of(charge),
             "postings": [posting.as_entry() for posting in post(charge, job.developer)],
             "at": utc_now(),
@@ -289,17 +293,23 @@ def _unit_columns(veil: Services, grant: Grant) -> frozenset[str]:
 def decide_release(
     veil: Services, reviewer: Principal, job: Job, approve: bool, reason: str
 ) -> Job:
-    """A reviewer's release decision on a job held in review; recorded before it takes effect."""
-    if job.status is not JobStatus.REVIEW:
+    """A reviewer's release decision on a held job; recorded before it takes effect.
+
+    A job held at submission is decided however it ended, since it could end on purpose:
+    approving shows its developer the real ending, rejecting shows a rejection and nothing more.
+    """
+    if not (job.held and job.decided_by is None and job.status.value in DECIDABLE):
         raise ApiError(409, "CONFLICT", f"a {job.status.value} job has no release to decide")
     decision = "released" if approve else "rejected"
     _record_release(veil, job, decision, reviewer.id, [reason], None)
-    status = JobStatus.SUCCEEDED if approve else JobStatus.REJECTED
     values: dict = {"decided_by": reviewer.id, "decision_reason": reason}
-    if not approve:
-        values.update(outputs=None, error={"code": "RELEASE_REJECTED", "violations": []})
+    status = JobStatus.REJECTED
+    if approve:
+        status = JobStatus.SUCCEEDED if job.status is JobStatus.REVIEW else job.status
+    else:
+        values.update(outputs=None, error={"code": RELEASE_REJECTED, "violations": []})
     veil.metrics.jobs.labels(f"review_{decision}").inc()
-    return veil.job_records.move(job.id, status, **values)
+    return veil.job_records.decide(job.id, status, **values)
 
 
 def _record_release(

@@ -13,7 +13,7 @@ from gateway.authorisation import asset_inputs, decide
 from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
-from ledger import AssetUse, Charge, Receipt, canonical_json, post, price
+from ledger import AssetUse, Charge, Receipt, billed_cpu_ms, canonical_json, post, price
 from policies import Decision
 from sandbox.disclosure import Dominance, Released
 from sandbox.enclave import QueryOutcome, Thresholds
@@ -258,7 +258,8 @@ def execute_query(
     answer = {"columns": released.columns, "rows": released.rows}
     usage = {
         "rows_scanned": scanned,
-        "cpu_ms": outcome.cpu_ms,
+        # At the billing step: finer CPU time tells whether a suppressed group exists.
+        "cpu_ms": billed_cpu_ms(outcome.cpu_ms),
         "bytes_returned": len(canonical_json(answer).encode()),
         "rows_released": len(released.rows),
         "suppressed_rows": released.suppressed_rows,

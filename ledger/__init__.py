@@ -26,8 +26,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.parties import Parties, parties
 from ledger.postings import PAYEE, PAYER, Posting, post
-from ledger.pricing import AssetCharge, AssetUse, Charge, price
+from ledger.pricing import AssetCharge, AssetUse, Charge, billed_cpu_ms, price
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
 from ledger.settlements import PostingLine, Settlement, settle
 from ledger.usage import Usage, UsageLine, usage
@@ -49,6 +50,9 @@ __all__ = [
     "allocate",
     "post",
     "price",
+    "billed_cpu_ms",
+    "Parties",
+    "parties",
     "Charge",
     "Checkpoint",
     "CheckpointInvalid",

@@ -62,8 +62,9 @@ def price(
     currencies = {use.pricing.get("currency") for use in uses}
     if len(currencies) != 1 or not all(isinstance(c, str) and c for c in currencies):
         raise PricingInvalid("the assets of one request must be priced in one currency")
-    billed_ms = -(-cpu_ms // CPU_STEP_MS) * CPU_STEP_MS
-    cpu_shares = allocate(billed_ms, {str(i): use.rows_scanned or 1 for i, use in enumerate(uses)})
+    cpu_shares = allocate(
+        billed_cpu_ms(cpu_ms), {str(i): use.rows_scanned or 1 for i, use in enumerate(uses)}
+    )
     parts = tuple(
         AssetCharge(
             use.asset,
@@ -73,6 +74,11 @@ def price(
         for i, use in enumerate(uses)
     )
     return Charge(sum(p.amount_minor for p in parts), currencies.pop(), plan, parts)
+
+
+def billed_cpu_ms(cpu_ms: int) -> int:
+    """CPU time rounded up to the billing step: the only CPU figure anyone is shown."""
+    return -(-cpu_ms // CPU_STEP_MS) * CPU_STEP_MS
 
 
 def _asset_amount(use: AssetUse, plan: str, purpose: str, cpu_ms: int, request_fee: bool) -> int:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ledger.pricing import billed_cpu_ms
 from ledger.settlements import check_period, period_of
 
 METERED_TYPES = frozenset({"query", "job"})
@@ -62,7 +63,8 @@ def usage(
             outcome=str(data.get("outcome")),
             assets=tuple(data.get("assets") or ()),
             rows_scanned=sum((used.get("rows_scanned") or {}).values()),
-            cpu_ms=int(used.get("cpu_ms") or 0),
+            # At the billing step, whatever an older entry recorded.
+            cpu_ms=billed_cpu_ms(int(used.get("cpu_ms") or 0)),
             bytes_returned=int(used.get("bytes_returned") or 0),
             amount_minor=int(cost.get("amount_minor") or 0),
             currency=cost.get("currency"),

@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Caller, Veil
 from gateway.authorisation import Allowed, scoped
 from gateway.control import Principal
+from gateway.errors import ApiError
 from gateway.job_records import Job, JobStatus
+from gateway.job_views import shown
 from gateway.jobs import SCOPE, JobRequest, cancel, decide_release, submit
+from gateway.services import Services
 from sandbox.jobs.gate import MAX_CODE_CHARS
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -59,20 +62,28 @@ def listing(
     """Developers see their own jobs, providers those on their assets, the others all."""
     caller = permit.caller
     mine = caller.id if caller.roles == {"developer"} else None
-    jobs = veil.job_records.listing(developer=mine, status=status.value if status else None)
-    if not caller.has("operator", "supervisor", "admin"):
+    overseer = caller.has("operator", "supervisor", "admin")
+    # A developer's own jobs are filtered by the status it is shown, never the real one.
+    stored = status.value if status and (overseer or not caller.has("developer")) else None
+    jobs = veil.job_records.listing(developer=mine, status=stored)
+    if not overseer:
         jobs = [job for job in jobs if job.developer == caller.id or caller.id in job.reviewers]
-    return {"items": [_shown(job, caller) for job in jobs]}
+    views = [_shown(job, caller, veil) for job in jobs]
+    return {"items": [view for view in views if status is None or view["status"] == status]}
 
 
 @router.get("/{job_id}")
 def read(job_id: str, permit: Allowed("job:read", job_resource), veil: Veil) -> dict:
-    return _shown(veil.job_records.get(job_id), permit.caller)
+    return _shown(veil.job_records.get(job_id), permit.caller, veil)
 
 
 @router.post("/{job_id}/cancel")
 def stop(job_id: str, permit: Allowed("job:cancel", job_resource), veil: Veil) -> dict:
-    return _shown(cancel(veil, veil.job_records.get(job_id)), permit.caller)
+    job = veil.job_records.get(job_id)
+    if job.held and job.status is not JobStatus.QUEUED and permit.caller.id == job.developer:
+        # Whether a cancel still found it running would tell when it really ended.
+        raise ApiError(409, "CONFLICT", "a job held for review cannot be cancelled once started")
+    return _shown(cancel(veil, job), permit.caller, veil)
 
 
 @router.post("/{job_id}/review")
@@ -82,12 +93,8 @@ def review(
     """A provider of the job's assets, or an operator, releases or rejects held outputs."""
     job = veil.job_records.get(job_id)
     decided = decide_release(veil, permit.caller, job, body.decision == "approve", body.reason)
-    return _shown(decided, permit.caller)
+    return _shown(decided, permit.caller, veil)
 
 
-def _shown(job: Job, caller: Principal) -> dict:
-    """Released outputs to whoever may read the job; held ones to its reviewers only."""
-    if job.status is JobStatus.REVIEW:
-        reviewer = caller.id in job.reviewers or caller.has("operator")
-        return job.as_dict(with_outputs=reviewer and caller.id != job.developer)
-    return job.as_dict(with_outputs=job.status is JobStatus.SUCCEEDED)
+def _shown(job: Job, caller: Principal, veil: Services) -> dict:
+    return shown(job, caller, veil.settings.job_timeout_s)

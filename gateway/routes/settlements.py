@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, Permit
+from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from gateway.services import Services
+from gateway.ledger_access import reader
 from ledger import PAYEE, PostingLine, Settlement, settle, usage
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
@@ -80,7 +80,7 @@ def usage_report(
 ) -> dict:
     """Metered requests in a month: a developer's own, a provider's assets', or everyone's."""
     month = _period(period)
-    report = usage(veil.ledger.replay(month), month, _visible_to(permit, veil))
+    report = usage(veil.ledger.replay(month), month, reader(veil, permit.caller))
     return {
         "period": report.period,
         "requests": len(report.lines),
@@ -113,25 +113,6 @@ def _currency(settlement: Settlement, wanted: str | None) -> str | None:
     if len(seen) > 1:
         raise ApiError(422, "CURRENCY_REQUIRED", "this period was charged in several currencies")
     return seen[0] if seen else None
-
-
-def _visible_to(permit: Permit, veil: Services):
-    caller = permit.caller
-    if caller.has(*OVERSEERS):
-        return lambda data: True
-    store = veil.enclave.store
-    # Destroyed assets count too: their use stays the provider's to trace.
-    cards = {**store.cards(), **{a: gone.card for a, gone in store.destroyed().items()}}
-    provided = (
-        {asset for asset, card in cards.items() if card.provider == caller.id}
-        if caller.has("provider")
-        else set()
-    )
-
-    def visible(data: dict) -> bool:
-        return data.get("principal") == caller.id or bool(provided & set(data.get("assets") or ()))
-
-    return visible
 
 
 def _csv(lines: list[PostingLine]) -> str:

@@ -16,8 +16,12 @@ from gateway.authorisation import SCOPE_OF
 from policies import EmbeddedEngine
 from tests.support import Opa, Server, start_opa, start_server, stop_server
 
-# The disclosure report is public by design: the documents ask for open disclosure.
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/disclosure"}
+# The disclosure report is public by design: the documents ask for open disclosure. So are the
+# ledger's checkpoints, key and proofs, so that anyone can verify a receipt.
+PUBLIC = {
+    "/healthz", "/readyz", "/metrics", "/v1/disclosure", "/v1/ledger/checkpoint",
+    "/v1/ledger/public-key", "/v1/ledger/proof/inclusion", "/v1/ledger/proof/consistency",
+}  # fmt: skip
 # Ordered so that the principals a case allows act after every one it refuses.
 WHO = ["admin", "supervisor", "insurer", "analyst", "fintech", "city-hospital", "operator"]
 SQL = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
@@ -167,7 +171,7 @@ def _cases(
             {"supervisor", "city-hospital", "operator"},
         ),
         ("query:run", lambda c: c.post("/v1/queries", json={"sql": SQL}), developers),
-        ("ledger:read", lambda c: c.get("/v1/ledger/checkpoint"), set(WHO)),
+        ("ledger:read", lambda c: c.get("/v1/ledger/entries"), set(WHO)),
         ("policy:read", lambda c: c.get("/v1/policies"), {"admin", "supervisor", "operator"}),
         ("policy:reload", lambda c: c.post("/v1/policies/reload"), {"operator"}),
     ]

@@ -1,0 +1,399 @@
+"""No channel but the released tables, tried over HTTP against real servers: ledger entries
+reach only their parties, CPU figures are shown at the billing step, and a job's developer
+learns nothing of a run before its outputs are released."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from itertools import count
+
+import httpx
+import pytest
+
+from ledger import leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion
+from ledger.pricing import CPU_STEP_MS
+from tests.support import Server, start_server, stop_server
+
+ORIGIN = "veil.local/ledger"
+# Fields a developer may see of a job at any time: what it sent, and where it stands.
+ALWAYS_SHOWN = {"id", "status", "developer", "grant_id", "code_sha256", "submitted_at"}
+serial = count()
+
+BY_DISTRICT = """
+answer = sql("SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district")
+publish("by_district", [["district", "label"], ["visits", "count"]], answer["rows"])
+"""
+
+
+def _client(server: Server, key: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=60)
+
+
+def _developer(server: Server) -> str:
+    """A new developer with no grant at all; its API key."""
+    with server.client("admin") as admin:
+        made = admin.post("/v1/principals", json={"id": f"outsider-{next(serial)}",
+                                                  "roles": ["developer"], "org": "Elsewhere"})  # fmt: skip
+    assert made.status_code == 201, made.json()
+    return made.json()["api_key"]
+
+
+def _pages(client: httpx.Client, limit: int, after: int | None = None) -> list[dict]:
+    """Every entry the client may read, page by page as a reader would."""
+    items: list[dict] = []
+    while True:
+        params = {"limit": limit, **({"after": after} if after is not None else {})}
+        page = client.get("/v1/ledger/entries", params=params)
+        assert page.status_code == 200, page.json()
+        if not page.json()["items"]:
+            return items
+        items += page.json()["items"]
+        after = items[-1]["index"]
+
+
+def _readable(server: Server, who: str | None = None, key: str | None = None) -> dict[int, dict]:
+    with _client(server, key) if key else server.client(who) as client:
+        return {item["index"]: json.loads(item["data"]) for item in _pages(client, 1000)}
+
+
+def _entry(server: Server, who: str, index: int) -> dict:
+    """The entry at `index`, read as `who`, who must be a party to it."""
+    with server.client(who) as client:
+        items = client.get("/v1/ledger/entries", params={"after": index - 1, "limit": 1}).json()
+    assert items["items"][0]["index"] == index
+    return json.loads(items["items"][0]["data"])
+
+
+def _receipt(server: Server, sql: str, who: str = "analyst") -> int:
+    response = server.query(sql, who=who)
+    assert response.status_code == 200, response.json()
+    return response.json()["receipt"]["ledger_index"]
+
+
+# Ledger entries reach the parties to them.
+
+
+def test_a_developer_without_a_grant_reads_no_other_developers_entries(demo) -> None:
+    secret = _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan")
+    key = _developer(demo)
+    seen = _readable(demo, key=key)
+    assert secret not in seen
+    assert all(entry.get("principal") != "analyst" for entry in seen.values())
+    # What it may read is about itself: its own creation, by the admin.
+    assert seen and all("outsider-" in json.dumps(entry) for entry in seen.values())
+    # Asking for the exact index, or just before it, skips to what it may read.
+    with _client(demo, key) as client:
+        for after in (secret - 1, -1, None):
+            params = {"limit": 1, **({"after": after} if after is not None else {})}
+            items = client.get("/v1/ledger/entries", params=params).json()["items"]
+            assert all(item["index"] != secret for item in items)
+
+
+def test_a_developer_with_a_grant_on_the_same_asset_cannot_read_anothers_use(demo) -> None:
+    secret = _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan")
+    mine = _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan",
+                    who="fintech")  # fmt: skip
+    seen = _readable(demo, "fintech")
+    assert mine in seen and secret not in seen
+    assert all(entry.get("principal") != "analyst" for entry in seen.values())
+    with demo.client("fintech") as client:
+        usage = client.get("/v1/usage").json()
+    assert {item["principal"] for item in usage["items"]} == {"fintech"}
+
+
+def test_a_provider_reads_entries_on_its_assets_and_no_others(demo) -> None:
+    visits = _receipt(demo, "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district")
+    claims = _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan")
+    hospital, insurer = _readable(demo, "city-hospital"), _readable(demo, "insurer")
+    assert visits in hospital and claims not in hospital
+    assert claims in insurer and visits not in insurer
+    assert all("insurance.claims" not in entry.get("assets", []) for entry in hospital.values())
+    for who, asset in (("city-hospital", "hospital.visits"), ("insurer", "insurance.claims")):
+        with demo.client(who) as client:
+            items = client.get("/v1/usage", params={"limit": 1000}).json()["items"]
+        assert items and all(asset in item["assets"] for item in items)
+    # Grants on its assets, and the approvals it made, are its entries too.
+    kinds = {entry["type"] for entry in hospital.values()}
+    assert {"asset_registered", "grant_requested", "grant_approved"} <= kinds
+
+
+def test_supervisors_operators_and_admin_read_every_entry(demo) -> None:
+    visits = _receipt(demo, "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district")
+    with demo.client(None) as anonymous:
+        size = anonymous.get("/v1/ledger/checkpoint").json()["tree_size"]
+    for who in ("supervisor", "operator", "admin"):
+        seen = _readable(demo, who)
+        assert visits in seen
+        assert set(range(size)) <= set(seen)
+
+
+def test_paging_across_gaps_returns_every_readable_entry_once(demo) -> None:
+    for _ in range(3):
+        _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan")
+        _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan", "fintech")
+    with demo.client("analyst") as client:
+        whole = [item["index"] for item in _pages(client, 1000)]
+        for limit in (1, 2, 7):
+            paged = [item["index"] for item in _pages(client, limit)]
+            assert paged == whole
+        # A page starting inside a gap starts at the next readable entry.
+        gap = next(i for i in range(whole[0], whole[-1]) if i not in whole)
+        first = client.get("/v1/ledger/entries", params={"after": gap, "limit": 1}).json()
+        assert [item["index"] for item in first["items"]] == [min(i for i in whole if i > gap)]
+    assert whole == sorted(set(whole))
+    assert len(whole) < len(_readable(demo, "supervisor"))
+
+
+def test_a_receipt_holder_verifies_inclusion_and_consistency_with_no_key(demo) -> None:
+    response = demo.query("SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan")
+    receipt = response.json()["receipt"]
+    with demo.client("analyst") as owner:
+        item = owner.get("/v1/ledger/entries",
+                         params={"after": receipt["ledger_index"] - 1, "limit": 1}).json()  # fmt: skip
+    data = item["items"][0]["data"]
+    assert leaf_hash(data.encode()).hex() == receipt["leaf_hash"]
+    with demo.client(None) as anyone:
+        key = anyone.get("/v1/ledger/public-key").json()["public_key"]
+        first = anyone.get("/v1/ledger/checkpoint").json()
+        size, root = verify_checkpoint(first["note"], key, ORIGIN)
+        path = anyone.get("/v1/ledger/proof/inclusion",
+                          params={"index": receipt["ledger_index"], "size": size}).json()  # fmt: skip
+        assert verify_inclusion(bytes.fromhex(receipt["leaf_hash"]), receipt["ledger_index"],
+                                size, [bytes.fromhex(h) for h in path["audit_path"]], root)  # fmt: skip
+        _receipt(demo, "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan", "fintech")
+        later = anyone.get("/v1/ledger/checkpoint").json()
+        size2, root2 = verify_checkpoint(later["note"], key, ORIGIN)
+        proof = anyone.get("/v1/ledger/proof/consistency", params={"from": size, "to": size2})
+        assert verify_consistency(size, size2, root, root2,
+                                  [bytes.fromhex(h) for h in proof.json()["proof"]])  # fmt: skip
+        # Entries themselves are not public.
+        assert anyone.get("/v1/ledger/entries").status_code == 401
+
+
+# CPU and time figures at the billing step.
+
+
+def test_cpu_figures_a_developer_reads_are_whole_billing_steps(demo) -> None:
+    index = _receipt(demo, "SELECT district, AVG(cost) AS c FROM hospital.visits GROUP BY district")
+    entry = _entry(demo, "analyst", index)
+    assert entry["usage"]["cpu_ms"] % CPU_STEP_MS == 0
+    with demo.client("analyst") as client:
+        usage = client.get("/v1/usage", params={"limit": 1000}).json()
+        submitted = client.post("/v1/jobs", json={"code": BY_DISTRICT}).json()
+    assert usage["cpu_ms"] % CPU_STEP_MS == 0
+    assert usage["items"] and all(i["cpu_ms"] % CPU_STEP_MS == 0 for i in usage["items"])
+    job = _wait_shown(demo, submitted["id"], {"succeeded", "failed", "rejected", "timeout"})
+    assert job["status"] == "succeeded", job
+    assert job["cpu_ms"] > 0 and job["cpu_ms"] % CPU_STEP_MS == 0
+    metered = [e for e in _readable(demo, "analyst").values()
+               if e.get("job_id") == job["id"] and e["type"] in ("job", "query")]  # fmt: skip
+    assert len(metered) == 2
+    assert all(e["usage"]["cpu_ms"] % CPU_STEP_MS == 0 for e in metered)
+
+
+def test_a_suppressed_rare_group_and_an_empty_one_meter_alike(demo) -> None:
+    """The planted patient aged 104 is suppressed; nobody is aged 150. Asked many times, the
+    two must be metered alike in every figure the developer reads."""
+    seen: dict[str, set[str]] = {}
+    for age in (104, 150) * 15:
+        sql = f"SELECT sex, COUNT(*) AS n FROM hospital.visits WHERE age = {age} GROUP BY sex"
+        response = demo.query(sql)
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        entry = _entry(demo, "analyst", body["receipt"]["ledger_index"])
+        figures = {
+            "usage": entry["usage"],
+            "cost": entry["cost"],
+            "response": {k: body[k] for k in ("columns", "rows", "suppressed_rows", "cost")},
+        }
+        seen.setdefault(str(age), set()).add(json.dumps(figures, sort_keys=True))
+    assert seen["104"] == seen["150"]
+
+
+# A job's developer sees its status and nothing else until its outputs are released.
+
+
+def _wait_shown(server: Server, job_id: str, wanted: set[str], who: str = "analyst") -> dict:
+    """Poll the job as `who` until it shows one of `wanted`."""
+    deadline = time.monotonic() + 90
+    with server.client(who) as client:
+        while time.monotonic() < deadline:
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            if job["status"] in wanted:
+                return job
+            time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never showed {wanted}")
+
+
+def _only_status(view: dict) -> bool:
+    return all(value is None for name, value in view.items() if name not in ALWAYS_SHOWN)
+
+
+def test_a_running_job_shows_its_developer_the_status_only(demo) -> None:
+    code = """
+answer = sql("SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district")
+publish("by_district", [["district", "label"], ["visits", "count"]], answer["rows"])
+while True:
+    pass
+"""
+    with demo.client("analyst") as owner:
+        job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
+        running = _wait_shown(demo, job_id, {"running"})
+        view = owner.get(f"/v1/jobs/{job_id}").json()
+        listed = [j for j in owner.get("/v1/jobs").json()["items"] if j["id"] == job_id]
+        assert owner.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+    assert _only_status(running) and _only_status(view) and _only_status(listed[0])
+    assert view["status"] == "running"
+    with demo.client("city-hospital") as reviewer:
+        assert reviewer.get(f"/v1/jobs/{job_id}").json()["started_at"] is not None
+    ended = _wait_shown(demo, job_id, {"cancelled"})
+    assert ended["error"]["code"] == "CANCELLED"
+
+
+def test_gate_refusals_name_rules_never_names_the_job_chose(demo) -> None:
+    """The job picks a column name by a value it read, then breaks a rule on that column."""
+    errors = set()
+    for pick in ("len(answer['rows']) > 3", "answer['rows'][0][1] % 2 == 0"):
+        code = f"""
+answer = sql("SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district")
+name = "district" if {pick} else "area"
+publish("t", [name, "n"], [["P000042", 50]])
+"""
+        with demo.client("analyst") as owner:
+            job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
+        job = _wait_shown(demo, job_id, {"rejected", "succeeded", "failed"})
+        assert job["status"] == "rejected", job
+        assert job["error"]["violations"]
+        assert all(set(v) == {"rule"} for v in job["error"]["violations"])
+        assert "district" not in json.dumps(job["error"]) and "area" not in json.dumps(job)
+        errors.add(json.dumps(job["error"], sort_keys=True))
+    assert len(errors) == 1
+
+
+HELD_RULE = """package veil.authz
+
+import rego.v1
+
+# Every job on hospital visits waits for a human.
+manual_review contains "hospital_visits" if {
+\tinput.scope == "job:submit"
+\tsome a in input.resource.assets
+\ta.id == "hospital.visits"
+}
+"""
+
+# Ways a held job can end, each chosen by what it read.
+ENDINGS = {
+    "succeeds": BY_DISTRICT,
+    "fails": BY_DISTRICT + "\nif answer['rows'][0][1] > 0:\n    raise ValueError('x')\n",
+    "times out": BY_DISTRICT + "\nwhile answer['rows'][0][1] > 0:\n    pass\n",
+    "breaks a gate rule": BY_DISTRICT.replace('answer["rows"])', '[["P000042", 50]])'),
+}
+TRUE_STATUS = {"succeeds": "review", "fails": "failed", "times out": "timeout",
+               "breaks a gate rule": "rejected"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Jobs on hospital visits held for review by policy, with a short wall-clock limit."""
+    policies = tmp_path_factory.mktemp("held-policies")
+    (policies / "review.rego").write_text(HELD_RULE)
+    server = start_server(
+        tmp_path_factory.mktemp("held") / "home",
+        env={"VEIL_JOB_TIMEOUT_S": "4", "VEIL_JOB_CPU_S": "2", "VEIL_JOB_CONCURRENCY": "4",
+             "VEIL_POLICY_DIR": str(policies)},
+    )  # fmt: skip
+    yield server
+    stop_server(server)
+
+
+def _held_jobs(server: Server) -> dict[str, str]:
+    ids = {}
+    with server.client("analyst") as owner:
+        for name, code in ENDINGS.items():
+            submitted = owner.post("/v1/jobs", json={"code": code})
+            assert submitted.status_code == 202, submitted.json()
+            ids[name] = submitted.json()["id"]
+    return ids
+
+
+def _without_identity(view: dict) -> dict:
+    return {k: v for k, v in view.items() if k not in ("id", "code_sha256", "submitted_at")}
+
+
+def test_every_ending_of_a_held_job_looks_the_same_to_its_developer(held) -> None:
+    ids = _held_jobs(held)
+    # The reviewer sees how each really ended.
+    for name, job_id in ids.items():
+        real = _wait_shown(held, job_id, {TRUE_STATUS[name]}, who="operator")
+        assert real["status"] == TRUE_STATUS[name]
+        # Ended for the reviewer; to its developer still running, or already in review.
+        with held.client("analyst") as owner:
+            assert owner.get(f"/v1/jobs/{job_id}").json()["status"] in ("running", "review")
+    views = {name: _wait_shown(held, job_id, {"review"}) for name, job_id in ids.items()}
+    assert all(_only_status(view) for view in views.values())
+    assert len({json.dumps(_without_identity(v), sort_keys=True) for v in views.values()}) == 1
+    with held.client("analyst") as owner:
+        for status in ("failed", "timeout", "rejected", "succeeded"):
+            listed = owner.get("/v1/jobs", params={"status": status}).json()["items"]
+            assert not set(ids.values()) & {job["id"] for job in listed}
+        listed = owner.get("/v1/jobs", params={"status": "review"}).json()["items"]
+        assert set(ids.values()) <= {job["id"] for job in listed}
+        # Whether a cancel still finds it running would say when it ended.
+        for job_id in ids.values():
+            assert owner.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None:
+    ids = _held_jobs(held)
+    for job_id in ids.values():
+        _wait_shown(held, job_id, {"review"})
+    mine = _readable(held, "analyst")
+    for job_id in ids.values():
+        assert [e["type"] for e in mine.values() if e.get("job_id") == job_id] == ["job_submitted"]
+    reviewer = _readable(held, "city-hospital")
+    for job_id in ids.values():
+        kinds = {e["type"] for e in reviewer.values() if e.get("job_id") == job_id}
+        assert {"job_submitted", "query", "job"} <= kinds
+    with held.client("analyst") as owner:
+        usage = owner.get("/v1/usage", params={"limit": 1000}).json()
+    assert not set(ids.values()) & {item["reference"] for item in usage["items"]}
+    held_queries = {e["query_id"] for e in reviewer.values()
+                    if e["type"] == "query" and e.get("job_id") in ids.values()}  # fmt: skip
+    assert held_queries and not held_queries & {item["reference"] for item in usage["items"]}
+
+
+def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection(held) -> None:
+    ids = _held_jobs(held)
+    for job_id in ids.values():
+        _wait_shown(held, job_id, {"review"})
+    decisions = {"succeeds": "approve", "fails": "approve", "times out": "reject",
+                 "breaks a gate rule": "reject"}  # fmt: skip
+    with held.client("city-hospital") as reviewer:
+        for name, decision in decisions.items():
+            decided = reviewer.post(f"/v1/jobs/{ids[name]}/review",
+                                    json={"decision": decision, "reason": "checked"})  # fmt: skip
+            assert decided.status_code == 200, decided.json()
+        again = reviewer.post(f"/v1/jobs/{ids['fails']}/review",
+                              json={"decision": "reject", "reason": "twice"})  # fmt: skip
+        assert again.status_code == 409
+    with held.client("analyst") as owner:
+        shown = {name: owner.get(f"/v1/jobs/{job_id}").json() for name, job_id in ids.items()}
+    assert shown["succeeds"]["status"] == "succeeded" and shown["succeeds"]["outputs"]
+    assert shown["fails"]["status"] == "failed"
+    assert shown["fails"]["error"] == {"code": "JOB_FAILED", "violations": []}
+    for name in ("times out", "breaks a gate rule"):
+        view = shown[name]
+        assert view["status"] == "rejected"
+        assert view["error"] == {"code": "RELEASE_REJECTED", "violations": []}
+        assert view["cpu_ms"] is None and view["disclosure"] is None
+    assert _without_identity(shown["times out"]) == _without_identity(shown["breaks a gate rule"])
+    mine = _readable(held, "analyst")
+    approved = {e["type"] for e in mine.values() if e.get("job_id") == ids["succeeds"]}
+    assert {"query", "job", "job_release"} <= approved
+    rejected = [(e["type"], e.get("by")) for e in mine.values()
+                if e.get("job_id") == ids["times out"]]  # fmt: skip
+    assert rejected == [("job_submitted", None), ("job_release", "city-hospital")]
