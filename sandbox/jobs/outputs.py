@@ -44,6 +44,8 @@ LABEL_TYPES = (str, int, bool)
 WORK_PER_CELL = 8
 # The answer rows a job's queries may each return when no obligation says fewer.
 MAX_ANSWER_ROWS = 10_000
+# The gate's deadline when its caller sets none.
+GATE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def check_outputs(
     rules: OutputRules,
     budget: GateBudget | None = None,
 ) -> CheckedOutputs:
-    budget = budget or gate_budget(JobLimits(), rules, seconds=30.0)
+    """Check every table against the answers, or refuse them all with the first rule broken."""
+    budget = budget or gate_budget(JobLimits(), rules, GATE_SECONDS)
     work = _Work(budget)
     released = _Released(answers, work)
     checked, review = {}, set()
@@ -194,6 +197,7 @@ class _Released:
     def _look_up(self, labels: frozenset) -> tuple[int, bool]:
         if any(label not in self._rows for label in labels):
             return 0, False
+        # From the rarest label: no step walks more rows than could still match.
         ordered = sorted(labels, key=lambda label: len(self._rows[label]))
         rows = self._rows[ordered[0]]
         for label in ordered[1:]:
