@@ -16,8 +16,10 @@ groups). The policy's obligations can only make these stricter.
 The gate's work is bounded per job: answer rows are indexed by label, each label set a table
 uses is looked up once, starting from its rarest label, and every step is charged against a
 budget of operations derived from the job's limits and against a deadline of the gate's own.
-Out of either, the job is refused with `gate_limit`. Refusals name a rule and nothing else: no
-table or column name, since a job could pick which one fails by a value it holds.
+No index makes every shape linear (asking which of many label sets lie inside which of many
+rows is the orthogonal-vectors problem), so shapes made to defeat it meet the budget instead:
+out of operations or time, the job is refused with `gate_limit`. Refusals name a rule and
+nothing else: no table or column name, since a job could pick which one fails by a value.
 """
 
 from __future__ import annotations
