@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +53,7 @@ class JobStatus(StrEnum):
 ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED,
                    JobStatus.CANCELLED, JobStatus.TIMEOUT})  # fmt: skip
 RELEASE_REJECTED = "RELEASE_REJECTED"
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # how utc_now() stamps
 # Where a held job can be when a reviewer decides: waiting, or ended in any way but cancelled.
 DECIDABLE = [s.value for s in (JobStatus.REVIEW, JobStatus.SUCCEEDED, JobStatus.FAILED,
                                JobStatus.REJECTED, JobStatus.TIMEOUT)]  # fmt: skip
@@ -85,6 +87,13 @@ class Job:
     finished_at: str | None
     decided_by: str | None
     decision_reason: str | None
+
+    @property
+    def started(self) -> datetime | None:
+        """When it started, to the second as stamped; None until it does."""
+        if self.started_at is None:
+            return None
+        return datetime.strptime(self.started_at, STAMP).replace(tzinfo=UTC)
 
     @property
     def held(self) -> bool:

@@ -17,7 +17,6 @@ from gateway.job_records import Job, JobStatus
 # What a developer may always see: what it sent, and the job's place in the queue.
 ALWAYS_SHOWN = ("id", "status", "developer", "grant_id", "code_sha256", "submitted_at")
 UNRELEASED = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.REVIEW})
-STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def shown(job: Job, caller: Principal, wall_s: float, now: datetime | None = None) -> dict:
@@ -48,9 +47,8 @@ def developer_status(job: Job, wall_s: float, now: datetime) -> str:
         return job.status.value
     if job.decided_by is not None:
         return JobStatus.REJECTED.value  # held after a decision only when rejected
-    if job.started_at is None:
+    if job.started is None:
         return JobStatus.REVIEW.value
-    started = datetime.strptime(job.started_at, STAMP).replace(tzinfo=UTC)
-    if now < started + timedelta(seconds=wall_s):
+    if now < job.started + timedelta(seconds=wall_s):
         return JobStatus.RUNNING.value
     return JobStatus.REVIEW.value

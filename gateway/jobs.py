@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from gateway.authorisation import asset_inputs, decide, refuse
 from gateway.control import Grant, GrantStatus, Principal, utc_now
@@ -142,7 +144,22 @@ def _execute_logged(veil: Services, job_id: str) -> None:
         log.exception("job %s failed in the runner", job_id)
         _end_quietly(veil, job_id, JobStatus.FAILED, "JOB_FAILED")
     finally:
+        _hold_slot(veil, job_id)
         veil.jobs.forget(job_id)
+
+
+def _hold_slot(veil: Services, job_id: str) -> None:
+    """A held job keeps its slot until the latest it could end, whenever it really did: its
+    developer's next job starts when this slot frees, and must not tell when this one ended."""
+    job = veil.job_records.get(job_id)
+    if not job.held or job.started is None:
+        return
+    # The start is stamped to the second; the gate runs after the job, up to its own deadline.
+    latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + 1
+    left = (job.started + timedelta(seconds=latest) - datetime.now(UTC)).total_seconds()
+    # Not on the job's cancel event, which every run sets as it ends; the job is recorded by
+    # now, so a shutdown waiting here loses nothing.
+    time.sleep(max(0.0, left))
 
 
 def execute(veil: Services, job_id: str) -> None:

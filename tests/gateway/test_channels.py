@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from itertools import count
 
 import httpx
@@ -306,6 +307,9 @@ TRUE_STATUS = {"succeeds": "review", "fails": "failed", "times out": "timeout",
                "breaks a gate rule": "rejected"}  # fmt: skip
 
 
+WALL_S, GATE_S = 4, 2
+
+
 @pytest.fixture(scope="module")
 def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Jobs on hospital visits held for review by policy, with a short wall-clock limit."""
@@ -313,8 +317,9 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (policies / "review.rego").write_text(HELD_RULE)
     server = start_server(
         tmp_path_factory.mktemp("held") / "home",
-        env={"VEIL_JOB_TIMEOUT_S": "4", "VEIL_JOB_CPU_S": "2", "VEIL_JOB_CONCURRENCY": "4",
-             "VEIL_POLICY_DIR": str(policies)},
+        env={"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
+             "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_JOB_CONCURRENCY": "2",
+             "VEIL_JOBS_IN_FLIGHT_PER_PRINCIPAL": "1", "VEIL_POLICY_DIR": str(policies)},
     )  # fmt: skip
     yield server
     stop_server(server)
@@ -407,3 +412,17 @@ def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection
     rejected = [(e["type"], e.get("by")) for e in mine.values()
                 if e.get("job_id") == ids["times out"]]  # fmt: skip
     assert rejected == [("job_submitted", None), ("job_release", "city-hospital")]
+
+
+def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ended(held) -> None:
+    """One job of the developer runs at a time. A held job that fails at once hands the next
+    its start no sooner than one that ran to every limit would: the start says nothing."""
+    with held.client("analyst") as owner:
+        first = owner.post("/v1/jobs", json={"code": ENDINGS["fails"]}).json()["id"]
+        second = owner.post("/v1/jobs", json={"code": "x = 1"}).json()["id"]
+    assert _wait_shown(held, first, {"failed"}, who="operator")["status"] == "failed"
+    started = _wait_shown(held, second, {"running", "review"}, who="operator")["started_at"]
+    with held.client("operator") as operator:
+        began = operator.get(f"/v1/jobs/{first}").json()["started_at"]
+    gap = datetime.fromisoformat(started) - datetime.fromisoformat(began)
+    assert gap >= timedelta(seconds=WALL_S + GATE_S + 1)

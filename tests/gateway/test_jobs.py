@@ -186,7 +186,9 @@ def tight(tmp_path_factory) -> Iterator[Server]:
     server = start_server(
         tmp_path_factory.mktemp("tight") / "home",
         env={"VEIL_JOB_TIMEOUT_S": "4", "VEIL_JOB_CPU_S": "2", "VEIL_JOB_MEMORY_MB": "256",
-             "VEIL_JOB_CONCURRENCY": "3", "VEIL_POLICY_DIR": str(policies)},
+             "VEIL_JOB_CONCURRENCY": "3", "VEIL_POLICY_DIR": str(policies),
+             # Held jobs keep their slot to their latest possible end: keep that short.
+             "VEIL_JOB_GATE_TIMEOUT_S": "2", "VEIL_JOBS_IN_FLIGHT_PER_PRINCIPAL": "3"},
     )  # fmt: skip
     yield server
     stop_server(server)
