@@ -72,7 +72,8 @@ def test_usage_lists_what_the_caller_may_see() -> None:
     assert [line.index for line in mine.lines] == [2, 4, 5]
     assert mine.outcomes == {"released": 2, "denied": 1}
     assert mine.charged == {"CNY": 100}
-    assert mine.totals == {"rows_scanned": 2000, "cpu_ms": 10, "bytes_returned": 80}
+    # CPU is shown at the billing step: 5 ms twice is two steps of 100.
+    assert mine.totals == {"rows_scanned": 2000, "cpu_ms": 200, "bytes_returned": 80}
     everyone = usage(ENTRIES, "2026-11", lambda data: True)
     assert [line.index for line in everyone.lines] == [2, 3, 4, 5]
 
