@@ -47,10 +47,12 @@ def create(job: Annotated[Job, Depends(submitted_job)]) -> dict:
     return {"id": job.id, "status": job.status.value}
 
 
-def job_resource(job_id: Annotated[str, Path(pattern=JOB_ID)], veil: Veil) -> dict:
+def job_resource(job_id: Annotated[str, Path(pattern=JOB_ID)], caller: Caller, veil: Veil) -> dict:
     job = veil.job_records.get(job_id)  # 404 for an unknown job
+    # The status the caller is shown: a refusal records this, and the caller reads its record.
+    status = _shown(job, caller, veil)["status"]
     return {"job": {"id": job.id, "developer": job.developer, "reviewers": job.reviewers,
-                    "status": job.status.value}}  # fmt: skip
+                    "status": status}}  # fmt: skip
 
 
 @router.get("")

@@ -360,6 +360,14 @@ def test_every_ending_of_a_held_job_looks_the_same_to_its_developer(held) -> Non
         # Whether a cancel still finds it running would say when it ended.
         for job_id in ids.values():
             assert owner.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+        # A refusal records the job it refused; its developer reads that record.
+        for job_id in ids.values():
+            review = {"decision": "approve", "reason": "mine"}
+            assert owner.post(f"/v1/jobs/{job_id}/review", json=review).status_code == 403
+    refusals = [e["resource"]["job"] for e in _readable(held, "analyst").values()
+                if e["type"] == "access_denied" and "job" in e.get("resource", {})]  # fmt: skip
+    assert {job["id"] for job in refusals} == set(ids.values())
+    assert {job["status"] for job in refusals} == {"review"}
 
 
 def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None:
