@@ -54,9 +54,8 @@ ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED,
                    JobStatus.CANCELLED, JobStatus.TIMEOUT})  # fmt: skip
 RELEASE_REJECTED = "RELEASE_REJECTED"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"  # how utc_now() stamps
-# Where a held job can be when a reviewer decides: waiting, or ended in any way but cancelled.
-DECIDABLE = [s.value for s in (JobStatus.REVIEW, JobStatus.SUCCEEDED, JobStatus.FAILED,
-                               JobStatus.REJECTED, JobStatus.TIMEOUT)]  # fmt: skip
+# Where a held job can be when a reviewer decides: waiting, or ended in any way.
+DECIDABLE = sorted(status.value for status in ENDED | {JobStatus.REVIEW})
 TRANSITIONS = {
     JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED},
     JobStatus.RUNNING: ENDED | {JobStatus.REVIEW},

@@ -42,8 +42,14 @@ def shown(job: Job, caller: Principal, wall_s: float, now: datetime | None = Non
 
 
 def developer_status(job: Job, wall_s: float, now: datetime) -> str:
-    """The status its developer sees: a held job is running, then in review, until decided."""
-    if not job.held or job.status in (JobStatus.QUEUED, JobStatus.CANCELLED):
+    """The status its developer sees: a held job is running, then in review, until decided.
+
+    A held job stopped after it started looks like any other ending too: its developer can
+    time a stop (a grant's term runs out when it said), and whether the stop still found the
+    job running would say when it ended.
+    """
+    unstarted = job.started is None and job.status is JobStatus.CANCELLED
+    if not job.held or job.status is JobStatus.QUEUED or unstarted:
         return job.status.value
     if job.decided_by is not None:
         return JobStatus.REJECTED.value  # held after a decision only when rejected

@@ -434,3 +434,26 @@ def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ende
         began = operator.get(f"/v1/jobs/{first}").json()["started_at"]
     gap = datetime.fromisoformat(started) - datetime.fromisoformat(began)
     assert gap >= timedelta(seconds=WALL_S + GATE_S + 1)
+
+
+def test_a_held_job_stopped_while_it_ran_looks_like_any_other_ending(held) -> None:
+    """A developer can time a stop (its grant's term ends when it asked); whether the stop
+    still found the job running must not show."""
+    with held.client("analyst") as owner:
+        job_id = owner.post("/v1/jobs", json={"code": "while True:\n    pass"}).json()["id"]
+        grant = owner.get(f"/v1/jobs/{job_id}").json()["grant_id"]
+    _wait_shown(held, job_id, {"running"}, who="operator")
+    stop = {"grant": grant, "reason": "audit"}
+    with held.client("supervisor") as supervisor:
+        assert supervisor.post("/v1/emergency/suspend", json=stop).status_code == 200
+        try:
+            assert _wait_shown(held, job_id, {"cancelled"}, who="operator")
+        finally:
+            supervisor.post("/v1/emergency/resume", json=stop)
+    with held.client("analyst") as owner:
+        assert owner.get(f"/v1/jobs/{job_id}").json()["status"] in ("running", "review")
+    assert _only_status(_wait_shown(held, job_id, {"review"}))
+    with held.client("city-hospital") as reviewer:
+        approve = {"decision": "approve", "reason": "seen"}
+        assert reviewer.post(f"/v1/jobs/{job_id}/review", json=approve).status_code == 200
+    assert _wait_shown(held, job_id, {"cancelled"})["error"]["code"] == "CANCELLED"

@@ -281,7 +281,7 @@ def test_a_running_job_is_cancelled_when_its_grant_is_suspended(tight) -> None:
         stop = {"grant": grant, "reason": "audit"}
         assert supervisor.post("/v1/emergency/suspend", json=stop).status_code == 200
         try:
-            job = wait(tight, job_id)
+            job = wait(tight, job_id, who="operator")  # held: its developer sees no stop
         finally:
             supervisor.post("/v1/emergency/resume", json=stop)
     assert job["status"] == "cancelled"
