@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,8 +143,8 @@ def _execute_logged(veil: Services, job_id: str) -> None:
         log.exception("job %s failed in the runner", job_id)
         _end_quietly(veil, job_id, JobStatus.FAILED, "JOB_FAILED")
     finally:
+        veil.jobs.forget(job_id)  # its run's cancel event: every run sets it as it ends
         _hold_slot(veil, job_id)
-        veil.jobs.forget(job_id)
 
 
 def _hold_slot(veil: Services, job_id: str) -> None:
@@ -157,9 +156,9 @@ def _hold_slot(veil: Services, job_id: str) -> None:
     # The start is stamped to the second; the gate runs after the job, up to its own deadline.
     latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + 1
     left = (job.started + timedelta(seconds=latest) - datetime.now(UTC)).total_seconds()
-    # Not on the job's cancel event, which every run sets as it ends; the job is recorded by
-    # now, so a shutdown waiting here loses nothing.
-    time.sleep(max(0.0, left))
+    # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
+    veil.jobs.cancel_event(job_id).wait(max(0.0, left))
+    veil.jobs.forget(job_id)
 
 
 def execute(veil: Services, job_id: str) -> None:
