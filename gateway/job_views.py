@@ -19,14 +19,14 @@ ALWAYS_SHOWN = ("id", "status", "developer", "grant_id", "code_sha256", "submitt
 UNRELEASED = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.REVIEW})
 
 
-def shown(job: Job, caller: Principal, wall_s: float, now: datetime | None = None) -> dict:
+def shown(job: Job, caller: Principal, wall_s: float) -> dict:
     """The job as `caller` may see it; `wall_s` is the job's wall-clock limit."""
     if caller.id != job.developer:
         if job.status is JobStatus.REVIEW:
             reviewer = caller.id in job.reviewers or caller.has("operator")
             return job.as_dict(with_outputs=reviewer)
         return job.as_dict(with_outputs=job.status is JobStatus.SUCCEEDED)
-    status = developer_status(job, wall_s, now or datetime.now(UTC))
+    status = developer_status(job, wall_s, datetime.now(UTC))
     if job.held or job.status in UNRELEASED:
         view = dict.fromkeys(job.as_dict(with_outputs=False))
         view.update({name: getattr(job, name) for name in ALWAYS_SHOWN}, status=status)
