@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.errors import JobRejected
 from sandbox.jobs import helpers, wire
-from sandbox.jobs.gate import compile_job, job_globals
+from sandbox.jobs.gate import coded_exception, compile_job, job_globals
 from sandbox.jobs.seal import SealFailed, SealLimits, seal
 
 # Exit codes the runner reads when no message explains the end.
@@ -27,10 +27,12 @@ EXIT_LOST = 14
 MAX_FD = 1 << 20
 
 
+@coded_exception
 class QueryFailed(Exception):
     """`sql()` was refused or failed; the argument is the stable code, as over HTTP."""
 
 
+@coded_exception
 class PublishRefused(Exception):
     """`publish()` was given something that is not a table the gate can check."""
 

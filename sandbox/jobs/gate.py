@@ -1,49 +1,38 @@
 """The compile gate: job code becomes RestrictedPython bytecode run with every guard in place.
 
-Jobs see only the builtins below, a few standard modules through read-only proxies of their
-public names, and the plain functions the enclave hands in (`sql`, `publish`, helpers). No
-module, frame, class or host object is reachable. This is the first wall; the OS seal
-around the process running a job is the second.
+Jobs see only the builtins below, the module proxies of `modules.py`, and the plain functions
+the enclave hands in (`sql`, `publish`, helpers). Every attribute read goes through the
+allow-list of `attributes.py`; every exception a job catches is replaced by a blank one of
+the same type, so nothing the host put in it (an object, a name, arguments, a traceback)
+reaches the job. This is the first wall; the OS seal around the process is the second.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins as python_builtins
-import collections
-import decimal
-import fractions
-import itertools
-import math
 import operator
-import statistics
 from collections.abc import Callable
-from types import CodeType, ModuleType, SimpleNamespace
+from types import CodeType
 from typing import Any
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 from RestrictedPython.Guards import (
-    full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
     safe_builtins,
-    safer_getattr,
 )
 
 from sandbox.errors import JobRejected, Violation
+from sandbox.jobs.attributes import read_attribute
+from sandbox.jobs.modules import importer
 
 MAX_CODE_CHARS = 100_000
 FILENAME = "<job>"
 
-# Only their public API, as listed by the module itself: `statistics.sys` and the like stay out.
-MODULES: dict[str, ModuleType] = {
-    module.__name__: module
-    for module in (math, statistics, decimal, fractions, itertools, collections)
-}
-
 # RestrictedPython's safe builtins, less those a job has no use for: classes (which need
 # `__build_class__`), attribute setters, and identities of host objects.
-REMOVED_BUILTINS = frozenset({"__build_class__", "setattr", "delattr", "id", "hash"})
+REMOVED_BUILTINS = frozenset({"__build_class__", "_getattr_", "setattr", "delattr", "id", "hash"})
 EXTRA_BUILTINS: dict[str, Any] = {
     name: getattr(python_builtins, name)
     for name in (
@@ -67,7 +56,7 @@ def compile_job(code: str) -> CodeType:
     if len(code) > MAX_CODE_CHARS:
         raise JobRejected(f"a job is at most {MAX_CODE_CHARS} characters", [Violation("too_long")])
     try:
-        result = compile_restricted_exec(code, filename=FILENAME)
+        result = compile_restricted_exec(code, filename=FILENAME, policy=_JobTransformer)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise JobRejected("the job could not be compiled", [Violation("syntax")]) from exc
     if result.errors or result.code is None:
@@ -95,42 +84,75 @@ def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
     """Fresh globals for one job: guarded builtins, hooks, and the enclave's functions."""
     builtins = {k: v for k, v in safe_builtins.items() if k not in REMOVED_BUILTINS}
     builtins.update(EXTRA_BUILTINS)
-    builtins["__import__"] = _importer()
+    builtins["__import__"] = importer()
     return {
         # A dict of its own per job (CPython needs a real dict here); jobs cannot name it.
         "__builtins__": builtins,
         "__name__": "job",
-        "_getattr_": safer_getattr,
+        "_getattr_": read_attribute,
         "_getitem_": operator.getitem,
         "_getiter_": iter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": full_write_guard,
+        "_write_": _writable,
         "_inplacevar_": _inplace,
         "_print_": _Discard,
+        EXCEPTION_HOOK: blank_exception,
         # No `_apply_`: calls with *args or **kwargs fail rather than pass through a hook.
         **functions,
     }
 
 
-def _importer() -> Callable[..., SimpleNamespace]:
-    proxies: dict[str, SimpleNamespace] = {}
-
-    def guarded_import(
-        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> SimpleNamespace:
-        if level != 0 or name not in MODULES:
-            raise ImportError(f"module {name!r} is not available to jobs")
-        if name not in proxies:
-            proxies[name] = SimpleNamespace(**_public(MODULES[name]))
-        return proxies[name]
-
-    return guarded_import
+# Containers a job builds itself; item assignment on anything else is refused.
+WRITABLE = (list, dict, set)
+CODED_EXCEPTIONS: list[type[BaseException]] = []
 
 
-def _public(module: ModuleType) -> dict[str, Any]:
-    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
-    return {name: getattr(module, name) for name in names if not name.startswith("_")}
+def blank_exception(caught: BaseException) -> BaseException:
+    """What `except ... as name` binds: a new exception of the caught type, holding nothing.
+
+    Exceptions the enclave raises to tell a job a stable code (`coded_exception`) keep it.
+    """
+    kind = type(caught)
+    if kind in CODED_EXCEPTIONS and len(caught.args) == 1 and type(caught.args[0]) is str:
+        return kind(caught.args[0])
+    try:
+        blank = kind.__new__(kind)
+    except Exception:  # noqa: BLE001 - a type that cannot be made blank becomes a plain one
+        return Exception()
+    return blank if type(blank) is kind else Exception()
+
+
+def coded_exception(kind: type[BaseException]) -> type[BaseException]:
+    """Mark an exception type whose single string argument (a stable code) a job may read."""
+    CODED_EXCEPTIONS.append(kind)
+    return kind
+
+
+def _writable(target: Any) -> Any:
+    if type(target) in WRITABLE:
+        return target
+    raise TypeError("only lists, dicts and sets a job built can be written to")
+
+
+EXCEPTION_HOOK = "_exception_"
+
+
+class _JobTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's checks, and a blank exception bound in every named handler."""
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
+        node = super().visit_ExceptHandler(node)
+        if node.name:
+            rebind = ast.Assign(
+                targets=[ast.Name(node.name, ast.Store())],
+                value=ast.Call(
+                    ast.Name(EXCEPTION_HOOK, ast.Load()), [ast.Name(node.name, ast.Load())], []
+                ),
+            )
+            node.body.insert(0, ast.copy_location(rebind, node))
+            ast.fix_missing_locations(node)
+        return node
 
 
 def _inplace(op: str, target: Any, value: Any) -> Any:

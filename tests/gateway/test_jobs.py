@@ -90,7 +90,7 @@ try:
     sql("SELECT patient_name FROM hospital.visits")
     outcome = "answered"
 except Exception as exc:
-    outcome = exc.args[0]
+    outcome = str(exc)
 publish("outcome", ["n"], [[1 if outcome == "QUERY_REJECTED" else 2]])
 """
     job = run(demo, code)

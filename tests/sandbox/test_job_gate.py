@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from sandbox.errors import JobRejected
+from sandbox.jobs.attributes import AttributeRefused
+from sandbox.jobs.child import QueryFailed
 from sandbox.jobs.gate import compile_job, job_globals
+from sandbox.jobs.modules import ImportRefused
 
 
 def run(code: str, **functions) -> dict:
@@ -73,11 +76,38 @@ def test_escapes_are_refused_at_compile(code: str) -> None:
 
 
 FAIL_AT_RUN = {
-    "import os": ("import os", ImportError),
-    "import sys": ("import sys", ImportError),
-    "relative import": ("from . import x", ImportError),
-    "from-import of internals": ("from statistics import sys", ImportError),
-    "str.format (CVE-2023-41039)": ("'{0}'.format(1)", NotImplementedError),
+    "import os": ("import os", ImportRefused),
+    "import sys": ("import sys", ImportRefused),
+    "relative import": ("from . import x", ImportRefused),
+    "from-import of internals": ("from statistics import sys", ImportRefused),
+    "from-import of a class not offered": ("from collections import UserString", ImportRefused),
+    "from-import of a context": ("from decimal import getcontext", ImportRefused),
+    "str.format (CVE-2023-41039)": ("'{0}'.format(1)", AttributeRefused),
+    "str.format_map": ("'{x}'.format_map({'x': 1})", AttributeRefused),
+    "format through a bound method held": ("f = 'a'.join\nf.format", AttributeRefused),
+    "str.format from the class": ("str.format('{0}', 1)", AttributeRefused),
+    "module internals": ("import statistics\nstatistics.sys", AttributeRefused),
+    "module's math import": ("import fractions\nfractions.math", AttributeRefused),
+    "generator state": ("g = (x for x in [1])\ng.gi_running", AttributeRefused),
+    "generator send": ("g = (x for x in [1])\ng.send", AttributeRefused),
+    "function code": ("def f(): pass\nf.func_code", AttributeRefused),
+    "bound method's object": (
+        "import statistics\nstatistics.NormalDist().pdf.im_self",
+        AttributeRefused,
+    ),
+    "a dict view's mapping": ("{}.keys().mapping", AttributeRefused),
+    "an exception's args": ("try:\n    1/0\nexcept Exception as e:\n    e.args", AttributeRefused),
+    "an AttributeError's obj": (
+        "try:\n    [].nope\nexcept AttributeError as e:\n    e.obj",
+        AttributeRefused,
+    ),
+    "a class's methods": ("int.to_bytes", AttributeRefused),
+    "a deque's internals": (
+        "from collections import deque\ndeque().maxlen.real.imag.bit_length.self",
+        AttributeRefused,
+    ),
+    "writing to a number": ("x = 1\nx.real = 2", TypeError),
+    "writing an item of a proxy": ("import math\nmath['pi'] = 3", TypeError),
     "open": ("open('/etc/passwd')", NameError),
     "getattr": ("getattr(sql, 'x')", NameError),
     "type": ("type(1)", NameError),
@@ -101,15 +131,84 @@ def test_escapes_fail_at_run_time(code: str, error: type[Exception]) -> None:
         run(code, sql=lambda text: {})
 
 
-def test_modules_show_only_their_public_api() -> None:
-    # A missing attribute reads as None (safer_getattr's default): nothing behind it is reached.
+def test_modules_offer_vetted_names_only() -> None:
     scope = run(
-        "import statistics\nimport collections\nimport decimal\n"
-        "inner = statistics.sys\nabc = collections.abc\nlocal = decimal.sys\n"
-        "mean = statistics.mean([1, 2, 3])"
+        "import statistics\nfrom decimal import Decimal, ROUND_HALF_UP\nimport math\n"
+        "mean = statistics.mean([1, 2, 3])\n"
+        "rounded = Decimal('2.345').quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)\n"
+        "fit = statistics.linear_regression([1, 2, 3], [2, 4, 6])\n"
+        "slope = fit.slope\nroot = math.sqrt(16)\nkind = repr(math)"
     )
-    assert (scope["inner"], scope["abc"], scope["local"]) == (None, None, None)
-    assert scope["mean"] == 2
+    assert scope["mean"] == 2 and str(scope["rounded"]) == "2.35"
+    assert scope["slope"] == 2 and scope["root"] == 4
+    assert scope["kind"] == "<module math>"  # no path, no module object
+
+
+def test_the_user_string_escape_is_closed() -> None:
+    """The escape seen from outside: a formatter walked a path to an AttributeError carrying
+    the object it stopped on. Neither the formatter nor the object is reachable now."""
+    escape = """
+found = []
+try:
+    from collections import UserString
+    found.append(UserString("{0.append.nope}").format([]))
+except Exception as e:
+    found.append(str(e))
+"""
+    assert run(escape)["found"] == [""]
+    variant = """
+found = []
+for text in ("{0.append.nope}", "{0[0].real.nope}"):
+    try:
+        found.append(text.format([1]))
+    except Exception as e:
+        found.append(str(e))
+"""
+    assert run(variant)["found"] == ["", ""]
+
+
+CAUGHT = {
+    "attribute error of a host object": "[].nope",
+    "key error carrying a host object": "{}[sql]",
+    "index error": "[][5]",
+    "type error naming a host function": "sql(1, 2, 3)",
+    "value error from a module": "import statistics\nstatistics.mean([])",
+    "zero division": "1 / 0",
+    "unpacking": "a, b = [sql]",
+    "stop iteration": "iter = None\nnext_value = [x for x in []][0]",
+}
+
+
+@pytest.mark.parametrize("raising", CAUGHT.values(), ids=CAUGHT.keys())
+def test_a_caught_exception_holds_its_type_and_nothing_else(raising: str) -> None:
+    body = "\n".join("    " + line for line in raising.splitlines())
+    scope = run(
+        f"try:\n{body}\nexcept Exception as e:\n    caught = e\n    text = str(e)\n"
+        "    shown = repr(e)\n    same = isinstance(e, Exception)",
+        sql=lambda text: {},
+    )
+    caught = scope["caught"]
+    assert caught.args == () and caught.__traceback__ is None
+    assert caught.__context__ is None and caught.__cause__ is None
+    assert getattr(caught, "obj", None) is None and getattr(caught, "name", None) is None
+    assert scope["text"] == "" and scope["shown"] == f"{type(caught).__name__}()"
+    assert scope["same"] is True
+
+
+def test_a_refused_query_still_tells_the_job_its_code() -> None:
+    def refuse(text: str) -> dict:
+        raise QueryFailed("QUERY_REJECTED")
+
+    scope = run("try:\n    sql('x')\nexcept Exception as e:\n    code = str(e)", sql=refuse)
+    assert scope["code"] == "QUERY_REJECTED"
+
+
+def test_a_nested_handler_and_a_reraise_stay_blank() -> None:
+    scope = run(
+        "try:\n    try:\n        [].nope\n    except AttributeError as inner:\n"
+        "        raise ValueError(inner)\nexcept ValueError as outer:\n    held = outer\n",
+    )
+    assert scope["held"].args == () and scope["held"].__cause__ is None
 
 
 def test_each_job_gets_fresh_globals() -> None:
