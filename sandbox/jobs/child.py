@@ -1,4 +1,8 @@
-"""A job process: forked from the warm parent, sealed, then running one job's code.
+"""A job process: a fresh interpreter the zygote executes, sealed, then running one job's code.
+
+Run as `python -I -m sandbox.jobs.child FD START`: FD is its socket to the runner, START its
+slot, limits and whether the network was left. It imports what a job may use, seals itself,
+and only then reads the job's code.
 
 Everything the job can do outside its own memory goes over one socket to the runner:
 `sql(text)` asks for an aggregate answer and `publish(name, columns, rows)` offers a table.
@@ -7,8 +11,10 @@ Nothing else is open. What the job prints goes nowhere; what goes wrong leaves a
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +43,22 @@ class PublishRefused(Exception):
     """`publish()` was given something that is not a table the gate can check."""
 
 
-def run(channel: socket.socket, start: dict[str, Any], *, network_left: bool, devnull: int) -> int:
-    """The child's whole life after the fork; returns its exit code."""
-    _keep_only(channel.fileno(), devnull)
+def main() -> None:
+    code = EXIT_SEAL_FAILED
     try:
-        seal(SealLimits(**start["limits"]), start["slot"], network_left=network_left)
+        channel = socket.socket(fileno=int(sys.argv[-2]))
+        code = run(channel, json.loads(sys.argv[-1]))
+    finally:
+        os._exit(code)
+
+
+def run(channel: socket.socket, start: dict[str, Any]) -> int:
+    """The child's whole life; returns its exit code."""
+    keep_only(channel.fileno())
+    try:
+        seal(
+            SealLimits(**start["limits"]), start["slot"], network_left=start["network_left"] is True
+        )
     except (SealFailed, OSError, TypeError, KeyError):
         return EXIT_SEAL_FAILED
     try:
@@ -123,9 +140,14 @@ def _violations(exc: JobRejected) -> list[dict]:
     return [violation.as_dict() for violation in exc.violations]
 
 
-def _keep_only(channel_fd: int, devnull: int) -> None:
+def keep_only(channel_fd: int) -> None:
     """Standard streams to /dev/null and every other inherited descriptor closed."""
+    devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.closerange(3, channel_fd)
     os.closerange(channel_fd + 1, MAX_FD)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""The warm parent of job processes: it imports once, holds no secret and no data, and forks.
+"""The parent of job processes: it holds no secret and no data, and starts each job afresh.
 
 Started by the runner as `python -I -m sandbox.jobs.zygote FD` with an empty environment, it
 leaves the network for good, checks which seal layers this kernel grants by sealing a probe
@@ -9,8 +9,11 @@ child, and then serves the control socket FD (SOCK_SEQPACKET, JSON, descriptors 
     runner → {"op": "kill", "job"}
     zygote → {"op": "exited", "job", "exit_code" | "signal", "cpu_ms", "killed": reason | null}
 
-It kills a child at its wall-clock deadline even if the runner has gone quiet, and reaps every
-child with its CPU time, which the runner meters.
+Each job process is a fork that at once executes a fresh interpreter (`sandbox.jobs.child`),
+given only its socket, its slot and its limits: nothing of this process's bookkeeping (other
+jobs, their ids, their sockets) survives into it, not even in freed memory. The zygote kills a
+child at its wall-clock deadline even if the runner has gone quiet, and reaps every child with
+its CPU time, which the runner meters.
 """
 
 from __future__ import annotations
@@ -23,11 +26,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.jobs import child
 from sandbox.jobs.seal import LAYERS, SealFailed, SealLimits, leave_network, seal
 
 MAX_CONTROL_BYTES = 64 * 1024
@@ -35,7 +37,10 @@ TICK_S = 0.02
 PROBE_SLOT = 0
 EXIT_INTERNAL = 70
 
-ChildMain = Callable[[socket.socket, dict[str, Any]], int]
+# The interpreter a job runs in (argv; executed as SELF, this very interpreter); its last two
+# arguments are the socket's fd and the start.
+CHILD_COMMAND = (sys.executable, "-I", "-m", "sandbox.jobs.child")
+SELF = "/proc/self/exe"
 
 
 @dataclass
@@ -48,12 +53,7 @@ class Child:
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     network_left = leave_network()
-    devnull = os.open(os.devnull, os.O_RDWR)
-
-    def job_main(channel: socket.socket, start: dict[str, Any]) -> int:
-        return child.run(channel, start, network_left=network_left, devnull=devnull)
-
-    serve(control, job_main, probe(network_left))
+    serve(control, CHILD_COMMAND, probe(network_left), network_left=network_left)
 
 
 def probe(network_left: bool) -> dict[str, bool]:
@@ -76,7 +76,13 @@ def probe(network_left: bool) -> dict[str, bool]:
     return {name: bool(layers.get(name)) for name in LAYERS}
 
 
-def serve(control: socket.socket, job_main: ChildMain, layers: dict[str, bool]) -> None:
+def serve(
+    control: socket.socket,
+    child_command: Sequence[str],
+    layers: dict[str, bool],
+    *,
+    network_left: bool,
+) -> None:
     children: dict[int, Child] = {}
     # A child's end wakes the loop at once, so it is reaped and reported without a tick's wait.
     ended_read, ended_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -87,7 +93,7 @@ def serve(control: socket.socket, job_main: ChildMain, layers: dict[str, bool]) 
         readable, _, _ = select.select([control, ended_read], [], [], TICK_S)
         if ended_read in readable:
             _drain(ended_read)
-        if control in readable and not _handle(control, children, job_main):
+        if control in readable and not _handle(control, children, child_command, network_left):
             break
         _reap(control, children)
         _enforce_deadlines(children)
@@ -95,7 +101,12 @@ def serve(control: socket.socket, job_main: ChildMain, layers: dict[str, bool]) 
         _kill(pid)
 
 
-def _handle(control: socket.socket, children: dict[int, Child], job_main: ChildMain) -> bool:
+def _handle(
+    control: socket.socket,
+    children: dict[int, Child],
+    child_command: Sequence[str],
+    network_left: bool,
+) -> bool:
     """One control message; False once the runner has gone."""
     try:
         data, fds, _, _ = socket.recv_fds(control, MAX_CONTROL_BYTES, 4)
@@ -105,18 +116,14 @@ def _handle(control: socket.socket, children: dict[int, Child], job_main: ChildM
         return False
     message = json.loads(data)
     if message["op"] == "start":
-        channel = socket.socket(fileno=fds[0])
+        channel = fds[0]
+        # What the job's interpreter is told: never its job id, nothing of any other job.
+        start = {"slot": message["slot"], "limits": message["limits"],
+                 "network_left": network_left}  # fmt: skip
         pid = os.fork()
         if pid == 0:
-            control.close()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            code = EXIT_INTERNAL
-            try:
-                code = job_main(channel, message)
-            finally:
-                os._exit(code)
-        channel.close()
+            _become_job(channel, child_command, start)
+        os.close(channel)
         deadline = time.monotonic() + float(message["wall_s"])
         children[pid] = Child(message["job"], deadline)
         _tell(control, {"op": "started", "job": message["job"], "pid": pid})
@@ -128,6 +135,19 @@ def _handle(control: socket.socket, children: dict[int, Child], job_main: ChildM
     for fd in fds[1:]:
         os.close(fd)
     return True
+
+
+def _become_job(channel: int, child_command: Sequence[str], start: dict[str, Any]) -> None:
+    """In the forked child: replace this process's image with a fresh job interpreter."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.set_inheritable(channel, True)
+        # The zygote's own interpreter, by its open file: the path to it may pass through a
+        # directory a user namespace cannot search (a pyenv under /root, say).
+        os.execv(SELF, [*child_command, str(channel), json.dumps(start)])
+    finally:
+        os._exit(EXIT_INTERNAL)
 
 
 def _reap(control: socket.socket, children: dict[int, Child]) -> None:

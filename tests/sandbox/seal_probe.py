@@ -1,49 +1,59 @@
-"""A warm parent whose children run raw, unrestricted Python under chosen seal layers.
+"""A zygote whose job processes run raw, unrestricted Python under chosen seal layers.
 
 Production children compile job code with RestrictedPython; these skip that wall, as if it
 had been escaped, and report what each probe of the host could still do. Everything else
-(the warm parent, the fork, descriptor hygiene, `seal` itself) is the production code.
+(the zygote, the fork and exec of a fresh interpreter, descriptor hygiene, `seal` itself) is
+the production code. `python seal_probe.py zygote FD` is the zygote; `... child FD START` a job.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource  # noqa: F401 - imported before the seal, for the probes to use after it
+import select  # noqa: F401
 import socket
 import sys
-from typing import Any
+import time  # noqa: F401
+from pathlib import Path
 
-from sandbox.jobs import child, wire, zygote
-from sandbox.jobs.seal import SealLimits, leave_network, seal
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from sandbox.jobs import child, wire, zygote  # noqa: E402 - after the path is set
+from sandbox.jobs.seal import SealLimits, leave_network, seal  # noqa: E402
+
+CHILD_COMMAND = (sys.executable, "-I", str(Path(__file__).resolve()), "child")
 
 
-def main() -> None:
+def zygote_main() -> None:
     control = socket.socket(fileno=int(sys.argv[-1]))
     network_left = leave_network()
-    devnull = os.open(os.devnull, os.O_RDWR)
+    layers = zygote.probe(network_left)
+    zygote.serve(control, CHILD_COMMAND, layers, network_left=network_left)
 
-    def probe_main(channel: socket.socket, start: dict[str, Any]) -> int:
-        child._keep_only(channel.fileno(), devnull)  # noqa: SLF001 - the production step
-        request = json.loads(wire.receive(channel)["code"])
-        seal(
-            SealLimits(**start["limits"]),
-            start["slot"],
-            layers=frozenset(request["layers"]),
-            network_left=network_left,
-        )
-        results: dict[str, str] = {}
-        exec(request["source"], {"results": results})  # noqa: S102 - the escaped job
-        rows = [[name, outcome] for name, outcome in results.items()]
-        wire.send(
-            channel,
-            {"op": "publish", "name": "probe", "columns": ["probe", "outcome"], "rows": rows},
-        )
-        wire.receive(channel)
-        wire.send(channel, {"op": "done"})
-        return 0
 
-    zygote.serve(control, probe_main, zygote.probe(network_left))
+def child_main() -> None:
+    channel = socket.socket(fileno=int(sys.argv[-2]))
+    start = json.loads(sys.argv[-1])
+    child.keep_only(channel.fileno())
+    request = json.loads(wire.receive(channel)["code"])
+    parent = os.getppid()  # the zygote: a process of the same user, as the gateway is
+    seal(
+        SealLimits(**start["limits"]),
+        start["slot"],
+        layers=frozenset(request["layers"]),
+        network_left=start["network_left"],
+    )
+    results: dict[str, str] = {}
+    exec(request["source"], {"results": results, "PARENT": parent})  # noqa: S102 - the escaped job
+    rows = [[name, outcome] for name, outcome in results.items()]
+    wire.send(channel, {"op": "publish", "name": "probe", "columns": ["probe", "outcome"],
+                        "rows": rows})  # fmt: skip
+    wire.receive(channel)
+    wire.send(channel, {"op": "done"})
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    main()
+    zygote_main() if sys.argv[1] == "zygote" else child_main()
