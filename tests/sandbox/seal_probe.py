@@ -46,7 +46,12 @@ def child_main() -> None:
         network_left=start["network_left"],
     )
     results: dict[str, str] = {}
-    exec(request["source"], {"results": results, "PARENT": parent})  # noqa: S102 - the escaped job
+
+    def ask(text: str) -> dict:
+        wire.send(channel, {"op": "sql", "sql": text})
+        return wire.receive(channel)
+
+    exec(request["source"], {"results": results, "PARENT": parent, "ASK": ask})  # noqa: S102 - the escaped job
     rows = [[name, outcome] for name, outcome in results.items()]
     wire.send(channel, {"op": "publish", "name": "probe", "columns": ["probe", "outcome"],
                         "rows": rows})  # fmt: skip

@@ -259,3 +259,65 @@ def test_the_parent_holds_no_secret_in_its_environment(runner) -> None:
     finally:
         del os.environ["VEIL_TEST_SECRET"]
     assert set(dict(run.tables[0].rows)) <= {"PATH", "LANG", "LC_CTYPE"}
+
+
+SCAN_FOR_TENANTS = """
+import gc, sys
+mark = "tenant" + "-secret"
+decoy = mark + "-decoy"  # shows the scan finds what is there
+found = set()
+def scan(value):
+    if isinstance(value, str) and mark in value and value is not mark:
+        found.add(value)
+    elif isinstance(value, (bytes, bytearray)) and mark.encode() in value:
+        found.add(repr(value))
+for held in gc.get_objects():
+    scan(held)
+    if isinstance(held, dict):
+        for key, value in list(held.items()):
+            scan(key)
+            scan(value)
+    elif isinstance(held, (list, tuple, set, frozenset)):
+        for value in held:
+            scan(value)
+frame = sys._getframe()
+while frame is not None:
+    for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+        scan(value)
+    frame = frame.f_back
+for value in sys.argv + list(sys.modules):
+    scan(value)
+results.update({value: "found" for value in found})
+"""
+
+
+def test_a_job_process_holds_nothing_of_another_job(runner) -> None:
+    """With another tenant's job running, raw Python in a job walks every object the garbage
+    collector knows, every frame and its own arguments: no job id but the decoy it planted."""
+    other_started, scanned = threading.Event(), threading.Event()
+
+    def hold_until_scanned(text: str) -> Answer:
+        other_started.set()
+        scanned.wait(30)
+        return Answer(["x"], [], [], [])
+
+    other = json.dumps({"layers": list(LAYERS), "source": "ASK('running')"})
+    limits = JobLimits(wall_s=30)
+    runs: dict = {}
+    holder = threading.Thread(
+        target=lambda: runs.update(
+            other=runner.run("tenant-secret-A", other, limits, hold_until_scanned,
+                             threading.Event())
+        )
+    )  # fmt: skip
+    holder.start()
+    assert other_started.wait(30)
+    try:
+        code = json.dumps({"layers": list(LAYERS), "source": SCAN_FOR_TENANTS})
+        run = runner.run("tenant-secret-B", code, limits, _no_sql, threading.Event())
+    finally:
+        scanned.set()
+        holder.join(30)
+    assert run.status == "succeeded", (run.status, run.error)
+    assert dict(run.tables[0].rows) == {"tenant-secret-decoy": "found"}
+    assert runs["other"].status == "succeeded"
