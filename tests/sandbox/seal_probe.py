@@ -3,7 +3,8 @@
 Production children compile job code with RestrictedPython; these skip that wall, as if it
 had been escaped, and report what each probe of the host could still do. Everything else
 (the zygote, the fork and exec of a fresh interpreter, descriptor hygiene, `seal` itself) is
-the production code. `python seal_probe.py zygote FD` is the zygote; `... child FD START` a job.
+the production code. `python seal_probe.py zygote FD` is the zygote (`zygote-without-namespaces` one that may not
+leave the network); `... child FD START` a job.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from sandbox.jobs.seal import SealLimits, leave_network, seal  # noqa: E402
 CHILD_COMMAND = (sys.executable, "-I", str(Path(__file__).resolve()), "child")
 
 
-def zygote_main() -> None:
+def zygote_main(*, namespaces: bool) -> None:
+    """`namespaces=False` is a pod under RuntimeDefault seccomp, where unshare is refused."""
     control = socket.socket(fileno=int(sys.argv[-1]))
-    network_left = leave_network()
+    network_left = leave_network() if namespaces else False
     layers = zygote.probe(network_left)
     zygote.serve(control, CHILD_COMMAND, layers, network_left=network_left)
 
@@ -61,4 +63,7 @@ def child_main() -> None:
 
 
 if __name__ == "__main__":
-    zygote_main() if sys.argv[1] == "zygote" else child_main()
+    if sys.argv[1] == "child":
+        child_main()
+    else:
+        zygote_main(namespaces=sys.argv[1] == "zygote")
