@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins as python_builtins
+import collections
 import operator
 from collections.abc import Callable
 from types import CodeType
@@ -26,6 +27,7 @@ from RestrictedPython.Guards import (
 from sandbox.errors import JobRejected, Violation
 from sandbox.jobs.attributes import read_attribute
 from sandbox.jobs.modules import importer
+from sandbox.jobs.text import Text, formatted, shown, text_repr
 
 MAX_CODE_CHARS = 100_000
 FILENAME = "<job>"
@@ -84,7 +86,7 @@ def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
     """Fresh globals for one job: guarded builtins, hooks, and the enclave's functions."""
     builtins = {k: v for k, v in safe_builtins.items() if k not in REMOVED_BUILTINS}
     builtins.update(EXTRA_BUILTINS)
-    builtins["__import__"] = importer()
+    builtins.update({"__import__": importer(), "repr": text_repr, "str": Text})
     return {
         # A dict of its own per job (CPython needs a real dict here); jobs cannot name it.
         "__builtins__": builtins,
@@ -98,13 +100,16 @@ def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
         "_inplacevar_": _inplace,
         "_print_": _Discard,
         EXCEPTION_HOOK: blank_exception,
+        SHOWN_HOOK: shown,
+        FORMAT_HOOK: formatted,
         # No `_apply_`: calls with *args or **kwargs fail rather than pass through a hook.
         **functions,
     }
 
 
 # Containers a job builds itself; item assignment on anything else is refused.
-WRITABLE = (list, dict, set)
+WRITABLE = (list, dict, set, collections.Counter, collections.OrderedDict,
+            collections.defaultdict, collections.deque)  # fmt: skip
 CODED_EXCEPTIONS: list[type[BaseException]] = []
 
 
@@ -136,10 +141,29 @@ def _writable(target: Any) -> Any:
 
 
 EXCEPTION_HOOK = "_exception_"
+SHOWN_HOOK = "_shown_"
+FORMAT_HOOK = "_format_"
 
 
 class _JobTransformer(RestrictingNodeTransformer):
-    """RestrictedPython's checks, and a blank exception bound in every named handler."""
+    """RestrictedPython's checks; a blank exception bound in every named handler; every
+    f-string field and `%` formatting through `text.py`; no keyword argument named `_…`."""
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
+        node = super().visit_FormattedValue(node)
+        node.value = _hook_call(SHOWN_HOOK, [node.value], node.value)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        node = super().visit_BinOp(node)
+        if isinstance(node.op, ast.Mod):
+            return _hook_call(FORMAT_HOOK, [node.left, node.right], node)
+        return node
+
+    def visit_keyword(self, node: ast.keyword) -> Any:
+        if node.arg is not None and node.arg.startswith("_"):
+            self.error(node, f'"{node.arg}" is an invalid keyword argument name')
+        return super().visit_keyword(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
         node = super().visit_ExceptHandler(node)
@@ -155,7 +179,14 @@ class _JobTransformer(RestrictingNodeTransformer):
         return node
 
 
+def _hook_call(hook: str, arguments: list[ast.expr], where: ast.AST) -> ast.Call:
+    call = ast.Call(ast.Name(hook, ast.Load()), arguments, [])
+    return ast.fix_missing_locations(ast.copy_location(call, where))
+
+
 def _inplace(op: str, target: Any, value: Any) -> Any:
+    if op == "%=":
+        return formatted(target, value)
     if op not in INPLACE:
         raise SyntaxError(f"operator {op} is not supported")
     return INPLACE[op](target, value)

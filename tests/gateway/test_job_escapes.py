@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gateway.test_jobs import run
+from tests.gateway.test_jobs import run, submit
 
 # Each attempt must raise; what the job then holds of the error must be empty.
 ATTEMPTS = {
@@ -26,7 +26,34 @@ ATTEMPTS = {
     "decimal's context": "from decimal import getcontext",
     "a dict view's mapping": "{}.keys().mapping",
     "an item write into a module": "import math\nmath['pi'] = 3",
+    "an address read from repr": "int(repr(int.from_bytes).split(' at ')[1].split('>')[0], 16)",
+    "an address read from an f-string": "int(f'{sql}'.split(' at ')[1][:14], 16)",
+    "an address read through %r": "int(('%r' % (print,)).split(' at ')[1][:14], 16)",
+    "the islice that frees memory it uses": "import itertools\nitertools.islice",
 }
+
+# A red-team round's escape: a use-after-free in CPython 3.11's islice, re-entered from its
+# own callback, steered by addresses read from repr() into a fake iterator that handed the
+# job a host module's globals. Each of its two footholds is gone; the job must fail early.
+ISLICE_ESCAPE = """
+import itertools
+def addr(text):
+    return int(text.split(" at ")[1].split(">")[0], 16)
+long_type = addr(repr(int.from_bytes))
+target = addr(repr(simple_regression))
+holder = []
+n = [0]
+def f(v):
+    n.append(1)
+    if len(n) < 20:
+        for x in holder[0]:
+            break
+    return v
+it = itertools.islice(map(f, range(30)), 2, 20, 3)
+holder.append(it)
+out = [v for v in it]
+publish("pwn", ["k"], [[long_type], [target]])
+"""
 
 
 @pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
@@ -48,3 +75,17 @@ def test_the_control_job_fails_when_nothing_stops_it(demo) -> None:
     job = run(demo, "stopped = False\ntry:\n    x = [1].count(1)\nexcept Exception:\n"
                     "    stopped = True\nif not stopped:\n    raise ValueError('escaped')\n")  # fmt: skip
     assert job["status"] == "failed"
+
+
+def test_the_islice_escape_fails_at_its_first_foothold(demo) -> None:
+    job = run(demo, ISLICE_ESCAPE)
+    assert (job["status"], job["outputs"]) == ("failed", None), job
+    # Without the address read, the islice it needs is refused as well.
+    job = run(demo, ISLICE_ESCAPE.replace("addr(repr(int.from_bytes))", "0").replace(
+        "addr(repr(simple_regression))", "0"))  # fmt: skip
+    assert (job["status"], job["outputs"]) == ("failed", None), job
+
+
+def test_a_private_keyword_argument_is_refused_at_submission(demo) -> None:
+    refused = submit(demo, "from fractions import Fraction\nx = Fraction(4, -2, _normalize=False)")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "JOB_REJECTED"

@@ -141,7 +141,7 @@ def test_modules_offer_vetted_names_only() -> None:
     )
     assert scope["mean"] == 2 and str(scope["rounded"]) == "2.35"
     assert scope["slope"] == 2 and scope["root"] == 4
-    assert scope["kind"] == "<module math>"  # no path, no module object
+    assert scope["kind"] == "<object>"  # no path, no address, no module object
 
 
 def test_the_user_string_escape_is_closed() -> None:
@@ -221,3 +221,82 @@ def test_each_job_gets_fresh_globals() -> None:
 def test_attributes_of_builtins_cannot_be_written() -> None:
     with pytest.raises(TypeError):
         run("sorted.x = 1")
+
+
+HOST_OBJECTS = {
+    "the enclave's function": "sql",
+    "a builtin method": "int.from_bytes",
+    "a bound method of a string": "'ab'.join",
+    "print": "print",
+    "a module proxy": "statistics",
+    "a generator": "(x for x in [1])",
+    "a job's own function": "job_function",
+    "a list holding a function": "[1, sql]",
+    "a dict holding a method": "{'k': 'a'.join}",
+    "a defaultdict with a function for its default": "defaultdict(job_function)",
+    "a caught host exception holding an object": "ValueError(sql)",
+}
+TEXT_MAKERS = {
+    "repr": "repr(value)",
+    "str": "str(value)",
+    "an f-string field": "f'{value}'",
+    "an f-string !r": "f'{value!r}'",
+    "an f-string with a spec": "f'{value:>40}'",
+    "% with one value": "'%s' % value",
+    "%r in a tuple": "'%r and %s' % (value, 1)",
+    "% with a mapping": "'%(v)r' % {'v': value}",
+    "%= in place": "text = '%s'\ntext %= (value,)",
+}
+
+
+@pytest.mark.parametrize("maker", TEXT_MAKERS.values(), ids=TEXT_MAKERS.keys())
+@pytest.mark.parametrize("held", HOST_OBJECTS.values(), ids=HOST_OBJECTS.keys())
+def test_no_text_a_job_makes_holds_an_address_or_a_host_name(held: str, maker: str) -> None:
+    """Addresses turn a memory bug into an escape (a red-team round read them from repr)."""
+    setup = (
+        "import statistics\nfrom collections import defaultdict\n"
+        "def job_function():\n    return 1\n"
+        f"value = {held}\n"
+    )
+    assignment = maker if "\n" in maker else f"text = {maker}"
+    text = run(setup + assignment, sql=lambda text: {})["text"]
+    assert "0x" not in text and " at " not in text and "sandbox" not in text, text
+
+
+def test_plain_values_still_print_as_python_writes_them() -> None:
+    scope = run(
+        "from decimal import Decimal\nfrom collections import Counter\n"
+        "a = repr([1, 'a', 2.5, None, (True,), {'k': {1, 2}}])\nb = str(Decimal('1.50'))\n"
+        "c = f'{3.14159:.2f} {7:>3} {\"x\"!r}'\nd = '%d items, %s' % (5, 'ok')\n"
+        "e = '%(n)05.1f' % {'n': 2.25}\nf = str(Counter('aab'))\ng = isinstance('x', str)\n"
+        "h = isinstance(1, (str, int))\ni = str()\nj = [str(n) for n in range(3)]\n"
+        "k = 10 % 3\nl = repr(ValueError('bad', 2))"
+    )
+    assert scope["a"] == "[1, 'a', 2.5, None, (True,), {'k': {1, 2}}]"
+    assert (scope["b"], scope["c"]) == ("1.50", "3.14   7 'x'")
+    assert (scope["d"], scope["e"]) == ("5 items, ok", "002.2")
+    assert scope["f"] == "Counter({'a': 2, 'b': 1})"
+    assert scope["g"] is True and scope["h"] is True and scope["i"] == ""
+    assert scope["j"] == ["0", "1", "2"] and scope["k"] == 1
+    assert scope["l"] == "ValueError('bad', 2)"
+
+
+def test_islice_is_not_offered() -> None:
+    """Re-entered from its own callback, CPython 3.11's islice frees memory it still uses."""
+    with pytest.raises(AttributeRefused):
+        run("import itertools\nitertools.islice")
+    with pytest.raises(ImportRefused):
+        run("from itertools import islice")
+
+
+def test_private_keyword_arguments_are_refused_at_compile() -> None:
+    with pytest.raises(JobRejected):
+        compile_job("from fractions import Fraction\nFraction(4, -2, _normalize=False)")
+
+
+def test_counters_and_default_dicts_take_item_assignment() -> None:
+    scope = run(
+        "from collections import Counter, defaultdict\nc = Counter()\nc['a'] = 2\n"
+        "d = defaultdict(list)\nd['k'].append(1)\nd['j'] = [2]"
+    )
+    assert scope["c"]["a"] == 2 and dict(scope["d"]) == {"k": [1], "j": [2]}
