@@ -2,9 +2,9 @@
 
 A proxy is not the module: it holds only the names listed here, chosen one by one (functions,
 numbers, rounding names, the exceptions a job may catch, and value classes whose instances
-have an attribute allow-list of their own). `itertools.islice` is left out: re-entered from
-its own callback it frees memory it still uses (CPython 3.11), which a red-team round turned
-into an escape. Nothing in it walks attributes by string, loads
+have an attribute allow-list of their own). `itertools` is `iteration.py`: the same
+functions as Python generators, since CPython 3.11's C iterators free memory they still use
+when re-entered from a job's callback. Nothing in it walks attributes by string, loads
 code, or leads back to a module, its globals or the interpreter.
 """
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 import collections
 import decimal
 import fractions
-import itertools
 import math
 import statistics
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+from sandbox.jobs import iteration
 
 
 def _names(module: ModuleType, names: str) -> dict[str, Any]:
@@ -49,14 +50,7 @@ OFFERED: dict[str, dict[str, Any]] = {
         ),
     ),
     "fractions": _names(fractions, "Fraction"),
-    "itertools": _names(
-        itertools,
-        (
-            "accumulate chain combinations combinations_with_replacement compress count cycle "
-            "dropwhile filterfalse groupby pairwise permutations product repeat starmap "
-            "takewhile zip_longest"
-        ),
-    ),
+    "itertools": dict(iteration.FUNCTIONS),
     "collections": _names(collections, "Counter OrderedDict defaultdict deque"),
 }
 

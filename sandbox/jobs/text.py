@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 OPAQUE = "<object>"
-SCALARS = (type(None), bool, int, float, complex, str, decimal.Decimal, fractions.Fraction)
+SCALARS = (type(None), bool, int, float, complex, str, bytes, decimal.Decimal,
+           fractions.Fraction)  # fmt: skip
 CONTAINERS = (list, tuple, set, frozenset, collections.deque)
 MAPPINGS = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)
 
@@ -37,8 +38,11 @@ def is_plain(value: Any) -> bool:
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, BaseException):
-            # Prints its type's name and its arguments; a caught one has none, or a code.
+            # Prints its type's name and its arguments (an OSError its file names too); a
+            # caught one has none, or a code.
             pending.extend(item.args)
+            if isinstance(item, OSError):
+                pending.extend((item.filename, item.filename2))
         else:
             return False
     return True
@@ -81,11 +85,12 @@ class Text(metaclass=_TextType):
 
 
 def formatted(template: Any, values: Any) -> Any:
-    """`template % values`, with every value made plain first when the template is text."""
-    if not isinstance(template, str):
+    """`template % values`, with every value (and mapping key) made plain first when the
+    template is text or bytes, whose `%a` and `%r` would print any object."""
+    if not isinstance(template, str | bytes):
         return template % values
     if type(values) is tuple:
         return template % tuple(shown(value) for value in values)
     if isinstance(values, Mapping):
-        return template % {key: shown(value) for key, value in values.items()}
+        return template % {shown(key): shown(value) for key, value in values.items()}
     return template % shown(values)

@@ -89,3 +89,32 @@ def test_the_islice_escape_fails_at_its_first_foothold(demo) -> None:
 def test_a_private_keyword_argument_is_refused_at_submission(demo) -> None:
     refused = submit(demo, "from fractions import Fraction\nx = Fraction(4, -2, _normalize=False)")
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "JOB_REJECTED"
+
+
+# The second round's use-after-free: a C cycle/chain/pairwise dropping its child while the
+# child's callback re-enters it. With generators the re-entry is refused, and nothing crashes.
+REENTRY = """
+import itertools
+st = {"c": None}
+def g(v):
+    if v == 1:
+        for y in st["c"]:
+            break
+        st["junk"] = [(i, 7) for i in range(300)]
+    return v
+def h(a, b):
+    return a
+st["c"] = itertools.PARENT(map(h, map(g, range(2)), range(100)))
+out = []
+for x in st["c"]:
+    out.append(x)
+    if len(out) > 5:
+        break
+"""
+
+
+@pytest.mark.parametrize("parent", ["chain", "pairwise", "cycle"])
+def test_reentering_an_iterator_from_its_callback_fails_cleanly(demo, parent: str) -> None:
+    job = run(demo, REENTRY.replace("PARENT", parent))
+    # A crash would read JOB_OUT_OF_MEMORY (SIGSEGV); a refusal is an ordinary failure.
+    assert (job["status"], job["error"]["code"]) == ("failed", "JOB_FAILED"), job

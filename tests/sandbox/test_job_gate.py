@@ -300,3 +300,33 @@ def test_counters_and_default_dicts_take_item_assignment() -> None:
         "d = defaultdict(list)\nd['k'].append(1)\nd['j'] = [2]"
     )
     assert scope["c"]["a"] == 2 and dict(scope["d"]) == {"k": [1], "j": [2]}
+
+
+ROUND_TWO = {
+    "bytes %a": "text = ''.join([chr(c) for c in b'%a' % sql])",
+    "bytes %r in a tuple": "text = ''.join([chr(c) for c in b'%r' % (int.from_bytes,)])",
+    "a mapping's key": "text = '%s' % {sql: 1}",
+    "a mapping's key in place": "text = '%r'\ntext %= {int.from_bytes: 2}",
+    "an OSError's file name": "text = str(OSError(2, 'x', sql))",
+    "an OSError's second file name": 'text = f\'{OSError(2, "x", "a", 0, sql)}\'',
+}
+
+
+@pytest.mark.parametrize("code", ROUND_TWO.values(), ids=ROUND_TWO.keys())
+def test_the_second_round_of_address_leaks_is_closed(code: str) -> None:
+    text = run(code, sql=lambda text: {})["text"]
+    assert "0x" not in text and " at " not in text and "lambda" not in text, text
+
+
+def test_itertools_are_generators_a_callback_cannot_reenter() -> None:
+    """Re-entered from a callback, CPython's C chain/cycle/pairwise freed memory still in use."""
+    scope = run(
+        "import itertools\nstate = {}\n"
+        "def reenter(v):\n    for y in state['c']:\n        break\n    return v\n"
+        "state['c'] = itertools.chain(map(reenter, range(2)))\nout = 'none'\n"
+        "try:\n    out = list(state['c'])\nexcept ValueError:\n    out = 'refused'\n"
+        "pairs = list(itertools.pairwise([1, 2, 3]))\n"
+        "groups = [(k, len(g)) for k, g in itertools.groupby('aab')]"
+    )
+    assert scope["out"] == "refused"
+    assert scope["pairs"] == [(1, 2), (2, 3)] and scope["groups"] == [("a", 2), ("b", 1)]
