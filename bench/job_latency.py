@@ -3,11 +3,11 @@
 Run: .venv/bin/python bench/job_latency.py [--repeat N]
 Prints a table and writes bench/results/job_latency.json.
 
-"runner" times `JobRunner.run` for a job that does nothing: fork from the warm parent, the
-whole OS seal, compile, run, exit report. That is the start overhead a job pays on top of its
-own work. "http" times POST /v1/jobs until GET /v1/jobs/{id} shows an ended status (polled
-every 2 ms) against a demo server, for a trivial job and for one issuing ten aggregate queries,
-each of which goes through the guard, the policy, the enclave and the ledger.
+"runner" times `JobRunner.run` for a job that does nothing: fork and exec of a fresh
+interpreter, the whole OS seal, compile, run, exit report. That is the start overhead a job
+pays on top of its own work. "http" times POST /v1/jobs until GET /v1/jobs/{id} shows an
+ended status (polled every 2 ms) against a demo server, for a trivial job and for one issuing
+ten aggregate queries, each of which goes through the guard, the policy, the enclave and the ledger.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ for i in range(10):
 
 def runner_overhead(repeat: int) -> dict:
     runner = JobRunner()
-    runner.seal_report()  # the warm parent's one-off start
+    runner.seal_report()  # the zygote's one-off start
 
     def no_sql(text: str) -> Answer:
         raise AssertionError("the trivial job asks nothing")

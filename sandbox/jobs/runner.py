@@ -1,4 +1,4 @@
-"""The runner: starts the warm parent, hands it jobs, and talks to each sealed job process.
+"""The runner: starts the zygote, hands it jobs, and talks to each sealed job process.
 
 `JobRunner.run` drives one job from code to published tables. A job's `sql()` calls come back
 here and are answered by the `answer` callable the caller supplies (the gateway's own query
@@ -90,7 +90,7 @@ class JobsUnavailable(SandboxError):
 
 
 class JobRunner:
-    """One warm parent per runner; any number of jobs at once through it."""
+    """One zygote per runner; any number of jobs at once through it."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         self._command = command or [sys.executable, "-I", "-m", "sandbox.jobs.zygote"]
