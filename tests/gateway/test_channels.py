@@ -5,7 +5,6 @@ learns nothing of a run before its outputs are released."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import count
@@ -15,6 +14,7 @@ import pytest
 
 from ledger import leaf_hash, parties, verify_checkpoint, verify_consistency, verify_inclusion
 from ledger.pricing import CPU_STEP_MS
+from tests.gateway.test_jobs import wait
 from tests.support import Server, start_server, stop_server
 
 ORIGIN = "veil.local/ledger"
@@ -197,7 +197,7 @@ def test_cpu_figures_a_developer_reads_are_whole_billing_steps(demo) -> None:
         submitted = client.post("/v1/jobs", json={"code": BY_DISTRICT}).json()
     assert usage["cpu_ms"] % CPU_STEP_MS == 0
     assert usage["items"] and all(i["cpu_ms"] % CPU_STEP_MS == 0 for i in usage["items"])
-    job = _wait_shown(demo, submitted["id"], {"succeeded", "failed", "rejected", "timeout"})
+    job = wait(demo, submitted["id"], until={"succeeded", "failed", "rejected", "timeout"})
     assert job["status"] == "succeeded", job
     assert job["cpu_ms"] > 0 and job["cpu_ms"] % CPU_STEP_MS == 0
     metered = [e for e in _readable(demo, "analyst").values()
@@ -228,18 +228,6 @@ def test_a_suppressed_rare_group_and_an_empty_one_meter_alike(demo) -> None:
 # A job's developer sees its status and nothing else until its outputs are released.
 
 
-def _wait_shown(server: Server, job_id: str, wanted: set[str], who: str = "analyst") -> dict:
-    """Poll the job as `who` until it shows one of `wanted`."""
-    deadline = time.monotonic() + 90
-    with server.client(who) as client:
-        while time.monotonic() < deadline:
-            job = client.get(f"/v1/jobs/{job_id}").json()
-            if job["status"] in wanted:
-                return job
-            time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never showed {wanted}")
-
-
 def _only_status(view: dict) -> bool:
     return all(value is None for name, value in view.items() if name not in ALWAYS_SHOWN)
 
@@ -253,7 +241,7 @@ while True:
 """
     with demo.client("analyst") as owner:
         job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
-        running = _wait_shown(demo, job_id, {"running"})
+        running = wait(demo, job_id, until={"running"})
         view = owner.get(f"/v1/jobs/{job_id}").json()
         listed = [j for j in owner.get("/v1/jobs").json()["items"] if j["id"] == job_id]
         assert owner.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
@@ -261,7 +249,7 @@ while True:
     assert view["status"] == "running"
     with demo.client("city-hospital") as reviewer:
         assert reviewer.get(f"/v1/jobs/{job_id}").json()["started_at"] is not None
-    ended = _wait_shown(demo, job_id, {"cancelled"})
+    ended = wait(demo, job_id, until={"cancelled"})
     assert ended["error"]["code"] == "CANCELLED"
 
 
@@ -276,7 +264,7 @@ publish("t", [name, "n"], [["P000042", 50]])
 """
         with demo.client("analyst") as owner:
             job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
-        job = _wait_shown(demo, job_id, {"rejected", "succeeded", "failed"})
+        job = wait(demo, job_id, until={"rejected", "succeeded", "failed"})
         assert job["status"] == "rejected", job
         assert job["error"]["violations"]
         assert all(set(v) == {"rule"} for v in job["error"]["violations"])
@@ -344,12 +332,12 @@ def test_every_ending_of_a_held_job_looks_the_same_to_its_developer(held) -> Non
     ids = _held_jobs(held)
     # The reviewer sees how each really ended.
     for name, job_id in ids.items():
-        real = _wait_shown(held, job_id, {TRUE_STATUS[name]}, who="operator")
+        real = wait(held, job_id, until={TRUE_STATUS[name]}, who="operator")
         assert real["status"] == TRUE_STATUS[name]
         # Ended for the reviewer; to its developer still running, or already in review.
         with held.client("analyst") as owner:
             assert owner.get(f"/v1/jobs/{job_id}").json()["status"] in ("running", "review")
-    views = {name: _wait_shown(held, job_id, {"review"}) for name, job_id in ids.items()}
+    views = {name: wait(held, job_id, until={"review"}) for name, job_id in ids.items()}
     assert all(_only_status(view) for view in views.values())
     assert len({json.dumps(_without_identity(v), sort_keys=True) for v in views.values()}) == 1
     with held.client("analyst") as owner:
@@ -374,7 +362,7 @@ def test_every_ending_of_a_held_job_looks_the_same_to_its_developer(held) -> Non
 def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None:
     ids = _held_jobs(held)
     for job_id in ids.values():
-        _wait_shown(held, job_id, {"review"})
+        wait(held, job_id, until={"review"})
     mine = _readable(held, "analyst")
     for job_id in ids.values():
         assert [e["type"] for e in mine.values() if e.get("job_id") == job_id] == ["job_submitted"]
@@ -393,7 +381,7 @@ def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None
 def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection(held) -> None:
     ids = _held_jobs(held)
     for job_id in ids.values():
-        _wait_shown(held, job_id, {"review"})
+        wait(held, job_id, until={"review"})
     decisions = {"succeeds": "approve", "fails": "approve", "times out": "reject",
                  "breaks a gate rule": "reject"}  # fmt: skip
     with held.client("city-hospital") as reviewer:
@@ -429,8 +417,8 @@ def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ende
     with held.client("analyst") as owner:
         first = owner.post("/v1/jobs", json={"code": ENDINGS["fails"]}).json()["id"]
         second = owner.post("/v1/jobs", json={"code": "x = 1"}).json()["id"]
-    assert _wait_shown(held, first, {"failed"}, who="operator")["status"] == "failed"
-    started = _wait_shown(held, second, {"running", "review"}, who="operator")["started_at"]
+    assert wait(held, first, until={"failed"}, who="operator")["status"] == "failed"
+    started = wait(held, second, until={"running", "review"}, who="operator")["started_at"]
     with held.client("operator") as operator:
         began = operator.get(f"/v1/jobs/{first}").json()["started_at"]
     gap = datetime.fromisoformat(started) - datetime.fromisoformat(began)
@@ -443,18 +431,18 @@ def test_a_held_job_stopped_while_it_ran_looks_like_any_other_ending(held) -> No
     with held.client("analyst") as owner:
         job_id = owner.post("/v1/jobs", json={"code": "while True:\n    pass"}).json()["id"]
         grant = owner.get(f"/v1/jobs/{job_id}").json()["grant_id"]
-    _wait_shown(held, job_id, {"running"}, who="operator")
+    wait(held, job_id, until={"running"}, who="operator")
     stop = {"grant": grant, "reason": "audit"}
     with held.client("supervisor") as supervisor:
         assert supervisor.post("/v1/emergency/suspend", json=stop).status_code == 200
         try:
-            assert _wait_shown(held, job_id, {"cancelled"}, who="operator")
+            assert wait(held, job_id, until={"cancelled"}, who="operator")
         finally:
             supervisor.post("/v1/emergency/resume", json=stop)
     with held.client("analyst") as owner:
         assert owner.get(f"/v1/jobs/{job_id}").json()["status"] in ("running", "review")
-    assert _only_status(_wait_shown(held, job_id, {"review"}))
+    assert _only_status(wait(held, job_id, until={"review"}))
     with held.client("city-hospital") as reviewer:
         approve = {"decision": "approve", "reason": "seen"}
         assert reviewer.post(f"/v1/jobs/{job_id}/review", json=approve).status_code == 200
-    assert _wait_shown(held, job_id, {"cancelled"})["error"]["code"] == "CANCELLED"
+    assert wait(held, job_id, until={"cancelled"})["error"]["code"] == "CANCELLED"

@@ -31,15 +31,22 @@ def submit(server: Server, code: str, who: str = "analyst", **extra) -> httpx.Re
         return client.post("/v1/jobs", json={"code": code, **extra})
 
 
-def wait(server: Server, job_id: str, who: str = "analyst", timeout: float = 90) -> dict:
+def wait(
+    server: Server,
+    job_id: str,
+    who: str = "analyst",
+    timeout: float = 90,
+    until: frozenset[str] | set[str] = FINAL,
+) -> dict:
+    """Poll the job as `who` until it shows one of `until` (by default, any ending)."""
     deadline = time.monotonic() + timeout
     with server.client(who) as client:
         while time.monotonic() < deadline:
             job = client.get(f"/v1/jobs/{job_id}").json()
-            if job["status"] in FINAL:
+            if job["status"] in until:
                 return job
             time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not end")
+    raise AssertionError(f"job {job_id} never showed {until}")
 
 
 def run(server: Server, code: str, **extra) -> dict:
