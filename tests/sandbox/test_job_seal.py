@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -106,8 +107,18 @@ OUTSIDE = ("prlimit_parent", "priority_of_parent", "affinity_of_parent", "schedu
            "access_host_file", "uname", "sleep", "select_wait")  # fmt: skip
 
 
+def let_others_search(path: Path) -> None:
+    """The unprivileged runner reads this checkout: a fresh clone may sit in a 0700 temp dir."""
+    for directory in (path, *path.parents):
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            directory.chmod(mode | stat.S_IXOTH)
+
+
 @pytest.fixture(scope="module", params=IDENTITIES, ids=IDENTITIES)
 def runner(request):
+    if request.param != "root":
+        let_others_search(ROOT)
     runner = JobRunner(command=IDENTITIES[request.param])
     runner.identity = request.param
     yield runner
