@@ -17,6 +17,7 @@ import statistics
 from typing import Any
 
 from sandbox.jobs.modules import ModuleProxy, offered
+from sandbox.jobs.sets import GROWING, Growing
 
 _NUMBER = frozenset({"real", "imag", "conjugate"})
 _INTEGER = _NUMBER | {"numerator", "denominator", "bit_length", "bit_count", "as_integer_ratio"}
@@ -115,6 +116,8 @@ def read_attribute(value: Any, name: str) -> Any:
     )
     if name not in names:
         raise AttributeRefused
+    if (type(value), name) in GROWING:
+        return Growing(value, name)
     try:
         return getattr(value, name)
     except AttributeError:  # a name this Python lacks: its error would carry `value`

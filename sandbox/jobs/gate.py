@@ -27,6 +27,7 @@ from RestrictedPython.Guards import (
 from sandbox.errors import JobRejected, Violation
 from sandbox.jobs.attributes import read_attribute
 from sandbox.jobs.modules import importer
+from sandbox.jobs.sets import SET_OPERATORS, FrozenSet, Set, checked, operate, operate_in_place
 from sandbox.jobs.text import Text, formatted, shown, text_repr
 
 MAX_CODE_CHARS = 100_000
@@ -38,8 +39,8 @@ REMOVED_BUILTINS = frozenset({"__build_class__", "_getattr_", "setattr", "delatt
 EXTRA_BUILTINS: dict[str, Any] = {
     name: getattr(python_builtins, name)
     for name in (
-        "all", "any", "dict", "enumerate", "filter", "frozenset", "list", "map", "max", "min",
-        "reversed", "set", "sorted", "sum", "tuple", "zip",
+        "all", "any", "dict", "enumerate", "filter", "list", "map", "max", "min", "reversed",
+        "sorted", "sum", "tuple", "zip",
     )
 }  # fmt: skip
 
@@ -86,7 +87,10 @@ def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
     """Fresh globals for one job: guarded builtins, hooks, and the enclave's functions."""
     builtins = {k: v for k, v in safe_builtins.items() if k not in REMOVED_BUILTINS}
     builtins.update(EXTRA_BUILTINS)
-    builtins.update({"__import__": importer(), "repr": text_repr, "str": Text})
+    builtins.update(
+        {"__import__": importer(), "repr": text_repr, "str": Text, "set": Set,
+         "frozenset": FrozenSet}
+    )  # fmt: skip
     return {
         # A dict of its own per job (CPython needs a real dict here); jobs cannot name it.
         "__builtins__": builtins,
@@ -102,6 +106,8 @@ def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
         EXCEPTION_HOOK: blank_exception,
         SHOWN_HOOK: shown,
         FORMAT_HOOK: formatted,
+        SET_HOOK: checked,
+        OPERATOR_HOOK: operate,
         # No `_apply_`: calls with *args or **kwargs fail rather than pass through a hook.
         **functions,
     }
@@ -143,11 +149,15 @@ def _writable(target: Any) -> Any:
 EXCEPTION_HOOK = "_exception_"
 SHOWN_HOOK = "_shown_"
 FORMAT_HOOK = "_format_"
+SET_HOOK = "_set_"
+OPERATOR_HOOK = "_operate_"
+SYMBOLS = {ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.Sub: "-"}
 
 
 class _JobTransformer(RestrictingNodeTransformer):
     """RestrictedPython's checks; a blank exception bound in every named handler; every
-    f-string field and `%` formatting through `text.py`; no keyword argument named `_…`."""
+    f-string field and `%` formatting through `text.py`; every set a job makes, and the
+    operators that make sets, through `sets.py`; no keyword argument named `_…`."""
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
         node = super().visit_FormattedValue(node)
@@ -158,7 +168,16 @@ class _JobTransformer(RestrictingNodeTransformer):
         node = super().visit_BinOp(node)
         if isinstance(node.op, ast.Mod):
             return _hook_call(FORMAT_HOOK, [node.left, node.right], node)
+        if type(node.op) in SYMBOLS:
+            symbol = ast.Constant(SYMBOLS[type(node.op)])
+            return _hook_call(OPERATOR_HOOK, [symbol, node.left, node.right], node)
         return node
+
+    def visit_Set(self, node: ast.Set) -> Any:
+        return _hook_call(SET_HOOK, [super().visit_Set(node)], node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> Any:
+        return _hook_call(SET_HOOK, [super().visit_SetComp(node)], node)
 
     def visit_keyword(self, node: ast.keyword) -> Any:
         if node.arg is not None and node.arg.startswith("_"):
@@ -187,6 +206,8 @@ def _hook_call(hook: str, arguments: list[ast.expr], where: ast.AST) -> ast.Call
 def _inplace(op: str, target: Any, value: Any) -> Any:
     if op == "%=":
         return formatted(target, value)
+    if op[:-1] in SET_OPERATORS:
+        return operate_in_place(op[:-1], target, value)
     if op not in INPLACE:
         raise SyntaxError(f"operator {op} is not supported")
     return INPLACE[op](target, value)

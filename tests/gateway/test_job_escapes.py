@@ -30,6 +30,14 @@ ATTEMPTS = {
     "an address read from an f-string": "int(f'{sql}'.split(' at ')[1][:14], 16)",
     "an address read through %r": "int(('%r' % (print,)).split(' at ')[1][:14], 16)",
     "the islice that frees memory it uses": "import itertools\nitertools.islice",
+    "an address read from a set's order": "list({sql, *range(40000)}).index(sql)",
+    "an address read from a key view's order": (
+        "list({publish: 1}.keys() | set(range(40000))).index(publish)"
+    ),
+    "an address read from the order of NaNs": (
+        "nans = [float('nan') for _ in range(64)]\n"
+        "s = set(range(1000))\ns.update(nans)\n[nans.index(x) for x in s if x != x]"
+    ),
 }
 
 # A red-team round's escape: a use-after-free in CPython 3.11's islice, re-entered from its

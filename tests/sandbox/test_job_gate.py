@@ -10,6 +10,7 @@ from sandbox.jobs.attributes import AttributeRefused
 from sandbox.jobs.child import QueryFailed
 from sandbox.jobs.gate import compile_job, job_globals
 from sandbox.jobs.modules import ImportRefused
+from sandbox.jobs.sets import SetRefused
 
 
 def run(code: str, **functions) -> dict:
@@ -330,3 +331,73 @@ def test_itertools_are_generators_a_callback_cannot_reenter() -> None:
     )
     assert scope["out"] == "refused"
     assert scope["pairs"] == [(1, 2), (2, 3)] and scope["groups"] == [("a", 2), ("b", 1)]
+
+
+# A set iterates in its elements' hash order, and a function, a NaN or (in 3.11) None hashes by
+# its address: a red-team round read bits 4-21 of `sql`'s address from where it sat in a set.
+ADDRESS_HASHED_INTO_A_SET = {
+    "a literal": "s = {sql, *range(9)}",
+    "a comprehension": "s = {f for f in [sql, publish]}",
+    "set()": "s = set([sql])",
+    "frozenset()": "s = frozenset(x for x in [publish])",
+    "add": "s = set()\ns.add(sql)",
+    "update": "s = {1}\ns.update(range(3), [publish])",
+    "symmetric_difference_update": "s = {1}\ns.symmetric_difference_update([sql])",
+    "union": "s = {1}.union([sql])",
+    "a frozenset's union": "s = frozenset([1]).union({2}, [sql])",
+    "symmetric_difference": "s = {1}.symmetric_difference([sql])",
+    "|": "s = {1} | {2} | set(range(3)) | {sql: 1}.keys()",
+    "a key view's |": "s = {}.keys() | [sql]",
+    "a key view's -": "s = {sql: 1}.keys() - []",
+    "an item view's ^": "s = {1: sql}.items() ^ set()",
+    "|=": "s = {1}\ns |= {publish: 2}.keys()",
+    "|= on a view": "s = {sql: 1}.keys()\ns |= set()",
+    "^= with a set": "s = {1}\ns ^= {2}.union([3])\ns ^= {sql: 0}.keys()",
+    "a tuple holding a function": "s = {(1, (2, sql))}",
+    "a frozenset holding a function": "s = {1: frozenset()}.keys() | {(1, sql)}",
+    "NaN": "s = {float('nan'), float('nan')}",
+    "math.nan": "import math\ns = {math.nan}",
+    "a NaN complex": "s = {complex(1, float('nan'))}",
+    "a NaN decimal": "from decimal import Decimal\ns = {Decimal('NaN')}",
+    "None, in Python 3.11": "s = {None, 1}",
+    "a set as a default factory": (
+        "from collections import defaultdict\nd = defaultdict(set)\nd['k'].add(sql)"
+    ),
+}
+
+
+@pytest.mark.parametrize("code", ADDRESS_HASHED_INTO_A_SET.values(), ids=ADDRESS_HASHED_INTO_A_SET)
+def test_no_set_holds_a_value_hashed_by_its_address(code: str) -> None:
+    with pytest.raises(SetRefused):
+        run(code, sql=lambda text: {}, publish=lambda *table: None)
+
+
+def test_a_caught_set_refusal_leaves_the_set_as_it_was() -> None:
+    scope = run(
+        "s = {1, 2}\nkinds = []\n"
+        "for attempt in (lambda: s.add(sql), lambda: s.update([3], [sql]),\n"
+        "                lambda: s.symmetric_difference_update([sql])):\n"
+        "    try:\n        attempt()\n    except TypeError as error:\n"
+        "        kinds.append(repr(error))\n"
+        "try:\n    s |= {sql: 1}.keys()\nexcept TypeError:\n    kinds.append('|=')",
+        sql=lambda text: {},
+    )
+    assert scope["s"] == {1, 2}
+    assert scope["kinds"] == ["SetRefused()"] * 3 + ["|="]
+
+
+def test_sets_of_plain_values_work_as_in_python() -> None:
+    scope = run(
+        "from collections import defaultdict\nfrom decimal import Decimal\n"
+        "a = {1, 2} | {3}\nb = set(['x', (1, 2.5), b'z', Decimal('1.5'), True])\n"
+        "b.add(frozenset([4]))\nb.update([5], (6,))\nb -= {True}\nb ^= {6, 7}\nb &= b | {8}\n"
+        "c = frozenset('abc') - {'a'}\nd = {n % 3 for n in range(9)}\n"
+        "e = {'k': 1}.keys() | {'j'}\nf = {'k': 1}.items() & {('k', 1)}\n"
+        "g = defaultdict(set)\ng['k'].add(1)\n"
+        "h = [isinstance(a, set), isinstance(c, frozenset), isinstance([], set)]\n"
+        "n = 12\nn -= 2\nn |= 1\nn &= 7\nn ^= 8\nm = (12 - 2) | 1 & 7 ^ 8",
+    )
+    assert scope["a"] == {1, 2, 3} and scope["c"] == {"b", "c"} and scope["d"] == {0, 1, 2}
+    assert scope["b"] == {"x", (1, 2.5), b"z", scope["Decimal"]("1.5"), frozenset([4]), 5, 7}
+    assert scope["e"] == {"k", "j"} and scope["f"] == {("k", 1)} and scope["g"]["k"] == {1}
+    assert scope["h"] == [True, True, False] and scope["n"] == 11 and scope["m"] == 11
