@@ -111,10 +111,10 @@ def median_run(runs: list[dict]) -> dict:
     return {**middle, "error_total": sum(run["error_total"] for run in runs), "runs": summary}
 
 
-def _veil_counts(client: httpx.Client) -> tuple[int, int]:
+def _veil_counts(client: httpx.Client, scrape: dict[str, str]) -> tuple[int, int]:
     """(ledger tree size, queries answered by Veil's own count) right now."""
     size = client.get("/v1/ledger/checkpoint").json()["tree_size"]
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=scrape).text
     answered = sum(
         float(match.group(1))
         for match in re.finditer(r'^veil_queries_total\{outcome="[a-z_]+"\} (\S+)$', text, re.M)
@@ -122,12 +122,12 @@ def _veil_counts(client: httpx.Client) -> tuple[int, int]:
     return size, int(answered)
 
 
-def _settled(client: httpx.Client) -> tuple[int, int]:
+def _settled(client: httpx.Client, scrape: dict[str, str]) -> tuple[int, int]:
     """Counts once the requests wrk left in flight have ended."""
-    last = _veil_counts(client)
+    last = _veil_counts(client, scrape)
     while True:
         time.sleep(0.5)
-        now = _veil_counts(client)
+        now = _veil_counts(client, scrape)
         if now == last:
             return now
         last = now
@@ -138,6 +138,8 @@ def run_veil(concurrencies: list[int], duration: int, processes: int, runs: int)
     results = []
     with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder), env) as (url, keys):
         supervisor = {"Authorization": f"Bearer {keys['supervisor']}"}
+        token = (Path(folder) / "keys" / "metrics.token").read_text().strip()
+        scrape = {"Authorization": f"Bearer {token}"}
         # No keep-alive, so no idle connection of ours shows in a run's spread.
         client = httpx.Client(
             base_url=url,
@@ -147,11 +149,11 @@ def run_veil(concurrencies: list[int], duration: int, processes: int, runs: int)
         )
         wrk(url, keys["analyst"], 8, 3)  # warm-up: workers attached, caches filled
         for concurrency in concurrencies:
-            before = _settled(client)
+            before = _settled(client, scrape)
             figures = median_run(
                 [wrk(url, keys["analyst"], concurrency, duration) for _ in range(runs)]
             )
-            after = _settled(client)
+            after = _settled(client, scrape)
             figures["ledger_entries_gained"] = after[0] - before[0]
             figures["queries_answered_by_veil"] = after[1] - before[1]
             figures["ledger_matches_answers"] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,12 +18,16 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, api_key = header.partition(" ")
-    api_key = api_key.strip()
-    if scheme.lower() != "bearer" or not api_key or len(api_key) > MAX_KEY_CHARS:
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_CHARS:
         raise ApiError(401, "UNAUTHENTICATED", "send an API key as 'Authorization: Bearer <key>'")
+    return token
+
+
+def principal(request: Request) -> Principal:
+    api_key = _bearer(request)
     veil = services(request)
     with veil.metrics.stage("authentication"):
         found = veil.control.authenticate(api_key)
@@ -36,3 +41,13 @@ def principal(request: Request) -> Principal:
 
 Caller = Annotated[Principal, Depends(principal)]
 Veil = Annotated[Services, Depends(services)]
+
+
+def scraper(request: Request) -> None:
+    """Admit Prometheus: the metrics token, not any principal's key (metrics count everyone)."""
+    token = _bearer(request)
+    if not hmac.compare_digest(token.encode(), services(request).metrics_token.encode()):
+        raise ApiError(401, "UNAUTHENTICATED", "/metrics takes the metrics token")
+
+
+Scraper = Depends(scraper)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 from gateway.settings import Settings
 from ledger import Ledger, Receipt, generate_signing_key, load_signing_key
@@ -16,6 +17,27 @@ def load_master_keys(settings: Settings) -> tuple[bytes, bytes | None]:
     return load_master_key(settings.master_key_path), (
         load_master_key(previous) if previous.exists() else None
     )
+
+
+def metrics_token(settings: Settings) -> str:
+    """The bearer token /metrics asks for: from the environment, else the home's token file,
+    made on first use. Metrics count everyone's activity, so no principal's key opens them."""
+    if settings.metrics_token:
+        return settings.metrics_token
+    path = settings.metrics_token_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = path.with_name(f"metrics.token.{os.getpid()}")
+        descriptor = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32))
+        try:
+            os.link(made, path)  # whole or not at all; a process that got there first wins
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink()
+    return path.read_text().strip()
 
 
 def rotate_master_key(settings: Settings) -> int:

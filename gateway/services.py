@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from gateway.control import ControlStore, utc_now
 from gateway.job_queue import JobQueue
 from gateway.job_records import JobRecords
-from gateway.keys import load_master_keys
+from gateway.keys import load_master_keys, metrics_token
 from gateway.ledger_watch import LedgerWatch
 from gateway.metrics import Metrics, State
 from gateway.refusals import RefusalWatch
@@ -48,6 +48,7 @@ class Services:
     job_records: JobRecords
     refusal_watch: RefusalWatch
     ledger_watch: LedgerWatch
+    metrics_token: str
 
     def refused(self, principal: str, kind: str, reasons: Iterable[str]) -> None:
         """Count a refusal (kind `denied` or `rejected`) by reason, and notice a principal
@@ -121,6 +122,7 @@ def initialise(settings: Settings) -> str | None:
         create_master_key(settings.master_key_path)
     if not settings.signing_key_path.exists():
         generate_signing_key(settings.signing_key_path)
+    metrics_token(settings)
     control = ControlStore(settings.control_url)
     ledger = Ledger.open(settings.ledger_url, settings.signing_key_path)
     if control.has_principals():
@@ -201,6 +203,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         job_records=JobRecords(control.engine),
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),
+        metrics_token=metrics_token(settings),
     )
     metrics.watch(services.state)
     return services

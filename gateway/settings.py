@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     opa_url: str = "http://127.0.0.1:8181"
     policy_dir: Path | None = None
     database_url: str | None = None
+    # What Prometheus sends as its bearer token; by default the one in `metrics_token_path`.
+    metrics_token: str | None = None
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
     worker_threads: int = 1
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         return self.home / "keys" / "ledger-signing.key"
+
+    @property
+    def metrics_token_path(self) -> Path:
+        return self.home / "keys" / "metrics.token"
 
     @property
     def assets_root(self) -> Path:

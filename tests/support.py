@@ -62,6 +62,14 @@ class Server:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
+    def metrics(self) -> str:
+        """/metrics as Prometheus reads it, with the home's metrics token."""
+        token = (self.home / "keys" / "metrics.token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        scraped = httpx.get(f"{self.url}/metrics", headers=headers, timeout=30)
+        assert scraped.status_code == 200, scraped.text
+        return scraped.text
+
     def query(self, sql: str, who: str = "analyst", **extra: object) -> httpx.Response:
         with self.client(who) as client:
             return client.post("/v1/queries", json={"sql": sql, **extra})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from gateway.auth import Veil
+from gateway.auth import Scraper, Veil
 from gateway.services import Services
 
 router = APIRouter(tags=["operations"])
@@ -37,6 +37,6 @@ def _job_seal(veil: Services) -> dict:
     return {"ready": report.sufficient, "seal": report.layers}
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[Scraper])
 def metrics(veil: Veil) -> Response:
     return Response(veil.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -335,6 +335,12 @@ def test_service_and_monitor_use_the_http_port(renders: dict[str, Rendered], ove
     assert spec["containers"][0]["ports"] == [{"name": "http", "containerPort": 8000}]
     (endpoint,) = renders[overlay].one("ServiceMonitor", "veil-gateway")["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    # /metrics takes the metrics token: the monitor sends the Secret the gateway reads.
+    sent = endpoint["authorization"]
+    assert sent["type"] == "Bearer"
+    env = {item["name"]: item for item in spec["containers"][0]["env"]}
+    read = env["VEIL_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert (read["name"], read["key"]) == (sent["credentials"]["name"], sent["credentials"]["key"])
     # deploy/monitoring's rules and dashboards select job="veil".
     assert {"action": "replace", "targetLabel": "job", "replacement": "veil"} in endpoint[
         "relabelings"

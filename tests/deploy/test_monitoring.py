@@ -92,13 +92,20 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     [
         ("check", "rules", str(RULES)),
         ("test", "rules", str(RULE_TESTS)),
-        ("check", "config", str(PROMETHEUS_CONFIG)),
+        # Syntax only: the token file it reads is the one a local `veil demo` writes.
+        ("check", "config", "--syntax-only", str(PROMETHEUS_CONFIG)),
     ],
     ids=["check-rules", "test-rules", "check-config"],
 )
 def test_promtool_accepts(args: tuple[str, ...]) -> None:
     result = promtool(*args)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_local_prometheus_sends_the_demo_home_metrics_token() -> None:
+    (scrape,) = load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
+    token_file = (PROMETHEUS_CONFIG.parent / scrape["authorization"]["credentials_file"]).resolve()
+    assert token_file == (ROOT / ".veil" / "keys" / "metrics.token").resolve()
 
 
 def test_every_alert_is_tested_firing_and_quiet() -> None:

@@ -119,7 +119,7 @@ def test_health_metrics_and_openapi(demo) -> None:
     with httpx.Client(base_url=demo.url) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").status_code == 200
-        metrics = client.get("/metrics").text
+        metrics = demo.metrics()
         assert "veil_http_requests_total" in metrics
         assert 'route="/v1/queries"' in metrics
         assert "veil_http_request_duration_seconds_bucket" in metrics

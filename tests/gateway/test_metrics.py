@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def scrape(server: Server) -> str:
-    return httpx.get(f"{server.url}/metrics", timeout=30).text
+    return server.metrics()
 
 
 def sample(text: str, name: str, labels: str = "") -> float:
@@ -40,6 +40,34 @@ def sample(text: str, name: str, labels: str = "") -> float:
     selector = rf"\{{{labels}\}}" if labels else ""
     match = re.search(rf"^{name}{selector} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_open_to_the_metrics_token_only(server: Server) -> None:
+    """Metrics count every tenant's activity (queries by outcome, rows, suppressed groups), so
+    no principal's API key opens them, not even an overseer's; only Prometheus's token does."""
+    tokens = [None, "not-the-token", *server.keys.values()]
+    token = (server.home / "keys" / "metrics.token").read_text().strip()
+    tokens += [token[:-1], token + "x", token.upper() if token.upper() != token else token[1:]]
+    for sent in tokens:
+        headers = {"Authorization": f"Bearer {sent}"} if sent is not None else {}
+        refused = httpx.get(f"{server.url}/metrics", headers=headers, timeout=30)
+        assert refused.status_code == 401, sent
+        assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
+        assert "veil_" not in refused.text
+    assert (server.home / "keys" / "metrics.token").stat().st_mode & 0o077 == 0
+    assert "veil_queries_total" in server.metrics()
+
+
+def test_a_configured_metrics_token_replaces_the_file(tmp_path) -> None:
+    started = start_server(tmp_path / "home", env={"VEIL_METRICS_TOKEN": "configured-token-1"})
+    try:
+        headers = {"Authorization": "Bearer configured-token-1"}
+        assert "veil_ledger_entries" in httpx.get(f"{started.url}/metrics", headers=headers).text
+        file_token = (started.home / "keys" / "metrics.token").read_text().strip()
+        headers = {"Authorization": f"Bearer {file_token}"}
+        assert httpx.get(f"{started.url}/metrics", headers=headers).status_code == 401
+    finally:
+        stop_server(started)
 
 
 def test_a_query_is_timed_in_every_stage(server: Server) -> None:
