@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import errors
+from gateway.jobs import write_overdue_runs
 from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.routes import (
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings, metrics)
         app.state.services.start_background()
+        write_overdue_runs(app.state.services)
         try:
             yield
         finally:

@@ -492,6 +492,44 @@ class ControlStore:
             used = self.quota_use(grant.id, day, db)
         return _exceeded(quotas, used, rows_scanned) or "rows_scanned"
 
+    def reserve_envelope(self, grant: Grant, most: int, rows_each: int, day: str) -> int:
+        """Count up to `most` queries of at most `rows_each` rows at once against the grant's
+        quotas, as many as they still allow; returns how many were counted (maybe none).
+
+        What a job held for review may ask: reserved before it runs and never returned, so
+        the quotas its developer can read say nothing of how many it asked."""
+        quotas = grant.quotas or {}
+        if not quotas:
+            return most
+        while True:
+            used = self.quota_use(grant.id, day)
+            room = [most]
+            if "queries_per_day" in quotas:
+                room.append(quotas["queries_per_day"] - used["queries_today"])
+            if "rows_scanned" in quotas and rows_each > 0:
+                room.append((quotas["rows_scanned"] - used["rows_scanned"]) // rows_each)
+            count = min(room)
+            if count <= 0:
+                return 0
+            today = sa.case((grant_usage.c.day == day, grant_usage.c.queries_today), else_=0)
+            with self.engine.begin() as db:
+                reserved = db.execute(
+                    grant_usage.update()
+                    .where(
+                        grant_usage.c.grant_id == grant.id,
+                        today == used["queries_today"],
+                        grant_usage.c.rows_scanned == used["rows_scanned"],
+                    )
+                    .values(
+                        day=day,
+                        queries_today=today + count,
+                        rows_scanned=grant_usage.c.rows_scanned + count * rows_each,
+                    )
+                )
+            if reserved.rowcount == 1:
+                return count
+            # Another process counted in between: read again and retry.
+
     def exceeded_quota(self, grant: Grant, rows_scanned: int, day: str) -> str | None:
         """The quota one more query of `rows_scanned` rows would exceed, if any (a read only:
         `reserve` is what counts)."""

@@ -38,6 +38,15 @@ jobs = sa.Table(
     sa.Column("decision_reason", sa.Text, nullable=True),
 )
 
+# A held job's run, record by record, until it is written to the ledger at the job's latest end.
+job_traces = sa.Table(
+    "job_traces",
+    metadata,
+    sa.Column("job_id", sa.String(34), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("entry", sa.Text, nullable=False),
+)
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -180,6 +189,32 @@ class JobRecords:
         query = sa.select(jobs).where(jobs.c.developer == developer, jobs.c.review != "[]")
         with self.engine.connect() as db:
             return [job for job in map(_job, db.execute(query)) if job.held]
+
+    def trace(self, job_id: str, entry: dict) -> None:
+        """Keep one record of a held job's run, durably, until its run is written."""
+        with self.engine.begin() as db:
+            seq = db.execute(
+                sa.select(sa.func.count()).where(job_traces.c.job_id == job_id)
+            ).scalar_one()
+            db.execute(job_traces.insert().values(job_id=job_id, seq=seq, entry=json.dumps(entry)))
+
+    def traced(self, job_id: str) -> list[dict]:
+        """A held job's run as recorded so far, in order."""
+        query = sa.select(job_traces.c.entry).where(job_traces.c.job_id == job_id)
+        with self.engine.connect() as db:
+            found = db.execute(query.order_by(job_traces.c.seq)).scalars()
+            return [json.loads(entry) for entry in found]
+
+    def untraced(self, job_id: str) -> None:
+        """Forget a held job's records once its run is in the ledger."""
+        with self.engine.begin() as db:
+            db.execute(job_traces.delete().where(job_traces.c.job_id == job_id))
+
+    def with_traces(self) -> list[Job]:
+        """Held jobs whose run is recorded here and not yet in the ledger."""
+        ids = sa.select(job_traces.c.job_id).distinct()
+        with self.engine.connect() as db:
+            return [_job(row) for row in db.execute(sa.select(jobs).where(jobs.c.id.in_(ids)))]
 
     def move(self, job_id: str, status: JobStatus, **values: Any) -> Job:
         """Change status (and the given fields) if the current status allows it, atomically."""

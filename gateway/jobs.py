@@ -3,6 +3,13 @@ pass its tables through the disclosure gate, and hold them for review where poli
 
 A job's `sql()` calls are answered by the query path itself (gateway/querying.py) under the
 job's scope and grant, so each is guarded, thresholded, metered and recorded like a query.
+
+A job held for review at submission leaves a footprint fixed before it runs, since its
+developer must learn nothing of the run until a reviewer decides: it reserves its queries
+from the grant's quotas when it starts (as many as they allow, up to the job limit), pays a
+fixed price (one query fee per asset and its whole CPU limit), and its run (every query,
+its metering, the gate's verdict) is kept with the job and written to the ledger as one
+entry at the latest moment it could have ended, beside the entry that charges it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from gateway.authorisation import asset_inputs, decide, refuse
@@ -26,7 +33,7 @@ from gateway.querying import (
     execute_query,
 )
 from gateway.services import Services
-from ledger import AssetUse, billed_cpu_ms, canonical_json, post, price
+from ledger import ENVELOPE_PLAN, AssetUse, billed_cpu_ms, canonical_json, post, price
 from sandbox.cards import Role
 from sandbox.disclosure import Dominance
 from sandbox.errors import JobRejected, SandboxError
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 
 SCOPE = "job:submit"
 POLICY_REVIEW = "policy"
+# The outcome on a held job's charge: the same whatever its run was.
+HELD_OUTCOME = "held"
 # A job's queries withhold dominated sums and means: its code could relabel what it holds.
 JOB_DOMINANCE = Dominance()
 
@@ -154,11 +163,52 @@ def _hold_slot(veil: Services, job_id: str) -> None:
     if not job.held or job.started is None:
         return
     # The start is stamped to the second; the gate runs after the job, up to its own deadline.
-    latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + 1
-    left = (job.started + timedelta(seconds=latest) - datetime.now(UTC)).total_seconds()
+    left = (latest_end(veil, job) - datetime.now(UTC)).total_seconds()
     # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
     veil.jobs.cancel_event(job_id).wait(max(0.0, left))
     veil.jobs.forget(job_id)
+    write_held_run(veil, job)
+
+
+def latest_end(veil: Services, job: Job) -> datetime:
+    """The latest a held job could end, gate included: when its run is written."""
+    assert job.started is not None
+    latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + 1
+    return job.started + timedelta(seconds=latest)
+
+
+def write_held_run(veil: Services, job: Job) -> None:
+    """Write a held job's fixed charge and its run, one entry each, whatever the run was."""
+    grant = veil.control.grant(job.grant_id)
+    charge = price(_uses(veil, grant), plan=job.price_plan, purpose=grant.purpose,
+                   cpu_ms=veil.settings.job_cpu_s * 1000)  # fmt: skip
+    about = {"job_id": job.id, "principal": job.developer, "grant_id": grant.id,
+             "assets": grant.assets}  # fmt: skip
+    receipt = veil.ledger.append(
+        {"type": "job", **about, "purpose": grant.purpose, "outcome": HELD_OUTCOME,
+         "usage": {"cpu_ms": billed_cpu_ms(veil.settings.job_cpu_s * 1000)},
+         "cost": cost_of(charge),
+         "postings": [posting.as_entry() for posting in post(charge, job.developer)],
+         "at": utc_now()},
+        idempotency_key=f"job:{job.id}:finished",
+    )  # fmt: skip
+    if receipt.fresh:
+        charge_counted(veil, cost_of(charge))
+    veil.ledger.append(
+        {"type": "job_run", **about, "records": veil.job_records.traced(job.id),
+         "at": utc_now()},
+        idempotency_key=f"job:{job.id}:run",
+    )  # fmt: skip
+    veil.job_records.untraced(job.id)
+
+
+def write_overdue_runs(veil: Services) -> None:
+    """At start-up: write the runs of held jobs a stopped process kept, once each is due."""
+    for job in veil.job_records.with_traces():
+        wait = (latest_end(veil, job) - datetime.now(UTC)).total_seconds() if job.started else 0
+        timer = threading.Timer(max(0.0, wait), write_held_run, args=(veil, job))
+        timer.daemon = True
+        timer.start()
 
 
 def execute(veil: Services, job_id: str) -> None:
@@ -176,12 +226,18 @@ def execute(veil: Services, job_id: str) -> None:
         cpu_s=settings.job_cpu_s,
         memory_bytes=settings.job_memory_mb * 1024 * 1024,
     )
+    held = job.held  # review required at submission: its footprint is fixed from here on
+    if held:
+        rows_each = sum(veil.enclave.store.get(asset).row_count for asset in grant.assets)
+        reserved = veil.control.reserve_envelope(grant, limits.max_queries, rows_each,
+                                                 utc_now()[:10])  # fmt: skip
+        limits = replace(limits, max_queries=reserved)
     asked = _Asked()
 
     def answer(sql: str) -> Answer:
         try:
             request = QueryRequest(sql, None, grant.id)
-            query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id)
+            query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id, held=held)
             executed = execute_query(veil, query, JOB_DOMINANCE)
         except (ApiError, SandboxError) as exc:
             raise AnswerRefused(exc.code) from None
@@ -231,16 +287,22 @@ def _relay(stopped: threading.Event, cancel: threading.Event) -> None:
     cancel.set()
 
 
-def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
-    """The job's own CPU time, charged to its grant's assets; its queries paid their own way."""
+def _uses(veil: Services, grant: Grant) -> list[AssetUse]:
     uses = []
     for asset in grant.assets:
         card = veil.enclave.store.get(asset).card
         uses.append(AssetUse(asset, 0, card.pricing.model_dump(), card.revenue_shares_bp))
-    charge = price(uses, plan=job.price_plan, purpose=grant.purpose, cpu_ms=run.cpu_ms,
+    return uses
+
+
+def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
+    """The job's own CPU time, charged to its grant's assets; its queries paid their own way.
+
+    A held job's metering is kept with its run: its fixed price is what it is charged."""
+    plan = ENVELOPE_PLAN if job.held else job.price_plan
+    charge = price(_uses(veil, grant), plan=plan, purpose=grant.purpose, cpu_ms=run.cpu_ms,
                    request_fee=False)  # fmt: skip
-    receipt = veil.ledger.append(
-        {
+    entry = {
             "type": "job",
             "job_id": job.id,
             "principal": job.developer,
@@ -257,9 +319,11 @@ def _meter(veil: Services, job: Job, grant: Grant, run: JobRun) -> None:
             "cost": cost_of(charge),
             "postings": [posting.as_entry() for posting in post(charge, job.developer)],
             "at": utc_now(),
-        },  # fmt: skip
-        idempotency_key=f"job:{job.id}:finished",
-    )
+        }  # fmt: skip
+    if job.held:
+        veil.job_records.trace(job.id, entry)
+        return
+    receipt = veil.ledger.append(entry, idempotency_key=f"job:{job.id}:finished")
     if receipt.fresh:
         charge_counted(veil, cost_of(charge))
 
@@ -338,12 +402,13 @@ def _record_release(
             digest = hashlib.sha256(canonical_json(table.as_output()).encode()).hexdigest()
             tables[name] = {"sha256": digest, **table.as_record()}
     step = "gate" if by == "gate" else "review"
-    veil.ledger.append(
-        {"type": "job_release", "job_id": job.id, "principal": job.developer,
-         "grant_id": job.grant_id, "decision": decision, "by": by, "reasons": reasons,
-         "tables": tables, "at": utc_now()},
-        idempotency_key=f"job:{job.id}:release:{step}",
-    )  # fmt: skip
+    entry = {"type": "job_release", "job_id": job.id, "principal": job.developer,
+             "grant_id": job.grant_id, "decision": decision, "by": by, "reasons": reasons,
+             "tables": tables, "at": utc_now()}  # fmt: skip
+    if step == "gate" and job.held:  # the gate's verdict on a held job is part of its run
+        veil.job_records.trace(job.id, entry)
+        return
+    veil.ledger.append(entry, idempotency_key=f"job:{job.id}:release:{step}")
 
 
 def cancel(veil: Services, job: Job) -> Job:

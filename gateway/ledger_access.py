@@ -2,7 +2,7 @@
 
 A developer reads its own entries, a provider those about its assets and the grants it
 approves. A job held for review is its reviewers' until they decide: its developer reads
-its submission and the decision, never the queries, metering or gate record the run made.
+its submission, its fixed charge and the decision, never its run (queries, metering, gate).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 
 from gateway.control import Principal
+from gateway.jobs import HELD_OUTCOME
 from gateway.services import Services
 from ledger import Entry, parties
 
@@ -72,6 +73,9 @@ def _scan(veil: Services, after: int | None) -> Iterator[tuple[Entry, dict]]:
 
 
 def _after_review(data: dict) -> bool:
-    return data.get("type") in HELD_READABLE or (
-        data.get("type") == "job_release" and data.get("by") != "gate"
+    kind = data.get("type")
+    return (
+        kind in HELD_READABLE
+        or (kind == "job_release" and data.get("by") != "gate")
+        or (kind == "job" and data.get("outcome") == HELD_OUTCOME)
     )

@@ -13,7 +13,16 @@ from gateway.authorisation import asset_inputs, decide
 from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.services import Services
-from ledger import AssetUse, Charge, Receipt, billed_cpu_ms, canonical_json, post, price
+from ledger import (
+    ENVELOPE_PLAN,
+    AssetUse,
+    Charge,
+    Receipt,
+    billed_cpu_ms,
+    canonical_json,
+    post,
+    price,
+)
 from policies import Decision
 from sandbox.disclosure import Dominance, Released
 from sandbox.enclave import QueryOutcome, Thresholds
@@ -25,6 +34,8 @@ SCOPE = "query:run"
 METHODS = {"query:run": "sql", "job:submit": "job"}
 MANUAL_REVIEW = "manual_review_required"
 QUOTA_EXHAUSTED = "quota_exhausted"
+# Where a held job's query is recorded first: with its job, until the job's run is written.
+KEPT_WITH_JOB = Receipt(index=-1, leaf_hash="")
 
 
 @dataclass(frozen=True)
@@ -72,11 +83,14 @@ def authorise_query(
     *,
     scope: str = SCOPE,
     job_id: str | None = None,
+    held: bool = False,
 ) -> AuthorisedQuery:
     """Analyse, then decide `scope`; a rejection or denial is recorded, then raised.
 
     A job's `sql()` comes here with scope job:submit and its job's id, and is recorded as a
-    query of that job: the same guard, decision, thresholds and metering as over HTTP.
+    query of that job: the same guard, decision, thresholds and metering as over HTTP. A job
+    `held` for review has a footprint fixed before it ran (gateway/jobs.py): its queries are
+    recorded with it, priced in its fixed price and counted in the quota it reserved.
     """
     query_id = "q_" + uuid.uuid4().hex
     release_key = query_id
@@ -96,6 +110,8 @@ def authorise_query(
     }
     if job_id is not None:
         record["job_id"] = job_id
+    if held:
+        record["held"] = True
     try:
         with veil.metrics.stage("guard"):
             analysis = veil.enclave.analyse(request.sql)
@@ -122,7 +138,9 @@ def authorise_query(
     spent = {
         grant.id: quota
         for grant in grants
-        if retried is None and (quota := veil.control.exceeded_quota(grant, rows, utc_now()[:10]))
+        if retried is None
+        and not held
+        and (quota := veil.control.exceeded_quota(grant, rows, utc_now()[:10]))
     }
     usable = [grant.as_input() for grant in grants if grant.id not in spent]
     decision = decide(veil, caller, scope, resource, policy_request, usable)
@@ -206,8 +224,10 @@ def execute_query(
     With `dominance` (a job's queries), sums and means that fail those rules are withheld."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = query.grant
+    held = bool(record.get("held"))
     scanned = veil.enclave.rows_scanned(analysis)
-    if grant is not None and not query.retry:  # a retry was counted the first time
+    # A retry was counted the first time; a held job's queries, in the quota it reserved.
+    if grant is not None and not query.retry and not held:
         _reserve_quota(veil, sum(scanned.values()), grant, record)
     purpose = grant.purpose if grant else record["purpose"] or ""
     obligations = decision.obligations
@@ -225,8 +245,10 @@ def execute_query(
     )
     uses = [_use(veil, asset, rows) for asset, rows in scanned.items()]
 
+    plan = ENVELOPE_PLAN if held else obligations.price_plan
+
     def priced(cpu_ms: int) -> Charge:
-        return price(uses, plan=obligations.price_plan, purpose=purpose, cpu_ms=cpu_ms)
+        return price(uses, plan=plan, purpose=purpose, cpu_ms=cpu_ms)
 
     # Priced before running, so a card that cannot be priced stops the query, not its record.
     unrun = priced(0)
@@ -331,9 +353,14 @@ def cost_of(charge: Charge) -> dict:
 
 
 def _record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:
-    """Append the query's entry, then count it: its outcome, refusal, rows and charge."""
-    with veil.metrics.stage("ledger"):
-        receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
+    """Append the query's entry (a held job's: keep it with the job), then count it: its
+    outcome, refusal, rows and charge."""
+    if entry.get("held"):
+        veil.job_records.trace(entry["job_id"], entry)
+        receipt = KEPT_WITH_JOB
+    else:
+        with veil.metrics.stage("ledger"):
+            receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
     veil.metrics.queries.labels(outcome).inc()
     if not receipt.fresh:
         return receipt

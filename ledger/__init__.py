@@ -28,7 +28,7 @@ from ledger.merkle import (
 )
 from ledger.parties import Parties, parties
 from ledger.postings import PAYEE, PAYER, Posting, post
-from ledger.pricing import AssetCharge, AssetUse, Charge, billed_cpu_ms, price
+from ledger.pricing import ENVELOPE_PLAN, AssetCharge, AssetUse, Charge, billed_cpu_ms, price
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
 from ledger.settlements import PostingLine, Settlement, settle
 from ledger.usage import Usage, UsageLine, usage
@@ -51,6 +51,7 @@ __all__ = [
     "post",
     "price",
     "billed_cpu_ms",
+    "ENVELOPE_PLAN",
     "Parties",
     "parties",
     "Charge",

@@ -11,7 +11,8 @@ from ledger.settlements import check_period, period_of
 
 # Below this many distinct developers an asset's figures would describe one or two of them.
 MIN_DEVELOPERS = 3
-COMPLETED = {"query": "released", "job": "succeeded"}
+# A job held for review counts by its charge ("held"), which is the same however it ran.
+COMPLETED = {"query": {"released"}, "job": {"succeeded", "held"}}
 
 
 @dataclass
@@ -56,7 +57,7 @@ def disclose(entries: Iterable[tuple[int, dict]], period: str) -> Disclosure:
     disclosure = Disclosure(check_period(period))
     for _, data in entries:
         kind = data.get("type")
-        if COMPLETED.get(kind) != data.get("outcome") or period_of(data) != period:
+        if data.get("outcome") not in COMPLETED.get(kind, ()) or period_of(data) != period:
             continue
         cost = data.get("cost") or {}
         earned = cost.get("assets") or {}

@@ -10,6 +10,8 @@ from ledger.allocation import allocate
 from ledger.errors import PricingInvalid
 
 FREE_PLAN = "free"
+# A query inside a job held for review: its job pays one fixed price instead (gateway/jobs.py).
+ENVELOPE_PLAN = "job_envelope"
 ROWS_PER_UNIT = 1000
 MS_PER_SECOND = 1000
 # CPU is billed in whole steps, so a charge cannot time a query more finely than this.
@@ -93,7 +95,7 @@ def _asset_amount(use: AssetUse, plan: str, purpose: str, cpu_ms: int, request_f
     if not isinstance(rates, Mapping):
         raise PricingInvalid("a plan's rates must be an object")
     fees = {name: _count(rates.get(name, 0), name) for name in RATE_FIELDS}
-    if plan == FREE_PLAN or purpose in free:
+    if plan in (FREE_PLAN, ENVELOPE_PLAN) or purpose in free:
         return 0
     rows = _graduated(
         use.rows_scanned, fees["per_1k_rows_scanned_minor"], rates.get("row_tiers", [])

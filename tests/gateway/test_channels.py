@@ -5,6 +5,7 @@ learns nothing of a run before its outputs are released."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import count
@@ -359,22 +360,48 @@ def test_every_ending_of_a_held_job_looks_the_same_to_its_developer(held) -> Non
     assert {job["status"] for job in refusals} == {"review"}
 
 
+def _runs_written(server: Server, job_ids: Iterator[str] | list[str]) -> dict[str, list[dict]]:
+    """Each held job's entries once its run is in the ledger (at its latest end), as the
+    supervisor reads them."""
+    waiting = set(job_ids)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        entries = _readable(server, "supervisor")
+        written = {e["job_id"] for e in entries.values() if e["type"] == "job_run"}
+        if waiting <= written:
+            return {
+                job_id: [e for _, e in sorted(entries.items()) if e.get("job_id") == job_id]
+                for job_id in waiting
+            }
+        time.sleep(0.1)
+    raise AssertionError(f"the runs of {waiting} were never written")
+
+
 def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None:
     ids = _held_jobs(held)
-    for job_id in ids.values():
-        wait(held, job_id, until={"review"})
+    written = _runs_written(held, ids.values())
     mine = _readable(held, "analyst")
+    charges = set()
     for job_id in ids.values():
-        assert [e["type"] for e in mine.values() if e.get("job_id") == job_id] == ["job_submitted"]
+        seen = [e for e in mine.values() if e.get("job_id") == job_id]
+        assert [(e["type"], e.get("outcome")) for e in seen] == [
+            ("job_submitted", None), ("job", "held")
+        ]
+        charges.add(json.dumps({k: seen[1][k] for k in ("usage", "cost", "postings")}))
+    assert len(charges) == 1  # one fixed price, however each ran
     reviewer = _readable(held, "city-hospital")
     for job_id in ids.values():
-        kinds = {e["type"] for e in reviewer.values() if e.get("job_id") == job_id}
-        assert {"job_submitted", "query", "job"} <= kinds
+        kinds = [e["type"] for e in reviewer.values() if e.get("job_id") == job_id]
+        assert kinds == [e["type"] for e in written[job_id]] == ["job_submitted", "job", "job_run"]
+        (run,) = [e for e in reviewer.values() if e["type"] == "job_run" and e["job_id"] == job_id]
+        assert "query" in {record["type"] for record in run["records"]}
     with held.client("analyst") as owner:
         usage = owner.get("/v1/usage", params={"limit": 1000}).json()
-    assert not set(ids.values()) & {item["reference"] for item in usage["items"]}
-    held_queries = {e["query_id"] for e in reviewer.values()
-                    if e["type"] == "query" and e.get("job_id") in ids.values()}  # fmt: skip
+    shown = [item for item in usage["items"] if item["reference"] in ids.values()]
+    assert sorted(item["reference"] for item in shown) == sorted(ids.values())
+    assert {item["outcome"] for item in shown} == {"held"}
+    held_queries = {record["query_id"] for e in reviewer.values() if e["type"] == "job_run"
+                    for record in e["records"] if record["type"] == "query"}  # fmt: skip
     assert held_queries and not held_queries & {item["reference"] for item in usage["items"]}
 
 
@@ -403,12 +430,13 @@ def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection
         assert view["error"] == {"code": "RELEASE_REJECTED", "violations": []}
         assert view["cpu_ms"] is None and view["disclosure"] is None
     assert _without_identity(shown["times out"]) == _without_identity(shown["breaks a gate rule"])
+    _runs_written(held, ids.values())
     mine = _readable(held, "analyst")
     approved = {e["type"] for e in mine.values() if e.get("job_id") == ids["succeeds"]}
-    assert {"query", "job", "job_release"} <= approved
-    rejected = [(e["type"], e.get("by")) for e in mine.values()
-                if e.get("job_id") == ids["times out"]]  # fmt: skip
-    assert rejected == [("job_submitted", None), ("job_release", "city-hospital")]
+    assert {"job_run", "job", "job_release"} <= approved
+    rejected = sorted((e["type"], e.get("by") or "") for e in mine.values()
+                      if e.get("job_id") == ids["times out"])  # fmt: skip
+    assert rejected == [("job", ""), ("job_release", "city-hospital"), ("job_submitted", "")]
 
 
 def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ended(held) -> None:
@@ -446,3 +474,75 @@ def test_a_held_job_stopped_while_it_ran_looks_like_any_other_ending(held) -> No
         approve = {"decision": "approve", "reason": "seen"}
         assert reviewer.post(f"/v1/jobs/{job_id}/review", json=approve).status_code == 200
     assert wait(held, job_id, until={"cancelled"})["error"]["code"] == "CANCELLED"
+
+
+SQL_BY_DISTRICT = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+
+
+def _asking(queries: int) -> str:
+    """A job that asks `queries` questions: what an attacker would pick by a value it read."""
+    return "x = 0\n" + "".join(f'x += len(sql("{SQL_BY_DISTRICT}")["rows"])\n' * queries)
+
+
+def _latest_end(job: dict) -> datetime:
+    started = datetime.strptime(job["started_at"], "%Y-%m-%dT%H:%M:%SZ")
+    return started + timedelta(seconds=WALL_S + GATE_S + 1)
+
+
+def test_a_held_jobs_footprint_is_the_same_however_many_queries_it_asked(held) -> None:
+    """The public log's size, the developer's entries and its charge: each the same for a held
+    job that asked nothing and one that asked a dozen questions, and written no sooner than
+    the job could last have ended. Only its reviewers read what it really did."""
+    asked = {0: None, 4: None, 12: None}
+    with held.client("analyst") as owner:
+        for queries in asked:
+            submitted = owner.post("/v1/jobs", json={"code": _asking(queries)})
+            asked[queries] = submitted.json()["id"]
+    written = _runs_written(held, asked.values())
+    mine = _readable(held, "analyst")
+    charges = set()
+    for queries, job_id in asked.items():
+        entries = written[job_id]
+        assert [e["type"] for e in entries] == ["job_submitted", "job", "job_run"]
+        job = wait(held, job_id, who="operator", until={"review", "failed", "timeout"})
+        for entry in entries[1:]:
+            at = datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%SZ")
+            assert at >= _latest_end(job), (queries, entry["type"])
+        records = entries[2]["records"]
+        assert [r["type"] for r in records].count("query") == queries
+        assert all(r["cost"]["amount_minor"] == 0 for r in records if r["type"] == "query")
+        seen = [e for e in mine.values() if e.get("job_id") == job_id]
+        assert [e["type"] for e in seen] == ["job_submitted", "job"]
+        charges.add(json.dumps({k: seen[1][k] for k in ("outcome", "usage", "cost", "postings")}))
+    assert len(charges) == 1
+    assert json.loads(charges.pop())["usage"] == {"cpu_ms": 2000}  # its whole CPU limit
+
+
+def test_a_held_job_reserves_its_quota_before_it_runs_whatever_it_asks(held) -> None:
+    """A grant's quota use, which its developer reads, moves by the same reservation for a
+    held job that asks nothing and one that asks seven questions; a reservation the quota can
+    only partly cover caps the job's questions, and nothing is ever given back."""
+    with held.client("analyst") as owner:
+        asked = owner.post(
+            "/v1/grants",
+            json={"assets": ["hospital.visits"], "purpose": "public_welfare", "scenario": "s",
+                  "methods": ["job"], "valid_until": "2030-01-01T00:00:00Z",
+                  "quotas": {"queries_per_day": 205}},
+        )  # fmt: skip
+    assert asked.status_code == 201, asked.json()
+    grant_id = asked.json()["id"]
+    held.approve(grant_id, "city-hospital", "supervisor")
+    rows = held.client("analyst").get("/v1/assets/hospital.visits").json()["row_count"]
+    use = []
+    runs = {}
+    for queries in (0, 7, 7):
+        with held.client("analyst") as owner:
+            submitted = owner.post("/v1/jobs", json={"code": _asking(queries), "grant_id": grant_id})
+            assert submitted.status_code == 202, submitted.json()
+            job_id = submitted.json()["id"]
+            runs[job_id] = _runs_written(held, [job_id])[job_id][-1]["records"]
+            use.append(owner.get(f"/v1/grants/{grant_id}").json()["quota_use"])
+    assert [u["queries_today"] for u in use] == [100, 200, 205]
+    assert [u["rows_scanned"] for u in use] == [100 * rows, 200 * rows, 205 * rows]
+    answered = [[r["type"] for r in records].count("query") for records in runs.values()]
+    assert answered == [0, 7, 5]

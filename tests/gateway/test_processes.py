@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
