@@ -385,7 +385,8 @@ def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None
     for job_id in ids.values():
         seen = [e for e in mine.values() if e.get("job_id") == job_id]
         assert [(e["type"], e.get("outcome")) for e in seen] == [
-            ("job_submitted", None), ("job", "held")
+            ("job_submitted", None),
+            ("job", "held"),
         ]
         charges.add(json.dumps({k: seen[1][k] for k in ("usage", "cost", "postings")}))
     assert len(charges) == 1  # one fixed price, however each ran
@@ -537,7 +538,9 @@ def test_a_held_job_reserves_its_quota_before_it_runs_whatever_it_asks(held) -> 
     runs = {}
     for queries in (0, 7, 7):
         with held.client("analyst") as owner:
-            submitted = owner.post("/v1/jobs", json={"code": _asking(queries), "grant_id": grant_id})
+            submitted = owner.post(
+                "/v1/jobs", json={"code": _asking(queries), "grant_id": grant_id}
+            )
             assert submitted.status_code == 202, submitted.json()
             job_id = submitted.json()["id"]
             runs[job_id] = _runs_written(held, [job_id])[job_id][-1]["records"]
