@@ -5,6 +5,7 @@ learns nothing of a run before its outputs are released."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -549,3 +550,38 @@ def test_a_held_job_reserves_its_quota_before_it_runs_whatever_it_asks(held) -> 
     assert [u["rows_scanned"] for u in use] == [100 * rows, 200 * rows, 205 * rows]
     answered = [[r["type"] for r in records].count("query") for records in runs.values()]
     assert answered == [0, 7, 5]
+
+
+def test_a_held_jobs_run_survives_its_gateway_and_is_written_when_due(tmp_path) -> None:
+    """Killed while a held job runs, the gateway keeps the run it recorded; started again, it
+    writes that run at the job's latest end, with every query the job was answered."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "review.rego").write_text(HELD_RULE)
+    env = {"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
+           "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_POLICY_DIR": str(policies)}  # fmt: skip
+    server = start_server(tmp_path / "home", env=env)
+    code = _asking(3) + "while True:\n    pass\n"
+    with server.client("analyst") as owner:
+        job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
+    control = sqlite3.connect(tmp_path / "home" / "control.db")
+    deadline = time.monotonic() + 60
+    traced = "SELECT COUNT(*) FROM job_traces WHERE job_id = ?"
+    while control.execute(traced, (job_id,)).fetchone()[0] < 3:
+        assert time.monotonic() < deadline, "the job's queries were never recorded"
+        time.sleep(0.05)
+    server.process.kill()
+    server.process.wait(timeout=20)
+    restarted = start_server(tmp_path / "home", env=env, command="serve")
+    try:
+        (run,) = [e for e in _runs_written(restarted, [job_id])[job_id] if e["type"] == "job_run"]
+        assert [r["type"] for r in run["records"]].count("query") == 3
+        assert control.execute(traced, (job_id,)).fetchone()[0] == 0
+        mine = [e for e in _readable(restarted, "analyst").values() if e.get("job_id") == job_id]
+        assert [(e["type"], e.get("outcome")) for e in mine] == [
+            ("job_submitted", None),
+            ("job", "held"),
+        ]
+    finally:
+        control.close()
+        stop_server(restarted)
