@@ -43,6 +43,8 @@ class Services:
     policy: PolicyEngine
     metrics: Metrics
     in_flight: InFlight
+    # Job submissions compile in the gateway: one at a time per principal.
+    submissions: InFlight
     running: RunningWork
     jobs: JobQueue
     job_records: JobRecords
@@ -198,6 +200,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         policy=policy_engine(settings),
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
+        submissions=InFlight(1, "job submissions"),
         running=RunningWork(in_force if settings.processes > 1 else None),
         jobs=JobQueue(JobRunner(), settings.job_concurrency, settings.jobs_in_flight_per_principal),
         job_records=JobRecords(control.engine),

@@ -12,8 +12,9 @@ from gateway.errors import ApiError
 class InFlight:
     """Counts running requests per principal and refuses those above `limit`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "queries") -> None:
         self.limit = limit
+        self.what = what
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -24,7 +25,7 @@ class InFlight:
                 raise ApiError(
                     429,
                     "RATE_LIMITED",
-                    f"at most {self.limit} queries may run at once per principal",
+                    f"at most {self.limit} {self.what} may run at once per principal",
                 )
             self._running[principal_id] = self._running.get(principal_id, 0) + 1
         try:

@@ -38,8 +38,10 @@ class ReleaseBody(BaseModel):
 
 @scoped(SCOPE)
 def submitted_job(body: JobBody, caller: Caller, veil: Veil) -> Job:
-    """Compiled and decided in `submit`, which records a refusal before raising it."""
-    return submit(veil, caller, JobRequest(body.code, body.grant_id))
+    """Compiled and decided in `submit`, which records a refusal before raising it; one at a
+    time per principal, since compiling costs the gateway up to a second of CPU."""
+    with veil.submissions.hold(caller.id):
+        return submit(veil, caller, JobRequest(body.code, body.grant_id))
 
 
 @router.post("", status_code=202)

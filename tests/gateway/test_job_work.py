@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.errors import ApiError
 from gateway.job_queue import JobQueue
+from gateway.throttle import InFlight
 from tests.gateway.test_jobs import run, submit, wait
 from tests.support import Server, start_server, stop_server
 
@@ -20,6 +22,23 @@ class _Runner:
     """The queue only closes its runner; these tests run plain callables in its slots."""
 
     def close(self) -> None:
+        pass
+
+
+def test_one_job_submission_compiles_at_a_time_per_principal() -> None:
+    """Compiling a job costs the gateway up to a second of CPU: a principal's second
+    submission while its first compiles is refused, others' are not, and a failed one
+    frees its place."""
+    submissions = InFlight(1, "job submissions")
+    with submissions.hold("analyst"):
+        with pytest.raises(ApiError) as refused, submissions.hold("analyst"):
+            pass
+        assert (refused.value.status, refused.value.code) == (429, "RATE_LIMITED")
+        with submissions.hold("fintech"):
+            pass
+    with pytest.raises(ValueError), submissions.hold("analyst"):
+        raise ValueError("the compile failed")
+    with submissions.hold("analyst"):
         pass
 
 
