@@ -48,7 +48,7 @@ def test_rotation_wraps_every_data_key_under_a_new_master_key(home: Path) -> Non
     new_key, after = master.read_bytes(), wrapped_keys(home)
     assert new_key != old_key and after.keys() == before.keys()
     assert sorted(path.name for path in master.parent.iterdir()) == [
-        "assets", "ledger-signing.key", "master.key"
+        "assets", "ledger-signing.key", "master.key", "metrics.token"
     ]  # fmt: skip
     assert os.stat(master).st_mode & 0o077 == 0
     for asset_id, wrapped in after.items():

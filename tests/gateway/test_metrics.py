@@ -63,8 +63,8 @@ def test_a_configured_metrics_token_replaces_the_file(tmp_path) -> None:
     try:
         headers = {"Authorization": "Bearer configured-token-1"}
         assert "veil_ledger_entries" in httpx.get(f"{started.url}/metrics", headers=headers).text
-        file_token = (started.home / "keys" / "metrics.token").read_text().strip()
-        headers = {"Authorization": f"Bearer {file_token}"}
+        assert not (started.home / "keys" / "metrics.token").exists()
+        headers = {"Authorization": "Bearer configured-token-2"}
         assert httpx.get(f"{started.url}/metrics", headers=headers).status_code == 401
     finally:
         stop_server(started)
