@@ -66,8 +66,10 @@ def suspend(body: Named, permit: Allowed("emergency:suspend", named_target), vei
         veil.enclave.store.get(body.id)  # 404 for an asset that is not registered
     stop = veil.control.suspend(body.kind, body.id, body.reason, permit.caller.id)
     cancelled = veil.running.stop(**{body.kind.value: body.id})
-    entry = {"type": "emergency_suspended", **stop.as_dict(), "cancelled": cancelled}
-    return _record(veil, permit, entry)
+    # The count is the overseer's, not the entry's: the developer stopped reads the entry, and
+    # whether a job held for review was still running is what it must not learn.
+    entry = {"type": "emergency_suspended", **stop.as_dict()}
+    return dict(_record(veil, permit, entry), cancelled=cancelled)
 
 
 @router.post("/resume")

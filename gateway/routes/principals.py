@@ -84,8 +84,8 @@ def revoke_principal(
     if principal.id == permit.caller.id:
         raise ApiError(422, "BAD_REQUEST", "a principal cannot revoke itself")
     revoked = veil.control.revoke_principal(principal.id)
-    cancelled = veil.running.stop(principal=principal.id)
-    _record(veil, permit, "principal_revoked", principal.id, cancelled=cancelled)
+    veil.running.stop(principal=principal.id)
+    _record(veil, permit, "principal_revoked", principal.id)
     return revoked.as_input()
 
 

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import httpx
@@ -585,3 +585,46 @@ def test_a_held_jobs_run_survives_its_gateway_and_is_written_when_due(tmp_path) 
     finally:
         control.close()
         stop_server(restarted)
+
+
+def _short_grant(server: Server, seconds: int) -> dict:
+    """A job grant on hospital visits whose term ends `seconds` from now, approved."""
+    until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with server.client("analyst") as owner:
+        asked = owner.post(
+            "/v1/grants",
+            json={"assets": ["hospital.visits"], "purpose": "public_welfare", "scenario": "s",
+                  "methods": ["job"], "valid_until": until},
+        )  # fmt: skip
+    assert asked.status_code == 201, asked.json()
+    server.approve(asked.json()["id"], "city-hospital", "supervisor")
+    return asked.json()
+
+
+def _expiry_of(server: Server, grant_id: str) -> dict:
+    """The grant's expiry entry as its developer reads it, once written. Reading the ledger
+    expires nothing, so the gateway's own clock must write it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for entry in _readable(server, "analyst").values():
+            if entry["type"] == "grant_expired" and entry["grant"] == grant_id:
+                return entry
+        time.sleep(0.2)
+    raise AssertionError(f"grant {grant_id} was never recorded as expired")
+
+
+def test_a_grant_expiring_under_a_held_job_says_nothing_of_whether_it_still_ran(held) -> None:
+    """The expiry of a grant is recorded by the clock, whoever asks what, and its entry, which
+    the developer reads, is the same for a held job that was still busy when the term ended
+    and for one that had long returned."""
+    entries = []
+    for code in ("while True:\n    pass\n", "x = 1\n"):
+        grant = _short_grant(held, 3)
+        with held.client("analyst") as owner:
+            submitted = owner.post("/v1/jobs", json={"code": code, "grant_id": grant["id"]})
+            assert submitted.status_code == 202, submitted.json()
+        entry = _expiry_of(held, grant["id"])
+        named = ("grant", "valid_until", "at", "idempotency_key")
+        entries.append({k: v for k, v in entry.items() if k not in named})
+        _runs_written(held, [submitted.json()["id"]])
+    assert entries[0] == entries[1] == {"type": "grant_expired"}
