@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,9 @@ SCOPE = "job:submit"
 POLICY_REVIEW = "policy"
 # The outcome on a held job's charge: the same whatever its run was.
 HELD_OUTCOME = "held"
+# Beyond its time limits, what a held job's latest end allows for: the second its start is
+# stamped to, and stopping its process and recording its run after its limits.
+HELD_MARGIN_S = 5
 # A job's queries withhold dominated sums and means: its code could relabel what it holds.
 JOB_DOMINANCE = Dominance()
 
@@ -164,6 +168,8 @@ def _hold_slot(veil: Services, job_id: str) -> None:
         return
     # The start is stamped to the second; the gate runs after the job, up to its own deadline.
     left = (latest_end(veil, job) - datetime.now(UTC)).total_seconds()
+    if left < 0:  # its end now says when it really ended: the margin needs widening
+        log.warning("held job %s ended %.1f s after its latest end", job_id, -left)
     # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
     veil.jobs.cancel_event(job_id).wait(max(0.0, left))
     veil.jobs.forget(job_id)
@@ -173,7 +179,7 @@ def _hold_slot(veil: Services, job_id: str) -> None:
 def latest_end(veil: Services, job: Job) -> datetime:
     """The latest a held job could end, gate included: when its run is written."""
     assert job.started is not None
-    latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + 1
+    latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + HELD_MARGIN_S
     return job.started + timedelta(seconds=latest)
 
 
@@ -238,7 +244,8 @@ def execute(veil: Services, job_id: str) -> None:
         try:
             request = QueryRequest(sql, None, grant.id)
             query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id, held=held)
-            executed = execute_query(veil, query, JOB_DOMINANCE)
+            # The job's time limit bounds its queries too: a slow answer cannot stretch its run.
+            executed = execute_query(veil, query, JOB_DOMINANCE, deadline=began + limits.wall_s)
         except (ApiError, SandboxError) as exc:
             raise AnswerRefused(exc.code) from None
         asked.note(executed.entry)
@@ -246,6 +253,7 @@ def execute(veil: Services, job_id: str) -> None:
         return Answer(released.columns, released.rows, released.units, released.dominated)
 
     cancel = veil.jobs.cancel_event(job_id)
+    began = time.monotonic()
     with veil.running.track(caller.id, grant.id, grant.assets) as stopped:
         relay = threading.Thread(target=_relay, args=(stopped, cancel), daemon=True)
         relay.start()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
@@ -218,11 +221,15 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
 
 
 def execute_query(
-    veil: Services, query: AuthorisedQuery, dominance: Dominance | None = None
+    veil: Services,
+    query: AuthorisedQuery,
+    dominance: Dominance | None = None,
+    deadline: float | None = None,
 ) -> ExecutedQuery:
     """Run an authorised query; its metered, priced entry is durable before anything is released.
 
-    With `dominance` (a job's queries), sums and means that fail those rules are withheld."""
+    With `dominance` (a job's queries), sums and means that fail those rules are withheld. At
+    `deadline` (a `time.monotonic()` instant: a job's own time limit) the query is cancelled."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = query.grant
     held = bool(record.get("held"))
@@ -255,7 +262,10 @@ def execute_query(
     unrun = priced(0)
     thresholds = Thresholds(min_units, obligations.max_rows, dominance)
     try:
-        with veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel:
+        with (
+            veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel,
+            _cancelled_at(deadline, cancel),
+        ):
             # Tracked first, checked second: a stop that committed before this check is seen
             # here, and one that commits after it finds this query tracked and cancels it.
             if not _still_allowed(veil, query):
@@ -296,6 +306,20 @@ def execute_query(
         entry = _released_under(veil, query.release_key, record["request_sha256"])
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
     return ExecutedQuery(entry, receipt, released)
+
+
+@contextmanager
+def _cancelled_at(deadline: float | None, cancel: threading.Event) -> Iterator[None]:
+    if deadline is None:
+        yield
+        return
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cancel.set)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _run_unless_cancelled(

@@ -14,6 +14,7 @@ from itertools import count
 import httpx
 import pytest
 
+from gateway.jobs import HELD_MARGIN_S
 from ledger import leaf_hash, parties, verify_checkpoint, verify_consistency, verify_inclusion
 from ledger.pricing import CPU_STEP_MS
 from tests.gateway.test_jobs import wait
@@ -452,7 +453,7 @@ def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ende
     with held.client("operator") as operator:
         began = operator.get(f"/v1/jobs/{first}").json()["started_at"]
     gap = datetime.fromisoformat(started) - datetime.fromisoformat(began)
-    assert gap >= timedelta(seconds=WALL_S + GATE_S + 1)
+    assert gap >= timedelta(seconds=WALL_S + GATE_S + HELD_MARGIN_S)
 
 
 def test_a_held_job_stopped_while_it_ran_looks_like_any_other_ending(held) -> None:
@@ -488,7 +489,7 @@ def _asking(queries: int) -> str:
 
 def _latest_end(job: dict) -> datetime:
     started = datetime.strptime(job["started_at"], "%Y-%m-%dT%H:%M:%SZ")
-    return started + timedelta(seconds=WALL_S + GATE_S + 1)
+    return started + timedelta(seconds=WALL_S + GATE_S + HELD_MARGIN_S)
 
 
 def test_a_held_jobs_footprint_is_the_same_however_many_queries_it_asked(held) -> None:
@@ -628,3 +629,24 @@ def test_a_grant_expiring_under_a_held_job_says_nothing_of_whether_it_still_ran(
         entries.append({k: v for k, v in entry.items() if k not in named})
         _runs_written(held, [submitted.json()["id"]])
     assert entries[0] == entries[1] == {"type": "grant_expired"}
+
+
+SLOW_JOIN = (
+    "SELECT v.visit_date, c.claim_month, c.plan, c.status, COUNT(*) AS n FROM hospital.visits v "
+    "JOIN insurance.claims c ON v.facility_code = c.facility_code "
+    "GROUP BY v.visit_date, c.claim_month, c.plan, c.status"
+)
+
+
+def test_a_held_jobs_time_limit_cancels_the_query_it_is_waiting_on(held) -> None:
+    """A slow answer must not stretch a held job's run past its latest end (a red-team round
+    timed the overrun from outside): at its time limit, the query in flight is cancelled."""
+    with held.client("analyst") as owner:
+        grants = owner.get("/v1/grants").json()["items"]
+        (grant,) = [g for g in grants if g["status"] == "active" and "job" in g["methods"]
+                    and len(g["assets"]) == 2 and not g.get("quotas")]  # fmt: skip
+        code = f'while True:\n    sql("{SLOW_JOIN}")\n'
+        job_id = owner.post("/v1/jobs", json={"code": code, "grant_id": grant["id"]}).json()["id"]
+    (run,) = [e for e in _runs_written(held, [job_id])[job_id] if e["type"] == "job_run"]
+    queries = [r for r in run["records"] if r["type"] == "query"]
+    assert queries and queries[-1]["outcome"] == "cancelled"
