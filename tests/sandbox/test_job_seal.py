@@ -261,6 +261,16 @@ def test_a_busy_loop_is_killed_by_the_cpu_limit(runner) -> None:
     assert 900 <= run.cpu_ms < 5000
 
 
+def test_a_job_runs_at_the_lowest_cpu_priority(runner) -> None:
+    """A busy job yields the CPU to the queries beside it, so its load says little to a
+    developer timing its own queries; without the rlimits layer it would not."""
+    source = "import os\nresults['niceness'] = str(os.getpriority(os.PRIO_PROCESS, 0))"
+    for layers, niceness in ((["rlimits"], "19"), ([], "0")):
+        code = json.dumps({"layers": layers, "source": source})
+        run = runner.run("nice", code, JobLimits(wall_s=20), _no_sql, threading.Event())
+        assert dict(run.tables[0].rows)["niceness"] == niceness, layers
+
+
 def test_a_job_past_its_wall_clock_deadline_is_killed(runner) -> None:
     code = json.dumps({"layers": list(LAYERS), "source": "while True:\n    pass"})
     run = runner.run("spinner", code, JobLimits(wall_s=1, cpu_s=30), _no_sql, threading.Event())
