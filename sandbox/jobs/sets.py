@@ -1,7 +1,8 @@
 """Sets a job builds hold only values hashed by what they are, never by where they are.
 
 A set iterates in the order of its elements' hashes. Objects without a value hash (functions,
-module proxies, results, a NaN, and in Python 3.11 `None`) hash by address, so a set of them
+module proxies, results, a NaN, and in Python 3.11 `None`, also inside an empty or one-long
+`range`) hash by address, so a set of them
 prints, pops and iterates in an order that spells address bits; a red-team round read bits
 4 to 21 of `sql`'s address that way. Every way a job makes or grows a set goes through here:
 literals and comprehensions, `set` and `frozenset`, the methods that add, and the operators
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-_BY_VALUE = (bool, int, str, bytes, fractions.Fraction, range)
+_BY_VALUE = (bool, int, str, bytes, fractions.Fraction)
 _NONE_BY_VALUE = sys.version_info >= (3, 12)  # 3.11 hashes None by its address
 SET_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "|": operator.or_,
@@ -56,6 +57,9 @@ def hashed_by_value(value: Any) -> bool:
         if kind is complex and not (math.isnan(item.real) or math.isnan(item.imag)):
             continue
         if kind is decimal.Decimal and not item.is_nan():
+            continue
+        # A range hashes as (length, start, step), with None for what its length leaves out.
+        if kind is range and (len(item) >= 2 or _NONE_BY_VALUE):
             continue
         if kind is tuple or kind is frozenset:
             pending.extend(item)

@@ -34,6 +34,7 @@ ATTEMPTS = {
     "an address read from a key view's order": (
         "list({publish: 1}.keys() | set(range(40000))).index(publish)"
     ),
+    "an address read from an empty range's hash": "list({range(0), *range(40000)}).index(0)",
     "an address read from the order of NaNs": (
         "nans = [float('nan') for _ in range(64)]\n"
         "s = set(range(1000))\ns.update(nans)\n[nans.index(x) for x in s if x != x]"
@@ -126,3 +127,18 @@ def test_reentering_an_iterator_from_its_callback_fails_cleanly(demo, parent: st
     job = run(demo, REENTRY.replace("PARENT", parent))
     # A crash would read JOB_OUT_OF_MEMORY (SIGSEGV); a refusal is an ordinary failure.
     assert (job["status"], job["error"]["code"]) == ("failed", "JOB_FAILED"), job
+
+
+# Recursion inside C, which Python's recursion limit does not see: the interpreter overflows
+# its stack. It cannot be steered (the guard page stops it), and the job's process dies alone.
+C_STACK_OVERFLOWS = {
+    "nested maps": "m = [1]\nfor _ in range(400000):\n    m = map(abs, m)\nlist(m)",
+    "a nested tuple hashed": "t = ()\nfor _ in range(400000):\n    t = (t,)\nd = {}\nd[t] = 1",
+}
+
+
+@pytest.mark.parametrize("code", C_STACK_OVERFLOWS.values(), ids=C_STACK_OVERFLOWS.keys())
+def test_a_job_that_overflows_the_c_stack_dies_alone(demo, code: str) -> None:
+    crashed = run(demo, code)
+    assert crashed["status"] == "failed" and crashed["error"]["code"] == "JOB_OUT_OF_MEMORY"
+    assert run(demo, "x = [1] * 3")["status"] == "succeeded"

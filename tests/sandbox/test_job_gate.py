@@ -360,6 +360,8 @@ ADDRESS_HASHED_INTO_A_SET = {
     "a NaN complex": "s = {complex(1, float('nan'))}",
     "a NaN decimal": "from decimal import Decimal\ns = {Decimal('NaN')}",
     "None, in Python 3.11": "s = {None, 1}",
+    "an empty range (hashed with None)": "s = {range(0), *range(9)}",
+    "a one-long range (hashed with None)": "s = {1: 2}.keys() | {(range(5, 6),)}",
     "a set as a default factory": (
         "from collections import defaultdict\nd = defaultdict(set)\nd['k'].add(sql)"
     ),
@@ -390,7 +392,7 @@ def test_sets_of_plain_values_work_as_in_python() -> None:
     scope = run(
         "from collections import defaultdict\nfrom decimal import Decimal\n"
         "a = {1, 2} | {3}\nb = set(['x', (1, 2.5), b'z', Decimal('1.5'), True])\n"
-        "b.add(frozenset([4]))\nb.update([5], (6,))\nb -= {True}\nb ^= {6, 7}\nb &= b | {8}\n"
+        "b.add(frozenset([4]))\nb.add(range(2, 9))\nb.update([5], (6,))\nb -= {True}\nb ^= {6, 7}\nb &= b | {8}\n"
         "c = frozenset('abc') - {'a'}\nd = {n % 3 for n in range(9)}\n"
         "e = {'k': 1}.keys() | {'j'}\nf = {'k': 1}.items() & {('k', 1)}\n"
         "g = defaultdict(set)\ng['k'].add(1)\n"
@@ -398,6 +400,8 @@ def test_sets_of_plain_values_work_as_in_python() -> None:
         "n = 12\nn -= 2\nn |= 1\nn &= 7\nn ^= 8\nm = (12 - 2) | 1 & 7 ^ 8",
     )
     assert scope["a"] == {1, 2, 3} and scope["c"] == {"b", "c"} and scope["d"] == {0, 1, 2}
-    assert scope["b"] == {"x", (1, 2.5), b"z", scope["Decimal"]("1.5"), frozenset([4]), 5, 7}
+    assert scope["b"] == {
+        "x", (1, 2.5), b"z", scope["Decimal"]("1.5"), frozenset([4]), range(2, 9), 5, 7
+    }  # fmt: skip
     assert scope["e"] == {"k", "j"} and scope["f"] == {("k", 1)} and scope["g"]["k"] == {1}
     assert scope["h"] == [True, True, False] and scope["n"] == 11 and scope["m"] == 11
