@@ -173,7 +173,9 @@ def _hold_slot(veil: Services, job_id: str) -> None:
     # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
     veil.jobs.cancel_event(job_id).wait(max(0.0, left))
     veil.jobs.forget(job_id)
-    write_held_run(veil, job)
+    # Written beside, not before, freeing the slot: how long writing takes (how much the job
+    # did) must not delay the developer's next job.
+    threading.Thread(target=write_held_run, args=(veil, job), name="held-run", daemon=True).start()
 
 
 def latest_end(veil: Services, job: Job) -> datetime:

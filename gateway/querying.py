@@ -117,7 +117,7 @@ def authorise_query(
         record["held"] = True
     try:
         with veil.metrics.stage("guard"):
-            analysis = veil.enclave.analyse(request.sql)
+            analysis = veil.enclave.analyse(request.sql, cache=None if held else caller.id)
     except SandboxError as exc:
         _record(veil, dict(record, outcome="rejected", rules=_rules(exc)), "rejected")
         raise

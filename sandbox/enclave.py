@@ -15,7 +15,10 @@ from sandbox.guard.dominance import magnitude_channels
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
-PLAN_CACHE_SIZE = 512
+# Checked plans kept per cache (a principal), and caches kept at once.
+PLANS_PER_CACHE = 64
+CACHES = 1024
+SHARED = ""
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,8 @@ class Enclave:
         self.store = AssetStore(assets_root, keyring, master_key, previous_master_key)
         self.pool = WorkerPool(self._catalog, config, size=workers, on_retire=on_worker_retired)
         self._attached: tuple[int, list[Attachment]] | None = None
-        # Analyses by (asset generation, SQL text): any change to the assets misses.
-        self._plans: OrderedDict[tuple[int, str], Analysis] = OrderedDict()
+        # Analyses per cache, by (asset generation, SQL text): any change to the assets misses.
+        self._plans: OrderedDict[str, OrderedDict[tuple[int, str], Analysis]] = OrderedDict()
         self._plans_lock = threading.Lock()
 
     def _catalog(self) -> tuple[int, list[Attachment]]:
@@ -64,24 +67,34 @@ class Enclave:
             self._attached = (generation, self.store.attachments())
         return self._attached
 
-    def analyse(self, sql: str) -> Analysis:
-        """The checked, compiled query; the same text over the same assets is checked once."""
+    def analyse(self, sql: str, cache: str | None = SHARED) -> Analysis:
+        """The checked, compiled query; the same text over the same assets is checked once.
+
+        Each `cache` (the gateway keeps one per principal) holds plans of its own and never
+        evicts another's, so how fast a text is checked says nothing of anyone else's queries.
+        With None (a job held for review) nothing is looked up or kept."""
         key = (self.store.generation, sql)
-        with self._plans_lock:
-            cached = self._plans.get(key)
-            if cached is not None:
-                self._plans.move_to_end(key)
-                return cached
+        if cache is not None:
+            with self._plans_lock:
+                plans = self._plans.get(cache)
+                if plans is not None and key in plans:
+                    plans.move_to_end(key)
+                    return plans[key]
         stored = self.store.list()
         cards = {asset.card.id: asset.card for asset in stored}
         catalogs = {asset: catalog_name(asset) for asset in cards}
         stored_bounded = frozenset(asset.card.id for asset in stored if asset.bounded)
         destroyed = frozenset(self.store.destroyed())
         analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded)
-        with self._plans_lock:
-            self._plans[key] = analysis
-            if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
+        if cache is not None:
+            with self._plans_lock:
+                plans = self._plans.pop(cache, None) or OrderedDict()
+                self._plans[cache] = plans
+                plans[key] = analysis
+                if len(plans) > PLANS_PER_CACHE:
+                    plans.popitem(last=False)
+                if len(self._plans) > CACHES:
+                    self._plans.popitem(last=False)
         return analysis
 
     def run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import decimal
@@ -198,16 +199,21 @@ class WorkerPool:
         """Start the workers the pool may hold, so the first queries need not wait for one.
 
         A worker that finds the pool closed or already full is stopped at once."""
-        generation, attachments = self._catalog()
         for _ in range(self._size):
-            worker = self._start(attachments)
-            with self._lock:
-                kept = not self._closed and len(self._idle) < self._size
-                if kept:
-                    self._idle.append((generation, worker))
-            if not kept:
-                worker.kill()
+            if not self._add_idle():
                 return
+
+    def _add_idle(self) -> bool:
+        """Start a worker for the idle set; False, and it stopped, if the pool is closed or full."""
+        generation, attachments = self._catalog()
+        worker = self._start(attachments)
+        with self._lock:
+            kept = not self._closed and len(self._idle) < self._size
+            if kept:
+                self._idle.append((generation, worker))
+        if not kept:
+            worker.kill()
+        return kept
 
     def run(self, sql: str, cancel: threading.Event | None = None) -> ResultSet:
         if not self._slots.acquire(timeout=self._config.timeout_s * 2):
@@ -250,10 +256,18 @@ class WorkerPool:
             raise
 
     def _retire(self, worker: Worker) -> None:
-        """Stop a worker the pool cannot use again, and say why it left."""
+        """Stop a worker the pool cannot use again, say why it left, and start its successor
+        at once: a pool left short until the next query would tell that query's sender that
+        some query was cancelled, timed out or crashed a worker."""
         reason = worker.stopped_for or (ASSETS_CHANGED if worker.alive else CRASHED)
         worker.kill()
         self._on_retire(reason)
+        threading.Thread(target=self._replace, name="worker-replace", daemon=True).start()
+
+    def _replace(self) -> None:
+        # If it cannot start, the next query starts one or says the enclave is unavailable.
+        with contextlib.suppress(EnclaveUnavailable):
+            self._add_idle()
 
     def close(self) -> None:
         with self._lock:

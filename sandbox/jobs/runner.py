@@ -246,6 +246,8 @@ class _Conversation:
         self.deadline = time.monotonic() + limits.wall_s
         self.run = JobRun(status="failed", error="JOB_FAILED")
         self.output_bytes = 0
+        # Every sql() call counts, answered or refused: each costs the gateway a check.
+        self.asked = 0
 
     def hold(self, code: str) -> JobRun:
         try:
@@ -296,9 +298,10 @@ class _Conversation:
 
     def _sql(self, message: dict) -> None:
         text = message.get("sql")
-        if len(self.run.answers) >= self.limits.max_queries:
+        if self.asked >= self.limits.max_queries:
             self._reply(ok=False, code="JOB_QUERY_LIMIT")
             return
+        self.asked += 1
         if not isinstance(text, str):
             self._reply(ok=False, code="QUERY_REJECTED")
             return

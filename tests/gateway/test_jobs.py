@@ -415,3 +415,16 @@ def test_a_sum_resting_on_one_unit_reaches_neither_the_job_nor_its_outputs(fresh
     assert outputs["overall"]["rows"] == [[None]]
     queries = [e for e in entries_of(fresh_demo, job["id"]) if e["type"] == "query"]
     assert [q["usage"]["withheld_cells"] for q in queries] == [1, 0]
+
+
+def test_every_sql_call_counts_against_the_job_limit_answered_or_not(demo) -> None:
+    """Each call costs the gateway a check (a red-team round made a held job spend it on
+    refused calls without limit): after 100 calls of any kind, the job gets JOB_QUERY_LIMIT."""
+    code = (
+        "codes = []\nfor _ in range(100):\n    try:\n        sql('SELECT nope FROM nowhere')\n"
+        "    except Exception as error:\n        codes.append(str(error))\n"
+        "try:\n    sql('SELECT COUNT(*) AS n FROM hospital.visits')\n    last = 'answered'\n"
+        "except Exception as error:\n    last = str(error)\n"
+        "if last != 'JOB_QUERY_LIMIT' or 'JOB_QUERY_LIMIT' in codes:\n    raise ValueError(last)\n"
+    )
+    assert run(demo, code)["status"] == "succeeded"

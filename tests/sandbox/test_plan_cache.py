@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.enclave import Enclave
+from sandbox.enclave import PLANS_PER_CACHE, Enclave
 from sandbox.errors import AssetGone
 from sandbox.worker import WorkerConfig
 from tests.sandbox.test_dominance import LOYALTY, SALES
@@ -35,3 +35,16 @@ def test_a_repeated_query_is_checked_once_and_rechecked_after_any_change(enclave
     enclave.store.destroy("shop.sales")
     with pytest.raises(AssetGone):
         enclave.analyse(SQL)
+
+
+def test_each_principal_has_plans_of_its_own(enclave) -> None:
+    """Whether a text was checked before (a cache hit is fast) says nothing of another
+    principal's queries, nor of a held job's: its plans are kept nowhere."""
+    enclave, _ = enclave
+    mine = enclave.analyse(SQL, cache="analyst")
+    assert enclave.analyse(SQL, cache="analyst") is mine
+    assert enclave.analyse(SQL, cache="fintech") is not mine
+    assert enclave.analyse(SQL, cache=None) is not enclave.analyse(SQL, cache=None)
+    for n in range(PLANS_PER_CACHE * 2):  # another principal fills its own cache to the brim
+        enclave.analyse(f"{SQL} LIMIT {n + 1}", cache="fintech")
+    assert enclave.analyse(SQL, cache="analyst") is mine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,25 @@ def test_a_worker_that_cannot_start_is_counted() -> None:
     with pytest.raises(EnclaveUnavailable):
         workers.run("SELECT 1")
     assert reasons == ["start_failed"]
+
+
+def test_a_killed_worker_is_replaced_before_anyone_asks(tmp_path: Path) -> None:
+    """A pool left short until the next query would make that query start a worker, which its
+    sender could time: some query was cancelled, timed out or crashed. The successor starts at
+    once instead."""
+    store = AssetStore(tmp_path / "assets", tmp_path / "keyring", b"m" * 32)
+    workers = WorkerPool(lambda: (store.generation, []), WorkerConfig(timeout_s=3.0), size=1)
+    workers.warm()
+    (first,) = [worker for _, worker in workers._idle]
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled):
+        workers.run("SELECT sum(hash(range)) FROM range(30000000000)", cancel)
+    assert not first.alive
+    deadline = time.monotonic() + 60
+    while not any(worker.alive for _, worker in workers._idle):
+        assert time.monotonic() < deadline, "no worker replaced the one the cancel killed"
+        time.sleep(0.05)
+    (successor,) = [worker for _, worker in workers._idle]
+    assert successor is not first
+    workers.close()
