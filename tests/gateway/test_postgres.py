@@ -147,3 +147,38 @@ def test_quota_reservations_on_postgres_never_overspend(database_url) -> None:
     assert stores[1].reserve(grant, 150, "2026-06-02") == "rows_scanned"  # 1,050 > 1,000
     for store in stores:
         store.engine.dispose()
+
+
+def test_held_job_envelopes_on_postgres_never_overspend(database_url) -> None:
+    """Held jobs reserve as many queries as the quotas still allow, all at once: from two
+    processes at the same time, what they reserve adds up to the quota exactly."""
+    from gateway.control import ControlStore
+
+    stores = [ControlStore(database_url), ControlStore(database_url)]
+    grant = stores[0].create_grant(
+        {
+            "developer": "dev",
+            "assets": ["a.b"],
+            "purpose": "research",
+            "methods": ["job"],
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_until": "2027-01-01T00:00:00Z",
+            "quotas": {"queries_per_day": 250, "rows_scanned": 10_000},
+        },
+        ["prov"],
+    )
+    with ThreadPoolExecutor(8) as pool:
+        reserved = list(
+            pool.map(lambda i: stores[i % 2].reserve_envelope(grant, 30, 10, "2026-06-01"),
+                     range(12))
+        )  # fmt: skip
+    # 12 jobs of up to 30 queries, 250 a day: 8 get 30, one the 10 left, the rest none.
+    assert sum(reserved) == 250 and sorted(reserved)[-9:] == [10] + [30] * 8
+    assert stores[1].quota_use(grant.id, "2026-06-01") == {
+        "queries_today": 250, "rows_scanned": 2_500
+    }  # fmt: skip
+    # Rows bind next: 7,500 rows left allow 750 queries of 10, the day's 250 bind first.
+    assert stores[1].reserve_envelope(grant, 300, 10, "2026-06-02") == 250
+    assert stores[0].reserve_envelope(grant, 300, 100, "2026-06-02") == 0
+    for store in stores:
+        store.engine.dispose()
