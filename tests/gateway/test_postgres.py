@@ -119,22 +119,20 @@ def test_two_gateways_on_one_database_charge_exactly_and_never_fork(tmp_path, da
     assert json.loads(verify.stdout)["tree_size"] == checkpoint["tree_size"]
 
 
+def _grant_with_quotas(store, method: str, quotas: dict):
+    return store.create_grant(
+        {"developer": "dev", "assets": ["a.b"], "purpose": "research", "methods": [method],
+         "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z",
+         "quotas": quotas},
+        ["prov"],
+    )  # fmt: skip
+
+
 def test_quota_reservations_on_postgres_never_overspend(database_url) -> None:
     from gateway.control import ControlStore
 
     stores = [ControlStore(database_url), ControlStore(database_url)]  # two gateway processes
-    grant = stores[0].create_grant(
-        {
-            "developer": "dev",
-            "assets": ["a.b"],
-            "purpose": "research",
-            "methods": ["sql"],
-            "valid_from": "2026-01-01T00:00:00Z",
-            "valid_until": "2027-01-01T00:00:00Z",
-            "quotas": {"queries_per_day": 5, "rows_scanned": 1_000},
-        },
-        ["prov"],
-    )
+    grant = _grant_with_quotas(stores[0], "sql", {"queries_per_day": 5, "rows_scanned": 1_000})
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(
             pool.map(lambda i: stores[i % 2].reserve(grant, 150, "2026-06-01"), range(12))
@@ -155,18 +153,7 @@ def test_held_job_envelopes_on_postgres_never_overspend(database_url) -> None:
     from gateway.control import ControlStore
 
     stores = [ControlStore(database_url), ControlStore(database_url)]
-    grant = stores[0].create_grant(
-        {
-            "developer": "dev",
-            "assets": ["a.b"],
-            "purpose": "research",
-            "methods": ["job"],
-            "valid_from": "2026-01-01T00:00:00Z",
-            "valid_until": "2027-01-01T00:00:00Z",
-            "quotas": {"queries_per_day": 250, "rows_scanned": 10_000},
-        },
-        ["prov"],
-    )
+    grant = _grant_with_quotas(stores[0], "job", {"queries_per_day": 250, "rows_scanned": 10_000})
     with ThreadPoolExecutor(8) as pool:
         reserved = list(
             pool.map(lambda i: stores[i % 2].reserve_envelope(grant, 30, 10, "2026-06-01"),
