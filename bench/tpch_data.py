@@ -114,7 +114,11 @@ def card(table: str, scale: float) -> dict:
         "provider": PROVIDER,
         "classification": "L2",
         "domain": "commerce",
-        "rights": {"holder": PROVIDER, "source": "DuckDB tpch extension (dbgen)"},
+        "rights": {
+            "holder": PROVIDER,
+            "source": "DuckDB tpch extension (dbgen)",
+            "personal_data": False,
+        },
         "columns": COLUMNS[table],
         "pricing": {"per_query_minor": 0, "currency": "CNY"},
         "revenue_shares_bp": {PROVIDER: 10000},

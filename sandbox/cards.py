@@ -153,7 +153,8 @@ class Rights(BaseModel):
     product_operation: Party | None = None
     source: str = ""
     license: str = ""
-    personal_data: bool = False
+    # Every new card states it (parse_card(new=True)); one stored without it counts as personal.
+    personal_data: bool = True
 
 
 class AssetCard(BaseModel):
@@ -211,12 +212,21 @@ class AssetCard(BaseModel):
         return next(c for c in self.columns if c.role is Role.PRIVACY_UNIT)
 
 
-def parse_card(raw: str | bytes | dict) -> AssetCard:
-    """Validate a card; problems become a CardInvalid listing each field at fault."""
+def parse_card(raw: str | bytes | dict, *, new: bool = False) -> AssetCard:
+    """Validate a card; problems become a CardInvalid listing each field at fault.
+
+    A `new` card (registered or revised by its provider) must state whether it holds personal
+    data: the privacy model treats a card that does not say as personal, never the reverse."""
     try:
         data = json.loads(raw) if isinstance(raw, str | bytes) else raw
     except (ValueError, UnicodeDecodeError) as exc:
         raise CardInvalid("the card is not valid JSON", [Violation("card_json")]) from exc
+    rights = data.get("rights") if isinstance(data, dict) else None
+    if new and isinstance(rights, dict) and "personal_data" not in rights:
+        raise CardInvalid(
+            "a card states whether it holds personal data: rights.personal_data, true or false",
+            [Violation("personal_data_required", "rights.personal_data")],
+        )
     try:
         return AssetCard.model_validate(data)
     except ValidationError as exc:

@@ -25,7 +25,7 @@ HOUSEHOLDS = {
     "provider": "city-hospital",
     "classification": "L2",
     "domain": "civil",
-    "rights": {"holder": "city-hospital"},
+    "rights": {"holder": "city-hospital", "personal_data": True},
     "columns": [
         {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "size", "type": "INTEGER", "role": "dimension"},

@@ -47,7 +47,7 @@ def stored_asset(asset_id: str, veil: Veil) -> StoredAsset:
 
 
 def uploaded_card(card: Annotated[str, Form()]) -> AssetCard:
-    return parse_card(card)
+    return parse_card(card, new=True)
 
 
 Stored = Annotated[StoredAsset, Depends(stored_asset)]
@@ -147,7 +147,7 @@ def register_asset(
 
 
 def named_card(asset_id: str, card: Annotated[dict, Body()]) -> AssetCard:
-    return _of_asset(asset_id, parse_card(card))
+    return _of_asset(asset_id, parse_card(card, new=True))
 
 
 def uploaded_version(asset_id: str, card: Uploaded) -> AssetCard:

@@ -8,13 +8,15 @@ import json
 
 import pytest
 
+from sandbox.cards import parse_card
+
 CARD = {
     "id": "transport.trips",
     "title": "Metro trips",
     "provider": "city-hospital",
     "classification": "L2",
     "domain": "transport",
-    "rights": {"holder": "city-hospital"},
+    "rights": {"holder": "city-hospital", "personal_data": True},
     "columns": [
         {"name": "rider_id", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "card_no", "type": "VARCHAR", "role": "identifier"},
@@ -109,6 +111,27 @@ def test_bad_cards_are_refused(demo, name: str) -> None:
     assert body["error"]["code"] == "CARD_INVALID"
     assert body["error"]["violations"]
     _nothing_left(demo, card["id"])
+
+
+def test_a_new_card_must_say_whether_it_holds_personal_data(demo) -> None:
+    """Silence is not "no personal data": a new card that does not say is refused, and one
+    stored before the rule is read as personal."""
+    card = _variant("transport.unsaid", lambda c: c["rights"].pop("personal_data"))
+    response = _register(demo, card, _csv())
+    assert response.status_code == 422, response.json()
+    assert response.json()["error"]["violations"] == [
+        {"rule": "personal_data_required", "column": "rights.personal_data"}
+    ]
+    _nothing_left(demo, card["id"])
+    for stated in (True, False):
+        said = _variant(f"transport.said_{str(stated).lower()}",
+                        lambda c, stated=stated: c["rights"].update(personal_data=stated))  # fmt: skip
+        assert _register(demo, said, _csv()).status_code == 201
+        with demo.client("analyst") as client:
+            shown = client.get(f"/v1/assets/{said['id']}").json()
+        assert shown["rights"]["personal_data"] is stated
+    unsaid = {k: v for k, v in CARD.items() if k != "rights"}
+    assert parse_card({**unsaid, "rights": {"holder": "city-hospital"}}).rights.personal_data
 
 
 def test_card_that_is_not_json(demo) -> None:

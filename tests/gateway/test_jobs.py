@@ -366,7 +366,7 @@ SALES_CARD = {
     "provider": "city-hospital",
     "classification": "L2",
     "domain": "retail",
-    "rights": {"holder": "city-hospital"},
+    "rights": {"holder": "city-hospital", "personal_data": True},
     "columns": [
         {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "region", "type": "VARCHAR", "role": "dimension"},

@@ -70,7 +70,7 @@ def _card(asset_id: str, provider: str) -> str:
             "provider": provider,
             "classification": "L2",
             "domain": "test",
-            "rights": {"holder": provider},
+            "rights": {"holder": provider, "personal_data": True},
             "columns": [
                 {"name": "unit", "type": "VARCHAR", "role": "privacy_unit"},
                 {"name": "kind", "type": "VARCHAR", "role": "dimension"},
