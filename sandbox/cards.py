@@ -31,6 +31,9 @@ class Role(StrEnum):
     MEASURE = "measure"
 
 
+DOMAIN_TYPES: dict[str, type] = {
+    "VARCHAR": str, "BOOLEAN": bool, "SMALLINT": int, "INTEGER": int, "BIGINT": int,
+}  # fmt: skip
 INTEGER_LIMITS = {"SMALLINT": 2.0**15, "INTEGER": 2.0**31, "BIGINT": 2.0**63, "DOUBLE": 1e300}
 
 
@@ -53,6 +56,9 @@ class Column(BaseModel):
     type: str
     role: Role
     bounds: tuple[float, float] | None = None
+    # A dimension's public domain: every value it may take. Grouped by it alone, a query
+    # answers every value (with noise) whether or not it occurs, so none reveals a group.
+    domain: Annotated[list[str | int | bool], Field(min_length=1, max_length=1000)] | None = None
     description: str = ""
 
     @field_validator("name")
@@ -90,7 +96,20 @@ class Column(BaseModel):
                 raise ValueError(f"bounds must be finite and fit {self.type}")
         elif self.bounds is not None:
             raise ValueError("only measures have bounds")
+        if self.domain is not None:
+            self._check_domain(self.domain)
         return self
+
+    def _check_domain(self, domain: list[str | int | bool]) -> None:
+        if self.role is not Role.DIMENSION:
+            raise ValueError("only dimensions have a domain")
+        expected = DOMAIN_TYPES.get(self.type)
+        if expected is None:
+            raise ValueError("a domain is declared for VARCHAR, BOOLEAN or integer dimensions")
+        if not all(type(value) is expected for value in domain):
+            raise ValueError(f"every value of a {self.type} domain is a {expected.__name__}")
+        if len(set(domain)) != len(domain):
+            raise ValueError("a domain lists each value once")
 
 
 MinorUnits = Annotated[int, Field(ge=0, le=10**12)]
@@ -157,6 +176,19 @@ class Rights(BaseModel):
     personal_data: bool = True
 
 
+class Privacy(BaseModel):
+    """The asset's public differential-privacy terms: how much one privacy unit may contribute
+    to an answer (rows beyond these are dropped before anything is computed), and the ε each
+    developer organisation may spend on the asset per period. All of it is public."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Groups of one answer a unit's rows may fall in, and rows it may have in each group.
+    max_groups_per_unit: Annotated[int, Field(ge=1, le=100)] = 1
+    max_rows_per_group: Annotated[int, Field(ge=1, le=1000)] = 1
+    epsilon_per_period: Annotated[float, Field(gt=0, le=100)] | None = None
+
+
 class AssetCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -175,6 +207,7 @@ class AssetCard(BaseModel):
     # The smallest group any release may show; the policy may ask for more, never less.
     min_group_size: Annotated[int, Field(ge=2, le=100_000)] | None = None
     stewards: Annotated[list[Party], Field(max_length=20)] = []
+    privacy: Privacy = Privacy()
     revenue_shares_bp: dict[str, Annotated[int, Field(gt=0, le=10_000)]]
 
     @field_validator("id")

@@ -1,0 +1,185 @@
+"""Answering a private query: exact aggregates in, OpenDP noise and partition selection, finish."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from sandbox.disclosure import Released
+from sandbox.errors import QueryRejected, Violation
+from sandbox.privacy import mechanisms
+from sandbox.privacy.plan import Branch, Measure, PrivateQuery
+
+RunSql = Callable[[str], tuple[list[str], list[list], bool]]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one answer may spend: ε across all its mechanisms, δ across its partition
+    selections (none is needed where every group is public)."""
+
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class PrivateAnswer:
+    released: Released
+    privacy: dict
+    epsilon: float
+    delta: float
+
+
+def cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
+    """The (ε, δ) an answer to `query` spends, known before it runs."""
+    losses: list[tuple[float, float]] = []
+    epsilon, delta = _split(query, budget)
+    for branch in query.branches:
+        if not branch.public:
+            losses.append(mechanisms.selection_loss(query.contribution.max_groups, epsilon, delta))
+        for component in branch.components:
+            integer = component.measure is not Measure.SUM
+            sensitivity = component.sensitivity(query.contribution)
+            scale = mechanisms._laplace_scale(1, sensitivity, epsilon, integer)
+            losses.append((mechanisms.loss(1, sensitivity, scale, integer), 0.0))
+    return mechanisms.composed(losses)
+
+
+def _shares(query: PrivateQuery) -> int:
+    return sum(len(b.components) + (0 if b.public else 1) for b in query.branches)
+
+
+def _split(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
+    shares = max(_shares(query), 1)
+    selections = sum(1 for b in query.branches if not b.public)
+    return budget.epsilon / shares, (budget.delta / selections if selections else 0.0)
+
+
+def answer(query: PrivateQuery, budget: Budget, run: RunSql) -> PrivateAnswer:
+    """Run each branch's bounded aggregation, release its groups and values through OpenDP,
+    and finish over the noisy values only."""
+    epsilon, delta = _split(query, budget)
+    tables, accuracy = [], []
+    for branch in query.branches:
+        columns, rows, truncated = run(branch.sql)
+        if truncated:
+            raise _too_many_groups()
+        table, described = _noisy_table(branch, query, columns, rows, epsilon, delta)
+        tables.append(table)
+        accuracy.append(described)
+    columns, rows, _ = run(query.finish_sql(tables))
+    end = None if query.limit is None else query.offset + query.limit
+    rows = rows[query.offset : end]
+    spent_epsilon, spent_delta = cost(query, budget)
+    privacy = {
+        "mode": "dp",
+        "epsilon": spent_epsilon,
+        "delta": spent_delta,
+        "contribution": {
+            "max_groups_per_unit": query.contribution.max_groups,
+            "max_rows_per_group": query.contribution.max_rows,
+        },
+        "columns": _column_accuracy(query, accuracy),
+    }
+    notes = [
+        "values are differentially private: each carries noise whose 95% interval is in privacy",
+        "groups are released only where a public domain lists them or noisy selection keeps them",
+    ]
+    released = Released(columns, rows, 0, notes, [], [False] * len(rows))
+    return PrivateAnswer(released, privacy, spent_epsilon, spent_delta)
+
+
+def _too_many_groups() -> Exception:
+    return QueryRejected(
+        "the query has more groups than the enclave returns", [Violation("too_many_groups")]
+    )
+
+
+def _noisy_table(
+    branch: Branch,
+    query: PrivateQuery,
+    columns: list[str],
+    rows: list[list],
+    epsilon: float,
+    delta: float,
+) -> tuple[exp.Expression, list[dict]]:
+    units = columns.index("veil_units")
+    if not branch.public:
+        counts = {json.dumps(row[: branch.keys], default=str): row[units] for row in rows}
+        kept = mechanisms.select_partitions(counts, query.contribution.max_groups, epsilon, delta)
+        rows = [row for row in rows if json.dumps(row[: branch.keys], default=str) in kept]
+    first = branch.keys + branch.extras
+    released_columns = [row[branch.keys : first] for row in rows]
+    described = []
+    for index, component in enumerate(branch.components):
+        integer = component.measure is not Measure.SUM
+        exact = [row[first + index] or 0 for row in rows]
+        noisy = mechanisms.laplace(
+            exact, component.sensitivity(query.contribution), epsilon, integer
+        )
+        for values, value in zip(released_columns, noisy.values, strict=True):
+            values.append(value)
+        described.append(
+            {"mechanism": noisy.mechanism, "scale": noisy.scale, "half_width_95": noisy.half_width}
+        )
+    return _values(branch, released_columns), described
+
+
+def _values(branch: Branch, rows: list[list]) -> exp.Expression:
+    names = [*branch.noisy_columns, "veil_one"]
+    if not rows:
+        nulls = [exp.alias_(exp.Null(), name) for name in names]
+        return exp.select(*nulls).where(exp.false())
+    tuples = [tuple(_literal(v) for v in [*row, 1]) for row in rows]
+    return exp.select(exp.Star()).from_(exp.values(tuples, alias="veil_v", columns=names))
+
+
+def _literal(value: object) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        return exp.TryCast(this=exp.Literal.string(repr(value)), to=exp.DataType.build("DOUBLE"))
+    return exp.Literal.string(str(value))
+
+
+def _column_accuracy(query: PrivateQuery, accuracy: list[list[dict]]) -> dict[str, dict]:
+    """Each released column's mechanism, scale and 95% half-width (the widest across branches)."""
+    described: dict[str, dict] = {}
+    for name, position in zip(query.columns, range(len(query.columns)), strict=True):
+        widest: dict | None = None
+        for branch, components in zip(query.branches, accuracy, strict=True):
+            if position >= len(branch.outputs):
+                continue
+            output = branch.outputs[position]
+            entry = _describe(output, components)
+            if entry is None:
+                continue
+            if widest is None or entry.get("half_width_95", 0) > widest.get("half_width_95", 0):
+                widest = entry
+        if widest is not None:
+            described[name] = widest
+    return described
+
+
+def _describe(output, components: list[dict]) -> dict | None:
+    if output.kind in ("count", "sum"):
+        return {"statistic": output.kind, **components[output.components[0]]}
+    if output.kind == "mean":
+        total, count = (components[i] for i in output.components)
+        return {
+            "statistic": "mean",
+            "mechanism": "laplace",
+            "sum": total,
+            "count": count,
+            "bounds": list(output.bounds or ()),
+        }
+    if output.kind == "derived":
+        return {"statistic": "derived", "mechanism": "post-processing of noisy values"}
+    return None
