@@ -120,6 +120,7 @@ def asset_input(card: AssetCard, status: str = "active") -> dict:
         "classification": card.classification,
         "provider": card.provider,
         "domain": card.domain,
+        "personal_data": card.rights.personal_data,
         "status": status,
     }
 

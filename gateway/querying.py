@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from gateway.authorisation import asset_inputs, decide
+from gateway.budgets import BudgetExhausted, QuestionInFlight
 from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
+from gateway.privacy import PrivateRelease, answer_private
 from gateway.services import Services
 from ledger import (
     ENVELOPE_PLAN,
@@ -37,6 +39,8 @@ SCOPE = "query:run"
 METHODS = {"query:run": "sql", "job:submit": "job"}
 MANUAL_REVIEW = "manual_review_required"
 QUOTA_EXHAUSTED = "quota_exhausted"
+BUDGET_EXHAUSTED = "privacy_budget_exhausted"
+QUESTION_IN_FLIGHT = "question_in_flight"
 # Where a held job's query is recorded first: with its job, until the job's run is written.
 KEPT_WITH_JOB = Receipt(index=-1, leaf_hash="")
 
@@ -77,6 +81,9 @@ class ExecutedQuery:
     entry: dict
     receipt: Receipt
     released: Released
+    # How the answer was protected: differential privacy (with its spend and accuracy) or
+    # thresholds.
+    privacy: dict
 
 
 def authorise_query(
@@ -215,6 +222,7 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
         "rows": released.rows,
         "suppressed_rows": released.suppressed_rows,
         "notes": released.notes,
+        "privacy": executed.privacy,
         "cost": entry["cost"],
         "receipt": {"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash},
     }
@@ -261,6 +269,8 @@ def execute_query(
     # Priced before running, so a card that cannot be priced stops the query, not its record.
     unrun = priced(0)
     thresholds = Thresholds(min_units, obligations.max_rows, dominance)
+    noise = obligations.noise
+    privacy: dict = {"mode": "thresholds"}
     try:
         with (
             veil.running.track(query.caller.id, decision.grant_id, analysis.assets) as cancel,
@@ -270,7 +280,14 @@ def execute_query(
             # here, and one that commits after it finds this query tracked and cancels it.
             if not _still_allowed(veil, query):
                 cancel.set()
-            outcome = _run_unless_cancelled(veil, analysis, thresholds, cancel)
+            if noise.private:
+                private = _answer_private(veil, query, record, cancel)
+                privacy = private.privacy
+                outcome = QueryOutcome(private.released, scanned, private.cpu_ms)
+                record["privacy"] = private.recorded
+            else:
+                outcome = _run_unless_cancelled(veil, analysis, thresholds, cancel)
+                record["privacy"] = privacy
             # Another gateway process cannot reach this one's workers; its stops show here.
             if not _still_allowed(veil, query):
                 raise Cancelled("the query was stopped: its authorisation ended while it ran")
@@ -305,7 +322,45 @@ def execute_query(
         # A retry: the first release stands, and nothing is recorded or charged twice.
         entry = _released_under(veil, query.release_key, record["request_sha256"])
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
-    return ExecutedQuery(entry, receipt, released)
+    return ExecutedQuery(entry, receipt, released, privacy)
+
+
+def _answer_private(
+    veil: Services, query: AuthorisedQuery, record: dict, cancel: threading.Event
+) -> PrivateRelease:
+    """The differentially private answer; a budget without room is a recorded 429 naming the
+    asset, the same question being answered now a recorded 409."""
+    noise = query.decision.obligations.noise
+    try:
+        return answer_private(
+            veil,
+            query.analysis,
+            org=query.caller.org,
+            query_id=record["query_id"],
+            noise=noise,
+            max_rows=query.decision.obligations.max_rows,
+            cancel=cancel,
+        )
+    except BudgetExhausted as exc:
+        whose = "every developer's" if exc.everyone else "your organisation's"
+        decision = dict(record["decision"], allow=False, reasons=[BUDGET_EXHAUSTED])
+        denied = dict(record, decision=decision, outcome="denied", budget=exc.asset)
+        _record(veil, denied, "denied")
+        raise ApiError(
+            429,
+            "BUDGET_EXHAUSTED",
+            f"{whose} privacy budget for {exc.asset} this month does not allow this query",
+            [{"rule": BUDGET_EXHAUSTED, "column": exc.asset}],
+        ) from exc
+    except QuestionInFlight as exc:
+        decision = dict(record["decision"], allow=False, reasons=[QUESTION_IN_FLIGHT])
+        _record(veil, dict(record, decision=decision, outcome="denied"), "denied")
+        raise ApiError(
+            409,
+            "CONFLICT",
+            "the same question is being answered now; ask again for its answer",
+            [{"rule": QUESTION_IN_FLIGHT}],
+        ) from exc
 
 
 @contextmanager

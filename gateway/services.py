@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.budgets import Budgets
 from gateway.control import ControlStore, utc_now
 from gateway.job_queue import JobQueue
 from gateway.job_records import JobRecords
@@ -40,6 +41,7 @@ GRANT_CLOCK_S = 1.0
 class Services:
     settings: Settings
     control: ControlStore
+    budgets: Budgets
     enclave: Enclave
     ledger: Ledger
     policy: PolicyEngine
@@ -213,6 +215,8 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
     services = Services(
         settings=settings,
         control=control,
+        # A private question unanswered after two of its query timeouts was lost with its process.
+        budgets=Budgets(control.engine, stale_after_s=2 * settings.query_timeout_s + 5),
         enclave=enclave,
         ledger=ledger,
         policy=policy_engine(settings),

@@ -2,7 +2,9 @@
 
 from .embedded import EmbeddedEngine
 from .engine import (
+    DP_DEFAULT,
     Decision,
+    Noise,
     Obligations,
     PolicyEngine,
     PolicyError,
@@ -13,7 +15,9 @@ from .engine import (
 from .opa import OpaEngine
 
 __all__ = [
+    "DP_DEFAULT",
     "Decision",
+    "Noise",
     "EmbeddedEngine",
     "Obligations",
     "OpaEngine",

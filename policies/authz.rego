@@ -17,7 +17,7 @@ default decision := {
 	"obligations": {
 		"min_distinct_units": 20,
 		"max_rows": 1000,
-		"noise": null,
+		"noise": {"mode": "dp", "epsilon": 1.0, "delta": 1e-7, "epsilon_per_period": 10, "delta_per_period": 1e-5, "cap_epsilon_per_period": 50, "cap_delta_per_period": 1e-4},
 		"price_plan": "sensitive",
 		"review": "manual",
 	},

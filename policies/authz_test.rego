@@ -12,7 +12,7 @@ test_allow_has_every_field if {
 		"obligations": {
 			"min_distinct_units": 10,
 			"max_rows": 10000,
-			"noise": null,
+			"noise": dp_noise,
 			"price_plan": "free",
 			"review": "auto",
 		},
@@ -41,7 +41,7 @@ test_empty_input_denied_with_obligations if {
 	d.obligations == {
 		"min_distinct_units": 20,
 		"max_rows": 1000,
-		"noise": null,
+		"noise": dp_noise,
 		"price_plan": "sensitive",
 		"review": "auto",
 	}

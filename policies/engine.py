@@ -41,19 +41,51 @@ class PolicyInvalid(PolicyError):
 
 
 @dataclass(frozen=True)
+class Noise:
+    """How answers about persons are protected: differential privacy, with ε and δ per query
+    and per asset per month for one developer organisation and for all of them (the cap), or
+    thresholds alone, which the shipped policy allows only for listed non-personal assets."""
+
+    mode: str
+    epsilon: float = 1.0
+    delta: float = 1e-7
+    epsilon_per_period: float = 10.0
+    delta_per_period: float = 1e-5
+    cap_epsilon_per_period: float = 50.0
+    cap_delta_per_period: float = 1e-4
+
+    @property
+    def private(self) -> bool:
+        return self.mode == "dp"
+
+
+DP_DEFAULT = Noise("dp")
+THRESHOLDS = Noise("thresholds")
+# Each DP term with the widest value a decision may carry.
+_NOISE_LIMITS = {
+    "epsilon": 10.0,
+    "delta": 1e-4,
+    "epsilon_per_period": 1000.0,
+    "delta_per_period": 1e-2,
+    "cap_epsilon_per_period": 10000.0,
+    "cap_delta_per_period": 1e-1,
+}
+
+
+@dataclass(frozen=True)
 class Obligations:
     """What the enclave must enforce when it runs an allowed request."""
 
     min_distinct_units: int
     max_rows: int
-    noise: dict[str, Any] | None
+    noise: Noise
     price_plan: str
     review: str
 
 
 # The strictest table value; used whenever the policy itself gave no usable obligations.
 FAIL_CLOSED_OBLIGATIONS = Obligations(
-    min_distinct_units=20, max_rows=1000, noise=None, price_plan="sensitive", review="manual"
+    min_distinct_units=20, max_rows=1000, noise=DP_DEFAULT, price_plan="sensitive", review="manual"
 )
 
 
@@ -161,14 +193,34 @@ def _obligations(raw: object) -> Obligations:
     max_rows = _integer(doc["max_rows"], "max_rows")
     if max_rows < 1:
         raise MalformedDecision("max_rows is below 1")
-    noise = doc["noise"]
-    if noise is not None:
-        noise = dict(_object(noise, "noise"))
+    noise = _noise(doc["noise"])
     price_plan = doc["price_plan"]
     if not isinstance(price_plan, str) or not PRICE_PLAN.fullmatch(price_plan):
         raise MalformedDecision("price_plan is not a snake_case plan name")
     review = _choice(doc["review"], REVIEW_MODES, "review")
     return Obligations(units, max_rows, noise, price_plan, review)
+
+
+def _noise(raw: object) -> Noise:
+    """The noise obligation; null means the default, differential privacy."""
+    if raw is None:
+        return DP_DEFAULT
+    doc = _object(raw, "noise")
+    if doc == {"mode": "thresholds"}:
+        return THRESHOLDS
+    if doc.get("mode") != "dp" or set(doc) != {"mode", *_NOISE_LIMITS}:
+        raise MalformedDecision(
+            f'noise is {{"mode": "thresholds"}} or "dp" with exactly {sorted(_NOISE_LIMITS)}'
+        )
+    terms = {}
+    for name, widest in _NOISE_LIMITS.items():
+        value = doc[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MalformedDecision(f"noise.{name} is not a number")
+        if not (0 < value <= widest):
+            raise MalformedDecision(f"noise.{name} is outside (0, {widest}]")
+        terms[name] = float(value)
+    return Noise("dp", **terms)
 
 
 def _object(raw: object, name: str) -> dict[str, Any]:

@@ -17,7 +17,32 @@ max_rows := least({n |
 	count(unclassified_assets) == 0
 } else := least({n | some n in max_rows_by_classification})
 
-noise := null
+# Differential privacy answers every request: ε and δ per query, and the budget each developer
+# organisation (and all of them together) may spend per asset per month. A card's own
+# privacy.epsilon_per_period replaces the organisation's default for its asset.
+dp_noise := {
+	"mode": "dp",
+	"epsilon": 1.0,
+	"delta": 1e-7,
+	"epsilon_per_period": 10,
+	"delta_per_period": 1e-5,
+	"cap_epsilon_per_period": 50,
+	"cap_delta_per_period": 1e-4,
+}
+
+# Thresholds alone answer only where every asset states that it holds no personal data and an
+# operator's module lists it: `thresholds_only_assets contains "transport.counts"`.
+thresholds_allowed if {
+	has_assets
+	every a in input.resource.assets {
+		a.personal_data == false
+		data.veil.authz.thresholds_only_assets[a.id]
+	}
+}
+
+noise := {"mode": "thresholds"} if thresholds_allowed
+
+else := dp_noise
 
 classification_rank := {"L1": 1, "L2": 2, "L3": 3, "L4": 4}
 

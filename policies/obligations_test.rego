@@ -46,8 +46,44 @@ test_other_purposes_standard if {
 test_fixed_obligations if {
 	d := decision with input as fixture_input
 	d.obligations.max_rows == 10000
-	d.obligations.noise == null
+	d.obligations.noise == dp_noise
 	d.obligations.review == "auto"
+}
+
+# Differential privacy is the default: thresholds alone need both the card's statement that
+# the asset holds no personal data and an operator's listing of the asset.
+test_dp_for_personal_data_even_when_listed if {
+	d := decision with input as fixture_input with data.veil.authz.thresholds_only_assets as {fixture_asset.id}
+	d.obligations.noise.mode == "dp"
+}
+
+test_dp_for_unlisted_non_personal_data if {
+	d := decision with input as with_assets([asset_with({"personal_data": false})], fixture_columns)
+	d.obligations.noise.mode == "dp"
+}
+
+test_thresholds_for_listed_non_personal_data if {
+	d := decision with input as with_assets([asset_with({"personal_data": false})], fixture_columns)
+		with data.veil.authz.thresholds_only_assets as {fixture_asset.id}
+	d.obligations.noise == {"mode": "thresholds"}
+}
+
+test_dp_when_personal_data_is_not_stated_or_not_false if {
+	unstated := object.remove(fixture_asset, {"personal_data"})
+	d := decision with input as with_assets([unstated], fixture_columns)
+		with data.veil.authz.thresholds_only_assets as {fixture_asset.id}
+	d.obligations.noise.mode == "dp"
+	e := decision with input as with_assets([asset_with({"personal_data": "false"})], fixture_columns)
+		with data.veil.authz.thresholds_only_assets as {fixture_asset.id}
+	e.obligations.noise.mode == "dp"
+}
+
+test_dp_when_any_asset_is_personal if {
+	open := asset_with({"id": "transport.counts", "personal_data": false})
+	personal := asset_with({"id": "hospital.visits", "personal_data": true})
+	d := decision with input as with_assets([open, personal], fixture_columns)
+		with data.veil.authz.thresholds_only_assets as {"transport.counts", "hospital.visits"}
+	d.obligations.noise.mode == "dp"
 }
 
 job_on(levels) := patched(with_assets([asset_with({"classification": level}) | some level in levels], fixture_columns), {
@@ -113,7 +149,7 @@ test_obligations_on_deny if {
 	d.obligations == {
 		"min_distinct_units": 10,
 		"max_rows": 10000,
-		"noise": null,
+		"noise": dp_noise,
 		"price_plan": "standard",
 		"review": "auto",
 	}

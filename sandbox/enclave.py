@@ -12,6 +12,8 @@ from sandbox.disclosure import Dominance, Released, release
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
 from sandbox.guard.dominance import magnitude_channels
+from sandbox.privacy.answer import Budget, PrivateAnswer, answer
+from sandbox.privacy.plan import Contribution, PrivateQuery, private_query
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -119,6 +121,25 @@ class Enclave:
             magnitudes=compiled.magnitudes,
         )
         return QueryOutcome(released, self.rows_scanned(analysis), result.cpu_ms)
+
+    def private(self, analysis: Analysis, contribution: Contribution) -> PrivateQuery:
+        """The query under differential privacy with these public contribution bounds."""
+        cards = {asset: self.store.get(asset).card for asset in analysis.assets}
+        return private_query(analysis, cards, contribution)
+
+    def run_private(
+        self, query: PrivateQuery, budget: Budget, cancel: threading.Event | None = None
+    ) -> tuple[PrivateAnswer, int]:
+        """Answer a private query within `budget`; returns the answer and the workers' CPU ms."""
+        cpu_ms = 0
+
+        def run(sql: str) -> tuple[list[str], list[list], bool]:
+            nonlocal cpu_ms
+            result = self.pool.run(sql, cancel)
+            cpu_ms += result.cpu_ms
+            return result.columns, result.rows, result.truncated
+
+        return answer(query, budget, run), cpu_ms
 
     @staticmethod
     def _sql(compiled: CompiledQuery, thresholds: Thresholds) -> str:

@@ -86,13 +86,15 @@ def _selection(max_groups: int, epsilon: float, delta: float) -> tuple[float, in
     """The scale and the smallest threshold at which selection is (ε, δ)-DP."""
     scale = max_groups / epsilon
     d_in = (max_groups, max_groups, 1)
-    threshold = dp.binary_search(
-        lambda t: _threshold(scale, t).map(d_in)[1] <= delta, bounds=(1, MAX_THRESHOLD)
-    )
-    spent_epsilon, _ = _threshold(scale, threshold).map(d_in)
-    if spent_epsilon > epsilon:
-        raise ValueError("partition selection cannot meet its ε")
-    return scale, threshold
+    for _ in range(8):
+        threshold = dp.binary_search(
+            lambda t, s=scale: _threshold(s, t).map(d_in)[1] <= delta, bounds=(1, MAX_THRESHOLD)
+        )
+        spent_epsilon, _ = _threshold(scale, threshold).map(d_in)
+        if spent_epsilon <= epsilon:
+            return scale, threshold
+        scale *= (spent_epsilon / epsilon) * (1 + 1e-9)  # OpenDP's map rounds up: widen a little
+    raise ValueError("partition selection cannot meet its ε")
 
 
 def selection_loss(max_groups: int, epsilon: float, delta: float) -> tuple[float, float]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policies import Decision, EmbeddedEngine, Obligations
+from policies import DP_DEFAULT, Decision, EmbeddedEngine, Obligations
 
 Doc = dict[str, Any]
 
@@ -43,7 +43,11 @@ def test_allow(engine: EmbeddedEngine, base_input: Doc) -> None:
         reasons=(),
         grant_id="g_abc",
         obligations=Obligations(
-            min_distinct_units=10, max_rows=10000, noise=None, price_plan="free", review="auto"
+            min_distinct_units=10,
+            max_rows=10000,
+            noise=DP_DEFAULT,
+            price_plan="free",
+            review="auto",
         ),
     )
 
@@ -90,7 +94,7 @@ def test_obligations_present_on_deny(engine: EmbeddedEngine, base_input: Doc) ->
     base_input["grants"] = []
     decision = engine.decide(base_input)
     assert_denied(decision, "no_covering_grant")
-    assert decision.obligations == Obligations(10, 10000, None, "standard", "auto")
+    assert decision.obligations == Obligations(10, 10000, DP_DEFAULT, "standard", "auto")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies import Decision, Obligations, parse_decision
+from policies import DP_DEFAULT, Decision, Noise, Obligations, parse_decision
 
 VALID: dict[str, Any] = {
     "allow": True,
@@ -47,7 +47,7 @@ def assert_invalid(raw: object) -> None:
 
 def test_valid_allow() -> None:
     assert parse_decision(VALID) == Decision(
-        True, (), "g_abc", Obligations(10, 10000, None, "standard", "auto")
+        True, (), "g_abc", Obligations(10, 10000, DP_DEFAULT, "standard", "auto")
     )
 
 
@@ -67,9 +67,47 @@ def test_undefined_decision_denies() -> None:
     assert decision.reasons == ("undefined_decision",)
 
 
-def test_noise_object_kept() -> None:
-    noise = {"mechanism": "laplace", "epsilon": 1.0}
-    assert parse_decision(variant("obligations.noise", noise)).obligations.noise == noise
+DP_TERMS = {
+    "mode": "dp",
+    "epsilon": 0.5,
+    "delta": 1e-8,
+    "epsilon_per_period": 5,
+    "delta_per_period": 1e-6,
+    "cap_epsilon_per_period": 20,
+    "cap_delta_per_period": 1e-5,
+}
+
+
+def test_noise_terms_read() -> None:
+    noise = parse_decision(variant("obligations.noise", DP_TERMS)).obligations.noise
+    assert noise == Noise("dp", 0.5, 1e-8, 5.0, 1e-6, 20.0, 1e-5) and noise.private
+    thresholds = parse_decision(variant("obligations.noise", {"mode": "thresholds"}))
+    assert not thresholds.obligations.noise.private
+
+
+def test_null_noise_is_differential_privacy() -> None:
+    assert parse_decision(variant("obligations.noise", None)).obligations.noise == DP_DEFAULT
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        {"mechanism": "laplace", "epsilon": 1.0},
+        {"mode": "none"},
+        {"mode": "thresholds", "epsilon": 1.0},
+        {**DP_TERMS, "epsilon": 0},
+        {**DP_TERMS, "epsilon": -1},
+        {**DP_TERMS, "epsilon": 11},
+        {**DP_TERMS, "epsilon": "1"},
+        {**DP_TERMS, "epsilon": True},
+        {**DP_TERMS, "delta": 0.5},
+        {**DP_TERMS, "cap_epsilon_per_period": float("inf")},
+        {k: v for k, v in DP_TERMS.items() if k != "delta"},
+        {**DP_TERMS, "extra": 1},
+    ],
+)
+def test_malformed_noise_fails_closed(noise: dict) -> None:
+    assert_invalid(variant("obligations.noise", noise))
 
 
 def test_unknown_top_level_field_ignored() -> None:

@@ -1,0 +1,219 @@
+"""Privacy budgets: ε and δ reserved durably before a private query runs, never refunded, and
+each private question's answer kept so that asking it again spends nothing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from gateway.control import metadata
+
+# Spends are kept as integers: ε in millionths, δ in 10^-15, each spend rounded up.
+EPSILON_UNIT = 10**6
+DELTA_UNIT = 10**15
+# Every developer organisation together: the operator's cap per asset.
+EVERYONE = "*"
+
+privacy_spends = sa.Table(
+    "privacy_spends",
+    metadata,
+    sa.Column("spender", sa.String(64), primary_key=True),
+    sa.Column("asset", sa.String(130), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("epsilon_micro", sa.BigInteger, nullable=False),
+    sa.Column("delta_femto", sa.BigInteger, nullable=False),
+)
+
+private_answers = sa.Table(
+    "private_answers",
+    metadata,
+    sa.Column("question", sa.String(64), primary_key=True),
+    sa.Column("org", sa.String(64), nullable=False),
+    sa.Column("query_id", sa.String(34), nullable=False),
+    sa.Column("asked_at", sa.String(32), nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What may be spent on one asset in one period: by one organisation, and by all."""
+
+    asset: str
+    epsilon: float
+    delta: float
+    cap_epsilon: float
+    cap_delta: float
+
+
+class BudgetExhausted(Exception):
+    def __init__(self, asset: str, everyone: bool) -> None:
+        super().__init__(asset)
+        self.asset = asset
+        self.everyone = everyone
+
+
+class QuestionInFlight(Exception):
+    """The same question is being answered now; its answer is what a repeat will get."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question's state once asked: answered before (its answer), or reserved now."""
+
+    answer: str | None
+
+
+class Budgets:
+    """Spends and answers in the control store's database."""
+
+    def __init__(self, engine: sa.Engine, stale_after_s: float) -> None:
+        self.engine = engine
+        # A question reserved longer ago than this was lost with its process: ask it afresh.
+        self.stale_after = timedelta(seconds=stale_after_s)
+
+    def ask(
+        self,
+        *,
+        question: str,
+        org: str,
+        query_id: str,
+        period: str,
+        allowances: list[Allowance],
+        epsilon: float,
+        delta: float,
+    ) -> Asked:
+        """The earlier answer to `question`, or ε and δ reserved from every allowance and the
+        question marked as being answered, in one transaction: either all of it is durable
+        or none. Raises BudgetExhausted naming the first asset without room, or
+        QuestionInFlight."""
+        epsilon_units = _units(epsilon, EPSILON_UNIT)
+        delta_units = _units(delta, DELTA_UNIT)
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as db:
+                earlier = db.execute(
+                    sa.select(private_answers).where(private_answers.c.question == question)
+                ).first()
+                if earlier is not None and earlier.answer is not None:
+                    return Asked(earlier.answer)
+                if earlier is not None:
+                    if now - _instant(earlier.asked_at) < self.stale_after:
+                        raise QuestionInFlight(question)
+                    db.execute(
+                        private_answers.delete().where(private_answers.c.question == question)
+                    )
+                for allowance in allowances:
+                    for spender, most_epsilon, most_delta in (
+                        (org, allowance.epsilon, allowance.delta),
+                        (EVERYONE, allowance.cap_epsilon, allowance.cap_delta),
+                    ):
+                        room = self._take(
+                            db, spender, allowance.asset, period,
+                            (epsilon_units, _floor(most_epsilon, EPSILON_UNIT)),
+                            (delta_units, _floor(most_delta, DELTA_UNIT)),
+                        )  # fmt: skip
+                        if not room:
+                            raise BudgetExhausted(allowance.asset, spender == EVERYONE)
+                db.execute(
+                    private_answers.insert().values(
+                        question=question, org=org, query_id=query_id, asked_at=now.isoformat()
+                    )
+                )
+        except IntegrityError as exc:  # the same question reserved by another process just now
+            raise QuestionInFlight(question) from exc
+        return Asked(None)
+
+    def _take(
+        self,
+        db: sa.Connection,
+        spender: str,
+        asset: str,
+        period: str,
+        epsilon: tuple[int, int],
+        delta: tuple[int, int],
+    ) -> bool:
+        key = {"spender": spender, "asset": asset, "period": period}
+        db.execute(_insert(self.engine, key | {"epsilon_micro": 0, "delta_femto": 0}))
+        spends = privacy_spends.c
+        taken = db.execute(
+            privacy_spends.update()
+            .where(
+                spends.spender == spender,
+                spends.asset == asset,
+                spends.period == period,
+                spends.epsilon_micro + epsilon[0] <= epsilon[1],
+                spends.delta_femto + delta[0] <= delta[1],
+            )
+            .values(
+                epsilon_micro=spends.epsilon_micro + epsilon[0],
+                delta_femto=spends.delta_femto + delta[0],
+            )
+        )
+        return taken.rowcount == 1
+
+    def answered(self, question: str, answer: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                private_answers.update()
+                .where(private_answers.c.question == question)
+                .values(answer=answer)
+            )
+
+    def forget(self, question: str) -> None:
+        """Drop a question that found no answer (its spend stands): asked again, it is asked
+        afresh."""
+        with self.engine.begin() as db:
+            db.execute(
+                private_answers.delete().where(
+                    private_answers.c.question == question, private_answers.c.answer.is_(None)
+                )
+            )
+
+    def spent(self, spender: str, period: str) -> dict[str, tuple[float, float]]:
+        """ε and δ spent per asset in `period` by `spender` (an organisation or EVERYONE)."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(privacy_spends).where(
+                    privacy_spends.c.spender == spender, privacy_spends.c.period == period
+                )
+            ).all()
+        return {
+            row.asset: (row.epsilon_micro / EPSILON_UNIT, row.delta_femto / DELTA_UNIT)
+            for row in rows
+        }
+
+    def spent_by_all(self, period: str) -> dict[tuple[str, str], tuple[float, float]]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(privacy_spends).where(privacy_spends.c.period == period))
+            return {
+                (row.spender, row.asset): (
+                    row.epsilon_micro / EPSILON_UNIT,
+                    row.delta_femto / DELTA_UNIT,
+                )
+                for row in rows
+            }
+
+
+def _insert(engine: sa.Engine, values: dict) -> sa.Executable:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(privacy_spends).values(**values).on_conflict_do_nothing()
+
+
+def _units(value: float, unit: int) -> int:
+    """A spend in whole units, rounded up (after the last float digits are cut), so that
+    rounding never spends less than was used."""
+    return math.ceil(round(value * unit, 3))
+
+
+def _floor(value: float, unit: int) -> int:
+    return math.floor(round(value * unit, 3))
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)

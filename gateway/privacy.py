@@ -1,0 +1,138 @@
+"""A query under differential privacy: its question, its budget reserved before it runs, its
+answer kept so that the same question gets the same answer and spends nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.budgets import Allowance
+from gateway.services import Services
+from ledger import canonical_json
+from policies import Noise
+from sandbox.disclosure import Released
+from sandbox.errors import Cancelled
+from sandbox.guard import Analysis
+from sandbox.privacy.answer import Budget, cost
+from sandbox.privacy.plan import Contribution, PrivateQuery
+
+
+@dataclass(frozen=True)
+class PrivateRelease:
+    released: Released
+    # What the response says of the answer's privacy; the ledger keeps `recorded`.
+    privacy: dict
+    cpu_ms: int
+
+    @property
+    def recorded(self) -> dict:
+        keys = ("mode", "epsilon", "delta", "reused", "question")
+        return {key: self.privacy[key] for key in keys}
+
+
+def period() -> str:
+    """The budget period: the calendar month, UTC."""
+    return datetime.now(UTC).strftime("%Y-%m")
+
+
+def contribution(veil: Services, assets: list[str]) -> Contribution:
+    """The tightest of the assets' public contribution bounds."""
+    terms = [veil.enclave.store.get(asset).card.privacy for asset in assets]
+    return Contribution(
+        max_groups=min(t.max_groups_per_unit for t in terms),
+        max_rows=min(t.max_rows_per_group for t in terms),
+    )
+
+
+def allowances(veil: Services, assets: list[str], noise: Noise) -> list[Allowance]:
+    """Per asset: the organisation's ε per period (the card's, else the policy's) and the cap."""
+    found = []
+    for asset in assets:
+        card = veil.enclave.store.get(asset).card
+        epsilon = card.privacy.epsilon_per_period or noise.epsilon_per_period
+        found.append(
+            Allowance(
+                asset,
+                epsilon=min(epsilon, noise.cap_epsilon_per_period),
+                delta=noise.delta_per_period,
+                cap_epsilon=noise.cap_epsilon_per_period,
+                cap_delta=noise.cap_delta_per_period,
+            )
+        )
+    return found
+
+
+def question(
+    veil: Services, assets: list[str], org: str, private: PrivateQuery, budget: Budget
+) -> str:
+    """What makes two questions the same: the checked query, the data, who asks, the terms."""
+    versions = {}
+    for asset in sorted(assets):
+        stored = veil.enclave.store.get(asset)
+        versions[asset] = [stored.version, stored.revision]
+    body = {
+        "branches": [branch.sql for branch in private.branches],
+        "finish": private.finish_sql([]),
+        "paging": [private.limit, private.offset],
+        "data": versions,
+        "org": org,
+        "epsilon": budget.epsilon,
+        "delta": budget.delta,
+        "contribution": [private.contribution.max_groups, private.contribution.max_rows],
+    }
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def answer_private(
+    veil: Services,
+    analysis: Analysis,
+    *,
+    org: str,
+    query_id: str,
+    noise: Noise,
+    max_rows: int,
+    cancel: threading.Event,
+) -> PrivateRelease:
+    """The answer to a private query: the stored one if this question was answered before,
+    else a fresh one, its ε and δ reserved durably first and never given back.
+
+    Raises BudgetExhausted or QuestionInFlight (nothing is reserved then), or the enclave's
+    errors (the reservation stands)."""
+    private = veil.enclave.private(analysis, contribution(veil, analysis.assets))
+    budget = Budget(noise.epsilon, noise.delta)
+    key = question(veil, analysis.assets, org, private, budget)
+    epsilon, delta = cost(private, budget)
+    asked = veil.budgets.ask(
+        question=key,
+        org=org,
+        query_id=query_id,
+        period=period(),
+        allowances=allowances(veil, analysis.assets, noise),
+        epsilon=epsilon,
+        delta=delta,
+    )
+    if asked.answer is not None:
+        kept = json.loads(asked.answer)
+        released = Released(kept["columns"], kept["rows"], 0, kept["notes"], [], [])
+        privacy = dict(kept["privacy"], reused=True, question=key)
+        return PrivateRelease(released, privacy, 0)
+    try:
+        if cancel.is_set():
+            raise Cancelled("the query was stopped: its authorisation ended while it ran")
+        answer, cpu_ms = veil.enclave.run_private(private, budget, cancel)
+        if cancel.is_set():
+            raise Cancelled("the query was stopped: its authorisation ended while it ran")
+    except BaseException:
+        veil.budgets.forget(key)
+        raise
+    released = answer.released
+    if len(released.rows) > max_rows:
+        notes = [*released.notes, f"the result was cut to the policy's maximum of {max_rows} rows"]
+        released = Released(released.columns, released.rows[:max_rows], 0, notes, [], [])
+    privacy = dict(answer.privacy, reused=False, question=key)
+    kept = {"columns": released.columns, "rows": released.rows, "notes": released.notes}
+    veil.budgets.answered(key, json.dumps(dict(kept, privacy=privacy)))
+    return PrivateRelease(released, privacy, cpu_ms)
