@@ -13,6 +13,7 @@ from gateway.limits import RequestGate
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.routes import (
     assets,
+    budgets,
     disclosure,
     emergency,
     grants,
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
     modules = [health, principals, assets, grants, queries, jobs, emergency]
-    modules += [ledger, settlements, disclosure, policies]
+    modules += [ledger, settlements, budgets, disclosure, policies]
     for module in modules:
         app.include_router(module.router)
     app.include_router(assets.catalog_router)

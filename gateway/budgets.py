@@ -27,6 +27,8 @@ privacy_spends = sa.Table(
     sa.Column("period", sa.String(7), primary_key=True),
     sa.Column("epsilon_micro", sa.BigInteger, nullable=False),
     sa.Column("delta_femto", sa.BigInteger, nullable=False),
+    sa.Column("epsilon_limit_micro", sa.BigInteger, nullable=False),
+    sa.Column("delta_limit_femto", sa.BigInteger, nullable=False),
 )
 
 private_answers = sa.Table(
@@ -139,7 +141,8 @@ class Budgets:
         delta: tuple[int, int],
     ) -> bool:
         key = {"spender": spender, "asset": asset, "period": period}
-        db.execute(_insert(self.engine, key | {"epsilon_micro": 0, "delta_femto": 0}))
+        limits = {"epsilon_limit_micro": epsilon[1], "delta_limit_femto": delta[1]}
+        db.execute(_insert(self.engine, key | {"epsilon_micro": 0, "delta_femto": 0} | limits))
         spends = privacy_spends.c
         taken = db.execute(
             privacy_spends.update()
@@ -153,6 +156,7 @@ class Budgets:
             .values(
                 epsilon_micro=spends.epsilon_micro + epsilon[0],
                 delta_femto=spends.delta_femto + delta[0],
+                **limits,
             )
         )
         return taken.rowcount == 1
@@ -175,29 +179,43 @@ class Budgets:
                 )
             )
 
-    def spent(self, spender: str, period: str) -> dict[str, tuple[float, float]]:
-        """ε and δ spent per asset in `period` by `spender` (an organisation or EVERYONE)."""
+    def spent(self, period: str, spender: str | None = None) -> list[Spent]:
+        """What each spender (one, or every organisation and EVERYONE) spent per asset."""
+        query = sa.select(privacy_spends).where(privacy_spends.c.period == period)
+        if spender is not None:
+            query = query.where(privacy_spends.c.spender == spender)
         with self.engine.connect() as db:
-            rows = db.execute(
-                sa.select(privacy_spends).where(
-                    privacy_spends.c.spender == spender, privacy_spends.c.period == period
-                )
-            ).all()
-        return {
-            row.asset: (row.epsilon_micro / EPSILON_UNIT, row.delta_femto / DELTA_UNIT)
-            for row in rows
-        }
-
-    def spent_by_all(self, period: str) -> dict[tuple[str, str], tuple[float, float]]:
-        with self.engine.connect() as db:
-            rows = db.execute(sa.select(privacy_spends).where(privacy_spends.c.period == period))
-            return {
-                (row.spender, row.asset): (
-                    row.epsilon_micro / EPSILON_UNIT,
-                    row.delta_femto / DELTA_UNIT,
+            rows = db.execute(query.order_by(privacy_spends.c.asset, privacy_spends.c.spender))
+            return [
+                Spent(
+                    spender=row.spender,
+                    asset=row.asset,
+                    epsilon=row.epsilon_micro / EPSILON_UNIT,
+                    epsilon_limit=row.epsilon_limit_micro / EPSILON_UNIT,
+                    delta=row.delta_femto / DELTA_UNIT,
+                    delta_limit=row.delta_limit_femto / DELTA_UNIT,
                 )
                 for row in rows
-            }
+            ]
+
+
+@dataclass(frozen=True)
+class Spent:
+    spender: str
+    asset: str
+    epsilon: float
+    epsilon_limit: float
+    delta: float
+    delta_limit: float
+
+    def as_dict(self) -> dict:
+        return {
+            "asset": self.asset,
+            "epsilon_spent": self.epsilon,
+            "epsilon_left": max(self.epsilon_limit - self.epsilon, 0.0),
+            "delta_spent": self.delta,
+            "delta_left": max(self.delta_limit - self.delta, 0.0),
+        }
 
 
 def _insert(engine: sa.Engine, values: dict) -> sa.Executable:

@@ -65,9 +65,9 @@ THRESHOLDS = Noise("thresholds")
 _NOISE_LIMITS = {
     "epsilon": 10.0,
     "delta": 1e-4,
-    "epsilon_per_period": 1000.0,
+    "epsilon_per_period": 10.0**6,
     "delta_per_period": 1e-2,
-    "cap_epsilon_per_period": 10000.0,
+    "cap_epsilon_per_period": 10.0**6,
     "cap_delta_per_period": 1e-1,
 }
 

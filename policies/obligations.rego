@@ -19,8 +19,15 @@ max_rows := least({n |
 
 # Differential privacy answers every request: ε and δ per query, and the budget each developer
 # organisation (and all of them together) may spend per asset per month. A card's own
-# privacy.epsilon_per_period replaces the organisation's default for its asset.
-dp_noise := {
+# privacy.epsilon_per_period replaces the organisation's default for its asset. Operators'
+# modules may change any term: `dp_terms.epsilon_per_period := 20`.
+dp_noise := object.union(dp_defaults, {name: value |
+	some name, value in data.veil.authz.dp_terms
+	dp_defaults[name]
+	name != "mode"
+})
+
+dp_defaults := {
 	"mode": "dp",
 	"epsilon": 1.0,
 	"delta": 1e-7,

@@ -169,3 +169,9 @@ test_l4_caps_rows if {
 	f := decision with input as with_assets([asset_with({"classification": "L9"})], fixture_columns)
 	f.obligations.max_rows == 1000
 }
+
+test_operators_change_dp_terms_but_not_the_mode if {
+	d := decision with input as fixture_input
+		with data.veil.authz.dp_terms as {"epsilon_per_period": 20, "mode": "thresholds", "surprise": 1}
+	d.obligations.noise == object.union(dp_defaults, {"epsilon_per_period": 20})
+}

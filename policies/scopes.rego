@@ -23,6 +23,7 @@ scope_roles := {
 	"ledger:read": everyone,
 	"usage:read": everyone,
 	"settlement:read": {"provider", "supervisor", "operator"},
+	"budget:read": {"developer", "supervisor", "operator"},
 	"principal:manage": {"admin"},
 	"emergency:suspend": {"supervisor", "operator"},
 	"emergency:resume": {"supervisor", "operator"},

@@ -113,7 +113,12 @@ class Server:
 def start_server(home: Path, env: dict[str, str] | None = None, command: str = "demo") -> Server:
     """Run `veil demo` (or `veil serve` on a home the demo already set up) until ready."""
     port = free_port()
-    env = {**os.environ, "VEIL_QUERY_TIMEOUT_S": "5", **(env or {})}
+    env = {
+        **os.environ,
+        "VEIL_QUERY_TIMEOUT_S": "5",
+        "VEIL_POLICY_DIR": str(OPERATOR_POLICY),
+        **(env or {}),
+    }
     log = (home.parent / f"{home.name}-{command}-{port}.log").open("w")
     process = subprocess.Popen(
         [*VEIL, command, "--home", str(home), "--port", str(port)],
@@ -161,10 +166,16 @@ class Opa:
             self.process.kill()
 
 
-def start_opa(policy_dir: Path = ROOT / "policies", operator_dir: Path | None = None) -> Opa:
+OPERATOR_POLICY = ROOT / "tests" / "operator_policy"
+
+
+def start_opa(
+    policy_dir: Path = ROOT / "policies", operator_dir: Path | None = OPERATOR_POLICY
+) -> Opa:
     """A real `opa run --server` on loopback, loading the shipped Rego modules.
 
-    With operator_dir it also loads that directory and watches it, as a sidecar would.
+    With operator_dir (by default the tests' wide budgets) it also loads that directory and
+    watches it, as a sidecar would.
     """
     import shutil
 

@@ -103,6 +103,7 @@ ROLE_SCOPES = [
     "ledger:read",
     "usage:read",
     "settlement:read",
+    "budget:read",
     "principal:manage",
     "emergency:suspend",
     "emergency:resume",

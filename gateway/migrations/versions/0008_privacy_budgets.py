@@ -22,6 +22,9 @@ def upgrade() -> None:
         sa.Column("period", sa.String(7), primary_key=True),
         sa.Column("epsilon_micro", sa.BigInteger, nullable=False),
         sa.Column("delta_femto", sa.BigInteger, nullable=False),
+        # What the spender may spend in the period, as the newest reservation found it.
+        sa.Column("epsilon_limit_micro", sa.BigInteger, nullable=False),
+        sa.Column("delta_limit_femto", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "private_answers",

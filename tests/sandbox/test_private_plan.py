@@ -1,0 +1,206 @@
+"""Differential privacy in the enclave, on real DuckDB: bounds, groups, shapes and accuracy."""
+
+from __future__ import annotations
+
+import statistics
+
+import duckdb
+import pytest
+
+from sandbox.cards import parse_card
+from sandbox.errors import QueryRejected
+from sandbox.guard import analyse
+from sandbox.privacy.answer import Budget, answer, cost
+from sandbox.privacy.plan import Contribution, private_query
+from sandbox.store import catalog_name
+
+PEOPLE = {
+    "id": "city.people",
+    "title": "People",
+    "provider": "city",
+    "classification": "L3",
+    "domain": "civil",
+    "rights": {"holder": "city", "personal_data": True},
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "name", "type": "VARCHAR", "role": "identifier"},
+        {"name": "age", "type": "INTEGER", "role": "dimension"},
+        {"name": "district", "type": "VARCHAR", "role": "dimension",
+         "domain": ["north", "south", "east", "west", "nowhere"]},
+        {"name": "zip", "type": "VARCHAR", "role": "filter_only"},
+        {"name": "employer", "type": "VARCHAR", "role": "join_key"},
+        {"name": "income", "type": "INTEGER", "role": "measure", "bounds": [0, 200000]},
+    ],
+    "revenue_shares_bp": {"city": 10000},
+}  # fmt: skip
+VISITS = {
+    **PEOPLE,
+    "id": "city.visits",
+    "title": "Visits",
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "ward", "type": "VARCHAR", "role": "dimension"},
+        {"name": "employer", "type": "VARCHAR", "role": "join_key"},
+        {"name": "cost", "type": "INTEGER", "role": "measure", "bounds": [0, 1000]},
+    ],
+}
+DISTRICTS = ["north", "south", "east", "west"]
+PERSONS = 4000
+# One person in a group of their own: age 103 and district "island" (outside the domain).
+TARGET = {"person": "p_target", "age": 103, "district": "island", "income": 150_000}
+
+
+@pytest.fixture(scope="module")
+def enclave():
+    """Real DuckDB holding both assets under their catalog names, and their cards."""
+    cards = {card["id"]: parse_card(card) for card in (PEOPLE, VISITS)}
+    db = duckdb.connect()
+    people = [
+        (f"p{i}", f"n{i}", 20 + i % 60, DISTRICTS[i % 4], f"z{i % 50}", f"e{i % 7}",
+         10_000 + (i * 37) % 90_000)
+        for i in range(PERSONS)
+    ]  # fmt: skip
+    people.append(("p_target", "x", 103, "island", "z_rare", "e0", 150_000))
+    # Person p0 visits 400 times across 40 wards: contribution bounds must cut that down.
+    visits = [(f"p{i}", f"w{i % 3}", f"e{i % 7}", 100) for i in range(PERSONS)]
+    visits += [("p0", f"w{i % 40}", "e0", 1000) for i in range(400)]
+    for card, rows, width in ((cards["city.people"], people, 7), (cards["city.visits"], visits, 4)):
+        catalog = catalog_name(card.id)
+        db.execute(f"ATTACH ':memory:' AS {catalog}")
+        columns = ", ".join(f"{c.name} {c.type}" for c in card.columns)
+        db.execute(f"CREATE TABLE {catalog}.main.data ({columns})")
+        db.executemany(f"INSERT INTO {catalog}.main.data VALUES ({', '.join('?' * width)})", rows)
+    return cards, db
+
+
+def _plan(enclave, sql: str, contribution: Contribution = Contribution(1, 1)):
+    cards, _ = enclave
+    analysis = analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
+    return private_query(analysis, cards, contribution)
+
+
+def _run(enclave):
+    _, db = enclave
+
+    def run(sql: str):
+        cursor = db.execute(sql)
+        return [c[0] for c in cursor.description], [list(r) for r in cursor.fetchall()], False
+
+    return run
+
+
+def _ask(enclave, sql: str, epsilon: float = 1.0, contribution=Contribution(1, 1)):
+    return answer(_plan(enclave, sql, contribution), Budget(epsilon, 1e-7), _run(enclave))
+
+
+def test_a_units_rows_beyond_its_bounds_are_dropped_before_aggregating(enclave) -> None:
+    plan = _plan(
+        enclave,
+        "SELECT ward, COUNT(*) AS n, SUM(cost) AS total FROM city.visits GROUP BY ward",
+        Contribution(max_groups=2, max_rows=3),
+    )
+    columns, rows, _ = _run(enclave)(plan.branches[0].sql)
+    n, total = columns.index("veil_x0"), columns.index("veil_x1")
+    by_ward = {row[0]: row for row in rows}
+    # p0's 400 visits in 40 wards add at most 2 groups x 3 rows; everyone else adds one row.
+    extra = sum(by_ward[w][n] for w in by_ward) - PERSONS
+    assert 0 < extra <= 2 * 3 - 1
+    assert sum(by_ward[w][total] for w in by_ward) <= PERSONS * 100 + 2 * 3 * 1000
+
+
+def test_a_public_domain_answers_every_value_and_only_those(enclave) -> None:
+    released = _ask(enclave, "SELECT district, COUNT(*) AS n FROM city.people GROUP BY district")
+    keys = [row[0] for row in released.released.rows]
+    # "nowhere" holds nobody and is answered; "island" holds the target and is not in it.
+    assert sorted(keys) == sorted([*DISTRICTS, "nowhere"])
+    assert released.delta == 0  # no partition selection, so no δ
+
+
+def test_a_one_person_group_is_never_selected(enclave) -> None:
+    for _ in range(30):
+        released = _ask(enclave, "SELECT age, COUNT(*) AS n FROM city.people GROUP BY age")
+        ages = [row[0] for row in released.released.rows]
+        assert 103 not in ages
+        assert len(ages) >= 55  # the 60 ages of about 67 people each are kept
+        assert released.delta > 0
+
+
+def test_selection_never_shows_a_filter_only_value_either(enclave) -> None:
+    for _ in range(10):
+        released = _ask(
+            enclave, "SELECT age, SUM(income) FROM city.people WHERE zip = 'z_rare' GROUP BY age"
+        )
+        assert released.released.rows == []
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT COUNT(*) FROM city.people",
+        "SELECT district, AVG(income) AS m, COUNT(*) * 2 AS twice FROM city.people "
+        "GROUP BY district HAVING COUNT(*) > 10 ORDER BY m DESC LIMIT 3",
+        "SELECT district, COUNT(*) FROM city.people GROUP BY district UNION ALL "
+        "SELECT ward, COUNT(*) FROM city.visits GROUP BY ward",
+        "SELECT p.district, SUM(v.cost) FROM city.people p JOIN city.visits v "
+        "ON p.person = v.person GROUP BY p.district",
+        "WITH old AS (SELECT person, income, district FROM city.people WHERE age > 60) "
+        "SELECT district, COUNT(DISTINCT person), ROUND(AVG(income), 0) FROM old GROUP BY district",
+        "SELECT COUNT(*) FROM (SELECT person, income FROM city.people WHERE age < 30) s",
+        "SELECT UPPER(district) AS d, SUM(income) FROM city.people GROUP BY district",
+    ],
+)
+def test_honest_shapes_answer(enclave, sql: str) -> None:
+    released = _ask(enclave, sql).released
+    assert released.rows and all(len(row) == len(released.columns) for row in released.rows)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT p.district, SUM(v.cost) FROM city.people p JOIN city.visits v "
+        "ON p.employer = v.employer GROUP BY p.district",
+        "SELECT COUNT(*) FROM (SELECT p.person, v.cost FROM city.people p "
+        "JOIN city.visits v ON p.employer = v.employer) s",
+    ],
+)
+def test_rows_of_two_units_are_refused(enclave, sql: str) -> None:
+    with pytest.raises(QueryRejected) as refused:
+        _plan(enclave, sql)
+    assert [v.rule for v in refused.value.violations] == ["dp_join_not_on_privacy_unit"]
+
+
+def test_the_spend_is_the_budget_by_openDPs_composition(enclave) -> None:
+    plan = _plan(enclave, "SELECT age, COUNT(*), AVG(income) FROM city.people GROUP BY age")
+    epsilon, delta = cost(plan, Budget(1.0, 1e-7))
+    assert epsilon == pytest.approx(1.0) and epsilon <= 1.0 + 1e-9
+    assert 0 < delta <= 1e-7
+
+
+def test_the_95_percent_interval_covers_the_truth_95_percent_of_the_time(enclave) -> None:
+    """Over many answers the stated half-width holds for about 95% of them."""
+    truth_count = PERSONS + 1
+    truth_sum = sum(10_000 + (i * 37) % 90_000 for i in range(PERSONS)) + 150_000
+    sql = "SELECT COUNT(*) AS n, SUM(income) AS s FROM city.people"
+    covered = {"n": 0, "s": 0}
+    runs = 800
+    for _ in range(runs):
+        released = _ask(enclave, sql, epsilon=0.5)
+        (n, s), columns = released.released.rows[0], released.privacy["columns"]
+        covered["n"] += abs(n - truth_count) <= columns["n"]["half_width_95"]
+        covered["s"] += abs(s - truth_sum) <= columns["s"]["half_width_95"]
+    for name, hits in covered.items():
+        assert 0.92 <= hits / runs <= 0.98, (name, hits / runs)
+
+
+def test_the_complement_pair_gives_the_target_only_within_the_noise(enclave) -> None:
+    """The total and the total without age 103: their difference was the target's income."""
+    estimates = []
+    for _ in range(40):
+        total = _ask(enclave, "SELECT SUM(income) FROM city.people").released.rows[0][0]
+        rest = _ask(enclave, "SELECT SUM(income) FROM city.people WHERE NOT (age = 103)")
+        estimates.append(total - rest.released.rows[0][0])
+    errors = [estimate - TARGET["income"] for estimate in estimates]
+    # Each answer carries Laplace noise of scale 200000 (ε = 1): the difference's spread is
+    # about 283000, far beyond the income it tries to reveal.
+    assert statistics.pstdev(errors) > 100_000
+    assert statistics.median(abs(e) for e in errors) > 20_000
