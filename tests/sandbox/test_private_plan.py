@@ -73,7 +73,10 @@ def enclave():
     return cards, db
 
 
-def _plan(enclave, sql: str, contribution: Contribution = Contribution(1, 1)):
+ONE_EACH = Contribution(1, 1)
+
+
+def _plan(enclave, sql: str, contribution: Contribution = ONE_EACH):
     cards, _ = enclave
     analysis = analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
     return private_query(analysis, cards, contribution)
@@ -89,7 +92,7 @@ def _run(enclave):
     return run
 
 
-def _ask(enclave, sql: str, epsilon: float = 1.0, contribution=Contribution(1, 1)):
+def _ask(enclave, sql: str, epsilon: float = 1.0, contribution: Contribution = ONE_EACH):
     return answer(_plan(enclave, sql, contribution), Budget(epsilon, 1e-7), _run(enclave))
 
 

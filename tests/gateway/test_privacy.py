@@ -1,0 +1,202 @@
+"""Differential privacy over HTTP: attacks that recovered one person now meet noise, repeats are
+free, budgets are spent once and run out with a 429 that names the asset."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Server, start_server, stop_server
+
+PEOPLE = {
+    "id": "city.people",
+    "title": "People",
+    "provider": "city-hospital",
+    "classification": "L3",
+    "domain": "civil",
+    "rights": {"holder": "city-hospital", "personal_data": True},
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "age", "type": "INTEGER", "role": "dimension"},
+        {"name": "district", "type": "VARCHAR", "role": "dimension",
+         "domain": ["north", "south", "east", "west"]},
+        {"name": "diagnosis", "type": "VARCHAR", "role": "dimension"},
+        {"name": "income", "type": "INTEGER", "role": "measure", "bounds": [0, 200000]},
+    ],
+    "revenue_shares_bp": {"city-hospital": 10000},
+}  # fmt: skip
+DISTRICTS = ["north", "south", "east", "west"]
+PERSONS = 3000
+TARGET_INCOME = 150_000
+PARTIES = ["city-hospital", "supervisor"]
+
+
+def _people_csv() -> str:
+    lines = ["person,age,district,diagnosis,income"]
+    lines += [
+        f"p{i},{20 + i % 60},{DISTRICTS[i % 4]},D{i % 5},{10_000 + (i * 37) % 90_000}"
+        for i in range(PERSONS)
+    ]
+    lines.append(f"p_target,103,north,RARE,{TARGET_INCOME}")
+    return "\n".join(lines) + "\n"
+
+
+def _with_people(server: Server) -> Server:
+    with server.client("city-hospital") as client:
+        registered = client.post(
+            "/v1/assets",
+            data={"card": json.dumps(PEOPLE)},
+            files={"file": ("people.csv", io.BytesIO(_people_csv().encode()), "text/csv")},
+        )
+    assert registered.status_code == 201, registered.json()
+    for developer in ("analyst", "fintech"):
+        server.grant(developer, ["city.people"], PARTIES)
+    return server
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Budgets wide enough to repeat each attack many times and look at its error."""
+    server = start_server(tmp_path_factory.mktemp("dp-wide") / "home")
+    yield _with_people(server)
+    stop_server(server)
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Iterator[Server]:
+    """The shipped policy alone: ε = 1 per query, 10 per organisation per asset per month."""
+    empty = tmp_path / "no-operator-modules"
+    empty.mkdir()
+    server = start_server(tmp_path / "home", env={"VEIL_POLICY_DIR": str(empty)})
+    yield _with_people(server)
+    stop_server(server)
+
+
+def _value(server: Server, sql: str, who: str = "analyst") -> float:
+    response = server.query(sql, who)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["privacy"]["mode"] == "dp"
+    return body["rows"][0][-1]
+
+
+def _spread(errors: list[float]) -> tuple[float, float]:
+    return statistics.pstdev(errors), statistics.median(abs(e) for e in errors)
+
+
+def test_the_complement_pair_meets_noise(wide: Server) -> None:
+    errors = []
+    for i in range(15):
+        # `age >= -i` holds for everyone: each round is a new question with fresh noise.
+        total = _value(wide, f"SELECT SUM(income) FROM city.people WHERE age >= -{i}")
+        rest = _value(
+            wide, f"SELECT SUM(income) FROM city.people WHERE NOT (age = 103) AND age >= -{i}"
+        )
+        errors.append(total - rest - TARGET_INCOME)
+    spread, typical = _spread(errors)
+    assert spread > 100_000 and typical > 20_000  # noise of scale 200000 on each answer
+
+
+def test_the_union_in_one_request_meets_noise(wide: Server) -> None:
+    errors = []
+    for i in range(15):
+        response = wide.query(
+            f"SELECT 'all' AS part, SUM(income) AS s FROM city.people WHERE age >= -{i} "
+            f"UNION ALL SELECT 'rest', SUM(income) FROM city.people "
+            f"WHERE age <> 103 AND age >= -{i}"
+        )
+        assert response.status_code == 200, response.json()
+        rows = dict(response.json()["rows"])
+        errors.append(rows["all"] - rows["rest"] - TARGET_INCOME)
+    spread, typical = _spread(errors)
+    assert spread > 100_000 and typical > 20_000
+
+
+def test_the_group_by_residual_and_a_carrier_case_meet_noise(wide: Server) -> None:
+    """The total less every released district; and a CASE that moves one person to a group."""
+    residuals = []
+    for i in range(10):
+        total = _value(wide, f"SELECT COUNT(*) FROM city.people WHERE age >= -{i}")
+        groups = wide.query(
+            f"SELECT district, COUNT(*) FROM city.people WHERE age >= -{i} GROUP BY district"
+        ).json()
+        residuals.append(total - sum(row[1] for row in groups["rows"]))
+        answer = wide.query(
+            "SELECT grp, SUM(income) FROM (SELECT person, income, CASE WHEN age = 103 THEN 'x' "
+            f"ELSE 'y' END AS grp FROM city.people WHERE age >= -{i}) s GROUP BY grp"
+        )
+        assert answer.status_code == 200, answer.json()
+        assert "x" not in [row[0] for row in answer.json()["rows"]]  # one person: not selected
+    # Every district holds about 750 people, the target among them: the residual is pure noise.
+    assert statistics.pstdev(residuals) > 1
+
+
+def test_an_answer_says_how_noisy_it_is(wide: Server) -> None:
+    body = wide.query(
+        "SELECT district, COUNT(*) AS n, AVG(income) AS mean FROM city.people GROUP BY district"
+    ).json()
+    privacy = body["privacy"]
+    assert privacy["mode"] == "dp" and privacy["epsilon"] == pytest.approx(1.0)
+    assert privacy["delta"] == 0  # districts come from the card's public domain
+    count = privacy["columns"]["n"]
+    assert count["mechanism"] == "laplace" and count["half_width_95"] > count["scale"] > 0
+    assert set(privacy["columns"]["mean"]) >= {"sum", "count", "bounds"}
+    assert sorted(row[0] for row in body["rows"]) == sorted(DISTRICTS)
+    # Large groups come back within 1% of the truth (about 750 people each).
+    assert all(abs(row[1] - 750) < 0.05 * 750 for row in body["rows"])
+
+
+def test_a_repeated_question_gets_the_same_answer_and_spends_nothing(shipped: Server) -> None:
+    sql = "SELECT district, SUM(income) AS s FROM city.people GROUP BY district"
+    first = shipped.query(sql).json()
+    spent = _spent(shipped, "analyst")
+    again = shipped.query(sql).json()
+    assert again["rows"] == first["rows"]
+    assert again["privacy"]["reused"] and not first["privacy"]["reused"]
+    assert _spent(shipped, "analyst") == spent == pytest.approx(1.0)
+    # Another organisation asking the same question gets its own answer, on its own budget.
+    other = shipped.query(sql, "fintech").json()
+    assert not other["privacy"]["reused"] and other["rows"] != first["rows"]
+    assert _spent(shipped, "fintech") == pytest.approx(1.0)
+
+
+def test_the_budget_runs_out_with_a_429_naming_the_asset(shipped: Server) -> None:
+    for i in range(10):
+        assert shipped.query(f"SELECT COUNT(*) FROM city.people WHERE age > {i}").status_code == 200
+    refused = shipped.query("SELECT COUNT(*) FROM city.people WHERE age > 99")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "BUDGET_EXHAUSTED"
+    assert refused.json()["error"]["violations"] == [
+        {"rule": "privacy_budget_exhausted", "column": "city.people"}
+    ]
+    with shipped.client("analyst") as client:
+        budgets = client.get("/v1/budgets").json()
+    (people,) = [a for a in budgets["assets"] if a["asset"] == "city.people"]
+    assert people["epsilon_spent"] == pytest.approx(10.0) and people["epsilon_left"] == 0
+    # A question answered before is still answered: repeating spends nothing.
+    assert shipped.query("SELECT COUNT(*) FROM city.people WHERE age > 3").status_code == 200
+    # The refusal is recorded; another organisation still has its own budget.
+    denied = [e for e in shipped.ledger() if e.get("budget") == "city.people"]
+    assert denied and denied[-1]["decision"]["reasons"] == ["privacy_budget_exhausted"]
+    assert shipped.query("SELECT COUNT(*) FROM city.people", "fintech").status_code == 200
+    with shipped.client("supervisor") as client:
+        overseen = client.get("/v1/budgets").json()
+    (cap,) = [a for a in overseen["all_developers"] if a["asset"] == "city.people"]
+    assert cap["epsilon_spent"] == pytest.approx(11.0)
+
+
+def test_the_ledger_records_which_mode_answered(shipped: Server) -> None:
+    shipped.query("SELECT COUNT(*) FROM city.people WHERE age < 50")
+    entry = [e for e in shipped.ledger() if e.get("type") == "query" and e.get("privacy")][-1]
+    assert entry["privacy"]["mode"] == "dp" and entry["privacy"]["epsilon"] > 0
+
+
+def _spent(server: Server, who: str) -> float:
+    with server.client(who) as client:
+        budgets = client.get("/v1/budgets").json()
+    return sum(a["epsilon_spent"] for a in budgets["assets"] if a["asset"] == "city.people")
