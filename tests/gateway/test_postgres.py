@@ -169,3 +169,10 @@ def test_held_job_envelopes_on_postgres_never_overspend(database_url) -> None:
     assert stores[0].reserve_envelope(grant, 300, 100, "2026-06-02") == 0
     for store in stores:
         store.engine.dispose()
+
+
+def test_privacy_spends_on_postgres_never_overspend(database_url) -> None:
+    """Reservations from four processes at once on PostgreSQL add up to the budget exactly."""
+    from tests.gateway.test_budgets import concurrent_spends_never_overspend
+
+    concurrent_spends_never_overspend(database_url)
