@@ -495,10 +495,28 @@ def _visits_card() -> dict[str, Any]:
             _column("patient_name", "VARCHAR", "identifier", "Patient name (pinyin)"),
             _column("phone", "VARCHAR", "identifier", "Patient mobile number, 11 digits"),
             _column("age", "INTEGER", "dimension", "Age in years in 2024"),
-            _column("sex", "VARCHAR", "dimension", "F or M"),
-            _column("district", "VARCHAR", "dimension", "Fuzhou district of residence"),
-            _column("department", "VARCHAR", "dimension", "Treating department"),
-            _column("diagnosis", "VARCHAR", "dimension", "ICD-10 category, e.g. I10, E11"),
+            _column("sex", "VARCHAR", "dimension", "F or M", domain=["F", "M"]),
+            _column(
+                "district",
+                "VARCHAR",
+                "dimension",
+                "Fuzhou district of residence",
+                domain=[name for name, _, _ in DISTRICTS],
+            ),
+            _column(
+                "department",
+                "VARCHAR",
+                "dimension",
+                "Treating department",
+                domain=list(DEPARTMENT_DIAGNOSES),
+            ),
+            _column(
+                "diagnosis",
+                "VARCHAR",
+                "dimension",
+                "ICD-10 category, e.g. I10, E11",
+                domain=list(DIAGNOSES),
+            ),
             _column("visit_date", "DATE", "dimension", "Date of the visit"),
             dict(FACILITY_COLUMN),
             _column("postcode", "VARCHAR", "filter_only", "Residence postcode, 6 digits"),
@@ -514,6 +532,9 @@ def _visits_card() -> dict[str, Any]:
         "retention_until": RETENTION_UNTIL,
         "min_group_size": 10,
         "stewards": ["City Hospital data office"],
+        # Under differential privacy a patient counts in at most 3 groups of an answer, with
+        # at most 10 visits in each (rarely more in a year); the rest of their rows are dropped.
+        "privacy": {"max_groups_per_unit": 3, "max_rows_per_group": 10},
         "revenue_shares_bp": {"city-hospital": 7000, "operator": 2000, "platform": 1000},
     }
 
@@ -542,10 +563,22 @@ def _claims_card() -> dict[str, Any]:
             _column("claim_id", "VARCHAR", "identifier", "Claim number, C + 8 digits"),
             dict(PRIVACY_UNIT),
             _column("policy_no", "VARCHAR", "identifier", "Policy number, PN + 8 digits"),
-            _column("plan", "VARCHAR", "dimension", "basic, standard or premium"),
+            _column(
+                "plan",
+                "VARCHAR",
+                "dimension",
+                "basic, standard or premium",
+                domain=[name for name, _ in PLANS],
+            ),
             _column("claim_month", "DATE", "dimension", "First day of the month of filing"),
             dict(FACILITY_COLUMN),
-            _column("status", "VARCHAR", "dimension", "approved, rejected or pending"),
+            _column(
+                "status",
+                "VARCHAR",
+                "dimension",
+                "approved, rejected or pending",
+                domain=["approved", "rejected", "pending"],
+            ),
             _column(
                 "claimed_amount",
                 "DECIMAL(10,2)",
@@ -569,5 +602,6 @@ def _claims_card() -> dict[str, Any]:
         "purposes": [*FREE_PURPOSES, "commercial_pricing", "actuarial_research"],
         "retention_until": RETENTION_UNTIL,
         "stewards": ["Minjiang Health Insurance data governance team"],
+        "privacy": {"max_groups_per_unit": 3, "max_rows_per_group": 10},
         "revenue_shares_bp": {"insurer": 7500, "operator": 1500, "platform": 1000},
     }

@@ -39,10 +39,10 @@ def cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
     epsilon, delta = _split(query, budget)
     for branch in query.branches:
         if not branch.public:
-            losses.append(mechanisms.selection_loss(query.contribution.max_groups, epsilon, delta))
+            losses.append(mechanisms.selection_loss(branch.contribution.max_groups, epsilon, delta))
         for component in branch.components:
             integer = component.measure is not Measure.SUM
-            sensitivity = component.sensitivity(query.contribution)
+            sensitivity = component.sensitivity(branch.contribution)
             scale = mechanisms._laplace_scale(1, sensitivity, epsilon, integer)
             losses.append((mechanisms.loss(1, sensitivity, scale, integer), 0.0))
     return mechanisms.composed(losses)
@@ -109,7 +109,7 @@ def _noisy_table(
     units = columns.index("veil_units")
     if not branch.public:
         counts = {json.dumps(row[: branch.keys], default=str): row[units] for row in rows}
-        kept = mechanisms.select_partitions(counts, query.contribution.max_groups, epsilon, delta)
+        kept = mechanisms.select_partitions(counts, branch.contribution.max_groups, epsilon, delta)
         rows = [row for row in rows if json.dumps(row[: branch.keys], default=str) in kept]
     first = branch.keys + branch.extras
     released_columns = [row[branch.keys : first] for row in rows]
@@ -118,7 +118,7 @@ def _noisy_table(
         integer = component.measure is not Measure.SUM
         exact = [row[first + index] or 0 for row in rows]
         noisy = mechanisms.laplace(
-            exact, component.sensitivity(query.contribution), epsilon, integer
+            exact, component.sensitivity(branch.contribution), epsilon, integer
         )
         for values, value in zip(released_columns, noisy.values, strict=True):
             values.append(value)

@@ -77,6 +77,9 @@ class Branch:
     public: bool  # every group comes from a public domain; no partition selection
     grouped: bool
     finish: exp.Select
+    # The bounds this branch's sensitivities follow: one group when it has no GROUP BY, at
+    # most the domain's size when its groups are public.
+    contribution: Contribution = Contribution()
     outputs: list[Output] = field(default_factory=list)
 
     @property
@@ -316,6 +319,12 @@ def _branch(
     ):
         raise QueryRejected("the query could not be checked", [Violation("unsupported")])
     domain = _public_domain(keys, rewrite, cards)
+    if not keys:
+        contribution = Contribution(1, contribution.max_rows)
+    elif domain is not None:
+        contribution = Contribution(
+            min(contribution.max_groups, len(domain)), contribution.max_rows
+        )
     sql = _bounded_sql(select_c, rewrite, keys, unit_columns, contribution, domain, ctes)
     return Branch(
         sql=sql,
@@ -325,6 +334,7 @@ def _branch(
         public=domain is not None or not keys,
         grouped=bool(keys),
         finish=finish,
+        contribution=contribution,
         outputs=outputs,
     )
 

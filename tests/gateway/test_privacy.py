@@ -53,9 +53,15 @@ def _with_people(server: Server) -> Server:
             data={"card": json.dumps(PEOPLE)},
             files={"file": ("people.csv", io.BytesIO(_people_csv().encode()), "text/csv")},
         )
-    assert registered.status_code == 201, registered.json()
+        assert registered.status_code == 201, registered.json()
+        again = client.post(
+            "/v1/assets",
+            data={"card": json.dumps(dict(PEOPLE, id="city.people_again"))},
+            files={"file": ("people.csv", io.BytesIO(_people_csv().encode()), "text/csv")},
+        )
+        assert again.status_code == 201, again.json()
     for developer in ("analyst", "fintech"):
-        server.grant(developer, ["city.people"], PARTIES)
+        server.grant(developer, ["city.people", "city.people_again"], PARTIES)
     return server
 
 
@@ -115,6 +121,35 @@ def test_the_union_in_one_request_meets_noise(wide: Server) -> None:
         errors.append(rows["all"] - rows["rest"] - TARGET_INCOME)
     spread, typical = _spread(errors)
     assert spread > 100_000 and typical > 20_000
+
+
+def test_overlapping_filters_and_a_join_meet_noise(wide: Server) -> None:
+    """Two ranges that overlap only in the target's age; and the pair again through a join of
+    the asset with itself on the privacy unit, where each person's rows meet their own."""
+    overlaps, joined = [], []
+    for i in range(12):
+        low = _value(wide, f"SELECT SUM(income) FROM city.people WHERE age >= 70 AND age >= -{i}")
+        high = _value(wide, f"SELECT SUM(income) FROM city.people WHERE age <= 103 AND age >= -{i}")
+        both = _value(wide, f"SELECT SUM(income) FROM city.people WHERE age >= -{i}")
+        # Nobody is both >= 70 and <= 103 except those 70 to 79 and the target.
+        middle = _value(
+            wide, f"SELECT SUM(income) FROM city.people WHERE age BETWEEN 70 AND 79 AND age >= -{i}"
+        )
+        overlaps.append(low + high - both - middle - TARGET_INCOME)
+        total = _value(
+            wide,
+            "SELECT SUM(a.income) FROM city.people a JOIN city.people_again b "
+            f"ON a.person = b.person WHERE a.age >= -{i}",
+        )
+        rest = _value(
+            wide,
+            "SELECT SUM(a.income) FROM city.people a JOIN city.people_again b "
+            f"ON a.person = b.person WHERE b.age <> 103 AND a.age >= -{i}",
+        )
+        joined.append(total - rest - TARGET_INCOME)
+    for errors in (overlaps, joined):
+        spread, typical = _spread(errors)
+        assert spread > 100_000 and typical > 20_000
 
 
 def test_the_group_by_residual_and_a_carrier_case_meet_noise(wide: Server) -> None:
