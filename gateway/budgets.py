@@ -110,18 +110,7 @@ class Budgets:
                     db.execute(
                         private_answers.delete().where(private_answers.c.question == question)
                     )
-                for allowance in allowances:
-                    for spender, most_epsilon, most_delta in (
-                        (org, allowance.epsilon, allowance.delta),
-                        (EVERYONE, allowance.cap_epsilon, allowance.cap_delta),
-                    ):
-                        room = self._take(
-                            db, spender, allowance.asset, period,
-                            (epsilon_units, _floor(most_epsilon, EPSILON_UNIT)),
-                            (delta_units, _floor(most_delta, DELTA_UNIT)),
-                        )  # fmt: skip
-                        if not room:
-                            raise BudgetExhausted(allowance.asset, spender == EVERYONE)
+                self._take_all(db, org, period, allowances, epsilon_units, delta_units)
                 db.execute(
                     private_answers.insert().values(
                         question=question, org=org, query_id=query_id, asked_at=now.isoformat()
@@ -130,6 +119,43 @@ class Budgets:
         except IntegrityError as exc:  # the same question reserved by another process just now
             raise QuestionInFlight(question) from exc
         return Asked(None)
+
+    def reserve(
+        self, *, org: str, period: str, allowances: list[Allowance], epsilon: float, delta: float
+    ) -> None:
+        """Reserve ε and δ from every allowance at once, for no one question (a held job's
+        envelope); raises BudgetExhausted and reserves nothing when any has no room."""
+        with self.engine.begin() as db:
+            self._take_all(
+                db,
+                org,
+                period,
+                allowances,
+                _units(epsilon, EPSILON_UNIT),
+                _units(delta, DELTA_UNIT),
+            )
+
+    def _take_all(
+        self,
+        db: sa.Connection,
+        org: str,
+        period: str,
+        allowances: list[Allowance],
+        epsilon_units: int,
+        delta_units: int,
+    ) -> None:
+        for allowance in allowances:
+            for spender, most_epsilon, most_delta in (
+                (org, allowance.epsilon, allowance.delta),
+                (EVERYONE, allowance.cap_epsilon, allowance.cap_delta),
+            ):
+                room = self._take(
+                    db, spender, allowance.asset, period,
+                    (epsilon_units, _floor(most_epsilon, EPSILON_UNIT)),
+                    (delta_units, _floor(most_delta, DELTA_UNIT)),
+                )  # fmt: skip
+                if not room:
+                    raise BudgetExhausted(allowance.asset, spender == EVERYONE)
 
     def _take(
         self,

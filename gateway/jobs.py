@@ -26,6 +26,7 @@ from gateway.authorisation import asset_inputs, decide, refuse
 from gateway.control import Grant, GrantStatus, Principal, utc_now
 from gateway.errors import ApiError
 from gateway.job_records import DECIDABLE, RELEASE_REJECTED, Job, JobStatus
+from gateway.privacy import Envelope, reserve_envelope
 from gateway.querying import (
     QueryRequest,
     authorise_query,
@@ -235,11 +236,13 @@ def execute(veil: Services, job_id: str) -> None:
         memory_bytes=settings.job_memory_mb * 1024 * 1024,
     )
     held = job.held  # review required at submission: its footprint is fixed from here on
+    envelope: Envelope | None = None
     if held:
         rows_each = sum(veil.enclave.store.get(asset).row_count for asset in grant.assets)
         reserved = veil.control.reserve_envelope(grant, limits.max_queries, rows_each,
                                                  utc_now()[:10])  # fmt: skip
         limits = replace(limits, max_queries=reserved)
+        envelope = _private_envelope(veil, caller, grant)
     asked = _Asked()
 
     def answer(sql: str) -> Answer:
@@ -247,7 +250,10 @@ def execute(veil: Services, job_id: str) -> None:
             request = QueryRequest(sql, None, grant.id)
             query = authorise_query(veil, caller, request, scope=SCOPE, job_id=job.id, held=held)
             # The job's time limit bounds its queries too: a slow answer cannot stretch its run.
-            executed = execute_query(veil, query, JOB_DOMINANCE, deadline=began + limits.wall_s)
+            executed = execute_query(
+                veil, query, JOB_DOMINANCE, deadline=began + limits.wall_s,
+                envelope=envelope,
+            )  # fmt: skip
         except (ApiError, SandboxError) as exc:
             raise AnswerRefused(exc.code) from None
         asked.note(executed.entry)
@@ -274,6 +280,21 @@ def execute(veil: Services, job_id: str) -> None:
         veil.metrics.jobs.labels(run.status).inc()
         return
     _gate(veil, job, grant, run, asked, limits)
+
+
+def _private_envelope(veil: Services, caller: Principal, grant: Grant) -> Envelope | None:
+    """A held job's ε and δ, reserved as it starts when its assets answer under differential
+    privacy: what it spends is then the same whatever it asks."""
+    cards = [veil.enclave.store.get(asset).card for asset in grant.assets]
+    resource = {"assets": asset_inputs(veil, cards)}
+    policy_request = {"method": "job", "grant_id": grant.id, "purpose": None}
+    decision = decide(veil, caller, SCOPE, resource, policy_request, [grant.as_input()])
+    noise = decision.obligations.noise
+    if not decision.allow:
+        return Envelope(0.0, 0.0)  # its queries will be denied; nothing to spend
+    if not noise.private:
+        return None
+    return reserve_envelope(veil, caller.org, grant.assets, noise)
 
 
 @dataclass

@@ -9,15 +9,56 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.budgets import Allowance
+from gateway.budgets import Allowance, BudgetExhausted
 from gateway.services import Services
 from ledger import canonical_json
 from policies import Noise
 from sandbox.disclosure import Released
 from sandbox.errors import Cancelled
 from sandbox.guard import Analysis
-from sandbox.privacy.answer import Budget, cost
+from sandbox.privacy.answer import Budget, cost, released_under_dp
 from sandbox.privacy.plan import Contribution, PrivateQuery
+
+
+class Envelope:
+    """ε and δ a job held for review reserved when it started, whatever it then asks: its
+    queries draw on it here, never on the budget its developer can read."""
+
+    def __init__(self, epsilon: float, delta: float) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self._lock = threading.Lock()
+
+    def take(self, epsilon: float, delta: float, asset: str) -> None:
+        with self._lock:
+            if epsilon > self.epsilon + 1e-9 or delta > self.delta + 1e-15:
+                raise BudgetExhausted(asset, everyone=False)
+            self.epsilon -= epsilon
+            self.delta -= delta
+
+
+# How many queries' worth of ε a held job reserves when it starts (fewer if the budget has
+# less room); it cannot ask more under differential privacy.
+HELD_JOB_QUERIES = 4
+
+
+def reserve_envelope(veil: Services, org: str, assets: list[str], noise: Noise) -> Envelope:
+    """As many queries' worth of ε and δ as the budgets still allow, up to HELD_JOB_QUERIES,
+    reserved now and never given back (maybe none)."""
+    for count in range(HELD_JOB_QUERIES, 0, -1):
+        epsilon, delta = noise.epsilon * count, noise.delta * count
+        try:
+            veil.budgets.reserve(
+                org=org,
+                period=period(),
+                allowances=allowances(veil, assets, noise),
+                epsilon=epsilon,
+                delta=delta,
+            )
+        except BudgetExhausted:
+            continue
+        return Envelope(epsilon, delta)
+    return Envelope(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -95,16 +136,28 @@ def answer_private(
     noise: Noise,
     max_rows: int,
     cancel: threading.Event,
+    envelope: Envelope | None = None,
 ) -> PrivateRelease:
     """The answer to a private query: the stored one if this question was answered before,
     else a fresh one, its ε and δ reserved durably first and never given back.
 
     Raises BudgetExhausted or QuestionInFlight (nothing is reserved then), or the enclave's
-    errors (the reservation stands)."""
+    errors (the reservation stands). A held job's queries draw on its `envelope` instead, and
+    neither read nor keep answers: what it asked must leave no trace its developer sees."""
     private = veil.enclave.private(analysis, contribution(veil, analysis.assets))
     budget = Budget(noise.epsilon, noise.delta)
     key = question(veil, analysis.assets, org, private, budget)
     epsilon, delta = cost(private, budget)
+    if envelope is not None:
+        envelope.take(epsilon, delta, analysis.assets[0])
+        answer, cpu_ms = veil.enclave.run_private(private, budget, cancel)
+        if cancel.is_set():
+            raise Cancelled("the query was stopped: its authorisation ended while it ran")
+        return PrivateRelease(
+            _capped(answer.released, max_rows),
+            dict(answer.privacy, reused=False, question=key),
+            cpu_ms,
+        )
     asked = veil.budgets.ask(
         question=key,
         org=org,
@@ -116,7 +169,7 @@ def answer_private(
     )
     if asked.answer is not None:
         kept = json.loads(asked.answer)
-        released = Released(kept["columns"], kept["rows"], 0, kept["notes"], [], [])
+        released = released_under_dp(kept["columns"], kept["rows"], kept["notes"])
         privacy = dict(kept["privacy"], reused=True, question=key)
         return PrivateRelease(released, privacy, 0)
     try:
@@ -128,11 +181,15 @@ def answer_private(
     except BaseException:
         veil.budgets.forget(key)
         raise
-    released = answer.released
-    if len(released.rows) > max_rows:
-        notes = [*released.notes, f"the result was cut to the policy's maximum of {max_rows} rows"]
-        released = Released(released.columns, released.rows[:max_rows], 0, notes, [], [])
+    released = _capped(answer.released, max_rows)
     privacy = dict(answer.privacy, reused=False, question=key)
     kept = {"columns": released.columns, "rows": released.rows, "notes": released.notes}
     veil.budgets.answered(key, json.dumps(dict(kept, privacy=privacy)))
     return PrivateRelease(released, privacy, cpu_ms)
+
+
+def _capped(released: Released, max_rows: int) -> Released:
+    if len(released.rows) <= max_rows:
+        return released
+    notes = [*released.notes, f"the result was cut to the policy's maximum of {max_rows} rows"]
+    return released_under_dp(released.columns, released.rows[:max_rows], notes)

@@ -16,7 +16,7 @@ from gateway.authorisation import asset_inputs, decide
 from gateway.budgets import BudgetExhausted, QuestionInFlight
 from gateway.control import Grant, Principal, utc_now
 from gateway.errors import ApiError
-from gateway.privacy import PrivateRelease, answer_private
+from gateway.privacy import Envelope, PrivateRelease, answer_private
 from gateway.services import Services
 from ledger import (
     ENVELOPE_PLAN,
@@ -233,11 +233,13 @@ def execute_query(
     query: AuthorisedQuery,
     dominance: Dominance | None = None,
     deadline: float | None = None,
+    envelope: Envelope | None = None,
 ) -> ExecutedQuery:
     """Run an authorised query; its metered, priced entry is durable before anything is released.
 
     With `dominance` (a job's queries), sums and means that fail those rules are withheld. At
-    `deadline` (a `time.monotonic()` instant: a job's own time limit) the query is cancelled."""
+    `deadline` (a `time.monotonic()` instant: a job's own time limit) the query is cancelled.
+    Under differential privacy a held job's queries spend its `envelope`."""
     analysis, decision, record = query.analysis, query.decision, dict(query.record)
     grant = query.grant
     held = bool(record.get("held"))
@@ -281,7 +283,7 @@ def execute_query(
             if not _still_allowed(veil, query):
                 cancel.set()
             if noise.private:
-                private = _answer_private(veil, query, record, cancel)
+                private = _answer_private(veil, query, record, cancel, envelope)
                 privacy = private.privacy
                 outcome = QueryOutcome(private.released, scanned, private.cpu_ms)
                 record["privacy"] = private.recorded
@@ -326,11 +328,17 @@ def execute_query(
 
 
 def _answer_private(
-    veil: Services, query: AuthorisedQuery, record: dict, cancel: threading.Event
+    veil: Services,
+    query: AuthorisedQuery,
+    record: dict,
+    cancel: threading.Event,
+    envelope: Envelope | None,
 ) -> PrivateRelease:
     """The differentially private answer; a budget without room is a recorded 429 naming the
     asset, the same question being answered now a recorded 409."""
     noise = query.decision.obligations.noise
+    if record.get("held") and envelope is None:
+        envelope = Envelope(0.0, 0.0)  # a held job spends only what it reserved at its start
     try:
         return answer_private(
             veil,
@@ -340,6 +348,7 @@ def _answer_private(
             noise=noise,
             max_rows=query.decision.obligations.max_rows,
             cancel=cancel,
+            envelope=envelope,
         )
     except BudgetExhausted as exc:
         whose = "every developer's" if exc.everyone else "your organisation's"

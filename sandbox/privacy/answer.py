@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,8 +89,17 @@ def answer(query: PrivateQuery, budget: Budget, run: RunSql) -> PrivateAnswer:
         "values are differentially private: each carries noise whose 95% interval is in privacy",
         "groups are released only where a public domain lists them or noisy selection keeps them",
     ]
-    released = Released(columns, rows, 0, notes, [], [False] * len(rows))
+    released = released_under_dp(columns, rows, notes)
     return PrivateAnswer(released, privacy, spent_epsilon, spent_delta)
+
+
+# Rows released under differential privacy need no count of units behind them: whatever is
+# computed from them is post-processing, so a job's outputs built on them are not suppressed.
+UNDER_DP = sys.maxsize
+
+
+def released_under_dp(columns: list[str], rows: list[list], notes: list[str]) -> Released:
+    return Released(columns, rows, 0, notes, [UNDER_DP] * len(rows), [False] * len(rows))
 
 
 def _too_many_groups() -> Exception:

@@ -5,6 +5,7 @@ learns nothing of a run before its outputs are released."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from gateway.jobs import HELD_MARGIN_S
 from ledger import leaf_hash, parties, verify_checkpoint, verify_consistency, verify_inclusion
 from ledger.pricing import CPU_STEP_MS
 from tests.gateway.test_jobs import wait
-from tests.support import Server, start_server, stop_server
+from tests.support import OPERATOR_POLICY, Server, start_server, stop_server
 
 ORIGIN = "veil.local/ledger"
 # Fields a developer may see of a job at any time: what it sent, and where it stands.
@@ -307,6 +308,7 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Jobs on hospital visits held for review by policy, with a short wall-clock limit."""
     policies = tmp_path_factory.mktemp("held-policies")
     (policies / "review.rego").write_text(HELD_RULE)
+    shutil.copy(OPERATOR_POLICY / "tests.rego", policies)
     server = start_server(
         tmp_path_factory.mktemp("held") / "home",
         env={"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
@@ -559,6 +561,7 @@ def test_a_held_jobs_run_survives_its_gateway_and_is_written_when_due(tmp_path) 
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "review.rego").write_text(HELD_RULE)
+    shutil.copy(OPERATOR_POLICY / "tests.rego", policies)
     env = {"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
            "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_POLICY_DIR": str(policies)}  # fmt: skip
     server = start_server(tmp_path / "home", env=env)

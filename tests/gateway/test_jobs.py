@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support import Server, start_server, stop_server
+from tests.support import OPERATOR_POLICY, Server, start_server, stop_server
 
 FINAL = {"succeeded", "failed", "rejected", "review", "cancelled", "timeout"}
 
@@ -199,6 +200,7 @@ def tight(tmp_path_factory) -> Iterator[Server]:
         '\ta.id == "insurance.claims"\n'
         "}\n"
     )
+    shutil.copy(OPERATOR_POLICY / "tests.rego", policies)
     server = start_server(
         tmp_path_factory.mktemp("tight") / "home",
         env={"VEIL_JOB_TIMEOUT_S": "4", "VEIL_JOB_CPU_S": "2", "VEIL_JOB_MEMORY_MB": "256",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import httpx
 
-from tests.support import Server, start_opa, start_server, stop_server
+from tests.support import OPERATOR_POLICY, Server, start_opa, start_server, stop_server
 
 SQL = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
 FREEZE = """package veil.authz
@@ -37,6 +38,7 @@ def _reload(server: Server, who: str = "operator") -> httpx.Response:
 def test_embedded_reload_swaps_modules_only_when_they_compile(tmp_path) -> None:
     operator_dir = tmp_path / "operator-policies"
     operator_dir.mkdir()
+    shutil.copy(OPERATOR_POLICY / "tests.rego", operator_dir)
     server = start_server(tmp_path / "home", env={"VEIL_POLICY_DIR": str(operator_dir)})
     try:
         before = _loaded(server)
@@ -88,6 +90,7 @@ manual_review contains "sensitive_project" if input.scope == "query:run"
 def test_a_query_held_for_review_is_refused_and_recorded(tmp_path) -> None:
     operator_dir = tmp_path / "operator-policies"
     operator_dir.mkdir()
+    shutil.copy(OPERATOR_POLICY / "tests.rego", operator_dir)
     (operator_dir / "hold.rego").write_text(HOLD_QUERIES)
     server = start_server(tmp_path / "home", env={"VEIL_POLICY_DIR": str(operator_dir)})
     try:
@@ -107,6 +110,7 @@ def test_a_query_held_for_review_is_refused_and_recorded(tmp_path) -> None:
 def test_opa_sidecar_picks_up_operator_modules_without_a_gateway_restart(tmp_path) -> None:
     operator_dir = tmp_path / "operator-policies"
     operator_dir.mkdir()
+    shutil.copy(OPERATOR_POLICY / "tests.rego", operator_dir)
     opa = start_opa(operator_dir=operator_dir)
     server = start_server(
         tmp_path / "home", env={"VEIL_POLICY_ENGINE": "opa", "VEIL_OPA_URL": opa.url}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway.test_jobs import run, submit, wait
 from tests.support import Server, start_server, stop_server
 
 PEOPLE = {
@@ -61,7 +62,7 @@ def _with_people(server: Server) -> Server:
         )
         assert again.status_code == 201, again.json()
     for developer in ("analyst", "fintech"):
-        server.grant(developer, ["city.people", "city.people_again"], PARTIES)
+        server.grant(developer, ["city.people", "city.people_again"], PARTIES, ("sql", "job"))
     return server
 
 
@@ -81,6 +82,69 @@ def shipped(tmp_path: Path) -> Iterator[Server]:
     server = start_server(tmp_path / "home", env={"VEIL_POLICY_DIR": str(empty)})
     yield _with_people(server)
     stop_server(server)
+
+
+HOLD_PEOPLE_JOBS = """package veil.authz
+
+import rego.v1
+
+manual_review contains "people" if {
+\tinput.scope == "job:submit"
+\tsome a in input.resource.assets
+\ta.id == "city.people"
+}
+"""
+
+
+@pytest.fixture
+def holding(tmp_path: Path) -> Iterator[Server]:
+    """The shipped budgets, and every job on city.people held for review."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "hold.rego").write_text(HOLD_PEOPLE_JOBS)
+    env = {"VEIL_POLICY_DIR": str(policies), "VEIL_JOB_TIMEOUT_S": "4", "VEIL_JOB_CPU_S": "2",
+           "VEIL_JOB_GATE_TIMEOUT_S": "2"}  # fmt: skip
+    server = start_server(tmp_path / "home", env=env)
+    yield _with_people(server)
+    stop_server(server)
+
+
+BY_DISTRICT_JOB = """
+answer = sql("SELECT district, COUNT(*) AS n, AVG(income) AS mean FROM city.people "
+             "GROUP BY district")
+publish("by_district", [["district", "label"], ["n", "count"], ["mean", "mean"]],
+        answer["rows"])
+"""
+
+
+def test_a_jobs_questions_answer_under_dp_and_their_outputs_are_released(shipped: Server):
+    job = run(shipped, BY_DISTRICT_JOB, grant_id=_people_grant(shipped))
+    assert job["status"] == "succeeded", job
+    table = job["outputs"]["by_district"]
+    # Every district, none suppressed: values released under DP are post-processed freely.
+    assert sorted(row[0] for row in table["rows"]) == sorted(DISTRICTS)
+    assert _spent(shipped, "analyst") == pytest.approx(1.0)
+
+
+def test_a_held_job_spends_the_same_whatever_it_asks(holding: Server) -> None:
+    """Held for review, a job reserves its ε as it starts: none, one or three questions, its
+    developer's budget moves by the same amount, and the questions leave no stored answer."""
+    spends = []
+    for asked in (0, 1, 3):
+        code = (
+            "".join(
+                f'sql("SELECT COUNT(*) FROM city.people WHERE age > {i}")\n' for i in range(asked)
+            )
+            + 'publish("t", ["n"], [[1]])\n'
+        )
+        submitted = submit(holding, code, grant_id=_people_grant(holding))
+        assert submitted.status_code == 202, submitted.json()
+        assert wait(holding, submitted.json()["id"], until={"review"})["status"] == "review"
+        spends.append(_spent(holding, "analyst"))
+    assert spends == pytest.approx([4.0, 8.0, 10.0])  # four queries' worth, then what was left
+    # A question the held job asked is new to its developer: not answered from a store.
+    answer = holding.query("SELECT COUNT(*) FROM city.people WHERE age > 0")
+    assert answer.status_code == 429  # the budget went to the envelopes, not to answers kept
 
 
 def _value(server: Server, sql: str, who: str = "analyst") -> float:
@@ -235,3 +299,9 @@ def _spent(server: Server, who: str) -> float:
     with server.client(who) as client:
         budgets = client.get("/v1/budgets").json()
     return sum(a["epsilon_spent"] for a in budgets["assets"] if a["asset"] == "city.people")
+
+
+def _people_grant(server: Server) -> str:
+    with server.client("analyst") as client:
+        grants = client.get("/v1/grants").json()["items"]
+    return next(g["id"] for g in grants if "city.people" in g["assets"])
