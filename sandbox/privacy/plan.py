@@ -47,14 +47,17 @@ class Component:
 
     measure: Measure
     column: str | None = None
-    # The largest magnitude one row adds to a sum (clamped to the measure's bounds).
-    bound: float = 1.0
+    # A sum's measure bounds: each unit's total in a group is clamped to them.
+    bounds: tuple[float, float] = (0.0, 1.0)
 
     def sensitivity(self, contribution: Contribution) -> float:
-        """How much one unit moves this aggregate across all groups (the L1 sensitivity)."""
+        """How much one unit moves this aggregate across all groups (the L1 sensitivity): a
+        count by one per group for units, by its rows for rows; a sum by its clamped total."""
         if self.measure is Measure.UNITS:
             return contribution.max_groups
-        return contribution.max_groups * contribution.max_rows * self.bound
+        if self.measure is Measure.ROWS:
+            return contribution.max_groups * contribution.max_rows
+        return contribution.max_groups * max(abs(b) for b in self.bounds)
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,7 @@ class _Rewrite:
             value = exp.func("GREATEST", exp.column(f"veil_x{index}"), exp.Literal.number(0))
             return value, Output("count", (index,))
         low, high = self.bounds(original.this)
-        bound = max(abs(low), abs(high))
-        total = self.component(Component(Measure.SUM, argument.name, bound))
+        total = self.component(Component(Measure.SUM, argument.name, (low, high)))
         if isinstance(aggregate, exp.Sum):
             return exp.column(f"veil_x{total}"), Output("sum", (total,))
         count = self.component(Component(Measure.ROWS, argument.name))
@@ -439,9 +441,21 @@ def _bounded_sql(
     bounded = (
         exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked")).where(kept)
     )
-    source: exp.Expression = exp.Subquery(this=bounded, alias="veil_bounded")
-    outputs: list[exp.Expression] = []
-    key_refs = keys
+    # Each unit's rows in a group become one row: its counts, and its sums clamped to the
+    # measure's bounds, so a sum moves by at most the bound per group whatever the rows.
+    per_unit = exp.select(
+        exp.alias_(unit_ref.copy(), "veil_pu"),
+        *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        *(
+            exp.alias_(exp.func("ANY_VALUE", e.copy()), f"veil_e{i}")
+            for i, e in enumerate(rewrite.extras)
+            if domain is None
+        ),
+        *(exp.alias_(_per_unit(c), f"veil_y{i}") for i, c in enumerate(rewrite.components)),
+    ).from_(exp.Subquery(this=bounded, alias="veil_bounded"))
+    per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
+    units = exp.Subquery(this=per_unit, alias="veil_units_rows")
+    key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
     if domain is not None:
         names = [f"veil_d{i}" for i in range(len(keys))]
         values = exp.values(
@@ -451,23 +465,35 @@ def _bounded_sql(
         )
         condition = exp.and_(
             *(
-                exp.EQ(this=k.copy(), expression=exp.column(n, table="veil_domain"))
-                for k, n in zip(keys, names, strict=True)
+                exp.EQ(this=k, expression=exp.column(n, table="veil_domain"))
+                for k, n in zip(key_refs, names, strict=True)
             )
         )
+        mapping = {
+            k.name: exp.column(n, table="veil_domain") for k, n in zip(keys, names, strict=True)
+        }
         key_refs = [exp.column(n, table="veil_domain") for n in names]
-        mapping = {k.name: ref for k, ref in zip(keys, key_refs, strict=True)}
         extras = [_substitute(e, mapping) for e in rewrite.extras]
-        query = exp.select().from_(values).join(source, on=condition, join_type="left")
+        query = exp.select().from_(values).join(units, on=condition, join_type="left")
     else:
-        extras = [e.copy() for e in rewrite.extras]
-        query = exp.select().from_(source)
+        extras = [
+            exp.func("ANY_VALUE", exp.column(f"veil_e{i}", table="veil_units_rows"))
+            for i in range(len(rewrite.extras))
+        ]
+        query = exp.select().from_(units)
+    totals = [
+        exp.Coalesce(
+            this=exp.Sum(this=exp.column(f"veil_y{i}", table="veil_units_rows")),
+            expressions=[exp.Literal.number(0)],
+        )
+        for i in range(len(rewrite.components))
+    ]
+    outputs: list[exp.Expression] = []
     outputs += [exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
     outputs += [exp.alias_(e, f"veil_e{i}") for i, e in enumerate(extras)]
-    outputs += [exp.alias_(_exact(c), f"veil_x{i}") for i, c in enumerate(rewrite.components)]
-    outputs.append(
-        exp.alias_(exp.Count(this=exp.Distinct(expressions=[unit_ref.copy()])), UNITS_COLUMN)
-    )
+    outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
+    distinct = exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
+    outputs.append(exp.alias_(exp.Count(this=distinct), UNITS_COLUMN))
     query.set("expressions", outputs)
     if keys:
         query.group_by(*(k.copy() for k in key_refs), copy=False)
@@ -487,11 +513,17 @@ def _substitute(node: exp.Expression, mapping: dict[str, exp.Expression]) -> exp
     return node
 
 
-def _exact(component: Component) -> exp.Expression:
+def _per_unit(component: Component) -> exp.Expression:
+    """One unit's part of a component in one group, from its bounded rows."""
     if component.measure is Measure.UNITS:
-        return exp.Count(this=exp.Distinct(expressions=[exp.column("veil_pu")]))
+        return exp.Literal.number(1)
     if component.measure is Measure.ROWS:
         counted = exp.column(component.column) if component.column else exp.column("veil_r")
         return exp.Count(this=counted)
+    low, high = (_number(b) for b in component.bounds)
     value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
-    return exp.Coalesce(this=exp.Sum(this=value), expressions=[exp.Literal.number(0)])
+    total = exp.func("LEAST", exp.func("GREATEST", exp.Sum(this=value), low), high)
+    present = exp.GT(
+        this=exp.Count(this=exp.column(component.column)), expression=exp.Literal.number(0)
+    )
+    return exp.Case(ifs=[exp.If(this=present, true=total)], default=exp.Literal.number(0))
