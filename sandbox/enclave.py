@@ -12,6 +12,7 @@ from sandbox.disclosure import Dominance, Released, release
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
 from sandbox.guard.dominance import magnitude_channels
+from sandbox.guard.syntax import QUANTILES
 from sandbox.privacy.answer import Budget, PrivateAnswer, answer
 from sandbox.privacy.plan import Contribution, PrivateQuery, private_query
 from sandbox.store import AssetStore, Attachment, catalog_name
@@ -143,6 +144,12 @@ class Enclave:
 
     @staticmethod
     def _sql(compiled: CompiledQuery, thresholds: Thresholds) -> str:
+        if compiled.tree.find(*QUANTILES):
+            raise QueryRejected(
+                "medians and quantiles are answered only under differential privacy: over real "
+                "rows they are one person's value",
+                [Violation("quantile_needs_dp")],
+            )
         dominance = thresholds.dominance
         if dominance is None:
             return compiled.sql(thresholds.min_distinct_units)  # proven at compile time

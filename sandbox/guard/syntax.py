@@ -111,9 +111,13 @@ ALLOWED_NODES: dict[type[exp.Expression], frozenset[str]] = {
     exp.Count: frozenset({"this", "big_int"}),
     exp.Sum: _EXPR,
     exp.Avg: _EXPR,
+    # Answered under differential privacy only (a median of real rows is someone's value).
+    exp.Median: frozenset({"this"}),
+    exp.PercentileCont: _EXPR,
 }
 
-AGGREGATES = (exp.Count, exp.Sum, exp.Avg)
+QUANTILES = (exp.Median, exp.PercentileCont)
+AGGREGATES = (exp.Count, exp.Sum, exp.Avg, *QUANTILES)
 ALLOWED_CAST_TYPES = {
     exp.DataType.Type.VARCHAR,
     exp.DataType.Type.TEXT,
@@ -239,11 +243,27 @@ def _node_problem(node: exp.Expression) -> Violation | None:
         return Violation("function_argument_not_allowed")
     if isinstance(node, exp.Round) and not _small_integer(node.args.get("decimals"), -10, 10):
         return Violation("function_argument_not_allowed")
+    if isinstance(node, exp.PercentileCont) and quantile_fraction(node) is None:
+        return Violation("quantile_fraction")
     if isinstance(node, exp.Limit | exp.Offset):
         value = node.expression
         if not (isinstance(value, exp.Literal) and not value.is_string and value.name.isdigit()):
             return Violation("limit_not_literal")
     return None
+
+
+def quantile_fraction(node: exp.Expression) -> float | None:
+    """The fraction a quantile asks for: MEDIAN's 0.5, or QUANTILE_CONT's literal in [0, 1]."""
+    if isinstance(node, exp.Median):
+        return 0.5
+    fraction = node.args.get("expression")
+    if not (isinstance(fraction, exp.Literal) and not fraction.is_string):
+        return None
+    try:
+        value = float(fraction.name)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def _small_integer(node: exp.Expression | None, low: int, high: int) -> bool:

@@ -12,7 +12,7 @@ from sqlglot import exp
 from sandbox.disclosure import Released
 from sandbox.errors import QueryRejected, Violation
 from sandbox.privacy import mechanisms
-from sandbox.privacy.plan import Branch, Measure, PrivateQuery
+from sandbox.privacy.plan import Branch, Component, Measure, PrivateQuery
 
 RunSql = Callable[[str], tuple[list[str], list[list], bool]]
 
@@ -42,11 +42,24 @@ def cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
         if not branch.public:
             losses.append(mechanisms.selection_loss(branch.contribution.max_groups, epsilon, delta))
         for component in branch.components:
+            if component.measure is Measure.QUANTILE:
+                losses += [
+                    _quantile_loss(branch, component, epsilon)
+                ] * branch.contribution.max_groups
+                continue
             integer = component.measure is not Measure.SUM
             sensitivity = component.sensitivity(branch.contribution)
             scale = mechanisms._laplace_scale(1, sensitivity, epsilon, integer)
             losses.append((mechanisms.loss(1, sensitivity, scale, integer), 0.0))
     return mechanisms.composed(losses)
+
+
+def _quantile_loss(branch: Branch, component: Component, epsilon: float) -> tuple[float, float]:
+    """One group's quantile; a unit is in at most max_groups groups, each spending this."""
+    per_group = epsilon / branch.contribution.max_groups
+    rows = branch.contribution.max_rows
+    loss = mechanisms.quantile_loss(component.candidates, component.fraction, rows, per_group)
+    return loss, 0.0
 
 
 def _shares(query: PrivateQuery) -> int:
@@ -68,7 +81,7 @@ def answer(query: PrivateQuery, budget: Budget, run: RunSql) -> PrivateAnswer:
         columns, rows, truncated = run(branch.sql)
         if truncated:
             raise _too_many_groups()
-        table, described = _noisy_table(branch, query, columns, rows, epsilon, delta)
+        table, described = _noisy_table(branch, columns, rows, epsilon, delta, run)
         tables.append(table)
         accuracy.append(described)
     columns, rows, _ = run(query.finish_sql(tables))
@@ -110,11 +123,11 @@ def _too_many_groups() -> Exception:
 
 def _noisy_table(
     branch: Branch,
-    query: PrivateQuery,
     columns: list[str],
     rows: list[list],
     epsilon: float,
     delta: float,
+    run: RunSql,
 ) -> tuple[exp.Expression, list[dict]]:
     units = columns.index("veil_units")
     if not branch.public:
@@ -125,17 +138,55 @@ def _noisy_table(
     released_columns = [row[branch.keys : first] for row in rows]
     described = []
     for index, component in enumerate(branch.components):
-        integer = component.measure is not Measure.SUM
-        exact = [row[first + index] or 0 for row in rows]
-        noisy = mechanisms.laplace(
-            exact, component.sensitivity(branch.contribution), epsilon, integer
-        )
-        for values, value in zip(released_columns, noisy.values, strict=True):
-            values.append(value)
-        described.append(
-            {"mechanism": noisy.mechanism, "scale": noisy.scale, "half_width_95": noisy.half_width}
-        )
+        if component.measure is Measure.QUANTILE:
+            keys = [json.dumps(row[: branch.keys], default=str) for row in rows]
+            released = _quantiles(branch, index, component, keys, epsilon, run)
+            values, entry = released.values, {
+                "mechanism": "exponential", "scale": released.scale,
+                "rank_error_95": released.rank_error,
+                "resolution": component.candidates[1] - component.candidates[0],
+            }  # fmt: skip
+        else:
+            integer = component.measure is not Measure.SUM
+            exact = [row[first + index] or 0 for row in rows]
+            noisy = mechanisms.laplace(
+                exact, component.sensitivity(branch.contribution), epsilon, integer
+            )
+            values, entry = noisy.values, {
+                "mechanism": noisy.mechanism, "scale": noisy.scale,
+                "half_width_95": noisy.half_width,
+            }  # fmt: skip
+        for released_row, value in zip(released_columns, values, strict=True):
+            released_row.append(value)
+        described.append(entry)
     return _values(branch, released_columns), described
+
+
+def _quantiles(
+    branch: Branch,
+    index: int,
+    component: Component,
+    keys: list[str],
+    epsilon: float,
+    run: RunSql,
+) -> mechanisms.QuantileRelease:
+    """Each released group's quantile, from its bounded values snapped to the candidates."""
+    columns, rows, truncated = run(branch.histograms[index])
+    if truncated:
+        raise _too_many_groups()
+    candidates = component.candidates
+    values: dict[str, list[float]] = {key: [] for key in keys}
+    for row in rows:
+        key = json.dumps(row[: branch.keys], default=str)
+        if key in values:
+            values[key] += [candidates[row[branch.keys]]] * row[branch.keys + 1]
+    return mechanisms.quantiles(
+        [values[key] for key in keys],
+        candidates,
+        component.fraction,
+        branch.contribution.max_rows,
+        epsilon / branch.contribution.max_groups,
+    )
 
 
 def _values(branch: Branch, rows: list[list]) -> exp.Expression:
@@ -179,7 +230,7 @@ def _column_accuracy(query: PrivateQuery, accuracy: list[list[dict]]) -> dict[st
 
 
 def _describe(output, components: list[dict]) -> dict | None:
-    if output.kind in ("count", "sum"):
+    if output.kind in ("count", "sum", "quantile"):
         return {"statistic": output.kind, **components[output.components[0]]}
     if output.kind == "mean":
         total, count = (components[i] for i in output.components)

@@ -6,6 +6,7 @@ OpenDP, its scale found against OpenDP's own privacy map, and its loss read from
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -125,4 +126,55 @@ def _placeholder(space: tuple, epsilon: float, delta: float) -> dp.Measurement:
         function=lambda _: None,
         privacy_map=lambda d_in: (epsilon * d_in, delta if d_in else 0.0),
         TO="ExtrinsicObject",
+    )
+
+
+@dataclass(frozen=True)
+class QuantileRelease:
+    values: list[float | None]
+    scale: float
+    rank_error: float  # 95%: how many rows the released value's rank may be off the true one
+
+
+def quantiles(
+    groups: list[list[float]],
+    candidates: list[float],
+    alpha: float,
+    rows_per_unit: int,
+    epsilon: float,
+) -> QuantileRelease:
+    """OpenDP's private quantile (the exponential mechanism over `candidates`) per group: each
+    is ε-DP when one unit adds or removes at most `rows_per_unit` of its values."""
+    scale = _quantile_scale(tuple(candidates), alpha, rows_per_unit, epsilon)
+    measurement = _quantile(tuple(candidates), alpha, scale)
+    values = [measurement(values) if values else None for values in groups]
+    rank_error = scale * math.log(len(candidates) / ALPHA)
+    return QuantileRelease(values, scale, rank_error)
+
+
+def quantile_loss(
+    candidates: list[float], alpha: float, rows_per_unit: int, epsilon: float
+) -> float:
+    scale = _quantile_scale(tuple(candidates), alpha, rows_per_unit, epsilon)
+    return _quantile(tuple(candidates), alpha, scale).map(rows_per_unit)
+
+
+@lru_cache(maxsize=64)
+def _quantile_scale(
+    candidates: tuple[float, ...], alpha: float, rows_per_unit: int, epsilon: float
+) -> float:
+    return dp.binary_search_param(
+        lambda s: _quantile(candidates, alpha, s), d_in=rows_per_unit, d_out=epsilon
+    )
+
+
+@lru_cache(maxsize=64)
+def _quantile(candidates: tuple[float, ...], alpha: float, scale: float) -> dp.Measurement:
+    return dp.m.make_private_quantile(
+        dp.vector_domain(dp.atom_domain(T=float, nan=False)),
+        dp.symmetric_distance(),
+        dp.max_divergence(),
+        candidates=list(candidates),
+        alpha=alpha,
+        scale=scale,
     )

@@ -19,7 +19,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.roles import Analysis, Kind
-from sandbox.guard.syntax import AGGREGATES, DIALECT
+from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fraction
 from sandbox.privacy.units import one_unit_per_row, origin
 
 UNITS_COLUMN = "veil_units"
@@ -31,6 +31,11 @@ class Measure(StrEnum):
     ROWS = "rows"  # COUNT(*) and COUNT(x)
     UNITS = "units"  # COUNT(DISTINCT privacy unit)
     SUM = "sum"
+    QUANTILE = "quantile"  # MEDIAN and QUANTILE_CONT: from a histogram, not a per-unit total
+
+
+# A quantile is chosen among this many values evenly spread over the measure's bounds.
+QUANTILE_CANDIDATES = 201
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,21 @@ class Component:
     column: str | None = None
     # A sum's measure bounds: each unit's total in a group is clamped to them.
     bounds: tuple[float, float] = (0.0, 1.0)
+    # The fraction a quantile asks for.
+    fraction: float = 0.5
+
+    @property
+    def candidates(self) -> list[float]:
+        low, high = self.bounds
+        steps = QUANTILE_CANDIDATES - 1
+        return [low + (high - low) * i / steps for i in range(QUANTILE_CANDIDATES)]
 
     def sensitivity(self, contribution: Contribution) -> float:
         """How much one unit moves this aggregate across all groups (the L1 sensitivity): a
         count by one per group for units, by its rows for rows; a sum by its clamped total."""
         if self.measure is Measure.UNITS:
             return contribution.max_groups
-        if self.measure is Measure.ROWS:
+        if self.measure in (Measure.ROWS, Measure.QUANTILE):
             return contribution.max_groups * contribution.max_rows
         return contribution.max_groups * max(abs(b) for b in self.bounds)
 
@@ -80,6 +93,8 @@ class Branch:
     public: bool  # every group comes from a public domain; no partition selection
     grouped: bool
     finish: exp.Select
+    # Per quantile component: the query counting each group's bounded values per candidate.
+    histograms: dict[int, str] = field(default_factory=dict)
     # The bounds this branch's sensitivities follow: one group when it has no GROUP BY, at
     # most the domain's size when its groups are public.
     contribution: Contribution = Contribution()
@@ -207,6 +222,16 @@ class _Rewrite:
             value = exp.func("GREATEST", exp.column(f"veil_x{index}"), exp.Literal.number(0))
             return value, Output("count", (index,))
         low, high = self.bounds(original.this)
+        if isinstance(aggregate, QUANTILES):
+            fraction = quantile_fraction(original)
+            if fraction is None:
+                raise QueryRejected(
+                    "a quantile asks for a fraction in [0, 1]", [Violation("quantile_fraction")]
+                )
+            index = self.component(
+                Component(Measure.QUANTILE, argument.name, (low, high), fraction)
+            )
+            return exp.column(f"veil_x{index}"), Output("quantile", (index,), (low, high))
         total = self.component(Component(Measure.SUM, argument.name, (low, high)))
         if isinstance(aggregate, exp.Sum):
             return exp.column(f"veil_x{total}"), Output("sum", (total,))
@@ -327,7 +352,9 @@ def _branch(
         contribution = Contribution(
             min(contribution.max_groups, len(domain)), contribution.max_rows
         )
-    sql = _bounded_sql(select_c, rewrite, keys, unit_columns, contribution, domain, ctes)
+    sql, histograms = _bounded_sql(
+        select_c, rewrite, keys, unit_columns, contribution, domain, ctes
+    )
     return Branch(
         sql=sql,
         keys=len(keys),
@@ -336,6 +363,7 @@ def _branch(
         public=domain is not None or not keys,
         grouped=bool(keys),
         finish=finish,
+        histograms=histograms,
         contribution=contribution,
         outputs=outputs,
     )
@@ -382,8 +410,9 @@ def _bounded_sql(
     contribution: Contribution,
     domain: list[tuple] | None,
     ctes: exp.With | None,
-) -> str:
-    """Rows with their unit, each unit cut to its bounds, then exact aggregates per group."""
+) -> tuple[str, dict[int, str]]:
+    """Rows with their unit, each unit cut to its bounds, then exact aggregates per group; and
+    for each quantile, the bounded values of each group counted per candidate."""
     rows = select_c.copy()
     for clause in ("group", "having", "order", "distinct", "with_"):
         rows.set(clause, None)
@@ -498,6 +527,53 @@ def _bounded_sql(
     if keys:
         query.group_by(*(k.copy() for k in key_refs), copy=False)
         query.order_by(*(exp.Literal.number(i + 1) for i in range(len(keys))), copy=False)
+    histograms = {
+        index: _histogram_sql(bounded, keys, component, ctes)
+        for index, component in enumerate(rewrite.components)
+        if component.measure is Measure.QUANTILE
+    }
+    if ctes is not None:
+        query.set("with_", ctes.copy())
+    return query.sql(dialect=DIALECT, identify=True), histograms
+
+
+def _histogram_sql(
+    bounded: exp.Select, keys: list[exp.Expression], component: Component, ctes: exp.With | None
+) -> str:
+    """Each group's values of one measure, snapped down to the nearest candidate, counted."""
+    low, high = component.bounds
+    value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
+    steps = QUANTILE_CANDIDATES - 1
+    if high > low:
+        position = exp.Mul(
+            this=exp.paren(
+                exp.Div(
+                    this=exp.paren(exp.Sub(this=value, expression=_number(low))),
+                    expression=_number(high - low),
+                )
+            ),
+            expression=exp.Literal.number(steps),
+        )
+        index = exp.func(
+            "LEAST",
+            exp.func(
+                "GREATEST",
+                exp.Cast(this=exp.Floor(this=position), to=exp.DataType.build("INTEGER")),
+                exp.Literal.number(0),
+            ),
+            exp.Literal.number(steps),
+        )
+    else:
+        index = exp.Literal.number(0)
+    query = exp.select(
+        *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        exp.alias_(index, "veil_bin"),
+        exp.alias_(exp.Count(this=exp.Star()), "veil_n"),
+    ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"))
+    query.where(
+        exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
+    )
+    query.group_by(*(exp.Literal.number(i + 1) for i in range(len(keys) + 1)), copy=False)
     if ctes is not None:
         query.set("with_", ctes.copy())
     return query.sql(dialect=DIALECT, identify=True)
@@ -514,9 +590,12 @@ def _substitute(node: exp.Expression, mapping: dict[str, exp.Expression]) -> exp
 
 
 def _per_unit(component: Component) -> exp.Expression:
-    """One unit's part of a component in one group, from its bounded rows."""
+    """One unit's part of a component in one group, from its bounded rows (a quantile's comes
+    from its histogram instead)."""
     if component.measure is Measure.UNITS:
         return exp.Literal.number(1)
+    if component.measure is Measure.QUANTILE:
+        return exp.Literal.number(0)
     if component.measure is Measure.ROWS:
         counted = exp.column(component.column) if component.column else exp.column("veil_r")
         return exp.Count(this=counted)

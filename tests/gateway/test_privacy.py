@@ -305,3 +305,14 @@ def _people_grant(server: Server) -> str:
     with server.client("analyst") as client:
         grants = client.get("/v1/grants").json()["items"]
     return next(g["id"] for g in grants if "city.people" in g["assets"])
+
+
+def test_a_median_answers_under_dp_and_never_under_thresholds(wide: Server, demo) -> None:
+    body = wide.query("SELECT district, MEDIAN(income) AS m FROM city.people GROUP BY district")
+    assert body.status_code == 200, body.json()
+    assert body.json()["privacy"]["columns"]["m"]["mechanism"] == "exponential"
+    assert all(10_000 <= row[1] <= 100_000 for row in body.json()["rows"])
+    # The tests' demo answers under thresholds alone: a median of real rows is someone's value.
+    refused = demo.query("SELECT district, MEDIAN(cost) FROM hospital.visits GROUP BY district")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["violations"] == [{"rule": "quantile_needs_dp"}]

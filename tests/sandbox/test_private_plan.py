@@ -208,3 +208,35 @@ def test_the_complement_pair_gives_the_target_only_within_the_noise(enclave) -> 
     # about 283000, far beyond the income it tries to reveal.
     assert statistics.pstdev(errors) > 100_000
     assert statistics.median(abs(e) for e in errors) > 20_000
+
+
+def test_medians_and_quantiles_come_from_openDPs_exponential_mechanism(enclave) -> None:
+    incomes = sorted(10_000 + (i * 37) % 90_000 for i in range(PERSONS))
+    released = _ask(
+        enclave,
+        "SELECT MEDIAN(income) AS m, QUANTILE_CONT(income, 0.9) AS p90 FROM city.people",
+    )
+    (median, p90), columns = released.released.rows[0], released.privacy["columns"]
+    assert columns["m"]["mechanism"] == "exponential" and columns["m"]["resolution"] == 1000
+    # Within the grid's step and a few ranks of the truth (4,001 people, ε 0.5 each).
+    assert abs(median - incomes[PERSONS // 2]) <= 2_000
+    assert abs(p90 - incomes[int(PERSONS * 0.9)]) <= 2_000
+
+
+def test_a_quantile_of_one_person_says_nothing_of_them(enclave) -> None:
+    """The median of the target alone: the mechanism picks nearly at random over the grid."""
+    picks = [
+        _ask(
+            enclave, f"SELECT MEDIAN(income) FROM city.people WHERE age = 103 AND age > -{i}"
+        ).released.rows[0][0]
+        for i in range(40)
+    ]
+    near = [p for p in picks if abs(p - TARGET["income"]) <= 1_000]
+    assert len(near) < 10 and statistics.pstdev(picks) > 30_000
+
+
+@pytest.mark.parametrize("fraction", ["1.5", "-0.1", "'0.5'"])
+def test_a_quantile_fraction_outside_zero_to_one_is_refused(enclave, fraction: str) -> None:
+    with pytest.raises(QueryRejected) as refused:
+        _plan(enclave, f"SELECT QUANTILE_CONT(income, {fraction}) FROM city.people")
+    assert "quantile_fraction" in [v.rule for v in refused.value.violations]
