@@ -170,7 +170,10 @@ def answer_private(
     if asked.answer is not None:
         kept = json.loads(asked.answer)
         released = released_under_dp(kept["columns"], kept["rows"], kept["notes"])
-        privacy = dict(kept["privacy"], reused=True, question=key)
+        # Spent when first answered; this asking spends nothing.
+        first = kept["privacy"]
+        spent = {"epsilon": first["epsilon"], "delta": first["delta"]}
+        privacy = dict(first, epsilon=0.0, delta=0.0, reused=True, question=key, first_spent=spent)
         return PrivateRelease(released, privacy, 0)
     try:
         if cancel.is_set():

@@ -257,6 +257,8 @@ def test_a_repeated_question_gets_the_same_answer_and_spends_nothing(shipped: Se
     again = shipped.query(sql).json()
     assert again["rows"] == first["rows"]
     assert again["privacy"]["reused"] and not first["privacy"]["reused"]
+    assert again["privacy"]["epsilon"] == 0 and first["privacy"]["epsilon"] == pytest.approx(1)
+    assert again["privacy"]["columns"] == first["privacy"]["columns"]
     assert _spent(shipped, "analyst") == spent == pytest.approx(1.0)
     # Another organisation asking the same question gets its own answer, on its own budget.
     other = shipped.query(sql, "fintech").json()
