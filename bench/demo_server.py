@@ -45,12 +45,18 @@ def serving(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
         server.wait(timeout=30)
 
 
+# Wide privacy budgets, and thresholds alone for the TPC-H tables (which hold no personal data).
+OPERATOR_POLICY = ROOT / "bench" / "operator_policy"
+
+
 @contextmanager
 def demo_server(
     home: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """Yield the server's URL and the demo's API keys; stop the server afterwards. `env` adds
-    settings (`VEIL_*`) to the server's environment."""
+    settings (`VEIL_*`) to the server's environment; the bench's operator module is loaded
+    unless `env` names another folder."""
     command = [sys.executable, "-m", "gateway.cli", "demo", "--home", str(home), "--port"]
+    env = {"VEIL_POLICY_DIR": str(OPERATOR_POLICY), **(env or {})}
     with serving(command, env) as url:
         yield url, json.loads((home / "demo-credentials.json").read_text())

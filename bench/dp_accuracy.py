@@ -58,10 +58,6 @@ CARD = {
     ],
     "revenue_shares_bp": {"city-hospital": 10000},
 }
-WIDE_BUDGETS = (
-    "package veil.authz\n\nimport rego.v1\n\n"
-    'dp_terms := {"epsilon_per_period": 1000000, "cap_epsilon_per_period": 1000000}\n'
-)
 
 
 def people(count: int) -> list[dict]:
@@ -103,11 +99,7 @@ def relative_errors(answers: list[list[list]], truth: dict) -> list[float]:
 
 def veil_side(rows: list[dict], runs: int) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as folder:
-        policies = Path(folder) / "policies"
-        policies.mkdir()
-        (policies / "wide.rego").write_text(WIDE_BUDGETS)
-        env = {"VEIL_POLICY_DIR": str(policies)}
-        with demo_server(Path(folder) / "home", env) as (url, keys):
+        with demo_server(Path(folder) / "home") as (url, keys):  # the bench's wide budgets
             _register(url, keys, rows)
             results = {}
             with httpx.Client(base_url=url, timeout=120) as client:
