@@ -25,7 +25,8 @@ HOUSEHOLDS = {
     "provider": "city-hospital",
     "classification": "L2",
     "domain": "civil",
-    "rights": {"holder": "city-hospital", "personal_data": True},
+    # Answered under thresholds (exact counts): the tests' operator module lists it.
+    "rights": {"holder": "city-hospital", "personal_data": False},
     "columns": [
         {"name": "household", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "size", "type": "INTEGER", "role": "dimension"},

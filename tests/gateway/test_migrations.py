@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from gateway.budgets import privacy_spends, private_answers
 from gateway.control import SUPERVISOR_PARTY, ControlStore, metadata, migrate
 from gateway.job_records import jobs
 
-# The jobs table is declared beside its records, on the control store's metadata.
-assert jobs.metadata is metadata
+# The jobs and budget tables are declared beside their code, on the control store's metadata.
+assert jobs.metadata is privacy_spends.metadata is private_answers.metadata is metadata
 
 
 def test_migrations_match_the_tables(tmp_path) -> None:
@@ -21,7 +22,7 @@ def test_migrations_match_the_tables(tmp_path) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert differences == []
-    assert version == "0007"
+    assert version == "0008"
 
 
 def test_migrating_twice_is_harmless(tmp_path) -> None:

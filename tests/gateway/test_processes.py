@@ -4,12 +4,20 @@ policy reloads, emergency stops, registrations and destructions reaching every p
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.support import HOUSEHOLDS, Server, register_households, start_server, stop_server
+from tests.support import (
+    HOUSEHOLDS,
+    OPERATOR_POLICY,
+    Server,
+    register_households,
+    start_server,
+    stop_server,
+)
 
 SQL = "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"
 FREEZE = """package veil.authz
@@ -27,6 +35,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("processes")
     operator_dir = root / "operator-policies"
     operator_dir.mkdir()
+    shutil.copy(OPERATOR_POLICY / "tests.rego", operator_dir)
     server = start_server(
         root / "home",
         env={"VEIL_PROCESSES": "2", "VEIL_POLICY_DIR": str(operator_dir),

@@ -15,3 +15,7 @@ thresholds_only_assets contains "insurance.claims"
 thresholds_only_assets contains "transport.loose"
 
 thresholds_only_assets contains "transport.strict"
+
+thresholds_only_assets contains "retail.sales"
+
+thresholds_only_assets contains "city.households"

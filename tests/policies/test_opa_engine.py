@@ -15,7 +15,7 @@ from tests.support import start_opa
 
 @pytest.fixture(scope="module")
 def opa():
-    server = start_opa()
+    server = start_opa(operator_dir=None)  # the shipped modules alone, as the embedded engine
     yield server
     server.stop()
 
