@@ -351,14 +351,14 @@ def _answer_private(
             envelope=envelope,
         )
     except BudgetExhausted as exc:
-        whose = "every developer's" if exc.everyone else "your organisation's"
+        # One message whichever budget ran out: the cap's state is other tenants' activity.
         decision = dict(record["decision"], allow=False, reasons=[BUDGET_EXHAUSTED])
         denied = dict(record, decision=decision, outcome="denied", budget=exc.asset)
         _record(veil, denied, "denied")
         raise ApiError(
             429,
             "BUDGET_EXHAUSTED",
-            f"{whose} privacy budget for {exc.asset} this month does not allow this query",
+            f"the privacy budget for {exc.asset} this month does not allow this query",
             [{"rule": BUDGET_EXHAUSTED, "column": exc.asset}],
         ) from exc
     except QuestionInFlight as exc:

@@ -5,7 +5,12 @@ package veil.authz
 
 import rego.v1
 
-dp_terms := {"epsilon_per_period": 1000000, "cap_epsilon_per_period": 1000000}
+dp_terms := {
+	"epsilon_per_period": 1000000,
+	"cap_epsilon_per_period": 1000000,
+	"delta_per_period": 0.01,
+	"cap_delta_per_period": 0.1,
+}
 
 thresholds_only_assets contains id if {
 	some id in ["tpch.lineitem", "tpch.orders", "tpch.customer"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from sqlglot import exp
 from sandbox.disclosure import Released
 from sandbox.errors import QueryRejected, Violation
 from sandbox.privacy import mechanisms
-from sandbox.privacy.plan import Branch, Component, Measure, PrivateQuery
+from sandbox.privacy.plan import GROUP_ID, UNITS_COLUMN, Branch, Component, Measure, PrivateQuery
 
 RunSql = Callable[[str], tuple[list[str], list[list], bool]]
 
@@ -129,18 +128,17 @@ def _noisy_table(
     delta: float,
     run: RunSql,
 ) -> tuple[exp.Expression, list[dict]]:
-    units = columns.index("veil_units")
+    units, group = columns.index(UNITS_COLUMN), columns.index(GROUP_ID)
     if not branch.public:
-        counts = {json.dumps(row[: branch.keys], default=str): row[units] for row in rows}
+        counts = {row[group]: row[units] for row in rows}
         kept = mechanisms.select_partitions(counts, branch.contribution.max_groups, epsilon, delta)
-        rows = [row for row in rows if json.dumps(row[: branch.keys], default=str) in kept]
+        rows = [row for row in rows if row[group] in kept]
     first = branch.keys + branch.extras
     released_columns = [row[branch.keys : first] for row in rows]
     described = []
     for index, component in enumerate(branch.components):
         if component.measure is Measure.QUANTILE:
-            keys = [json.dumps(row[: branch.keys], default=str) for row in rows]
-            released = _quantiles(branch, index, component, keys, epsilon, run)
+            released = _quantiles(branch, index, component, [r[group] for r in rows], epsilon, run)
             values, entry = released.values, {
                 "mechanism": "exponential", "scale": released.scale,
                 "rank_error_95": released.rank_error,
@@ -176,10 +174,9 @@ def _quantiles(
         raise _too_many_groups()
     candidates = component.candidates
     values: dict[str, list[float]] = {key: [] for key in keys}
-    for row in rows:
-        key = json.dumps(row[: branch.keys], default=str)
+    for key, bin_index, count in rows:
         if key in values:
-            values[key] += [candidates[row[branch.keys]]] * row[branch.keys + 1]
+            values[key] += [candidates[bin_index]] * count
     return mechanisms.quantiles(
         [values[key] for key in keys],
         candidates,

@@ -131,7 +131,7 @@ def _placeholder(space: tuple, epsilon: float, delta: float) -> dp.Measurement:
 
 @dataclass(frozen=True)
 class QuantileRelease:
-    values: list[float | None]
+    values: list[float]
     scale: float
     rank_error: float  # 95%: how many rows the released value's rank may be off the true one
 
@@ -147,7 +147,8 @@ def quantiles(
     is ε-DP when one unit adds or removes at most `rows_per_unit` of its values."""
     scale = _quantile_scale(tuple(candidates), alpha, rows_per_unit, epsilon)
     measurement = _quantile(tuple(candidates), alpha, scale)
-    values = [measurement(values) if values else None for values in groups]
+    # An empty group is answered too (uniformly over the candidates): a NULL would say empty.
+    values = [measurement(values) for values in groups]
     rank_error = scale * math.log(len(candidates) / ALPHA)
     return QuantileRelease(values, scale, rank_error)
 

@@ -23,6 +23,7 @@ from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fracti
 from sandbox.privacy.units import one_unit_per_row, origin
 
 UNITS_COLUMN = "veil_units"
+GROUP_ID = "veil_group"
 # Beyond this many combinations a public domain is not enumerated; partition selection is used.
 MAX_PUBLIC_GROUPS = 10_000
 
@@ -339,12 +340,19 @@ def _branch(
 
     for node in aggregates_c:
         node.meta.pop("veil_original", None)
-    if any(
-        not column.name.startswith("veil_")
-        for e in rewrite.extras
-        for column in e.find_all(exp.Column)
-    ):
-        raise QueryRejected("the query could not be checked", [Violation("unsupported")])
+    placeholders = [exp.column(f"veil_k{i}") for i in range(len(keys))]
+    for extra in rewrite.extras:
+        # Outside aggregates only released keys may be read: a column computed per group from
+        # its rows (a CASE picking one row) would be one person's value.
+        if any(
+            c.name.startswith("veil_c")
+            for c in over_keys(extra, keys, placeholders).find_all(exp.Column)
+        ):
+            raise QueryRejected(
+                "under differential privacy a column outside an aggregate must appear as a whole "
+                "GROUP BY expression",
+                [Violation("dp_ungrouped_column")],
+            )
     domain = _public_domain(keys, rewrite, cards)
     if not keys:
         contribution = Contribution(1, contribution.max_rows)
@@ -475,11 +483,6 @@ def _bounded_sql(
     per_unit = exp.select(
         exp.alias_(unit_ref.copy(), "veil_pu"),
         *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
-        *(
-            exp.alias_(exp.func("ANY_VALUE", e.copy()), f"veil_e{i}")
-            for i, e in enumerate(rewrite.extras)
-            if domain is None
-        ),
         *(exp.alias_(_per_unit(c), f"veil_y{i}") for i, c in enumerate(rewrite.components)),
     ).from_(exp.Subquery(this=bounded, alias="veil_bounded"))
     per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
@@ -498,18 +501,12 @@ def _bounded_sql(
                 for k, n in zip(key_refs, names, strict=True)
             )
         )
-        mapping = {
-            k.name: exp.column(n, table="veil_domain") for k, n in zip(keys, names, strict=True)
-        }
         key_refs = [exp.column(n, table="veil_domain") for n in names]
-        extras = [_substitute(e, mapping) for e in rewrite.extras]
         query = exp.select().from_(values).join(units, on=condition, join_type="left")
     else:
-        extras = [
-            exp.func("ANY_VALUE", exp.column(f"veil_e{i}", table="veil_units_rows"))
-            for i in range(len(rewrite.extras))
-        ]
         query = exp.select().from_(units)
+    # Computed from each group's released key alone, never from its rows.
+    extras = [over_keys(e, keys, key_refs) for e in rewrite.extras]
     totals = [
         exp.Coalesce(
             this=exp.Sum(this=exp.column(f"veil_y{i}", table="veil_units_rows")),
@@ -523,6 +520,7 @@ def _bounded_sql(
     outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
     distinct = exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
     outputs.append(exp.alias_(exp.Count(this=distinct), UNITS_COLUMN))
+    outputs.append(exp.alias_(group_id(key_refs), GROUP_ID))
     query.set("expressions", outputs)
     if keys:
         query.group_by(*(k.copy() for k in key_refs), copy=False)
@@ -566,27 +564,51 @@ def _histogram_sql(
     else:
         index = exp.Literal.number(0)
     query = exp.select(
-        *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        exp.alias_(group_id(keys), GROUP_ID),
         exp.alias_(index, "veil_bin"),
         exp.alias_(exp.Count(this=exp.Star()), "veil_n"),
     ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"))
     query.where(
         exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
     )
-    query.group_by(*(exp.Literal.number(i + 1) for i in range(len(keys) + 1)), copy=False)
+    query.group_by(exp.Literal.number(1), exp.Literal.number(2), copy=False)
     if ctes is not None:
         query.set("with_", ctes.copy())
     return query.sql(dialect=DIALECT, identify=True)
 
 
-def _substitute(node: exp.Expression, mapping: dict[str, exp.Expression]) -> exp.Expression:
-    node = node.copy()
-    if isinstance(node, exp.Column) and node.name in mapping:
-        return mapping[node.name].copy()
-    for column in list(node.find_all(exp.Column)):
-        if column.name in mapping:
-            column.replace(mapping[column.name].copy())
-    return node
+def group_id(keys: list[exp.Expression]) -> exp.Expression:
+    """One text per group, different for different keys: each key's text with its length
+    before it (-1 for NULL), so no two groups share one, as floats made of DECIMALs could."""
+    parts: list[exp.Expression] = []
+    for key in keys:
+        text = exp.Cast(this=key.copy(), to=exp.DataType.build("VARCHAR"))
+        length = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.Is(this=key.copy(), expression=exp.Null()), true=exp.Literal.number(-1)
+                )
+            ],
+            default=exp.Length(this=text.copy()),
+        )
+        parts += [exp.Cast(this=length, to=exp.DataType.build("VARCHAR")), text]
+    if not parts:
+        return exp.Literal.string("")
+    return exp.Cast(this=exp.func("LIST_VALUE", *parts), to=exp.DataType.build("VARCHAR"))
+
+
+def over_keys(
+    node: exp.Expression, keys: list[exp.Expression], refs: list[exp.Expression]
+) -> exp.Expression:
+    """A copy of `node` with every whole GROUP BY expression replaced by its reference."""
+
+    def swap(part: exp.Expression) -> exp.Expression:
+        for key, ref in zip(keys, refs, strict=True):
+            if part == key:
+                return ref.copy()
+        return part
+
+    return node.copy().transform(swap)
 
 
 def _per_unit(component: Component) -> exp.Expression:

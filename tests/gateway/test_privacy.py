@@ -318,3 +318,15 @@ def test_a_median_answers_under_dp_and_never_under_thresholds(wide: Server, demo
     refused = demo.query("SELECT district, MEDIAN(cost) FROM hospital.visits GROUP BY district")
     assert refused.status_code == 422
     assert refused.json()["error"]["violations"] == [{"rule": "quantile_needs_dp"}]
+
+
+def test_a_column_read_from_one_row_of_a_group_is_refused(wide: Server) -> None:
+    """The red team's record reader: a CASE outside any aggregate picked one person's row."""
+    for sql in (
+        "SELECT CASE WHEN age = 103 THEN diagnosis END AS d, COUNT(*) FROM city.people "
+        "GROUP BY age + LENGTH(diagnosis) > -1",
+        "SELECT COUNT(*) FROM city.people HAVING CASE WHEN age = 103 THEN diagnosis END = 'RARE'",
+    ):
+        refused = wide.query(sql)
+        assert refused.status_code == 422, refused.json()
+        assert refused.json()["error"]["violations"] == [{"rule": "dp_ungrouped_column"}]

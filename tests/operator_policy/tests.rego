@@ -6,7 +6,12 @@ package veil.authz
 
 import rego.v1
 
-dp_terms := {"epsilon_per_period": 1000000, "cap_epsilon_per_period": 1000000}
+dp_terms := {
+	"epsilon_per_period": 1000000,
+	"cap_epsilon_per_period": 1000000,
+	"delta_per_period": 0.01,
+	"cap_delta_per_period": 0.1,
+}
 
 thresholds_only_assets contains "hospital.visits"
 

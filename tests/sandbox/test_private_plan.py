@@ -13,6 +13,7 @@ from sandbox.guard import analyse
 from sandbox.privacy.answer import Budget, answer, cost
 from sandbox.privacy.plan import Contribution, private_query
 from sandbox.store import catalog_name
+from sandbox.worker import _plain
 
 PEOPLE = {
     "id": "city.people",
@@ -44,6 +45,15 @@ VISITS = {
         {"name": "cost", "type": "INTEGER", "role": "measure", "bounds": [0, 1000]},
     ],
 }
+ACCOUNTS = {
+    **PEOPLE,
+    "id": "city.accounts",
+    "title": "Accounts",
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "balance", "type": "DECIMAL(18,0)", "role": "dimension"},
+    ],
+}
 DISTRICTS = ["north", "south", "east", "west"]
 PERSONS = 4000
 # One person in a group of their own: age 103 and district "island" (outside the domain).
@@ -53,7 +63,7 @@ TARGET = {"person": "p_target", "age": 103, "district": "island", "income": 150_
 @pytest.fixture(scope="module")
 def enclave():
     """Real DuckDB holding both assets under their catalog names, and their cards."""
-    cards = {card["id"]: parse_card(card) for card in (PEOPLE, VISITS)}
+    cards = {card["id"]: parse_card(card) for card in (PEOPLE, VISITS, ACCOUNTS)}
     db = duckdb.connect()
     people = [
         (f"p{i}", f"n{i}", 20 + i % 60, DISTRICTS[i % 4], f"z{i % 50}", f"e{i % 7}",
@@ -64,7 +74,11 @@ def enclave():
     # Person p0 visits 400 times across 40 wards: contribution bounds must cut that down.
     visits = [(f"p{i}", f"w{i % 3}", f"e{i % 7}", 100) for i in range(PERSONS)]
     visits += [("p0", f"w{i % 40}", "e0", 1000) for i in range(400)]
-    for card, rows, width in ((cards["city.people"], people, 7), (cards["city.visits"], visits, 4)):
+    # Everyone's balance is 10^16 but the target's, 10^16 + 1: the same number as a float.
+    accounts = [(f"p{i}", 10**16) for i in range(PERSONS)] + [("p_target", 10**16 + 1)]
+    tables = [(cards["city.people"], people, 7), (cards["city.visits"], visits, 4),
+              (cards["city.accounts"], accounts, 2)]  # fmt: skip
+    for card, rows, width in tables:
         catalog = catalog_name(card.id)
         db.execute(f"ATTACH ':memory:' AS {catalog}")
         columns = ", ".join(f"{c.name} {c.type}" for c in card.columns)
@@ -87,7 +101,9 @@ def _run(enclave):
 
     def run(sql: str):
         cursor = db.execute(sql)
-        return [c[0] for c in cursor.description], [list(r) for r in cursor.fetchall()], False
+        # Values as the enclave's workers hand them over (DECIMAL as float, dates as text).
+        rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
+        return [c[0] for c in cursor.description], rows, False
 
     return run
 
@@ -240,3 +256,56 @@ def test_a_quantile_fraction_outside_zero_to_one_is_refused(enclave, fraction: s
     with pytest.raises(QueryRejected) as refused:
         _plan(enclave, f"SELECT QUANTILE_CONT(income, {fraction}) FROM city.people")
     assert "quantile_fraction" in [v.rule for v in refused.value.violations]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # A column picked from one row of a group (the red team's record of a 103-year-old).
+        "SELECT CASE WHEN age = 103 THEN district END AS d, COUNT(*) FROM city.people "
+        "GROUP BY age + LENGTH(district) > -1",
+        "SELECT COUNT(*) FROM city.people HAVING CASE WHEN age = 103 THEN district END = 'island'",
+        "SELECT district, COUNT(*) FROM city.people GROUP BY district "
+        "ORDER BY CASE WHEN age = 103 THEN 1 END",
+        "SELECT age, COUNT(*) FROM city.people GROUP BY FLOOR(age / 10)",
+        "SELECT district || zip AS dz, COUNT(*) FROM city.people GROUP BY district",
+    ],
+)
+def test_columns_outside_aggregates_are_only_released_keys(enclave, sql: str) -> None:
+    with pytest.raises(QueryRejected) as refused:
+        answer(_plan(enclave, sql), Budget(1.0, 1e-7), _run(enclave))
+    assert {v.rule for v in refused.value.violations} & {
+        "dp_ungrouped_column", "zip_in_select", "filter_only_in_select", "ungrouped_column",
+    }  # fmt: skip
+
+
+def test_expressions_of_whole_keys_are_released(enclave) -> None:
+    released = _ask(
+        enclave,
+        "SELECT UPPER(district) AS d, LENGTH(district) + 1 AS n, COUNT(*) FROM city.people "
+        "GROUP BY district",
+    ).released
+    assert sorted(row[0] for row in released.rows) == sorted(
+        d.upper() for d in [*DISTRICTS, "nowhere"]
+    )
+    assert all(row[1] == len(row[0]) + 1 for row in released.rows)
+
+
+def test_a_quantile_of_an_empty_group_is_answered_like_any_other(enclave) -> None:
+    """Every district of the public domain answers, the target's alone being non-empty."""
+    for _ in range(5):
+        released = _ask(
+            enclave,
+            "SELECT district, MEDIAN(income) AS m FROM city.people WHERE age = 103 "
+            "GROUP BY district",
+        ).released
+        assert len(released.rows) == len(DISTRICTS) + 1
+        assert all(row[1] is not None for row in released.rows)
+
+
+def test_groups_whose_keys_are_one_float_are_still_two_groups(enclave) -> None:
+    """Selection keys each group by its exact text: the target's one-person group does not
+    ride on the large group that has the same float value."""
+    for _ in range(20):
+        released = _ask(enclave, "SELECT balance, COUNT(*) FROM city.accounts GROUP BY balance")
+        assert len(released.released.rows) == 1
