@@ -11,7 +11,16 @@ from sqlglot import exp
 from sandbox.disclosure import Released
 from sandbox.errors import QueryRejected, Violation
 from sandbox.privacy import mechanisms
-from sandbox.privacy.plan import GROUP_ID, UNITS_COLUMN, Branch, Component, Measure, PrivateQuery
+from sandbox.privacy.mechanisms import ALPHA
+from sandbox.privacy.plan import (
+    GROUP_ID,
+    UNITS_COLUMN,
+    Branch,
+    Component,
+    Measure,
+    Output,
+    PrivateQuery,
+)
 
 RunSql = Callable[[str], tuple[list[str], list[list], bool]]
 
@@ -41,6 +50,8 @@ def cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
         if not branch.public:
             losses.append(mechanisms.selection_loss(branch.contribution.max_groups, epsilon, delta))
         for component in branch.components:
+            if _from_selection(branch, component):
+                continue  # released by the selection above
             if component.measure is Measure.QUANTILE:
                 losses += [
                     _quantile_loss(branch, component, epsilon)
@@ -61,8 +72,18 @@ def _quantile_loss(branch: Branch, component: Component, epsilon: float) -> tupl
     return loss, 0.0
 
 
+def _from_selection(branch: Branch, component: Component) -> bool:
+    """Whether a component is the distinct-unit count partition selection releases anyway."""
+    return not branch.public and component.measure is Measure.UNITS
+
+
 def _shares(query: PrivateQuery) -> int:
-    return sum(len(b.components) + (0 if b.public else 1) for b in query.branches)
+    """Mechanisms that split the query's ε: a selection per branch that needs one, and each
+    component that selection does not already release."""
+    return sum(
+        (0 if b.public else 1) + sum(not _from_selection(b, c) for c in b.components)
+        for b in query.branches
+    )
 
 
 def _split(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
@@ -137,7 +158,13 @@ def _noisy_table(
     released_columns = [row[branch.keys : first] for row in rows]
     described = []
     for index, component in enumerate(branch.components):
-        if component.measure is Measure.QUANTILE:
+        if _from_selection(branch, component):
+            scale = mechanisms.selection_scale(branch.contribution.max_groups, epsilon, delta)
+            values, entry = [kept[row[group]] for row in rows], {
+                "mechanism": "laplace (partition selection)", "scale": scale,
+                "half_width_95": mechanisms.half_width(scale),
+            }  # fmt: skip
+        elif component.measure is Measure.QUANTILE:
             released = _quantiles(branch, index, component, [r[group] for r in rows], epsilon, run)
             values, entry = released.values, {
                 "mechanism": "exponential", "scale": released.scale,
@@ -226,18 +253,38 @@ def _column_accuracy(query: PrivateQuery, accuracy: list[list[dict]]) -> dict[st
     return described
 
 
-def _describe(output, components: list[dict]) -> dict | None:
+def _describe(output: Output, components: list[dict]) -> dict | None:
+    parts = [components[i] for i in output.components]
+    if output.kind == "sum" and len(parts) == 2:
+        return {"statistic": "sum", **_centred_sum(output, *parts)}
     if output.kind in ("count", "sum", "quantile"):
-        return {"statistic": output.kind, **components[output.components[0]]}
+        return {"statistic": output.kind, **parts[0]}
     if output.kind == "mean":
-        total, count = (components[i] for i in output.components)
+        total = _centred_sum(output, *parts[:2]) if len(parts) == 3 else parts[0]
         return {
             "statistic": "mean",
             "mechanism": "laplace",
             "sum": total,
-            "count": count,
+            "count": parts[-1],
             "bounds": list(output.bounds or ()),
         }
     if output.kind == "derived":
         return {"statistic": "derived", "mechanism": "post-processing of noisy values"}
     return None
+
+
+def _centred_sum(output: Output, centred: dict, units: dict) -> dict:
+    """A sum released as its centred sum plus the midpoint times the noisy unit count: each
+    part within its 97.5% half-width, the whole within their sum at least 95% of the time."""
+    low, high = output.bounds or (0.0, 0.0)
+    midpoint = (low + high) / 2
+    width = mechanisms.half_width(centred["scale"], ALPHA / 2) + abs(
+        midpoint
+    ) * mechanisms.half_width(units["scale"], ALPHA / 2)
+    return {
+        "mechanism": "laplace",
+        "scale": centred["scale"],
+        "half_width_95": width,
+        "centred_on": midpoint,
+        "units": units,
+    }

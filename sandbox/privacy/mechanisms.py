@@ -98,6 +98,15 @@ def _selection(max_groups: int, epsilon: float, delta: float) -> tuple[float, in
     raise ValueError("partition selection cannot meet its ε")
 
 
+def selection_scale(max_groups: int, epsilon: float, delta: float) -> float:
+    return _selection(max_groups, epsilon, delta)[0]
+
+
+def half_width(scale: float, alpha: float = ALPHA) -> float:
+    """Half the (1 - alpha) interval of Laplace noise of this scale."""
+    return dp.laplacian_scale_to_accuracy(scale, alpha)
+
+
 def selection_loss(max_groups: int, epsilon: float, delta: float) -> tuple[float, float]:
     """(ε, δ) of partition selection, as OpenDP's privacy map states it."""
     scale, threshold = _selection(max_groups, epsilon, delta)

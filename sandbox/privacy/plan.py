@@ -57,6 +57,8 @@ class Component:
     bounds: tuple[float, float] = (0.0, 1.0)
     # The fraction a quantile asks for.
     fraction: float = 0.5
+    # A centred sum adds each unit's clamped total less the bounds' midpoint.
+    centred: bool = False
 
     @property
     def candidates(self) -> list[float]:
@@ -71,7 +73,10 @@ class Component:
             return contribution.max_groups
         if self.measure in (Measure.ROWS, Measure.QUANTILE):
             return contribution.max_groups * contribution.max_rows
-        return contribution.max_groups * max(abs(b) for b in self.bounds)
+        low, high = self.bounds
+        if self.centred:
+            return contribution.max_groups * (high - low) / 2
+        return contribution.max_groups * max(abs(low), abs(high))
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,9 @@ class _Rewrite:
         self.columns: dict[tuple[str, str], str] = {}
         self.components: list[Component] = []
         self.extras: list[exp.Expression] = []
+        # Whether sums are centred on their bounds' midpoint: where partition selection
+        # releases each group's unit count anyway, the midpoint times that count costs no ε.
+        self.centred = False
 
     def column(self, node: exp.Column) -> exp.Column:
         key = (node.table, node.name)
@@ -233,16 +241,27 @@ class _Rewrite:
                 Component(Measure.QUANTILE, argument.name, (low, high), fraction)
             )
             return exp.column(f"veil_x{index}"), Output("quantile", (index,), (low, high))
-        total = self.component(Component(Measure.SUM, argument.name, (low, high)))
+        total = self.component(
+            Component(Measure.SUM, argument.name, (low, high), centred=self.centred)
+        )
+        value: exp.Expression = exp.column(f"veil_x{total}")
+        used = (total,)
+        if self.centred:
+            units = self.component(Component(Measure.UNITS))
+            midpoint = exp.Mul(
+                this=_number((low + high) / 2), expression=exp.column(f"veil_x{units}")
+            )
+            value = exp.paren(exp.Add(this=value, expression=midpoint))
+            used = (total, units)
         if isinstance(aggregate, exp.Sum):
-            return exp.column(f"veil_x{total}"), Output("sum", (total,))
+            return value, Output("sum", used, (low, high))
         count = self.component(Component(Measure.ROWS, argument.name))
         mean = exp.Div(
-            this=exp.column(f"veil_x{total}"),
+            this=value,
             expression=exp.func("GREATEST", exp.column(f"veil_x{count}"), exp.Literal.number(1)),
         )
         clamped = exp.func("LEAST", exp.func("GREATEST", mean, _number(low)), _number(high))
-        return clamped, Output("mean", (total, count), (low, high))
+        return clamped, Output("mean", (*used, count), (low, high))
 
     def bounds(self, column: exp.Expression) -> tuple[float, float]:
         described = (
@@ -310,6 +329,8 @@ def _branch(
 
     group = select_c.args.get("group")
     keys = [rewrite.rename_columns(e) for e in group.expressions] if group is not None else []
+    domain = _public_domain(keys, rewrite, cards)
+    rewrite.centred = bool(keys) and domain is None
     projections, outputs = [], []
     for projection in clauses_c[: len(select_c.expressions) - 1]:
         inner = rewrite.rename_columns(
@@ -353,7 +374,6 @@ def _branch(
                 "GROUP BY expression",
                 [Violation("dp_ungrouped_column")],
             )
-    domain = _public_domain(keys, rewrite, cards)
     if not keys:
         contribution = Contribution(1, contribution.max_rows)
     elif domain is not None:
@@ -621,10 +641,18 @@ def _per_unit(component: Component) -> exp.Expression:
     if component.measure is Measure.ROWS:
         counted = exp.column(component.column) if component.column else exp.column("veil_r")
         return exp.Count(this=counted)
-    low, high = (_number(b) for b in component.bounds)
+    low, high = component.bounds
     value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
-    total = exp.func("LEAST", exp.func("GREATEST", exp.Sum(this=value), low), high)
+    total = exp.func(
+        "LEAST", exp.func("GREATEST", exp.Sum(this=value), _number(low)), _number(high)
+    )
     present = exp.GT(
         this=exp.Count(this=exp.column(component.column)), expression=exp.Literal.number(0)
     )
-    return exp.Case(ifs=[exp.If(this=present, true=total)], default=exp.Literal.number(0))
+    if not component.centred:
+        return exp.Case(ifs=[exp.If(this=present, true=total)], default=exp.Literal.number(0))
+    # A unit without a value counts as 0 (clamped to the bounds), so that adding back the
+    # midpoint once per unit gives the sum of the clamped totals.
+    absent = _number(min(max(0.0, low), high))
+    chosen = exp.Case(ifs=[exp.If(this=present, true=total)], default=absent)
+    return exp.Sub(this=chosen, expression=_number((low + high) / 2))

@@ -309,3 +309,21 @@ def test_groups_whose_keys_are_one_float_are_still_two_groups(enclave) -> None:
     for _ in range(20):
         released = _ask(enclave, "SELECT balance, COUNT(*) FROM city.accounts GROUP BY balance")
         assert len(released.released.rows) == 1
+
+
+def test_a_centred_sums_interval_holds_at_least_95_percent_of_the_time(enclave) -> None:
+    """Where selection releases each group's unit count, a sum is its centred sum plus the
+    midpoint times that count; the stated half-width covers both."""
+    truth: dict[int, int] = {}
+    for i in range(PERSONS):
+        age = 20 + i % 60
+        truth[age] = truth.get(age, 0) + 10_000 + (i * 37) % 90_000
+    hits = total = 0
+    for _ in range(60):
+        released = _ask(enclave, "SELECT age, SUM(income) AS s FROM city.people GROUP BY age")
+        width = released.privacy["columns"]["s"]["half_width_95"]
+        assert released.privacy["columns"]["s"]["centred_on"] == 100_000
+        for age, value in released.released.rows:
+            hits += abs(value - truth[age]) <= width
+            total += 1
+    assert total > 60 * 50 and hits / total >= 0.95
