@@ -57,8 +57,10 @@ class Component:
     bounds: tuple[float, float] = (0.0, 1.0)
     # The fraction a quantile asks for.
     fraction: float = 0.5
-    # A centred sum adds each unit's clamped total less the bounds' midpoint.
+    # A centred sum adds each unit's clamped total less the bounds' midpoint; a unit without
+    # a value adds 0 when `present_only`, else 0 clamped to the bounds, less the midpoint.
     centred: bool = False
+    present_only: bool = False
 
     @property
     def candidates(self) -> list[float]:
@@ -194,6 +196,8 @@ class _Rewrite:
         # Whether sums are centred on their bounds' midpoint: where partition selection
         # releases each group's unit count anyway, the midpoint times that count costs no ε.
         self.centred = False
+        # Whether each unit has at most one row in a group.
+        self.one_row_each = False
 
     def column(self, node: exp.Column) -> exp.Column:
         key = (node.table, node.name)
@@ -241,6 +245,8 @@ class _Rewrite:
                 Component(Measure.QUANTILE, argument.name, (low, high), fraction)
             )
             return exp.column(f"veil_x{index}"), Output("quantile", (index,), (low, high))
+        if isinstance(aggregate, exp.Avg) and self.one_row_each:
+            return self.mean_of_single_rows(argument.name, low, high)
         total = self.component(
             Component(Measure.SUM, argument.name, (low, high), centred=self.centred)
         )
@@ -262,6 +268,25 @@ class _Rewrite:
         )
         clamped = exp.func("LEAST", exp.func("GREATEST", mean, _number(low)), _number(high))
         return clamped, Output("mean", (*used, count), (low, high))
+
+    def mean_of_single_rows(
+        self, column: str, low: float, high: float
+    ) -> tuple[exp.Expression, Output]:
+        """With one row per unit and group, a mean is the midpoint plus the noisy sum of the
+        values less the midpoint over their noisy count: half a sum's sensitivity, and no
+        unit count to pay for."""
+        midpoint = (low + high) / 2
+        total = self.component(
+            Component(Measure.SUM, column, (low, high), centred=True, present_only=True)
+        )
+        count = self.component(Component(Measure.ROWS, column))
+        shift = exp.Div(
+            this=exp.column(f"veil_x{total}"),
+            expression=exp.func("GREATEST", exp.column(f"veil_x{count}"), exp.Literal.number(1)),
+        )
+        mean = exp.Add(this=_number(midpoint), expression=shift)
+        clamped = exp.func("LEAST", exp.func("GREATEST", mean, _number(low)), _number(high))
+        return clamped, Output("mean", (total, count), (low, high))
 
     def bounds(self, column: exp.Expression) -> tuple[float, float]:
         described = (
@@ -331,6 +356,7 @@ def _branch(
     keys = [rewrite.rename_columns(e) for e in group.expressions] if group is not None else []
     domain = _public_domain(keys, rewrite, cards)
     rewrite.centred = bool(keys) and domain is None
+    rewrite.one_row_each = contribution.max_rows == 1
     projections, outputs = [], []
     for projection in clauses_c[: len(select_c.expressions) - 1]:
         inner = rewrite.rename_columns(
@@ -651,8 +677,12 @@ def _per_unit(component: Component) -> exp.Expression:
     )
     if not component.centred:
         return exp.Case(ifs=[exp.If(this=present, true=total)], default=exp.Literal.number(0))
+    midpoint = _number((low + high) / 2)
+    if component.present_only:
+        shifted = exp.Sub(this=total, expression=midpoint)
+        return exp.Case(ifs=[exp.If(this=present, true=shifted)], default=exp.Literal.number(0))
     # A unit without a value counts as 0 (clamped to the bounds), so that adding back the
     # midpoint once per unit gives the sum of the clamped totals.
     absent = _number(min(max(0.0, low), high))
     chosen = exp.Case(ifs=[exp.If(this=present, true=total)], default=absent)
-    return exp.Sub(this=chosen, expression=_number((low + high) / 2))
+    return exp.Sub(this=chosen, expression=midpoint)
