@@ -17,7 +17,8 @@ from sandbox.disclosure import Released
 from sandbox.errors import Cancelled
 from sandbox.guard import Analysis
 from sandbox.privacy.answer import Budget, cost, released_under_dp
-from sandbox.privacy.plan import Contribution, PrivateQuery
+from sandbox.privacy.plan import PrivateQuery
+from sandbox.privacy.terms import Contribution
 
 
 class Envelope:

@@ -14,7 +14,8 @@ from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
 from sandbox.guard.dominance import magnitude_channels
 from sandbox.guard.syntax import QUANTILES
 from sandbox.privacy.answer import Budget, PrivateAnswer, answer
-from sandbox.privacy.plan import Contribution, PrivateQuery, private_query
+from sandbox.privacy.plan import PrivateQuery, private_query
+from sandbox.privacy.terms import Contribution
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 

@@ -12,15 +12,8 @@ from sandbox.disclosure import Released
 from sandbox.errors import QueryRejected, Violation
 from sandbox.privacy import mechanisms
 from sandbox.privacy.mechanisms import ALPHA
-from sandbox.privacy.plan import (
-    GROUP_ID,
-    UNITS_COLUMN,
-    Branch,
-    Component,
-    Measure,
-    Output,
-    PrivateQuery,
-)
+from sandbox.privacy.plan import Branch, PrivateQuery
+from sandbox.privacy.terms import GROUP_ID, UNITS_COLUMN, Component, Measure, Output
 
 RunSql = Callable[[str], tuple[list[str], list[list], bool]]
 

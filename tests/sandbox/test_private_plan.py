@@ -11,7 +11,8 @@ from sandbox.cards import parse_card
 from sandbox.errors import QueryRejected
 from sandbox.guard import analyse
 from sandbox.privacy.answer import Budget, answer, cost
-from sandbox.privacy.plan import Contribution, private_query
+from sandbox.privacy.plan import private_query
+from sandbox.privacy.terms import Contribution
 from sandbox.store import catalog_name
 from sandbox.worker import _plain
 

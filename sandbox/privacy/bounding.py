@@ -1,0 +1,260 @@
+"""The SQL of a branch's bounded aggregation: each unit's rows cut to its bounds, one row per unit
+and group, exact aggregates per group; and the histograms quantiles are chosen from."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from sandbox.guard.syntax import DIALECT
+from sandbox.privacy.terms import (
+    GROUP_ID,
+    QUANTILE_CANDIDATES,
+    UNITS_COLUMN,
+    Component,
+    Contribution,
+    Measure,
+)
+
+
+def _literal(value: object) -> exp.Expression:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def number(value: float) -> exp.Expression:
+    return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=exp.DataType.build("DOUBLE"))
+
+
+def bounded_sql(
+    select_c: exp.Select,
+    columns: dict[tuple[str, str], str],
+    components: list[Component],
+    extras: list[exp.Expression],
+    keys: list[exp.Expression],
+    unit_columns: list[exp.Expression],
+    contribution: Contribution,
+    domain: list[tuple] | None,
+    ctes: exp.With | None,
+) -> tuple[str, dict[int, str]]:
+    """Rows with their unit, each unit cut to its bounds, then exact aggregates per group; and
+    for each quantile, the bounded values of each group counted per candidate."""
+    rows = select_c.copy()
+    for clause in ("group", "having", "order", "distinct", "with_"):
+        rows.set(clause, None)
+    projections = [
+        exp.alias_(exp.column(column, table=table), name)
+        for (table, column), name in columns.items()
+    ]
+    unit = (
+        unit_columns[0]
+        if len(unit_columns) == 1
+        else exp.Coalesce(this=unit_columns[0], expressions=unit_columns[1:])
+    )
+    rows.set("expressions", [*projections, exp.alias_(unit, "veil_pu")])
+    unit_ref = exp.column("veil_pu")
+    windows = [
+        exp.alias_(
+            exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[unit_ref.copy(), *(k.copy() for k in keys)],
+                order=exp.Order(expressions=[exp.Ordered(this=exp.Rand())]),
+            ),
+            "veil_r",
+        )
+    ]
+    kept = exp.LTE(this=exp.column("veil_r"), expression=exp.Literal.number(contribution.max_rows))
+    if keys:
+        spread = exp.func("HASH", *(k.copy() for k in keys), unit_ref.copy())
+        windows.append(
+            exp.alias_(
+                exp.Window(
+                    this=exp.func("DENSE_RANK"),
+                    partition_by=[unit_ref.copy()],
+                    order=exp.Order(
+                        expressions=[
+                            exp.Ordered(this=e) for e in (spread, *(k.copy() for k in keys))
+                        ]
+                    ),
+                ),
+                "veil_g",
+            )
+        )
+        kept = exp.and_(
+            kept,
+            exp.LTE(
+                this=exp.column("veil_g"), expression=exp.Literal.number(contribution.max_groups)
+            ),
+        )
+    ranked = exp.select(exp.Star(), *windows).from_(exp.Subquery(this=rows, alias="veil_rows"))
+    if domain is not None:
+        for position, key in enumerate(keys):
+            values = sorted({group[position] for group in domain}, key=repr)
+            ranked.where(
+                exp.In(this=key.copy(), expressions=[_literal(v) for v in values]), copy=False
+            )
+    bounded = (
+        exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked")).where(kept)
+    )
+    # Each unit's rows in a group become one row: its counts, and its sums clamped to the
+    # measure's bounds, so a sum moves by at most the bound per group whatever the rows.
+    per_unit = exp.select(
+        exp.alias_(unit_ref.copy(), "veil_pu"),
+        *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        *(exp.alias_(_per_unit(c), f"veil_y{i}") for i, c in enumerate(components)),
+    ).from_(exp.Subquery(this=bounded, alias="veil_bounded"))
+    per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
+    units = exp.Subquery(this=per_unit, alias="veil_units_rows")
+    key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
+    if domain is not None:
+        names = [f"veil_d{i}" for i in range(len(keys))]
+        values = exp.values(
+            [tuple(_literal(v) for v in group) for group in domain],
+            alias="veil_domain",
+            columns=names,
+        )
+        condition = exp.and_(
+            *(
+                exp.EQ(this=k, expression=exp.column(n, table="veil_domain"))
+                for k, n in zip(key_refs, names, strict=True)
+            )
+        )
+        key_refs = [exp.column(n, table="veil_domain") for n in names]
+        query = exp.select().from_(values).join(units, on=condition, join_type="left")
+    else:
+        query = exp.select().from_(units)
+    # Computed from each group's released key alone, never from its rows.
+    per_group = [over_keys(e, keys, key_refs) for e in extras]
+    totals = [
+        exp.Coalesce(
+            this=exp.Sum(this=exp.column(f"veil_y{i}", table="veil_units_rows")),
+            expressions=[exp.Literal.number(0)],
+        )
+        for i in range(len(components))
+    ]
+    outputs: list[exp.Expression] = []
+    outputs += [exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
+    outputs += [exp.alias_(e, f"veil_e{i}") for i, e in enumerate(per_group)]
+    outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
+    distinct = exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
+    outputs.append(exp.alias_(exp.Count(this=distinct), UNITS_COLUMN))
+    outputs.append(exp.alias_(group_id(key_refs), GROUP_ID))
+    query.set("expressions", outputs)
+    if keys:
+        query.group_by(*(k.copy() for k in key_refs), copy=False)
+        query.order_by(*(exp.Literal.number(i + 1) for i in range(len(keys))), copy=False)
+    histograms = {
+        index: _histogram_sql(bounded, keys, component, ctes)
+        for index, component in enumerate(components)
+        if component.measure is Measure.QUANTILE
+    }
+    if ctes is not None:
+        query.set("with_", ctes.copy())
+    return query.sql(dialect=DIALECT, identify=True), histograms
+
+
+def _histogram_sql(
+    bounded: exp.Select, keys: list[exp.Expression], component: Component, ctes: exp.With | None
+) -> str:
+    """Each group's values of one measure, snapped down to the nearest candidate, counted."""
+    low, high = component.bounds
+    value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
+    steps = QUANTILE_CANDIDATES - 1
+    if high > low:
+        position = exp.Mul(
+            this=exp.paren(
+                exp.Div(
+                    this=exp.paren(exp.Sub(this=value, expression=number(low))),
+                    expression=number(high - low),
+                )
+            ),
+            expression=exp.Literal.number(steps),
+        )
+        index = exp.func(
+            "LEAST",
+            exp.func(
+                "GREATEST",
+                exp.Cast(this=exp.Floor(this=position), to=exp.DataType.build("INTEGER")),
+                exp.Literal.number(0),
+            ),
+            exp.Literal.number(steps),
+        )
+    else:
+        index = exp.Literal.number(0)
+    query = exp.select(
+        exp.alias_(group_id(keys), GROUP_ID),
+        exp.alias_(index, "veil_bin"),
+        exp.alias_(exp.Count(this=exp.Star()), "veil_n"),
+    ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"))
+    query.where(
+        exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
+    )
+    query.group_by(exp.Literal.number(1), exp.Literal.number(2), copy=False)
+    if ctes is not None:
+        query.set("with_", ctes.copy())
+    return query.sql(dialect=DIALECT, identify=True)
+
+
+def group_id(keys: list[exp.Expression]) -> exp.Expression:
+    """One text per group, different for different keys: each key's text with its length
+    before it (-1 for NULL), so no two groups share one, as floats made of DECIMALs could."""
+    parts: list[exp.Expression] = []
+    for key in keys:
+        text = exp.Cast(this=key.copy(), to=exp.DataType.build("VARCHAR"))
+        length = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.Is(this=key.copy(), expression=exp.Null()), true=exp.Literal.number(-1)
+                )
+            ],
+            default=exp.Length(this=text.copy()),
+        )
+        parts += [exp.Cast(this=length, to=exp.DataType.build("VARCHAR")), text]
+    if not parts:
+        return exp.Literal.string("")
+    return exp.Cast(this=exp.func("LIST_VALUE", *parts), to=exp.DataType.build("VARCHAR"))
+
+
+def over_keys(
+    node: exp.Expression, keys: list[exp.Expression], refs: list[exp.Expression]
+) -> exp.Expression:
+    """A copy of `node` with every whole GROUP BY expression replaced by its reference."""
+
+    def swap(part: exp.Expression) -> exp.Expression:
+        for key, ref in zip(keys, refs, strict=True):
+            if part == key:
+                return ref.copy()
+        return part
+
+    return node.copy().transform(swap)
+
+
+def _per_unit(component: Component) -> exp.Expression:
+    """One unit's part of a component in one group, from its bounded rows (a quantile's comes
+    from its histogram instead)."""
+    if component.measure is Measure.UNITS:
+        return exp.Literal.number(1)
+    if component.measure is Measure.QUANTILE:
+        return exp.Literal.number(0)
+    if component.measure is Measure.ROWS:
+        counted = exp.column(component.column) if component.column else exp.column("veil_r")
+        return exp.Count(this=counted)
+    low, high = component.bounds
+    value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
+    total = exp.func("LEAST", exp.func("GREATEST", exp.Sum(this=value), number(low)), number(high))
+    present = exp.GT(
+        this=exp.Count(this=exp.column(component.column)), expression=exp.Literal.number(0)
+    )
+    if not component.centred:
+        return exp.Case(ifs=[exp.If(this=present, true=total)], default=exp.Literal.number(0))
+    midpoint = number((low + high) / 2)
+    if component.present_only:
+        shifted = exp.Sub(this=total, expression=midpoint)
+        return exp.Case(ifs=[exp.If(this=present, true=shifted)], default=exp.Literal.number(0))
+    # A unit without a value counts as 0 (clamped to the bounds), so that adding back the
+    # midpoint once per unit gives the sum of the clamped totals.
+    absent = number(min(max(0.0, low), high))
+    chosen = exp.Case(ifs=[exp.If(this=present, true=total)], default=absent)
+    return exp.Sub(this=chosen, expression=midpoint)
