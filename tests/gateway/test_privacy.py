@@ -330,3 +330,15 @@ def test_a_column_read_from_one_row_of_a_group_is_refused(wide: Server) -> None:
         refused = wide.query(sql)
         assert refused.status_code == 422, refused.json()
         assert refused.json()["error"]["violations"] == [{"rule": "dp_ungrouped_column"}]
+
+
+def test_honest_questions_over_thousands_of_people_are_within_one_percent(wide: Server) -> None:
+    """At the shipped ε (1 per query) over 3,001 people, one statistic per question."""
+    incomes = [10_000 + (i * 37) % 90_000 for i in range(PERSONS)] + [TARGET_INCOME]
+    truth = {"COUNT(*)": len(incomes), "SUM(income)": sum(incomes),
+             "AVG(income)": sum(incomes) / len(incomes)}  # fmt: skip
+    for i in range(5):
+        for statistic, true in truth.items():
+            body = wide.query(f"SELECT {statistic} FROM city.people WHERE age >= -{i}").json()
+            assert body["privacy"]["epsilon"] == pytest.approx(1.0)
+            assert abs(body["rows"][0][0] - true) <= 0.01 * true, statistic
