@@ -3,12 +3,17 @@ free, budgets are spent once and run out with a 429 that names the asset."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
 import statistics
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.gateway.test_jobs import run, submit, wait
@@ -342,3 +347,61 @@ def test_honest_questions_over_thousands_of_people_are_within_one_percent(wide: 
             body = wide.query(f"SELECT {statistic} FROM city.people WHERE age >= -{i}").json()
             assert body["privacy"]["epsilon"] == pytest.approx(1.0)
             assert abs(body["rows"][0][0] - true) <= 0.01 * true, statistic
+
+
+HEAVY = {
+    **PEOPLE,
+    "id": "city.heavy",
+    "title": "Heavy",
+    "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "value", "type": "INTEGER", "role": "measure", "bounds": [0, 10]},
+    ],
+}
+
+
+def test_a_spend_survives_the_gateway_killed_between_reservation_and_answer(tmp_path) -> None:
+    """kill -9 while a private query runs: its reservation is durable and is not given back;
+    its question stays unanswered, and another question spends afresh."""
+    server = start_server(tmp_path / "home")
+    # One person with 3,000 rows in both assets: the join makes 9 million rows to bound.
+    rows = "person,value\n" + "p0,1\n" * 3000 + "".join(f"p{i},1\n" for i in range(1, 200))
+    with server.client("city-hospital") as client:
+        for card in (HEAVY, dict(HEAVY, id="city.heavy_again")):
+            registered = client.post(
+                "/v1/assets",
+                data={"card": json.dumps(card)},
+                files={"file": ("heavy.csv", io.BytesIO(rows.encode()), "text/csv")},
+            )
+            assert registered.status_code == 201, registered.json()
+    server.grant("analyst", ["city.heavy", "city.heavy_again"], PARTIES)
+    slow = "SELECT COUNT(*) FROM city.heavy a JOIN city.heavy_again b ON a.person = b.person"
+
+    def ask() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the gateway dies under it
+            server.query(slow)
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    control = sqlite3.connect(tmp_path / "home" / "control.db")
+    pending = "SELECT COUNT(*) FROM private_answers WHERE answer IS NULL"
+    spent = "SELECT epsilon_micro FROM privacy_spends WHERE asset = ? AND spender <> '*'"
+    deadline = time.monotonic() + 60
+    while control.execute(pending).fetchone()[0] == 0:
+        assert time.monotonic() < deadline, "the query was never reserved"
+        time.sleep(0.02)
+    server.process.kill()
+    server.process.wait(timeout=20)
+    restarted = start_server(tmp_path / "home", command="serve")
+    try:
+        assert control.execute(pending).fetchone()[0] == 1  # never answered
+        assert control.execute(spent, ("city.heavy",)).fetchone()[0] == 1_000_000
+        again = restarted.query(slow)
+        assert again.status_code == 409  # still counted as being answered, never refunded
+        assert again.json()["error"]["violations"] == [{"rule": "question_in_flight"}]
+        other = restarted.query("SELECT COUNT(*) FROM city.heavy")
+        assert other.status_code == 200, other.json()
+        assert control.execute(spent, ("city.heavy",)).fetchone()[0] == 2_000_000
+    finally:
+        control.close()
+        stop_server(restarted)
