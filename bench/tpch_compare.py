@@ -9,7 +9,10 @@ so drift on a busy machine falls on all three alike:
 - raw: DuckDB in a process of its own, on an unencrypted database file of the same tables,
   the query text as written; the time is `execute` and `fetchall` inside that process;
 - enclave: `Enclave.analyse` and `Enclave.run` from this process, the path every query takes
-  (parse, guard, rewrite, a hardened worker reading the encrypted asset, suppression);
+  under thresholds (parse, guard, rewrite, a hardened worker on the encrypted asset,
+  suppression);
+- dp: the same under differential privacy (`Enclave.private` and `Enclave.run_private`: the
+  contribution-bounded aggregation, OpenDP's noise and selection, the finishing query);
 - http: `POST /v1/queries` against `veil serve`, adding authentication, the policy decision,
   pricing and a signed ledger append before the answer.
 
@@ -41,12 +44,17 @@ from tpch_queries import QUERIES
 from sandbox.duck import Limits
 from sandbox.enclave import Enclave, Thresholds
 from sandbox.keys import load_master_key
+from sandbox.privacy.answer import Budget
+from sandbox.privacy.terms import Contribution
 from sandbox.store import AssetStore
 from sandbox.worker import WorkerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "tpch_compare.json"
-WAYS = ("raw", "enclave", "http")
+WAYS = ("raw", "enclave", "dp", "http")
+# The dp way's terms: the shipped ε and δ per query.
+DP_BUDGET = Budget(epsilon=1.0, delta=1e-7)
+DP_CONTRIBUTION = Contribution(max_groups=4, max_rows=50)
 MIN_UNITS = 10
 TIMEOUT_S = 600.0
 
@@ -177,10 +185,15 @@ def compare(scale: float, repeat: int, threads: int, memory: str) -> dict:
                     outcome = enclave.run(enclave.analyse(sql), Thresholds(MIN_UNITS, 10_000))
                     timed["enclave"] = time.perf_counter_ns() - started
                     started = time.perf_counter_ns()
+                    private = enclave.private(enclave.analyse(sql), DP_CONTRIBUTION)
+                    noisy, _ = enclave.run_private(private, DP_BUDGET)
+                    timed["dp"] = time.perf_counter_ns() - started
+                    started = time.perf_counter_ns()
                     answer = client.post("/v1/queries", json={"sql": sql, "grant_id": grant})
                     timed["http"] = time.perf_counter_ns() - started
                     answer.raise_for_status()
                     rows[name] = {"raw": count, "enclave": len(outcome.released.rows),
+                                  "dp": len(noisy.released.rows),
                                   "http": len(answer.json()["rows"])}  # fmt: skip
                     if round_:
                         for way, ns in timed.items():
@@ -196,6 +209,7 @@ def compare(scale: float, repeat: int, threads: int, memory: str) -> dict:
         queries[name] = figures | {
             "rows_released": rows[name],
             "enclave_over_raw": round(figures["enclave"]["p50_ms"] / figures["raw"]["p50_ms"], 2),
+            "dp_over_raw": round(figures["dp"]["p50_ms"] / figures["raw"]["p50_ms"], 2),
             "http_minus_enclave_ms": round(
                 figures["http"]["p50_ms"] - figures["enclave"]["p50_ms"], 2
             ),
@@ -214,6 +228,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory", default="8GB")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
     command = "python bench/tpch_compare.py " + " ".join(sys.argv[1:])
@@ -227,17 +242,18 @@ def main() -> None:
         "min_distinct_units": MIN_UNITS,
         "scales": [compare(scale, args.repeat, args.threads, args.memory) for scale in scales],
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'scale':>5} {'query':<5} {'raw':>9} {'enclave':>9} {'http':>9} {'ratio':>6}")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'scale':>5} {'query':<5} {'raw':>9} {'enclave':>9} {'dp':>9} {'http':>9} {'ratio':>6}")
     for entry in report["scales"]:
         for name, q in entry["queries"].items():
             print(f"{entry['scale']:>5g} {name:<5} {q['raw']['p50_ms']:>7.1f}ms "
-                  f"{q['enclave']['p50_ms']:>7.1f}ms {q['http']['p50_ms']:>7.1f}ms "
+                  f"{q['enclave']['p50_ms']:>7.1f}ms {q['dp']['p50_ms']:>7.1f}ms "
+                  f"{q['http']['p50_ms']:>7.1f}ms "
                   f"{q['enclave_over_raw']:>5.2f}x")  # fmt: skip
         print(f"      peak memory: raw {entry['peak_memory_mib']['raw']} MiB, "
               f"enclave {entry['peak_memory_mib']['enclave']} MiB")  # fmt: skip
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,9 @@ def card(table: str, scale: float) -> dict:
             "personal_data": False,
         },
         "columns": COLUMNS[table],
+        # Under differential privacy (bench/tpch_compare.py's dp way): a customer's line items
+        # fall in a few groups of one answer, a few dozen in each.
+        "privacy": {"max_groups_per_unit": 4, "max_rows_per_group": 50},
         "pricing": {"per_query_minor": 0, "currency": "CNY"},
         "revenue_shares_bp": {PROVIDER: 10000},
     }
