@@ -42,8 +42,9 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT arg_max(district, cost) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT first(cost) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT any_value(district) FROM hospital.visits", "construct_not_allowed"),
-    ("SELECT median(cost) FROM hospital.visits", "construct_not_allowed"),
-    ("SELECT quantile_cont(cost, 0.99) FROM hospital.visits", "construct_not_allowed"),
+    # The tests' demo answers under thresholds alone, where a quantile is one person's value.
+    ("SELECT median(cost) FROM hospital.visits", "quantile_needs_dp"),
+    ("SELECT quantile_cont(cost, 0.99) FROM hospital.visits", "quantile_needs_dp"),
     ("SELECT mode(age) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT stddev(cost) FROM hospital.visits", "construct_not_allowed"),
     ("SELECT SUM(DISTINCT cost) FROM hospital.visits", "aggregate_argument"),
