@@ -37,12 +37,16 @@ def main() -> None:
     }
     results = {}
     for name, sql in job["queries"].items():
-        probe = snsql.from_df(frame, privacy=Privacy(1.0, job["delta"]), metadata=metadata)
+        probe = snsql.from_df(
+            frame, privacy=Privacy(epsilon=1.0, delta=job["delta"]), metadata=metadata
+        )
         spent_at_one, _ = probe.get_privacy_cost(sql.format(run=0))
         epsilon = job["epsilon"] / float(spent_at_one)
         answers, seconds = [], []
         for run in range(job["runs"]):
-            reader = snsql.from_df(frame, privacy=Privacy(epsilon, job["delta"]), metadata=metadata)
+            reader = snsql.from_df(
+                frame, privacy=Privacy(epsilon=epsilon, delta=job["delta"]), metadata=metadata
+            )
             started = time.perf_counter()
             rows = reader.execute(sql.format(run=run))
             seconds.append(time.perf_counter() - started)
