@@ -29,7 +29,7 @@ from sandbox.privacy.terms import (
     Measure,
     Output,
 )
-from sandbox.privacy.units import one_unit_per_row, origin
+from sandbox.privacy.units import impersonal, one_unit_per_row, origin
 
 
 @dataclass
@@ -276,7 +276,13 @@ def _branch(
 ) -> Branch:
     rewrite = _Rewrite(scope, cards)
     units_projection = next(p for p in select_c.expressions if p.alias == UNITS_COLUMN)
-    unit_columns = [d.expressions[0].copy() for d in units_projection.find_all(exp.Distinct)]
+    # Units of tables that hold no personal data are nobody's: rows are bounded per person.
+    nobody = impersonal(scope, cards)
+    unit_columns = [
+        d.expressions[0].copy()
+        for d in units_projection.find_all(exp.Distinct)
+        if d.expressions[0].table not in nobody
+    ]
     clauses_c = [p for p in select_c.expressions if p is not units_projection]
     clauses_a = list(select_a.expressions)
     for clause in ("having", "order"):

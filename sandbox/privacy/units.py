@@ -28,16 +28,34 @@ def origin(column: exp.Column, scope: Scope, cards: dict[str, AssetCard]) -> Col
 def one_unit_per_row(scope: Scope, cards: dict[str, AssetCard]) -> bool:
     """Whether every row of the scope belongs to one privacy unit: each source does, and joins
     on privacy-unit columns connect them all, so every unit column a row carries is that
-    unit or NULL."""
-    return _unit_columns(scope, cards) is not None
+    unit or NULL. A table whose card states it holds no personal data joins as it may (on a
+    join key): its rows are nobody's."""
+    return _unit_columns(scope, cards, impersonal(scope, cards)) is not None
 
 
-def _unit_columns(scope: Scope, cards: dict[str, AssetCard]) -> set[tuple[str, str]] | None:
+def impersonal(scope: Scope, cards: dict[str, AssetCard]) -> set[str]:
+    """Aliases of the scope's own tables that hold no personal data, unless every table does
+    not: then their units are the ones to bound."""
+    tables = {
+        alias: cards[asset_id(source)]
+        for alias, (_, source) in scope.selected_sources.items()
+        if isinstance(source, exp.Table)
+    }
+    found = {alias for alias, card in tables.items() if card.rights.personal_data is False}
+    everything = len(found) == len(scope.selected_sources)
+    return set() if everything else found
+
+
+def _unit_columns(
+    scope: Scope, cards: dict[str, AssetCard], skipped: set[str] | frozenset[str] = frozenset()
+) -> set[tuple[str, str]] | None:
     """The (source alias, column) pairs equal to the row's unit, or None when rows of the scope
     can carry two units (a join on anything but the privacy unit)."""
     sources = scope.selected_sources
     equal: dict[str, set[tuple[str, str]]] = {}
     for alias, (_, source) in sources.items():
+        if alias in skipped:
+            continue
         if isinstance(source, exp.Table):
             equal[alias] = {(alias, cards[asset_id(source)].privacy_unit.name)}
         elif isinstance(source, Scope):

@@ -55,6 +55,17 @@ ACCOUNTS = {
         {"name": "balance", "type": "DECIMAL(18,0)", "role": "dimension"},
     ],
 }
+EMPLOYERS = {
+    **PEOPLE,
+    "id": "city.employers",
+    "title": "Employers (a reference table: no personal data)",
+    "rights": {"holder": "city", "personal_data": False},
+    "columns": [
+        {"name": "firm", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "employer", "type": "VARCHAR", "role": "join_key"},
+        {"name": "sector", "type": "VARCHAR", "role": "dimension"},
+    ],
+}
 DISTRICTS = ["north", "south", "east", "west"]
 PERSONS = 4000
 # One person in a group of their own: age 103 and district "island" (outside the domain).
@@ -64,7 +75,7 @@ TARGET = {"person": "p_target", "age": 103, "district": "island", "income": 150_
 @pytest.fixture(scope="module")
 def enclave():
     """Real DuckDB holding both assets under their catalog names, and their cards."""
-    cards = {card["id"]: parse_card(card) for card in (PEOPLE, VISITS, ACCOUNTS)}
+    cards = {card["id"]: parse_card(card) for card in (PEOPLE, VISITS, ACCOUNTS, EMPLOYERS)}
     db = duckdb.connect()
     people = [
         (f"p{i}", f"n{i}", 20 + i % 60, DISTRICTS[i % 4], f"z{i % 50}", f"e{i % 7}",
@@ -77,8 +88,11 @@ def enclave():
     visits += [("p0", f"w{i % 40}", "e0", 1000) for i in range(400)]
     # Everyone's balance is 10^16 but the target's, 10^16 + 1: the same number as a float.
     accounts = [(f"p{i}", 10**16) for i in range(PERSONS)] + [("p_target", 10**16 + 1)]
+    # Each employer listed twice (two offices): a join repeats each person's row.
+    employers = [(f"f{i}{o}", f"e{i}", "public" if i < 3 else "private")
+                 for i in range(7) for o in "ab"]  # fmt: skip
     tables = [(cards["city.people"], people, 7), (cards["city.visits"], visits, 4),
-              (cards["city.accounts"], accounts, 2)]  # fmt: skip
+              (cards["city.accounts"], accounts, 2), (cards["city.employers"], employers, 3)]  # fmt: skip
     for card, rows, width in tables:
         catalog = catalog_name(card.id)
         db.execute(f"ATTACH ':memory:' AS {catalog}")
@@ -328,3 +342,19 @@ def test_a_centred_sums_interval_holds_at_least_95_percent_of_the_time(enclave) 
             hits += abs(value - truth[age]) <= width
             total += 1
     assert total > 60 * 50 and hits / total >= 0.95
+
+
+def test_a_join_key_join_with_a_table_of_nobody_is_bounded_per_person(enclave) -> None:
+    """A reference table without personal data joins on a join key: every joined row is one
+    person's, and each person's rows are cut to the bounds after the join."""
+    plan = _plan(
+        enclave,
+        "SELECT e.sector, COUNT(*) AS n FROM city.people p JOIN city.employers e "
+        "ON p.employer = e.employer GROUP BY e.sector",
+    )
+    columns, rows, _ = _run(enclave)(plan.branches[0].sql)
+    counts = {row[0]: row[columns.index("veil_x0")] for row in rows}
+    # Two offices per employer doubled every row; one row per person survives the bound.
+    assert sum(counts.values()) == PERSONS + 1
+    released = answer(plan, Budget(1.0, 1e-7), _run(enclave)).released
+    assert sorted(row[0] for row in released.rows) == ["private", "public"]
