@@ -8,9 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import errors
-from gateway.jobs import write_overdue_runs
 from gateway.limits import RequestGate
-from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.metrics import MetricsMiddleware
 from gateway.routes import (
     assets,
     budgets,
@@ -25,8 +24,10 @@ from gateway.routes import (
     queries,
     settlements,
 )
-from gateway.services import open_services
-from gateway.settings import Settings
+from services.jobs import write_overdue_runs
+from services.metrics import Metrics
+from services.runtime import open_services
+from services.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

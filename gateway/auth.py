@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.control import Principal
 from gateway.errors import ApiError
-from gateway.services import Services
+from governance import Principal
+from services.runtime import Services
 
 MAX_KEY_CHARS = 200
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from gateway.settings import Settings
+from services.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Veil secure data sandbox.")
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the usage ledger.")
@@ -41,7 +41,7 @@ def _settings(home: Path | None, processes: int | None = None) -> Settings:
 @app.command()
 def init(home: Home = None) -> None:
     """Create keys, stores and an admin principal; print the admin key once."""
-    from gateway.services import initialise
+    from services.runtime import initialise
 
     admin_key = initialise(_settings(home))
     if admin_key is None:
@@ -111,7 +111,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 def migrate(home: Home = None) -> None:
     """Bring the control store and the ledger to the newest schema, then exit (a deployment's
     migration Job runs this before the gateways start)."""
-    from gateway.services import migrate_stores
+    from services.runtime import migrate_stores
 
     migrate_stores(_settings(home))
     typer.echo(json.dumps({"migrated": True}))
@@ -121,7 +121,7 @@ def migrate(home: Home = None) -> None:
 def keys_rotate_master(home: Home = None) -> None:
     """Replace the master key and wrap every asset's data key under the new one. Stop every
     gateway first; if interrupted, run it again to finish."""
-    from gateway.keys import rotate_master_key
+    from services.keys import rotate_master_key
 
     settings = _settings(home)
     if not settings.master_key_path.exists():
@@ -134,7 +134,7 @@ def keys_rotate_master(home: Home = None) -> None:
 def keys_rotate_signing(home: Home = None) -> None:
     """Replace the ledger's signing key; the log records the change under both keys. Stop
     every gateway first; if interrupted, run it again to finish."""
-    from gateway.keys import rotate_signing_key
+    from services.keys import rotate_signing_key
 
     settings = _settings(home)
     if not settings.signing_key_path.exists():

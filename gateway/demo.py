@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.app import create_app
-from gateway.control import SUPERVISOR_PARTY
-from gateway.services import initialise
-from gateway.settings import Settings
+from governance import SUPERVISOR_PARTY
 from sandbox.demo import write_demo_assets
+from services.runtime import initialise
+from services.settings import Settings
 
 with warnings.catch_warnings():
     # Starlette's test client suggests httpx2; the in-process client is all the demo needs.

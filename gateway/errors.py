@@ -9,10 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.control import ControlError
+from governance import ControlError, NotFound
 from ledger import LedgerError
 from policies import PolicyError
 from sandbox.errors import SandboxError
+from services import errors as refusals
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,25 @@ HTTP_CODES = {
 }
 
 
+# The HTTP status of each kind of refusal the services and the governance domain raise.
+STATUS_OF = {
+    refusals.Denied: 403,
+    refusals.Missing: 404,
+    refusals.Conflict: 409,
+    refusals.Invalid: 422,
+    refusals.Exhausted: 429,
+    refusals.Busy: 429,
+    NotFound: 404,
+    ControlError: 409,
+}
+
+
+def status_of(exc: Exception) -> int:
+    return next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
+
+
 class ApiError(Exception):
-    """An error the gateway raises itself, already in client-safe words."""
+    """An HTTP-only refusal (authentication, upload size), already in client-safe words."""
 
     def __init__(
         self, status: int, code: str, message: str, violations: list[dict] | None = None
@@ -59,9 +77,13 @@ def install(app: FastAPI) -> None:
     async def _sandbox(_: Request, exc: SandboxError):
         return _respond(exc.status, exc.code, exc.message, [v.as_dict() for v in exc.violations])
 
+    @app.exception_handler(refusals.ServiceError)
+    async def _refused(_: Request, exc: refusals.ServiceError):
+        return _respond(status_of(exc), exc.code, exc.message, exc.violations)
+
     @app.exception_handler(ControlError)
     async def _control(_: Request, exc: ControlError):
-        return _respond(exc.status, exc.code, exc.message)
+        return _respond(status_of(exc), exc.code, exc.message)
 
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, exc: LedgerError):

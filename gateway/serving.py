@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from gateway.settings import Settings
+from services.settings import Settings
 
 
 class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -34,7 +34,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
         uvicorn.run(create_app(settings), **options)
         return
-    from gateway.services import prepare_processes
+    from services.runtime import prepare_processes
 
     prepare_processes(settings)
     # Each process builds its app from the environment, as `create_app()` reads it.

@@ -13,14 +13,15 @@ from fastapi import APIRouter, Body, Depends, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, Permit, asset_input, asset_inputs
-from gateway.control import LIVE, GrantStatus, utc_now
+from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from gateway.services import Services
+from governance import LIVE, GrantStatus, utc_now
 from ledger import canonical_json
 from sandbox.cards import AssetCard, parse_card
 from sandbox.dcat import CONTEXT, catalog, dataset
 from sandbox.store import DestroyedAsset, StoredAsset
+from services.authorisation import Permit, asset_input, asset_inputs
+from services.runtime import Services
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 catalog_router = APIRouter(prefix="/v1", tags=["assets"])

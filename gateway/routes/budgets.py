@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
-from gateway.budgets import EVERYONE
+from governance.budgets import EVERYONE
 
 router = APIRouter(prefix="/v1", tags=["budgets"])
 

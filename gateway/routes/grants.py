@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, Permit, asset_inputs, grant_input
-from gateway.control import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
+from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from gateway.services import Services
+from governance import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
 from sandbox.cards import PURPOSE, AssetCard, Role
+from services.authorisation import Permit, asset_inputs, grant_input
+from services.runtime import Services
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 

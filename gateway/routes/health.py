@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from gateway.auth import Scraper, Veil
-from gateway.services import Services
+from services.runtime import Services
 
 router = APIRouter(tags=["operations"])
 

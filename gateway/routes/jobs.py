@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Caller, Veil
 from gateway.authorisation import Allowed, scoped
-from gateway.control import Principal
 from gateway.errors import ApiError
-from gateway.job_records import Job, JobStatus
-from gateway.job_views import shown
-from gateway.jobs import SCOPE, JobRequest, cancel, decide_release, submit
-from gateway.services import Services
+from governance import Principal
+from governance.job_records import Job, JobStatus
 from sandbox.jobs.gate import MAX_CODE_CHARS
+from services.job_views import shown
+from services.jobs import SCOPE, JobRequest, cancel, decide_release, submit
+from services.runtime import Services
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
-from gateway.ledger_access import readable_entries, reader
+from services.ledger_access import readable_entries, reader
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 

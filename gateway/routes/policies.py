@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
-from gateway.control import utc_now
 from gateway.errors import ApiError
+from governance import utc_now
 from policies import PolicyInvalid, PolicySet
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])

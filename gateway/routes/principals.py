@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
-from gateway.authorisation import Allowed, Permit
-from gateway.control import Principal, utc_now
+from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from gateway.services import Services
+from governance import Principal, utc_now
 from sandbox.cards import PRINCIPAL_ID
+from services.authorisation import Permit
+from services.runtime import Services
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"])
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Caller, Veil
 from gateway.authorisation import scoped
-from gateway.querying import SCOPE, AuthorisedQuery, QueryRequest, authorise_query, run_query
 from sandbox.guard.syntax import MAX_SQL_CHARS
+from services.queries import SCOPE, AuthorisedQuery, QueryRequest, authorise_query, run_query
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
 

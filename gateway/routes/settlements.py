@@ -14,8 +14,8 @@ from fastapi.responses import Response
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from gateway.ledger_access import reader
 from ledger import PAYEE, PostingLine, Settlement, settle, usage
+from services.ledger_access import reader
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 

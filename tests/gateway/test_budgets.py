@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.budgets import EVERYONE, Allowance, BudgetExhausted, Budgets, QuestionInFlight
-from gateway.control import ControlStore
+from governance import ControlStore
+from governance.budgets import EVERYONE, Allowance, BudgetExhausted, Budgets, QuestionInFlight
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWANCE = Allowance("city.people", epsilon=10.0, delta=1e-5, cap_epsilon=12.0, cap_delta=1e-4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.control import ControlStore, SuspensionKind
+from governance import ControlStore, SuspensionKind
 from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
 
 

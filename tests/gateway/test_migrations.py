@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway.budgets import privacy_spends, private_answers
-from gateway.control import SUPERVISOR_PARTY, ControlStore, metadata, migrate
-from gateway.job_records import jobs
+from governance import SUPERVISOR_PARTY, ControlStore, metadata, migrate
+from governance.budgets import privacy_spends, private_answers
+from governance.job_records import jobs
 
 # The jobs and budget tables are declared beside their code, on the control store's metadata.
 assert jobs.metadata is privacy_spends.metadata is private_answers.metadata is metadata

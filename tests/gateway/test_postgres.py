@@ -129,7 +129,7 @@ def _grant_with_quotas(store, method: str, quotas: dict):
 
 
 def test_quota_reservations_on_postgres_never_overspend(database_url) -> None:
-    from gateway.control import ControlStore
+    from governance import ControlStore
 
     stores = [ControlStore(database_url), ControlStore(database_url)]  # two gateway processes
     grant = _grant_with_quotas(stores[0], "sql", {"queries_per_day": 5, "rows_scanned": 1_000})
@@ -150,7 +150,7 @@ def test_quota_reservations_on_postgres_never_overspend(database_url) -> None:
 def test_held_job_envelopes_on_postgres_never_overspend(database_url) -> None:
     """Held jobs reserve as many queries as the quotas still allow, all at once: from two
     processes at the same time, what they reserve adds up to the quota exactly."""
-    from gateway.control import ControlStore
+    from governance import ControlStore
 
     stores = [ControlStore(database_url), ControlStore(database_url)]
     grant = _grant_with_quotas(stores[0], "job", {"queries_per_day": 250, "rows_scanned": 10_000})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway import refusals
-from gateway.refusals import RefusalWatch
+from services import refusals
+from services.refusals import RefusalWatch
 
 
 class Clock:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from gateway.running import Running, RunningWork
-from gateway.shared_policy import MARKER_FILE, SNAPSHOT_FILE, SharedPolicy
 from policies import EmbeddedEngine
 from sandbox.changes import ChangeMarker
+from services.running import Running, RunningWork
+from services.shared_policy import MARKER_FILE, SNAPSHOT_FILE, SharedPolicy
 
 FREEZE = """package veil.authz
 

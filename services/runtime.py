@@ -9,18 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.budgets import Budgets
-from gateway.control import ControlStore, utc_now
-from gateway.job_queue import JobQueue
-from gateway.job_records import JobRecords
-from gateway.keys import load_master_keys, metrics_token
-from gateway.ledger_watch import LedgerWatch
-from gateway.metrics import Metrics, State
-from gateway.refusals import RefusalWatch
-from gateway.running import Running, RunningWork
-from gateway.settings import Settings
-from gateway.shared_policy import SharedPolicy, publish
-from gateway.throttle import InFlight
+from governance import ControlStore, utc_now
+from governance.budgets import Budgets
+from governance.job_records import JobRecords
 from ledger import Ledger, generate_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
@@ -31,6 +22,15 @@ from sandbox.errors import SandboxError
 from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key
 from sandbox.worker import WorkerConfig
+from services.job_queue import JobQueue
+from services.keys import load_master_keys, metrics_token
+from services.ledger_watch import LedgerWatch
+from services.metrics import Metrics, State
+from services.refusals import RefusalWatch
+from services.running import Running, RunningWork
+from services.settings import Settings
+from services.shared_policy import SharedPolicy, publish
+from services.throttle import InFlight
 
 log = logging.getLogger(__name__)
 # How often each gateway process expires the grants whose term is over.

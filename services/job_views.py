@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.control import Principal
-from gateway.job_records import Job, JobStatus
+from governance import Principal
+from governance.job_records import Job, JobStatus
 
 # What a developer may always see: what it sent, and the job's place in the queue.
 ALWAYS_SHOWN = ("id", "status", "developer", "grant_id", "code_sha256", "submitted_at")

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway.errors import ApiError
+from services.errors import Busy
 
 
 class InFlight:
@@ -22,11 +22,7 @@ class InFlight:
     def hold(self, principal_id: str) -> Iterator[None]:
         with self._lock:
             if self._running.get(principal_id, 0) >= self.limit:
-                raise ApiError(
-                    429,
-                    "RATE_LIMITED",
-                    f"at most {self.limit} {self.what} may run at once per principal",
-                )
+                raise Busy(f"at most {self.limit} {self.what} may run at once per principal")
             self._running[principal_id] = self._running.get(principal_id, 0) + 1
         try:
             yield

@@ -6,8 +6,8 @@ import logging
 import threading
 import time
 
-from gateway.metrics import Metrics
 from ledger import Ledger, LedgerUnavailable
+from services.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

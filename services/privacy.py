@@ -9,8 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.budgets import Allowance, BudgetExhausted
-from gateway.services import Services
+from governance.budgets import Allowance, BudgetExhausted
 from ledger import canonical_json
 from policies import Noise
 from sandbox.disclosure import Released
@@ -19,6 +18,7 @@ from sandbox.guard import Analysis
 from sandbox.privacy.answer import Budget, cost, released_under_dp
 from sandbox.privacy.plan import PrivateQuery
 from sandbox.privacy.terms import Contribution
+from services.runtime import Services
 
 
 class Envelope:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
-from gateway.control import Principal
-from gateway.jobs import HELD_OUTCOME
-from gateway.services import Services
+from governance import Principal
 from ledger import Entry, parties
+from services.jobs import HELD_OUTCOME
+from services.runtime import Services
 
 OVERSEERS = ("supervisor", "operator", "admin")
 # What a held job's developer may read about it: what it sent, and a reviewer's decision.

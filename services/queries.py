@@ -12,12 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
-from gateway.authorisation import asset_inputs, decide
-from gateway.budgets import BudgetExhausted, QuestionInFlight
-from gateway.control import Grant, Principal, utc_now
-from gateway.errors import ApiError
-from gateway.privacy import Envelope, PrivateRelease, answer_private
-from gateway.services import Services
+from governance import Grant, Principal, utc_now
+from governance.budgets import BudgetExhausted, QuestionInFlight
 from ledger import (
     ENVELOPE_PLAN,
     AssetUse,
@@ -33,6 +29,10 @@ from sandbox.disclosure import Dominance, Released
 from sandbox.enclave import QueryOutcome, Thresholds
 from sandbox.errors import Cancelled, EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
+from services.authorisation import asset_inputs, decide
+from services.errors import Conflict, Denied, Exhausted
+from services.privacy import Envelope, PrivateRelease, answer_private
+from services.runtime import Services
 
 SCOPE = "query:run"
 # The grant method each data scope uses; a job's queries are decided under the job's scope.
@@ -179,9 +179,7 @@ def authorise_query(
         record["decision"].update(allow=False, reasons=[MANUAL_REVIEW])
     if not decision.allow:
         _record(veil, dict(record, outcome="denied"), "denied")
-        raise ApiError(
-            403,
-            "POLICY_DENIED",
+        raise Denied(
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
         )
@@ -204,9 +202,7 @@ def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn
     """Record the query as denied over `exhausted`, then answer 429."""
     decision = dict(record["decision"], allow=False, reasons=[QUOTA_EXHAUSTED])
     _record(veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied")
-    raise ApiError(
-        429,
-        "BUDGET_EXHAUSTED",
+    raise Exhausted(
         f"the grant's {exhausted} quota does not allow this query",
         [{"rule": QUOTA_EXHAUSTED, "column": exhausted}],
     )
@@ -355,18 +351,14 @@ def _answer_private(
         decision = dict(record["decision"], allow=False, reasons=[BUDGET_EXHAUSTED])
         denied = dict(record, decision=decision, outcome="denied", budget=exc.asset)
         _record(veil, denied, "denied")
-        raise ApiError(
-            429,
-            "BUDGET_EXHAUSTED",
+        raise Exhausted(
             f"the privacy budget for {exc.asset} this month does not allow this query",
             [{"rule": BUDGET_EXHAUSTED, "column": exc.asset}],
         ) from exc
     except QuestionInFlight as exc:
         decision = dict(record["decision"], allow=False, reasons=[QUESTION_IN_FLIGHT])
         _record(veil, dict(record, decision=decision, outcome="denied"), "denied")
-        raise ApiError(
-            409,
-            "CONFLICT",
+        raise Conflict(
             "the same question is being answered now; ask again for its answer",
             [{"rule": QUESTION_IN_FLIGHT}],
         ) from exc
@@ -415,9 +407,7 @@ def _released_under(veil: Services, key: str, fingerprint: str) -> dict | None:
         return None
     entry = json.loads(earlier.data)
     if entry.get("request_sha256") != fingerprint:
-        raise ApiError(
-            409, "CONFLICT", "this Idempotency-Key was already used for a different request"
-        )
+        raise Conflict("this Idempotency-Key was already used for a different request")
     return entry
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 
-from gateway.settings import Settings
 from ledger import Ledger, Receipt, generate_signing_key, load_signing_key
 from sandbox.keys import create_master_key, load_master_key
 from sandbox.store import AssetStore
+from services.settings import Settings
 
 
 def load_master_keys(settings: Settings) -> tuple[bytes, bytes | None]:

@@ -22,19 +22,8 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.authorisation import asset_inputs, decide, refuse
-from gateway.control import Grant, GrantStatus, Principal, utc_now
-from gateway.errors import ApiError
-from gateway.job_records import DECIDABLE, RELEASE_REJECTED, Job, JobStatus
-from gateway.privacy import Envelope, reserve_envelope
-from gateway.querying import (
-    QueryRequest,
-    authorise_query,
-    charge_counted,
-    cost_of,
-    execute_query,
-)
-from gateway.services import Services
+from governance import Grant, GrantStatus, Principal, utc_now
+from governance.job_records import DECIDABLE, RELEASE_REJECTED, Job, JobStatus
 from ledger import ENVELOPE_PLAN, AssetUse, billed_cpu_ms, canonical_json, post, price
 from sandbox.cards import Role
 from sandbox.disclosure import Dominance
@@ -48,6 +37,17 @@ from sandbox.jobs.outputs import (
     gate_budget,
 )
 from sandbox.jobs.runner import Answer, AnswerRefused, JobLimits, JobRun
+from services.authorisation import asset_inputs, decide, refuse
+from services.errors import Conflict, Invalid, Missing, ServiceError
+from services.privacy import Envelope, reserve_envelope
+from services.queries import (
+    QueryRequest,
+    authorise_query,
+    charge_counted,
+    cost_of,
+    execute_query,
+)
+from services.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _job_grant(veil: Services, caller: Principal, grant_id: str | None) -> Grant
     if grant_id is not None:
         grant = veil.control.grant(grant_id)  # 404 for an unknown grant
         if grant.developer != caller.id:
-            raise ApiError(404, "NOT_FOUND", "no such grant")
+            raise Missing("no such grant")
         return grant
     usable = [
         grant
@@ -140,12 +140,11 @@ def _job_grant(veil: Services, caller: Principal, grant_id: str | None) -> Grant
         if grant.status is GrantStatus.ACTIVE and "job" in grant.methods
     ]
     if len(usable) != 1:
-        raise ApiError(
-            422,
-            "GRANT_REQUIRED",
+        raise Invalid(
             "name the grant_id the job runs under"
             if usable
             else "no active grant allows jobs; request one with the method job",
+            code="GRANT_REQUIRED",
         )
     return usable[0]
 
@@ -254,7 +253,7 @@ def execute(veil: Services, job_id: str) -> None:
                 veil, query, JOB_DOMINANCE, deadline=began + limits.wall_s,
                 envelope=envelope,
             )  # fmt: skip
-        except (ApiError, SandboxError) as exc:
+        except (ServiceError, SandboxError) as exc:
             raise AnswerRefused(exc.code) from None
         asked.note(executed.entry)
         released = executed.released
@@ -275,7 +274,7 @@ def execute(veil: Services, job_id: str) -> None:
         run = JobRun(status="cancelled", error="CANCELLED", answers=run.answers, cpu_ms=run.cpu_ms)
     _meter(veil, job, grant, run)
     if run.status != "succeeded":
-        veil.job_records.move(job_id, JobStatus(run.status), cpu_ms=run.cpu_ms,
+        veil.job_records.move(job_id, JobStatus(run.status), cpu_ms=billed_cpu_ms(run.cpu_ms),
                               error={"code": run.error, "violations": run.violations})  # fmt: skip
         veil.metrics.jobs.labels(run.status).inc()
         return
@@ -374,7 +373,9 @@ def _gate(
         checked = check_outputs(run.tables, run.answers, rules, budget)
     except OutputRejected as exc:
         error = {"code": exc.code, "violations": [v.as_dict() for v in exc.violations]}
-        veil.job_records.move(job.id, JobStatus.REJECTED, cpu_ms=run.cpu_ms, error=error)
+        veil.job_records.move(
+            job.id, JobStatus.REJECTED, cpu_ms=billed_cpu_ms(run.cpu_ms), error=error
+        )
         rules = [v.rule for v in exc.violations]
         _record_release(veil, job, "rejected", "gate", rules, None)
         veil.refused(job.developer, "rejected", sorted(set(rules)))
@@ -384,7 +385,7 @@ def _gate(
     outputs = {name: table.as_output() for name, table in checked.tables.items()}
     disclosure = {name: table.as_record() for name, table in checked.tables.items()}
     status = JobStatus.REVIEW if review else JobStatus.SUCCEEDED
-    veil.job_records.move(job.id, status, cpu_ms=run.cpu_ms, outputs=outputs,
+    veil.job_records.move(job.id, status, cpu_ms=billed_cpu_ms(run.cpu_ms), outputs=outputs,
                           disclosure=disclosure, review=sorted(review))  # fmt: skip
     _record_release(veil, job, "held" if review else "released", "gate", sorted(review), checked)
     veil.metrics.jobs.labels(status.value).inc()
@@ -410,7 +411,7 @@ def decide_release(
     approving shows its developer the real ending, rejecting shows a rejection and nothing more.
     """
     if not (job.held and job.decided_by is None and job.status.value in DECIDABLE):
-        raise ApiError(409, "CONFLICT", f"a {job.status.value} job has no release to decide")
+        raise Conflict(f"a {job.status.value} job has no release to decide")
     decision = "released" if approve else "rejected"
     _record_release(veil, job, decision, reviewer.id, [reason], None)
     values: dict = {"decided_by": reviewer.id, "decision_reason": reason}
@@ -451,7 +452,7 @@ def cancel(veil: Services, job: Job) -> Job:
     if job.status is JobStatus.RUNNING:
         veil.jobs.cancel(job.id)
         return job
-    raise ApiError(409, "CONFLICT", f"a {job.status.value} job cannot be cancelled")
+    raise Conflict(f"a {job.status.value} job cannot be cancelled")
 
 
 def _end_quietly(veil: Services, job_id: str, status: JobStatus, code: str) -> None:

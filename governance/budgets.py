@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from gateway.control import metadata
+from governance.tables import metadata
 
 # Spends are kept as integers: ε in millionths, δ in 10^-15, each spend rounded up.
 EPSILON_UNIT = 10**6

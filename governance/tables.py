@@ -1,0 +1,70 @@
+"""The control store's tables of principals, grants, approvals, quotas and suspensions."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("roles", sa.Text, nullable=False),
+    sa.Column("org", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("developer", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("valid_until", sa.String(32), nullable=True, index=True),
+)
+
+grant_events = sa.Table(
+    "grant_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), nullable=False, index=True),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("party", sa.String(64), nullable=True),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
+# Kept only for grants with quotas; counts reserve before a query runs.
+grant_usage = sa.Table(
+    "grant_usage",
+    metadata,
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), primary_key=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("queries_today", sa.BigInteger, nullable=False),
+    sa.Column("rows_scanned", sa.BigInteger, nullable=False),
+)
+
+approvals = sa.Table(
+    "grant_approvals",
+    metadata,
+    sa.Column("grant_id", sa.String(32), sa.ForeignKey("grants.id"), primary_key=True),
+    sa.Column("party", sa.String(64), primary_key=True),
+    sa.Column("approver", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
+suspensions = sa.Table(
+    "suspensions",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
