@@ -24,7 +24,7 @@ from gateway.routes import (
     queries,
     settlements,
 )
-from services.jobs import write_overdue_runs
+from services.job_runs import write_overdue_runs
 from services.metrics import Metrics
 from services.runtime import open_services
 from services.settings import Settings

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from governance import Principal
 from ledger import Entry, parties
-from services.jobs import HELD_OUTCOME
+from services.job_runs import HELD_OUTCOME
 from services.runtime import Services
 
 OVERSEERS = ("supervisor", "operator", "admin")

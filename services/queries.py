@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -16,12 +15,10 @@ from governance import Grant, Principal, utc_now
 from governance.budgets import BudgetExhausted, QuestionInFlight
 from ledger import (
     ENVELOPE_PLAN,
-    AssetUse,
     Charge,
     Receipt,
     billed_cpu_ms,
     canonical_json,
-    post,
     price,
 )
 from policies import Decision
@@ -32,6 +29,13 @@ from sandbox.guard import Analysis
 from services.authorisation import asset_inputs, decide
 from services.errors import Conflict, Denied, Exhausted
 from services.privacy import Envelope, PrivateRelease, answer_private
+from services.records import (
+    append_record,
+    asset_use,
+    metered,
+    released_under,
+    violated_rules,
+)
 from services.runtime import Services
 
 SCOPE = "query:run"
@@ -41,8 +45,6 @@ MANUAL_REVIEW = "manual_review_required"
 QUOTA_EXHAUSTED = "quota_exhausted"
 BUDGET_EXHAUSTED = "privacy_budget_exhausted"
 QUESTION_IN_FLIGHT = "question_in_flight"
-# Where a held job's query is recorded first: with its job, until the job's run is written.
-KEPT_WITH_JOB = Receipt(index=-1, leaf_hash="")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,9 @@ class ExecutedQuery:
 
 def authorise_query(
     veil: Services,
+    *,
     caller: Principal,
     request: QueryRequest,
-    *,
     scope: str = SCOPE,
     job_id: str | None = None,
     held: bool = False,
@@ -107,7 +109,7 @@ def authorise_query(
     retried = None
     if request.idempotency_key is not None:
         release_key = f"query:{caller.id}:{request.idempotency_key}"
-        retried = _released_under(veil, release_key, request.fingerprint)
+        retried = released_under(veil, release_key, request.fingerprint)
     record = {
         "type": "query",
         "query_id": query_id,
@@ -126,7 +128,7 @@ def authorise_query(
         with veil.metrics.stage("guard"):
             analysis = veil.enclave.analyse(request.sql, cache=None if held else caller.id)
     except SandboxError as exc:
-        _record(veil, dict(record, outcome="rejected", rules=_rules(exc)), "rejected")
+        append_record(veil, dict(record, outcome="rejected", rules=violated_rules(exc)), "rejected")
         raise
     record.update(assets=analysis.assets, columns=analysis.columns)
 
@@ -178,7 +180,7 @@ def authorise_query(
         decision = replace(decision, allow=False, reasons=(MANUAL_REVIEW,), grant_id=None)
         record["decision"].update(allow=False, reasons=[MANUAL_REVIEW])
     if not decision.allow:
-        _record(veil, dict(record, outcome="denied"), "denied")
+        append_record(veil, dict(record, outcome="denied"), "denied")
         raise Denied(
             "the policy does not allow this query",
             [{"rule": reason} for reason in decision.reasons],
@@ -201,16 +203,18 @@ def _reserve_quota(veil: Services, rows: int, grant: Grant, record: dict) -> Non
 def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn:
     """Record the query as denied over `exhausted`, then answer 429."""
     decision = dict(record["decision"], allow=False, reasons=[QUOTA_EXHAUSTED])
-    _record(veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied")
+    append_record(
+        veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied"
+    )
     raise Exhausted(
         f"the grant's {exhausted} quota does not allow this query",
         [{"rule": QUOTA_EXHAUSTED, "column": exhausted}],
     )
 
 
-def run_query(veil: Services, query: AuthorisedQuery) -> dict:
+def run_query(veil: Services, *, query: AuthorisedQuery) -> dict:
     """Run an authorised query and answer it as the HTTP API does."""
-    executed = execute_query(veil, query)
+    executed = execute_query(veil, query=query)
     entry, receipt, released = executed.entry, executed.receipt, executed.released
     return {
         "query_id": entry["query_id"],
@@ -226,6 +230,7 @@ def run_query(veil: Services, query: AuthorisedQuery) -> dict:
 
 def execute_query(
     veil: Services,
+    *,
     query: AuthorisedQuery,
     dominance: Dominance | None = None,
     deadline: float | None = None,
@@ -257,7 +262,7 @@ def execute_query(
             "review": obligations.review,
         },
     )
-    uses = [_use(veil, asset, rows) for asset, rows in scanned.items()]
+    uses = [asset_use(veil, asset, rows) for asset, rows in scanned.items()]
 
     plan = ENVELOPE_PLAN if held else obligations.price_plan
 
@@ -291,16 +296,16 @@ def execute_query(
                 raise Cancelled("the query was stopped: its authorisation ended while it ran")
     except Cancelled:
         usage = {"rows_scanned": scanned, "cpu_ms": 0, "bytes_returned": 0}
-        _record(veil, dict(record, outcome="cancelled", usage=usage), "cancelled")
+        append_record(veil, dict(record, outcome="cancelled", usage=usage), "cancelled")
         raise
     except EnclaveUnavailable:
-        _record(veil, dict(record, outcome="unavailable"), "unavailable")
+        append_record(veil, dict(record, outcome="unavailable"), "unavailable")
         raise
     except SandboxError as exc:
         # Charged once executed and never refunded, so failures cannot be probed for free.
         usage = {"rows_scanned": scanned, "cpu_ms": 0, "bytes_returned": 0}
-        failed = _metered(record, query.caller, unrun, usage, outcome="failed", error=exc.code)
-        _record(veil, failed, "failed")
+        failed = metered(record, query.caller, unrun, usage, outcome="failed", error=exc.code)
+        append_record(veil, failed, "failed")
         raise
     released = outcome.released
     answer = {"columns": released.columns, "rows": released.rows}
@@ -314,11 +319,11 @@ def execute_query(
     }
     if dominance is not None:
         usage["withheld_cells"] = released.withheld_cells
-    entry = _metered(record, query.caller, priced(outcome.cpu_ms), usage, outcome="released")
-    receipt = _record(veil, entry, "released", key=query.release_key)
+    entry = metered(record, query.caller, priced(outcome.cpu_ms), usage, outcome="released")
+    receipt = append_record(veil, entry, "released", key=query.release_key)
     if not receipt.fresh:
         # A retry: the first release stands, and nothing is recorded or charged twice.
-        entry = _released_under(veil, query.release_key, record["request_sha256"])
+        entry = released_under(veil, query.release_key, record["request_sha256"])
     veil.metrics.suppressed_rows.inc(released.suppressed_rows)
     return ExecutedQuery(entry, receipt, released, privacy)
 
@@ -350,14 +355,14 @@ def _answer_private(
         # One message whichever budget ran out: the cap's state is other tenants' activity.
         decision = dict(record["decision"], allow=False, reasons=[BUDGET_EXHAUSTED])
         denied = dict(record, decision=decision, outcome="denied", budget=exc.asset)
-        _record(veil, denied, "denied")
+        append_record(veil, denied, "denied")
         raise Exhausted(
             f"the privacy budget for {exc.asset} this month does not allow this query",
             [{"rule": BUDGET_EXHAUSTED, "column": exc.asset}],
         ) from exc
     except QuestionInFlight as exc:
         decision = dict(record["decision"], allow=False, reasons=[QUESTION_IN_FLIGHT])
-        _record(veil, dict(record, decision=decision, outcome="denied"), "denied")
+        append_record(veil, dict(record, decision=decision, outcome="denied"), "denied")
         raise Conflict(
             "the same question is being answered now; ask again for its answer",
             [{"rule": QUESTION_IN_FLIGHT}],
@@ -398,67 +403,3 @@ def _still_allowed(veil: Services, query: AuthorisedQuery) -> bool:
     return set(assets) <= registered and veil.control.in_force(
         query.caller.id, query.decision.grant_id, assets
     )
-
-
-def _released_under(veil: Services, key: str, fingerprint: str) -> dict | None:
-    """The release already recorded under an idempotency key; a different request is a 409."""
-    earlier = veil.ledger.find(key)
-    if earlier is None:
-        return None
-    entry = json.loads(earlier.data)
-    if entry.get("request_sha256") != fingerprint:
-        raise Conflict("this Idempotency-Key was already used for a different request")
-    return entry
-
-
-def _use(veil: Services, asset: str, rows_scanned: int) -> AssetUse:
-    card = veil.enclave.store.get(asset).card
-    return AssetUse(asset, rows_scanned, card.pricing.model_dump(), card.revenue_shares_bp)
-
-
-def _metered(record: dict, caller: Principal, charge: Charge, usage: dict, **outcome) -> dict:
-    postings = [posting.as_entry() for posting in post(charge, caller.id)]
-    return dict(record, **outcome, usage=usage, cost=cost_of(charge), postings=postings)
-
-
-def cost_of(charge: Charge) -> dict:
-    return {
-        "amount_minor": charge.amount_minor,
-        "currency": charge.currency,
-        "plan": charge.plan,
-        # What each asset earned, so revenue can be reported per asset.
-        "assets": {part.asset: part.amount_minor for part in charge.parts},
-    }
-
-
-def _record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:
-    """Append the query's entry (a held job's: keep it with the job), then count it: its
-    outcome, refusal, rows and charge."""
-    if entry.get("held"):
-        veil.job_records.trace(entry["job_id"], entry)
-        receipt = KEPT_WITH_JOB
-    else:
-        with veil.metrics.stage("ledger"):
-            receipt = veil.ledger.append(entry, idempotency_key=key or entry["query_id"])
-    veil.metrics.queries.labels(outcome).inc()
-    if not receipt.fresh:
-        return receipt
-    if outcome == "rejected":
-        veil.refused(entry["principal"], "rejected", entry["rules"])
-    elif outcome == "denied":
-        veil.refused(entry["principal"], "denied", entry["decision"]["reasons"])
-    if outcome in ("released", "failed"):
-        veil.metrics.rows_scanned.inc(sum(entry["usage"]["rows_scanned"].values()))
-    if "cost" in entry:
-        charge_counted(veil, entry["cost"])
-    return receipt
-
-
-def charge_counted(veil: Services, cost: dict) -> None:
-    """Count a recorded charge; the ledger, not this counter, is what bills."""
-    if cost["amount_minor"] > 0:
-        veil.metrics.revenue.labels(cost["currency"]).inc(cost["amount_minor"])
-
-
-def _rules(exc: SandboxError) -> list[str]:
-    return sorted({violation.rule for violation in exc.violations}) or [exc.code.lower()]

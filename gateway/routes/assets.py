@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,32 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
 from gateway.errors import ApiError
-from governance import LIVE, GrantStatus, utc_now
-from ledger import canonical_json
 from sandbox.cards import AssetCard, parse_card
-from sandbox.dcat import CONTEXT, catalog, dataset
+from sandbox.dcat import CONTEXT, catalog
 from sandbox.store import DestroyedAsset, StoredAsset
-from services.authorisation import Permit, asset_input, asset_inputs
-from services.runtime import Services
+from services import assets
+from services.assets import asset_view
+from services.authorisation import asset_input, asset_inputs
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 catalog_router = APIRouter(prefix="/v1", tags=["assets"])
-
-
-def asset_view(stored: StoredAsset | DestroyedAsset) -> dict:
-    """A card as the catalogue shows it: description, counts and lifecycle, never data."""
-    view = dict(
-        stored.card.model_dump(mode="json"),
-        row_count=stored.row_count,
-        registered_at=stored.registered_at,
-        version=stored.version,
-        lifecycle="active",
-    )
-    if isinstance(stored, DestroyedAsset):
-        view.update(lifecycle="destroyed", destroyed_at=stored.destroyed_at)
-    else:
-        view.update(revision=stored.revision)
-    return view
 
 
 def stored_asset(asset_id: str, veil: Veil) -> StoredAsset:
@@ -66,23 +48,20 @@ def new_asset(card: Uploaded) -> dict:
 @router.get("")
 def list_assets(_: Allowed("catalog:read"), veil: Veil) -> dict:
     """Every registered asset, and every destroyed one as `lifecycle: destroyed`."""
-    return {"items": [asset_view(entry) for entry in _catalogue(veil)]}
+    return {"items": [asset_view(entry) for entry in assets.catalogue(veil)]}
 
 
-def catalogued(asset_id: str, veil: Veil) -> StoredAsset | DestroyedAsset:
-    """A registered asset, or the tombstone of a destroyed one."""
-    destroyed = veil.enclave.store.destroyed().get(asset_id)
-    return destroyed if destroyed is not None else veil.enclave.store.get(asset_id)
+def catalogued(asset_id: str, veil: Veil) -> assets.Catalogued:
+    return assets.catalogued(veil, asset_id=asset_id)
 
 
 Catalogued = Annotated[StoredAsset | DestroyedAsset, Depends(catalogued)]
 
 
 def catalogued_asset(entry: Catalogued, veil: Veil) -> dict:
-    status = "destroyed" if isinstance(entry, DestroyedAsset) else None
-    if status is None:
-        return {"assets": asset_inputs(veil, [entry.card])}
-    return {"assets": [asset_input(entry.card, status=status)]}
+    if isinstance(entry, DestroyedAsset):
+        return {"assets": [asset_input(entry.card, status="destroyed")]}
+    return {"assets": asset_inputs(veil, [entry.card])}
 
 
 @router.get("/{asset_id}")
@@ -93,31 +72,19 @@ def get_asset(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -
 @router.get("/{asset_id}/dcat")
 def get_asset_dcat(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> dict:
     """The card as a DCAT dataset (JSON-LD)."""
-    return {"@context": CONTEXT, **_dataset(entry)}
+    return {"@context": CONTEXT, **assets.dcat_dataset(entry)}
 
 
 @catalog_router.get("/catalog")
 def get_catalog(_: Allowed("catalog:read"), veil: Veil) -> dict:
     """Every asset, destroyed ones included, as a DCAT catalogue (JSON-LD)."""
-    return catalog([_dataset(entry) for entry in _catalogue(veil)])
+    return catalog([assets.dcat_dataset(entry) for entry in assets.catalogue(veil)])
 
 
 @router.get("/{asset_id}/versions")
 def get_versions(stored: Stored, _: Allowed("catalog:read", existing_asset), veil: Veil) -> dict:
     """Every card the asset has had: each data version, and each revision of its card."""
     return {"items": veil.enclave.store.history(stored.card.id)}
-
-
-def _catalogue(veil: Services) -> list[StoredAsset | DestroyedAsset]:
-    """Registered assets and the tombstones of destroyed ones, by id."""
-    store = veil.enclave.store
-    entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
-    return [entries[asset_id] for asset_id in sorted(entries)]
-
-
-def _dataset(entry: StoredAsset | DestroyedAsset) -> dict:
-    lifecycle = "destroyed" if isinstance(entry, DestroyedAsset) else "active"
-    return dataset(entry, lifecycle)
 
 
 @router.post("", status_code=201)
@@ -128,38 +95,16 @@ def register_asset(
     veil: Veil,
 ) -> dict:
     with _received(file, veil.settings.max_upload_bytes) as upload:
-        stored = veil.enclave.store.register(card.model_dump(mode="json"), upload)
-    veil.ledger.append(
-        {
-            "type": "asset_registered",
-            "asset": stored.card.id,
-            "provider": stored.card.provider,
-            "classification": stored.card.classification,
-            "row_count": stored.row_count,
-            "version": stored.version,
-            "revision": stored.revision,
-            "by": permit.caller.id,
-            "at": stored.registered_at,
-            "decision_id": permit.decision.decision_id,
-        },
-        idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",
-    )
+        stored = assets.register_asset(veil, permit=permit, card=card, data=upload)
     return asset_view(stored)
 
 
 def named_card(asset_id: str, card: Annotated[dict, Body()]) -> AssetCard:
-    return _of_asset(asset_id, parse_card(card, new=True))
+    return assets.card_of_asset(parse_card(card, new=True), asset_id=asset_id)
 
 
 def uploaded_version(asset_id: str, card: Uploaded) -> AssetCard:
-    return _of_asset(asset_id, card)
-
-
-def _of_asset(asset_id: str, card: AssetCard) -> AssetCard:
-    if card.id != asset_id:
-        raise ApiError(422, "CARD_INVALID", "the card's id is not the asset's",
-                       [{"rule": "card_field", "column": "id"}])  # fmt: skip
-    return card
+    return assets.card_of_asset(card, asset_id=asset_id)
 
 
 Named = Annotated[AssetCard, Depends(named_card)]
@@ -177,9 +122,7 @@ def versioned_asset(stored: Stored, card: NewVersion) -> dict:
 @router.put("/{asset_id}")
 def update_card(card: Named, permit: Allowed("asset:register", changed_asset), veil: Veil) -> dict:
     """Change what the card says (not its columns, provider or data): the next revision."""
-    stored = veil.enclave.store.update_card(card.model_dump(mode="json"))
-    _record_card(veil, permit, "asset_card_updated", stored)
-    return asset_view(stored)
+    return asset_view(assets.update_card(veil, permit=permit, card=card))
 
 
 @router.post("/{asset_id}/versions", status_code=201)
@@ -191,27 +134,8 @@ def register_version(
 ) -> dict:
     """New data for the asset: the next version number, under a new data key."""
     with _received(file, veil.settings.max_upload_bytes) as upload:
-        stored = veil.enclave.store.register_version(card.model_dump(mode="json"), upload)
-    _record_card(veil, permit, "asset_version_registered", stored)
+        stored = assets.register_version(veil, permit=permit, card=card, data=upload)
     return asset_view(stored)
-
-
-def _record_card(veil: Services, permit: Permit, kind: str, stored: StoredAsset) -> None:
-    card = canonical_json(stored.card.model_dump(mode="json"))
-    veil.ledger.append(
-        {
-            "type": kind,
-            "asset": stored.card.id,
-            "version": stored.version,
-            "revision": stored.revision,
-            "row_count": stored.row_count,
-            "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
-            "by": permit.caller.id,
-            "decision_id": permit.decision.decision_id,
-            "at": utc_now(),
-        },
-        idempotency_key=f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}",
-    )
 
 
 class Destruction(BaseModel):
@@ -228,31 +152,7 @@ def destroy_asset(
     veil: Veil,
 ) -> dict:
     """Crypto-shred the asset: its data can never be read again, and its grants end."""
-    asset_id, caller = stored.card.id, permit.caller.id
-    gone = veil.enclave.store.destroy(asset_id)
-    cancelled = veil.running.stop(asset=asset_id)
-    ended = []
-    for grant in veil.control.grants():
-        if asset_id in grant.assets and grant.status in LIVE:
-            veil.control.set_status(grant.id, GrantStatus.REVOKED, caller, "asset destroyed")
-            ended.append(grant.id)
-    record = {
-        "type": "asset_destroyed",
-        "asset": asset_id,
-        "provider": stored.card.provider,
-        "row_count": gone.row_count,
-        "registered_at": gone.registered_at,
-        "method": "crypto_shred",
-        "destroyed": ["wrapped data key", "encrypted data file"],
-        "grants_ended": ended,
-        "cancelled": cancelled,
-        "reason": body.reason,
-        "by": caller,
-        "decision_id": permit.decision.decision_id,
-        "at": gone.destroyed_at,
-    }
-    receipt = veil.ledger.append(record, idempotency_key=f"destroy:{asset_id}:{gone.registered_at}")
-    return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
+    return assets.destroy_asset(veil, permit=permit, asset=stored, reason=body.reason)
 
 
 @contextmanager

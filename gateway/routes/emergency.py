@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -10,11 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
-from gateway.errors import ApiError
-from governance import SuspensionKind, utc_now
+from governance import SuspensionKind
 from sandbox.cards import ASSET_ID, PRINCIPAL_ID
-from services.authorisation import Permit
-from services.runtime import Services
+from services import emergency
 
 router = APIRouter(prefix="/v1/emergency", tags=["emergency"])
 
@@ -61,35 +58,12 @@ def named_target(body: Named) -> dict:
 @router.post("/suspend")
 def suspend(body: Named, permit: Allowed("emergency:suspend", named_target), veil: Veil) -> dict:
     """Stop the target from the next request on, and cancel work running under it."""
-    if body.kind is SuspensionKind.PRINCIPAL and body.id == permit.caller.id:
-        raise ApiError(422, "BAD_REQUEST", "a principal cannot suspend itself")
-    if body.kind is SuspensionKind.ASSET:
-        veil.enclave.store.get(body.id)  # 404 for an asset that is not registered
-    stop = veil.control.suspend(body.kind, body.id, body.reason, permit.caller.id)
-    cancelled = veil.running.stop(**{body.kind.value: body.id})
-    # The count is the overseer's, not the entry's: the developer stopped reads the entry, and
-    # whether a job held for review was still running is what it must not learn.
-    entry = {"type": "emergency_suspended", **stop.as_dict()}
-    return dict(_record(veil, permit, entry), cancelled=cancelled)
+    return emergency.suspend(veil, permit=permit, kind=body.kind, target=body.id,
+                             reason=body.reason)  # fmt: skip
 
 
 @router.post("/resume")
 def resume(body: Named, permit: Allowed("emergency:resume", named_target), veil: Veil) -> dict:
     """Lift a suspension; the target works again from the next request."""
-    lifted = veil.control.resume(body.kind, body.id, permit.caller.id, body.reason)
-    entry = {
-        "type": "emergency_resumed",
-        "kind": lifted.kind.value,
-        "target": lifted.target,
-        "reason": body.reason,
-        "by": permit.caller.id,
-        "at": utc_now(),
-        "suspended_at": lifted.at,
-    }
-    return _record(veil, permit, entry)
-
-
-def _record(veil: Services, permit: Permit, entry: dict) -> dict:
-    entry = dict(entry, decision_id=permit.decision.decision_id)
-    receipt = veil.ledger.append(entry, idempotency_key="emergency:" + uuid.uuid4().hex)
-    return dict(entry, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
+    return emergency.resume(veil, permit=permit, kind=body.kind, target=body.id,
+                            reason=body.reason)  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
@@ -10,11 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
-from gateway.errors import ApiError
-from governance import Principal, utc_now
+from governance import Principal
 from sandbox.cards import PRINCIPAL_ID
-from services.authorisation import Permit
-from services.runtime import Services
+from services import principals
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"])
 
@@ -37,8 +34,9 @@ def create_principal(
 ) -> dict:
     """A new principal and its API key, shown this once and stored only as a hash."""
     roles = set(body.roles)
-    api_key = veil.control.create_principal(body.id, roles, body.org)
-    _record(veil, permit, "principal_created", body.id, roles=sorted(roles), org=body.org)
+    api_key = principals.create_principal(
+        veil, permit=permit, principal_id=body.id, roles=roles, org=body.org
+    )
     return {"id": body.id, "roles": sorted(roles), "org": body.org, "api_key": api_key}
 
 
@@ -49,10 +47,7 @@ def list_principals(_: Allowed("principal:manage"), veil: Veil) -> dict:
 
 
 def named_principal(principal_id: str, veil: Veil) -> Principal:
-    found = veil.control.principal(principal_id)
-    if found is None:
-        raise ApiError(404, "NOT_FOUND", "no such principal")
-    return found
+    return principals.named_principal(veil, principal_id=principal_id)
 
 
 Named = Annotated[Principal, Depends(named_principal)]
@@ -72,8 +67,7 @@ def rotate_key(
     principal: Named, permit: Allowed("principal:manage", principal_resource), veil: Veil
 ) -> dict:
     """A new API key, shown once; the old one stops working on the next request."""
-    api_key = veil.control.rotate_key(principal.id)
-    _record(veil, permit, "principal_key_rotated", principal.id)
+    api_key = principals.rotate_key(veil, permit=permit, principal=principal)
     return {"id": principal.id, "api_key": api_key}
 
 
@@ -82,23 +76,4 @@ def revoke_principal(
     principal: Named, permit: Allowed("principal:manage", principal_resource), veil: Veil
 ) -> dict:
     """End a principal for good: its key stops working and its running queries stop."""
-    if principal.id == permit.caller.id:
-        raise ApiError(422, "BAD_REQUEST", "a principal cannot revoke itself")
-    revoked = veil.control.revoke_principal(principal.id)
-    veil.running.stop(principal=principal.id)
-    _record(veil, permit, "principal_revoked", principal.id)
-    return revoked.as_input()
-
-
-def _record(veil: Services, permit: Permit, kind: str, principal_id: str, **details) -> None:
-    veil.ledger.append(
-        {
-            "type": kind,
-            "principal": principal_id,
-            **details,
-            "by": permit.caller.id,
-            "decision_id": permit.decision.decision_id,
-            "at": utc_now(),
-        },
-        idempotency_key=f"{kind}:{principal_id}:{uuid.uuid4().hex}",
-    )
+    return principals.revoke_principal(veil, permit=permit, principal=principal).as_input()

@@ -35,10 +35,10 @@ def authorised_query(
 ) -> AuthorisedQuery:
     """With an Idempotency-Key, a retried query is answered from its first release's record."""
     request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
-    return authorise_query(veil, caller, request)
+    return authorise_query(veil, caller=caller, request=request)
 
 
 @router.post("")
 def query(query: Annotated[AuthorisedQuery, Depends(authorised_query)], veil: Veil) -> dict:
     with veil.in_flight.hold(query.caller.id):
-        return run_query(veil, query)
+        return run_query(veil, query=query)

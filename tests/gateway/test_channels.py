@@ -17,7 +17,7 @@ import pytest
 
 from ledger import leaf_hash, parties, verify_checkpoint, verify_consistency, verify_inclusion
 from ledger.pricing import CPU_STEP_MS
-from services.jobs import HELD_MARGIN_S
+from services.job_runs import HELD_MARGIN_S
 from tests.gateway.test_jobs import wait
 from tests.support import OPERATOR_POLICY, Server, start_server, stop_server
 

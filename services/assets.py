@@ -1,0 +1,143 @@
+"""Assets: a provider registers a card with its data, revises the card or the data, and
+destroys it; the catalogue describes each, never its data."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from governance import LIVE, GrantStatus, utc_now
+from ledger import canonical_json
+from sandbox.cards import AssetCard
+from sandbox.dcat import dataset
+from sandbox.store import DestroyedAsset, StoredAsset
+from services.authorisation import Permit
+from services.errors import Invalid
+from services.runtime import Services
+
+Catalogued = StoredAsset | DestroyedAsset
+
+
+def asset_view(stored: Catalogued) -> dict:
+    """A card as the catalogue shows it: description, counts and lifecycle, never data."""
+    view = dict(
+        stored.card.model_dump(mode="json"),
+        row_count=stored.row_count,
+        registered_at=stored.registered_at,
+        version=stored.version,
+        lifecycle="active",
+    )
+    if isinstance(stored, DestroyedAsset):
+        view.update(lifecycle="destroyed", destroyed_at=stored.destroyed_at)
+    else:
+        view.update(revision=stored.revision)
+    return view
+
+
+def catalogue(veil: Services) -> list[Catalogued]:
+    """Registered assets and the tombstones of destroyed ones, by id."""
+    store = veil.enclave.store
+    entries = {**store.destroyed(), **{stored.card.id: stored for stored in store.list()}}
+    return [entries[asset_id] for asset_id in sorted(entries)]
+
+
+def catalogued(veil: Services, *, asset_id: str) -> Catalogued:
+    """A registered asset, or the tombstone of a destroyed one."""
+    destroyed = veil.enclave.store.destroyed().get(asset_id)
+    return destroyed if destroyed is not None else veil.enclave.store.get(asset_id)
+
+
+def dcat_dataset(entry: Catalogued) -> dict:
+    lifecycle = "destroyed" if isinstance(entry, DestroyedAsset) else "active"
+    return dataset(entry, lifecycle)
+
+
+def card_of_asset(card: AssetCard, *, asset_id: str) -> AssetCard:
+    """The card, if it is the named asset's."""
+    if card.id != asset_id:
+        raise Invalid("the card's id is not the asset's", [{"rule": "card_field", "column": "id"}],
+                      code="CARD_INVALID")  # fmt: skip
+    return card
+
+
+def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Path) -> StoredAsset:
+    """A new asset: its data encrypted under a key of its own, its registration recorded."""
+    stored = veil.enclave.store.register(card.model_dump(mode="json"), data)
+    veil.ledger.append(
+        {
+            "type": "asset_registered",
+            "asset": stored.card.id,
+            "provider": stored.card.provider,
+            "classification": stored.card.classification,
+            "row_count": stored.row_count,
+            "version": stored.version,
+            "revision": stored.revision,
+            "by": permit.caller.id,
+            "at": stored.registered_at,
+            "decision_id": permit.decision.decision_id,
+        },
+        idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",
+    )
+    return stored
+
+
+def update_card(veil: Services, *, permit: Permit, card: AssetCard) -> StoredAsset:
+    """Change what the card says (not its columns, provider or data): the next revision."""
+    stored = veil.enclave.store.update_card(card.model_dump(mode="json"))
+    _record_card(veil, permit, "asset_card_updated", stored)
+    return stored
+
+
+def register_version(veil: Services, *, permit: Permit, card: AssetCard, data: Path) -> StoredAsset:
+    """New data for the asset: the next version number, under a new data key."""
+    stored = veil.enclave.store.register_version(card.model_dump(mode="json"), data)
+    _record_card(veil, permit, "asset_version_registered", stored)
+    return stored
+
+
+def destroy_asset(veil: Services, *, permit: Permit, asset: StoredAsset, reason: str) -> dict:
+    """Crypto-shred the asset: its data can never be read again, its work stops, its grants
+    end; returns the destruction's ledger entry with its receipt."""
+    asset_id, caller = asset.card.id, permit.caller.id
+    gone = veil.enclave.store.destroy(asset_id)
+    cancelled = veil.running.stop(asset=asset_id)
+    ended = []
+    for grant in veil.control.grants():
+        if asset_id in grant.assets and grant.status in LIVE:
+            veil.control.set_status(grant.id, GrantStatus.REVOKED, caller, "asset destroyed")
+            ended.append(grant.id)
+    record = {
+        "type": "asset_destroyed",
+        "asset": asset_id,
+        "provider": asset.card.provider,
+        "row_count": gone.row_count,
+        "registered_at": gone.registered_at,
+        "method": "crypto_shred",
+        "destroyed": ["wrapped data key", "encrypted data file"],
+        "grants_ended": ended,
+        "cancelled": cancelled,
+        "reason": reason,
+        "by": caller,
+        "decision_id": permit.decision.decision_id,
+        "at": gone.destroyed_at,
+    }
+    receipt = veil.ledger.append(record, idempotency_key=f"destroy:{asset_id}:{gone.registered_at}")
+    return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
+
+
+def _record_card(veil: Services, permit: Permit, kind: str, stored: StoredAsset) -> None:
+    card = canonical_json(stored.card.model_dump(mode="json"))
+    veil.ledger.append(
+        {
+            "type": kind,
+            "asset": stored.card.id,
+            "version": stored.version,
+            "revision": stored.revision,
+            "row_count": stored.row_count,
+            "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
+            "by": permit.caller.id,
+            "decision_id": permit.decision.decision_id,
+            "at": utc_now(),
+        },
+        idempotency_key=f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}",
+    )
