@@ -27,6 +27,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: lint $(TOOLS)/opa
 	VEIL_TOOLS=$(TOOLS) scripts/ops-tools

@@ -9,7 +9,8 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from governance.budgets import Allowance, BudgetExhausted
+from governance import Principal
+from governance.budgets import EVERYONE, Allowance, BudgetExhausted
 from ledger import canonical_json
 from policies import Noise
 from sandbox.disclosure import Released
@@ -197,3 +198,23 @@ def _capped(released: Released, max_rows: int) -> Released:
         return released
     notes = [*released.notes, f"the result was cut to the policy's maximum of {max_rows} rows"]
     return released_under_dp(released.columns, released.rows[:max_rows], notes)
+
+
+# Roles that read every organisation's spend, and the cap across all of them.
+BUDGET_OVERSEERS = ("supervisor", "operator")
+
+
+def budget_report(veil: Services, *, caller: Principal, period: str | None) -> dict:
+    """ε and δ spent and left in a month (this one by default): a developer sees its
+    organisation's, overseers every organisation's and the cap across all of them."""
+    chosen = period or datetime.now(UTC).strftime("%Y-%m")
+    if caller.has(*BUDGET_OVERSEERS):
+        spent = veil.budgets.spent(chosen)
+        organisations: dict[str, list] = {}
+        for row in spent:
+            if row.spender != EVERYONE:
+                organisations.setdefault(row.spender, []).append(row.as_dict())
+        caps = [row.as_dict() for row in spent if row.spender == EVERYONE]
+        return {"period": chosen, "organisations": organisations, "all_developers": caps}
+    own = veil.budgets.spent(chosen, caller.org)
+    return {"period": chosen, "organisation": caller.org, "assets": [r.as_dict() for r in own]}

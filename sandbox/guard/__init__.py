@@ -4,8 +4,10 @@ import logging
 
 from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, SandboxError, Violation
-from sandbox.guard.rewrite import UNITS_COLUMN, CompiledQuery, compile_query
-from sandbox.guard.roles import Analysis, analyse_roles
+from sandbox.guard.analysis import Analysis
+from sandbox.guard.compiled import UNITS_COLUMN, CompiledQuery
+from sandbox.guard.rewrite import compile_query
+from sandbox.guard.roles import analyse_roles
 from sandbox.guard.syntax import parse
 
 

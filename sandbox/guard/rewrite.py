@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.analysis import Analysis, Kind, asset_id
 from sandbox.guard.bounds import bounded, canonical
-from sandbox.guard.dominance import DOMINANCE_COLUMNS, add_dominance, is_magnitude
-from sandbox.guard.roles import Analysis, Kind, asset_id
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.compiled import UNITS_COLUMN, CompiledQuery, released_selects
+from sandbox.guard.dominance import is_magnitude
 from sandbox.guard.types import COMPARISONS, enforce_types
 
-UNITS_COLUMN = "veil_units"
 SCAN = "veil_scan"
 UNIT_PREFIX = "veil_u"
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod)
@@ -34,54 +31,6 @@ DATE_FUNCTIONS = (
 )
 SAFE_INTEGER = 2**31
 DOUBLE_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
-
-
-@dataclass(frozen=True)
-class CompiledQuery:
-    """The checked and rewritten tree, and the paging applied after suppression."""
-
-    tree: exp.Query
-    limit: int | None
-    offset: int
-    # Per released column: whether it is computed from a SUM or AVG (dominance applies).
-    magnitudes: tuple[bool, ...] = ()
-    _generated: dict[tuple[int, int | None], str] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def sql(self, min_units: int, dominance_top: int | None = None) -> str:
-        """The SQL to run. Rows below the threshold are dropped inside DuckDB, so no cap, order
-        or count applied later can depend on them. With `dominance_top`, every row also
-        carries its dominance shares for that many largest units (see `guard.dominance`)."""
-        key = (min_units, dominance_top)
-        if key not in self._generated:
-            self._generated[key] = self._generate(min_units, dominance_top)
-        return self._generated[key]
-
-    def _generate(self, min_units: int, dominance_top: int | None) -> str:
-        tree = self.tree.copy()
-        hidden = 1
-        for select, units in _released_selects(tree):
-            enough = exp.GTE(this=units.copy(), expression=exp.Literal.number(min_units))
-            select.having(enough, copy=False)
-            if dominance_top is not None:
-                add_dominance(select, units, dominance_top)
-                hidden = 1 + len(DOMINANCE_COLUMNS)
-        # Rows come out in an order set by their values alone: left to DuckDB, groups and ties
-        # would come out in the order their first rows were read, which is one person's data.
-        released = range(1, len(tree.selects) + 1 - hidden)
-        tree.order_by(*(exp.Literal.number(i) for i in released), copy=False)
-        return tree.sql(dialect=DIALECT, identify=True)
-
-
-def _released_selects(tree: exp.Query) -> list[tuple[exp.Select, exp.Expression]]:
-    """Each select that releases rows, with its distinct-unit count."""
-    found = []
-    for select in tree.find_all(exp.Select):
-        units = next((p for p in select.expressions if p.alias == UNITS_COLUMN), None)
-        if units is not None:
-            found.append((select, units.this))
-    return found
 
 
 def compile_query(
@@ -110,7 +59,7 @@ def compile_query(
             "the assets the query reads could not be resolved", [Violation("asset_resolution")]
         )
     magnitudes = [False] * (len(tree.selects) - 1)
-    for select, _ in _released_selects(tree):
+    for select, _ in released_selects(tree):
         for i, projection in enumerate(select.expressions[:-1]):
             magnitudes[i] = magnitudes[i] or is_magnitude(projection)
     compiled = CompiledQuery(tree, limit, offset, tuple(magnitudes))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING
-
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -13,32 +9,11 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import AssetGone, QueryRejected, Violation
+from sandbox.guard.analysis import Analysis, Kind, asset_id
 from sandbox.guard.syntax import AGGREGATES, DIALECT, check_constructs
-
-if TYPE_CHECKING:
-    from sandbox.guard.rewrite import CompiledQuery
-
-
-class Kind(StrEnum):
-    """Aggregate scopes release rows; row scopes only feed them."""
-
-    AGGREGATE = "aggregate"
-    ROW = "row"
-
 
 ROW_OPAQUE = {Role.PRIVACY_UNIT, Role.JOIN_KEY, Role.MEASURE}
 FILTERABLE = {Role.DIMENSION, Role.FILTER_ONLY}
-
-
-@dataclass
-class Analysis:
-    """A parsed, qualified, role-checked query and what it touches."""
-
-    tree: exp.Query
-    assets: list[str]
-    columns: dict[str, list[str]]
-    kinds: dict[int, Kind] = field(default_factory=dict)
-    compiled: CompiledQuery | None = None
 
 
 class _Checker:
@@ -238,10 +213,6 @@ class _Checker:
         """Set operations only combine released branches: inside a subquery their sides would
         share one privacy-unit count, so one asset's units could pad another's small group."""
         self.reject("set_operation_in_subquery")
-
-
-def asset_id(table: exp.Table) -> str:
-    return f"{table.db}.{table.name}"
 
 
 def _unparen(node: exp.Expression) -> exp.Expression:

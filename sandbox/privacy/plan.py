@@ -18,7 +18,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
-from sandbox.guard.roles import Analysis, Kind
+from sandbox.guard.analysis import Analysis, Kind
 from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fraction
 from sandbox.privacy.bounding import bounded_sql, number, over_keys
 from sandbox.privacy.terms import (

@@ -6,7 +6,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from sandbox.cards import AssetCard, Column, Role
-from sandbox.guard.roles import asset_id
+from sandbox.guard.analysis import asset_id
 
 
 def origin(column: exp.Column, scope: Scope, cards: dict[str, AssetCard]) -> Column | None:
