@@ -15,19 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-from sqlglot import exp
-
 from sandbox import keys
-from sandbox.cards import AssetCard, Column, parse_card
+from sandbox.cards import AssetCard, parse_card
 from sandbox.changes import ChangeMarker
-from sandbox.duck import attach_sql, writer_connection
-from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, FileInvalid, Violation
-from sandbox.guard.bounds import bounded, needs_bounding
-from sandbox.guard.syntax import DIALECT
+from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, Violation
+from sandbox.ingest import ingest
 
-PARQUET_MAGIC = b"PAR1"
-TABLE = "data"
 # Under the store's root: what is left of destroyed assets (their cards, never data or keys).
 TOMBSTONES = ".destroyed"
 # Under the root: held by whichever process changes the store, and replaced after each change.
@@ -318,7 +311,7 @@ class AssetStore:
         staging.mkdir()
         try:
             data_key = keys.new_data_key()
-            row_count = _ingest(card, upload, staging / "data.duckdb", data_key)
+            row_count = ingest(card, upload, staging / "data.duckdb", data_key)
             stored = StoredAsset(
                 card, row_count, datetime.now(UTC).isoformat(), version, 1, bounded=True
             )
@@ -383,75 +376,3 @@ def _write_private(path: Path, content: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(content)
-
-
-def _ingest(card: AssetCard, upload: Path, target: Path, data_key: bytes) -> int:
-    connection = writer_connection()
-    try:
-        source = _source_relation(connection, upload)
-        _check_columns(connection, card, source)
-        connection.execute(attach_sql("staged", target, keys.duckdb_key(data_key), read_only=False))
-        casts = ", ".join(_stored(column) for column in card.columns)
-        connection.execute(f"CREATE TABLE staged.main.{TABLE} AS SELECT {casts} FROM {source}")
-        (row_count,) = connection.execute(f"SELECT count(*) FROM staged.main.{TABLE}").fetchone()
-        connection.execute("DETACH staged")
-        return int(row_count)
-    finally:
-        connection.close()
-
-
-def _stored(column: Column) -> str:
-    """The column as stored: typed, and for measures and DOUBLEs bounded once and for all."""
-    value: exp.Expression = exp.TryCast(
-        this=exp.column(column.name, quoted=True),
-        to=exp.DataType.build(column.type, dialect=DIALECT),
-    )
-    if needs_bounding(column):
-        value = bounded(value, column)
-    return exp.alias_(value, column.name, quoted=True).sql(dialect=DIALECT)
-
-
-def _source_relation(connection: duckdb.DuckDBPyConnection, upload: Path) -> str:
-    with upload.open("rb") as handle:
-        magic = handle.read(4)
-    path = str(upload).replace("'", "''")
-    if magic == PARQUET_MAGIC:
-        source = f"read_parquet('{path}')"
-    else:
-        source = f"read_csv('{path}', header = true, all_varchar = true, sample_size = -1)"
-    try:
-        connection.execute(f"CREATE TEMP VIEW upload AS SELECT * FROM {source}")
-        (rows,) = connection.execute("SELECT count(*) FROM upload").fetchone()
-    except duckdb.Error as exc:
-        raise FileInvalid(
-            "the file could not be read as CSV with a header row or as Parquet",
-            [Violation("file_unreadable")],
-        ) from exc
-    if rows == 0:
-        raise FileInvalid("the file has no data rows", [Violation("file_empty")])
-    return "upload"
-
-
-def _check_columns(connection: duckdb.DuckDBPyConnection, card: AssetCard, source: str) -> None:
-    names = [row[0] for row in connection.execute(f"DESCRIBE {source}").fetchall()]
-    expected = [column.name for column in card.columns]
-    violations = [Violation("column_missing", n) for n in expected if n not in names]
-    violations += [Violation("column_not_in_card", n) for n in names if n not in expected]
-    if len(set(names)) != len(names):
-        violations.append(Violation("column_duplicated"))
-    if violations:
-        raise FileInvalid("the file's columns do not match the card", violations)
-    counts = ", ".join(
-        f'count(*) FILTER (WHERE "{c.name}" IS NOT NULL AND TRY_CAST("{c.name}" AS {c.type}) '
-        f"IS NULL)"
-        for c in card.columns
-    )
-    failures = connection.execute(f"SELECT {counts} FROM {source}").fetchone()
-    bad = [
-        Violation("type_mismatch", column.name)
-        for column, failed in zip(card.columns, failures, strict=True)
-        if failed
-    ]
-    if bad:
-        columns = ", ".join(v.column or "" for v in bad)
-        raise FileInvalid(f"values do not match the card's types in: {columns}", bad)
