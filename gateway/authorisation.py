@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from gateway.auth import Caller, Veil
-from services.authorisation import Permit, decide, refuse
+from services.authorisation import Permit, authorise
 
 # The dependency that decides each scope; tests walk the routes through it.
 SCOPE_OF: dict[Callable[..., Any], str] = {}
@@ -36,9 +36,6 @@ def Allowed(scope: str, resource: Callable[..., dict] = no_resource) -> Any:  # 
 
     @scoped(scope)
     def permit(caller: Caller, veil: Veil, found: Annotated[dict, Depends(resource)]) -> Permit:
-        decision = decide(veil, caller, scope, found)
-        if not decision.allow:
-            refuse(veil, caller, scope, decision, found)
-        return Permit(caller, scope, decision)
+        return authorise(veil, caller=caller, scope=scope, resource=found)
 
     return Annotated[Permit, Depends(permit)]

@@ -59,7 +59,7 @@ def demo(
     processes: Processes = None,
 ) -> None:
     """Set up demo assets, principals and approved grants, then serve."""
-    from gateway.demo import CREDENTIALS_FILE, set_up_demo
+    from services.demo import CREDENTIALS_FILE, set_up_demo
 
     settings = _settings(home, processes)
     credentials = set_up_demo(settings)

@@ -24,6 +24,14 @@ class Permit:
     decision: Decision
 
 
+def authorise(veil: Services, *, caller: Principal, scope: str, resource: dict) -> Permit:
+    """Decide `scope` for `caller` on `resource`; a denial is recorded, then raised."""
+    decision = decide(veil, caller, scope, resource)
+    if not decision.allow:
+        refuse(veil, caller, scope, decision, resource)
+    return Permit(caller, scope, decision)
+
+
 def decide(
     veil: Services,
     caller: Principal,

@@ -173,6 +173,6 @@ def test_held_job_envelopes_on_postgres_never_overspend(database_url) -> None:
 
 def test_privacy_spends_on_postgres_never_overspend(database_url) -> None:
     """Reservations from four processes at once on PostgreSQL add up to the budget exactly."""
-    from tests.gateway.test_budgets import concurrent_spends_never_overspend
+    from tests.governance.test_budgets import concurrent_spends_never_overspend
 
     concurrent_spends_never_overspend(database_url)

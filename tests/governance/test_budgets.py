@@ -75,7 +75,7 @@ def test_a_process_killed_after_reserving_leaves_its_spend(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'control.db'}"
     script = (
         "import os, sys; sys.path.insert(0, sys.argv[1]);"
-        "from tests.gateway.test_budgets import ask;"
+        "from tests.governance.test_budgets import ask;"
         "print(ask(sys.argv[2], 'acme', 'lost'), flush=True); os.kill(os.getpid(), 9)"
     )
     run = subprocess.run(

@@ -1,0 +1,110 @@
+"""The demo set-up, driven through the services every interface uses: each principal, asset and
+grant is authorised by the policy and recorded in the ledger as it would be over the API."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from governance import SUPERVISOR_PARTY, Principal
+from sandbox.cards import parse_card
+from sandbox.demo import write_demo_assets
+from services import assets, grants, principals
+from services.authorisation import asset_input, asset_inputs, authorise, grant_input
+from services.metrics import Metrics
+from services.runtime import Services, initialise, open_services
+from services.settings import Settings
+
+CREDENTIALS_FILE = "demo-credentials.json"
+
+PRINCIPALS = [
+    ("operator", ["operator"], "Fuzhou Data Operations Co."),
+    ("supervisor", ["supervisor"], "Fuzhou Data Bureau"),
+    ("city-hospital", ["provider"], "Fuzhou City Hospital"),
+    ("insurer", ["provider"], "Minjiang Health Insurance"),
+    ("analyst", ["developer"], "Provincial Public Health Institute"),
+    ("fintech", ["developer"], "Haixi Fintech Ltd."),
+]
+
+GRANTS = [
+    (
+        "analyst",
+        {
+            "assets": ["hospital.visits", "insurance.claims"],
+            "purpose": "public_welfare",
+            "scenario": "Chronic disease burden and out-of-pocket costs by district",
+            "methods": ["sql", "job"],
+        },
+    ),
+    (
+        "fintech",
+        {
+            "assets": ["insurance.claims"],
+            "purpose": "commercial_pricing",
+            "scenario": "Claim frequency by plan for product pricing (paid, industry use)",
+            "methods": ["sql"],
+        },
+    ),
+]
+
+
+def set_up_demo(settings: Settings) -> dict[str, str]:
+    """Initialise if needed and create the demo world once; return every demo API key."""
+    path = settings.home / CREDENTIALS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    admin_key = initialise(settings)
+    if admin_key is None:
+        raise SystemExit(
+            f"{settings.home} is initialised but has no {CREDENTIALS_FILE}; use a new home"
+        )
+    veil = open_services(settings, Metrics())
+    try:
+        keys = {"admin": admin_key, **_populate(veil)}
+    finally:
+        veil.close()
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+def _populate(veil: Services) -> dict[str, str]:
+    """The demo's principals, its two assets and a grant for each developer, all approved."""
+    admin = _principal(veil, "admin")
+    keys = {}
+    for principal_id, roles, org in PRINCIPALS:
+        permit = authorise(veil, caller=admin, scope="principal:manage", resource={})
+        keys[principal_id] = principals.create_principal(
+            veil, permit=permit, principal_id=principal_id, roles=set(roles), org=org
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        for asset in write_demo_assets(Path(folder)):
+            card = parse_card(asset.card, new=True)
+            provider = _principal(veil, card.provider)
+            resource = {"assets": [asset_input(card, status="new")]}
+            permit = authorise(veil, caller=provider, scope="asset:register", resource=resource)
+            assets.register_asset(veil, permit=permit, card=card, data=asset.csv_path)
+    until = datetime.now(UTC) + timedelta(days=365)
+    for developer_id, terms in GRANTS:
+        developer = _principal(veil, developer_id)
+        cards = {asset: veil.enclave.store.get(asset).card for asset in terms["assets"]}
+        resource = {"assets": asset_inputs(veil, list(cards.values())), "columns": {}}
+        permit = authorise(veil, caller=developer, scope="grant:request", resource=resource)
+        grant = grants.request_grant(
+            veil, permit=permit, cards=cards, purpose=terms["purpose"],
+            scenario=terms["scenario"], methods=terms["methods"], valid_until=until,
+        )  # fmt: skip
+        for party in grant.required_parties:
+            approver = _principal(veil, "supervisor" if party == SUPERVISOR_PARTY else party)
+            resource = {"grant": grant_input(veil.control.grant(grant.id))}
+            permit = authorise(veil, caller=approver, scope="grant:approve", resource=resource)
+            grants.approve_grant(veil, permit=permit, grant=veil.control.grant(grant.id))
+    return keys
+
+
+def _principal(veil: Services, principal_id: str) -> Principal:
+    found = veil.control.principal(principal_id)
+    assert found is not None, principal_id
+    return found

@@ -1,0 +1,110 @@
+"""The services work without an HTTP server: the demo world is set up through them, and a query
+is authorised, answered under differential privacy and recorded, exactly as over the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from governance import GrantStatus, Principal, SuspensionKind
+from services import emergency, grants
+from services.authorisation import asset_inputs, authorise, grant_input
+from services.demo import set_up_demo
+from services.errors import Denied
+from services.metrics import Metrics
+from services.queries import QueryRequest, authorise_query, run_query
+from services.runtime import Services, open_services
+from services.settings import Settings
+
+BY_DISTRICT = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+
+
+@pytest.fixture(scope="module")
+def veil(tmp_path_factory) -> Iterator[Services]:
+    settings = Settings(home=tmp_path_factory.mktemp("services") / "home")
+    set_up_demo(settings)
+    services = open_services(settings, Metrics())
+    yield services
+    services.close()
+
+
+def _who(veil: Services, principal_id: str) -> Principal:
+    found = veil.control.principal(principal_id)
+    assert found is not None
+    return found
+
+
+def _entry(veil: Services, index: int) -> dict:
+    (found,) = veil.ledger.entries(after=index - 1, limit=1)
+    assert found.index == index
+    return json.loads(found.data)
+
+
+def _ask(veil: Services, who: str, sql: str) -> dict:
+    request = QueryRequest(sql, "public_welfare", None)
+    return run_query(veil, query=authorise_query(veil, caller=_who(veil, who), request=request))
+
+
+def test_a_query_is_answered_privately_and_recorded(veil: Services) -> None:
+    answer = _ask(veil, "analyst", BY_DISTRICT)
+    assert answer["columns"] == ["district", "visits"]
+    assert answer["privacy"]["mode"] == "dp" and answer["privacy"]["epsilon"] > 0
+    assert sum(row[1] for row in answer["rows"]) == pytest.approx(30_000, rel=0.01)
+    entry = _entry(veil, answer["receipt"]["ledger_index"])
+    assert (entry["type"], entry["outcome"]) == ("query", "released")
+    assert entry["query_id"] == answer["query_id"] and entry["principal"] == "analyst"
+    assert entry["privacy"]["mode"] == "dp"
+    spent = veil.budgets.spent(entry["at"][:7], "Provincial Public Health Institute")
+    assert any(row.asset == "hospital.visits" and row.epsilon > 0 for row in spent)
+
+
+def test_a_query_without_a_grant_is_denied_and_the_denial_recorded(veil: Services) -> None:
+    size_before, _ = veil.ledger.head()
+    with pytest.raises(Denied) as denied:
+        _ask(veil, "fintech", BY_DISTRICT)  # fintech's grant covers insurance.claims only
+    assert denied.value.code == "POLICY_DENIED" and denied.value.violations
+    size, _ = veil.ledger.head()
+    entry = _entry(veil, size - 1)
+    assert size == size_before + 1
+    assert (entry["type"], entry["outcome"], entry["principal"]) == ("query", "denied", "fintech")
+
+
+def test_a_suspension_stops_queries_until_resumed(veil: Services) -> None:
+    supervisor = _who(veil, "supervisor")
+    target = {"target": {"kind": "principal", "id": "analyst"}}
+    permit = authorise(veil, caller=supervisor, scope="emergency:suspend", resource=target)
+    emergency.suspend(veil, permit=permit, kind=SuspensionKind.PRINCIPAL, target="analyst",
+                      reason="drill")  # fmt: skip
+    with pytest.raises(Denied):
+        _ask(veil, "analyst", BY_DISTRICT)
+    permit = authorise(veil, caller=supervisor, scope="emergency:resume", resource=target)
+    emergency.resume(veil, permit=permit, kind=SuspensionKind.PRINCIPAL, target="analyst",
+                     reason="drill over")  # fmt: skip
+    assert _ask(veil, "analyst", BY_DISTRICT)["privacy"]["mode"] == "dp"
+
+
+def test_a_grant_rejected_by_one_party_never_activates(veil: Services) -> None:
+    fintech = _who(veil, "fintech")
+    cards = {"hospital.visits": veil.enclave.store.get("hospital.visits").card}
+    resource = {"assets": asset_inputs(veil, list(cards.values())), "columns": {}}
+    permit = authorise(veil, caller=fintech, scope="grant:request", resource=resource)
+    grant = grants.request_grant(
+        veil, permit=permit, cards=cards, purpose="public_welfare", scenario="a second look",
+        methods=["sql"], valid_until=_a_year_on(),
+    )  # fmt: skip
+    hospital = _who(veil, "city-hospital")
+    permit = authorise(veil, caller=hospital, scope="grant:approve",
+                       resource={"grant": grant_input(grant)})  # fmt: skip
+    rejected = grants.reject_grant(veil, permit=permit, grant=grant, reason="not for fintech")
+    assert rejected.status is GrantStatus.REJECTED
+    history = grants.grant_with_history(veil, grant_id=grant.id)["history"]
+    assert [event["event"] for event in history] == ["requested", "rejected"]
+    with pytest.raises(Denied):
+        _ask(veil, "fintech", BY_DISTRICT)
+
+
+def _a_year_on() -> datetime:
+    return datetime.now(UTC) + timedelta(days=365)
