@@ -17,7 +17,7 @@ from services.runtime import Services
 
 @dataclass(frozen=True)
 class Permit:
-    """An allowed decision for one scope, handed to the route's handler."""
+    """An allowed decision for one scope, handed to the operation it allows."""
 
     caller: Principal
     scope: str

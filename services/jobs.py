@@ -91,7 +91,7 @@ def submit(veil: Services, *, caller: Principal, request: JobRequest) -> Job:
 def _job_grant(veil: Services, caller: Principal, grant_id: str | None) -> Grant:
     """The grant a job runs under: the one named, or the caller's only active job grant."""
     if grant_id is not None:
-        grant = veil.control.grant(grant_id)  # 404 for an unknown grant
+        grant = veil.control.grant(grant_id)  # NotFound for an unknown grant
         if grant.developer != caller.id:
             raise Missing("no such grant")
         return grant

@@ -1,4 +1,4 @@
-"""One SQL query end to end: analyse and decide (before the handler), run, record, answer."""
+"""One SQL query end to end: analyse and decide, reserve, run, record, answer."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def authorise_query(
     """Analyse, then decide `scope`; a rejection or denial is recorded, then raised.
 
     A job's `sql()` comes here with scope job:submit and its job's id, and is recorded as a
-    query of that job: the same guard, decision, thresholds and metering as over HTTP. A job
+    query of that job: the same guard, decision, noise or thresholds and metering as a query. A job
     `held` for review has a footprint fixed before it ran (gateway/jobs.py): its queries are
     recorded with it, priced in its fixed price and counted in the quota it reserved.
     """
@@ -201,7 +201,7 @@ def _reserve_quota(veil: Services, rows: int, grant: Grant, record: dict) -> Non
 
 
 def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn:
-    """Record the query as denied over `exhausted`, then answer 429."""
+    """Record the query as denied over `exhausted`, then refuse it: Exhausted."""
     decision = dict(record["decision"], allow=False, reasons=[QUOTA_EXHAUSTED])
     append_record(
         veil, dict(record, decision=decision, outcome="denied", quota=exhausted), "denied"
@@ -213,7 +213,7 @@ def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn
 
 
 def run_query(veil: Services, *, query: AuthorisedQuery) -> dict:
-    """Run an authorised query and answer it as the HTTP API does."""
+    """Run an authorised query; its answer as every interface shows it."""
     executed = execute_query(veil, query=query)
     entry, receipt, released = executed.entry, executed.receipt, executed.released
     return {
@@ -335,8 +335,8 @@ def _answer_private(
     cancel: threading.Event,
     envelope: Envelope | None,
 ) -> PrivateRelease:
-    """The differentially private answer; a budget without room is a recorded 429 naming the
-    asset, the same question being answered now a recorded 409."""
+    """The differentially private answer; a budget without room is a recorded Exhausted naming
+    the asset, the same question being answered now a recorded Conflict."""
     noise = query.decision.obligations.noise
     if record.get("held") and envelope is None:
         envelope = Envelope(0.0, 0.0)  # a held job spends only what it reserved at its start

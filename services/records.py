@@ -16,7 +16,7 @@ KEPT_WITH_JOB = Receipt(index=-1, leaf_hash="")
 
 
 def released_under(veil: Services, key: str, fingerprint: str) -> dict | None:
-    """The release already recorded under an idempotency key; a different request is a 409."""
+    """The release already recorded under an idempotency key; a different request is a Conflict."""
     earlier = veil.ledger.find(key)
     if earlier is None:
         return None
