@@ -110,3 +110,34 @@ def grant_input(grant: Grant) -> dict:
         "parties": grant.required_parties,
         "status": grant.status.value,
     }
+
+
+# What each scope's policy sees as `input.resource`: one builder per kind of thing decided on.
+
+
+def assets_resource(
+    veil: Services, cards: list[AssetCard], columns: dict[str, list[str]] | None = None
+) -> dict:
+    """Registered assets (and, for a grant request, the columns asked for)."""
+    resource: dict = {"assets": asset_inputs(veil, cards)}
+    if columns is not None:
+        resource["columns"] = columns
+    return resource
+
+
+def card_resource(card: AssetCard, status: str = "active") -> dict:
+    """An asset described by a card not yet (or no longer) registered as it stands."""
+    return {"assets": [asset_input(card, status)]}
+
+
+def grant_resource(grant: Grant) -> dict:
+    return {"grant": grant_input(grant)}
+
+
+def principal_resource(principal: Principal) -> dict:
+    return {"principal": principal.as_input()}
+
+
+def target_resource(kind: str, target: str) -> dict:
+    """What an emergency stop names."""
+    return {"target": {"kind": kind, "id": target}}

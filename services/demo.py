@@ -12,7 +12,7 @@ from governance import SUPERVISOR_PARTY, Principal
 from sandbox.cards import parse_card
 from sandbox.demo import write_demo_assets
 from services import assets, grants, principals
-from services.authorisation import asset_input, asset_inputs, authorise, grant_input
+from services.authorisation import assets_resource, authorise, card_resource, grant_resource
 from services.metrics import Metrics
 from services.runtime import Services, initialise, open_services
 from services.settings import Settings
@@ -83,14 +83,14 @@ def _populate(veil: Services) -> dict[str, str]:
         for asset in write_demo_assets(Path(folder)):
             card = parse_card(asset.card, new=True)
             provider = _principal(veil, card.provider)
-            resource = {"assets": [asset_input(card, status="new")]}
+            resource = card_resource(card, status="new")
             permit = authorise(veil, caller=provider, scope="asset:register", resource=resource)
             assets.register_asset(veil, permit=permit, card=card, data=asset.csv_path)
     until = datetime.now(UTC) + timedelta(days=365)
     for developer_id, terms in GRANTS:
         developer = _principal(veil, developer_id)
         cards = {asset: veil.enclave.store.get(asset).card for asset in terms["assets"]}
-        resource = {"assets": asset_inputs(veil, list(cards.values())), "columns": {}}
+        resource = assets_resource(veil, list(cards.values()), columns={})
         permit = authorise(veil, caller=developer, scope="grant:request", resource=resource)
         grant = grants.request_grant(
             veil, permit=permit, cards=cards, purpose=terms["purpose"],
@@ -98,7 +98,7 @@ def _populate(veil: Services) -> dict[str, str]:
         )  # fmt: skip
         for party in grant.required_parties:
             approver = _principal(veil, "supervisor" if party == SUPERVISOR_PARTY else party)
-            resource = {"grant": grant_input(veil.control.grant(grant.id))}
+            resource = grant_resource(veil.control.grant(grant.id))
             permit = authorise(veil, caller=approver, scope="grant:approve", resource=resource)
             grants.approve_grant(veil, permit=permit, grant=veil.control.grant(grant.id))
     return keys

@@ -19,7 +19,7 @@ from sandbox.dcat import CONTEXT, catalog
 from sandbox.store import DestroyedAsset, StoredAsset
 from services import assets
 from services.assets import asset_view
-from services.authorisation import asset_input, asset_inputs
+from services.authorisation import assets_resource, card_resource
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 catalog_router = APIRouter(prefix="/v1", tags=["assets"])
@@ -38,11 +38,11 @@ Uploaded = Annotated[AssetCard, Depends(uploaded_card)]
 
 
 def existing_asset(stored: Stored, veil: Veil) -> dict:
-    return {"assets": asset_inputs(veil, [stored.card])}
+    return assets_resource(veil, [stored.card])
 
 
 def new_asset(card: Uploaded) -> dict:
-    return {"assets": [asset_input(card, status="new")]}
+    return card_resource(card, status="new")
 
 
 @router.get("")
@@ -60,8 +60,8 @@ Catalogued = Annotated[StoredAsset | DestroyedAsset, Depends(catalogued)]
 
 def catalogued_asset(entry: Catalogued, veil: Veil) -> dict:
     if isinstance(entry, DestroyedAsset):
-        return {"assets": [asset_input(entry.card, status="destroyed")]}
-    return {"assets": asset_inputs(veil, [entry.card])}
+        return card_resource(entry.card, status="destroyed")
+    return assets_resource(veil, [entry.card])
 
 
 @router.get("/{asset_id}")
@@ -112,11 +112,11 @@ NewVersion = Annotated[AssetCard, Depends(uploaded_version)]
 
 
 def changed_asset(stored: Stored, card: Named) -> dict:
-    return {"assets": [asset_input(card)]}
+    return card_resource(card)
 
 
 def versioned_asset(stored: Stored, card: NewVersion) -> dict:
-    return {"assets": [asset_input(card)]}
+    return card_resource(card)
 
 
 @router.put("/{asset_id}")

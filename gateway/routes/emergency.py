@@ -12,6 +12,7 @@ from gateway.authorisation import Allowed
 from governance import SuspensionKind
 from sandbox.cards import ASSET_ID, PRINCIPAL_ID
 from services import emergency
+from services.authorisation import target_resource
 
 router = APIRouter(prefix="/v1/emergency", tags=["emergency"])
 
@@ -52,7 +53,7 @@ Named = Annotated[Target, Depends(target)]
 
 
 def named_target(body: Named) -> dict:
-    return {"target": {"kind": body.kind.value, "id": body.id}}
+    return target_resource(body.kind.value, body.id)
 
 
 @router.post("/suspend")

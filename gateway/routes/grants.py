@@ -12,7 +12,7 @@ from gateway.authorisation import Allowed
 from governance import Grant, GrantStatus
 from sandbox.cards import PURPOSE, AssetCard
 from services import grants
-from services.authorisation import asset_inputs, grant_input
+from services.authorisation import assets_resource, grant_resource
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"])
 
@@ -49,7 +49,7 @@ Stored = Annotated[Grant, Depends(stored_grant)]
 
 
 def existing_grant(grant: Stored) -> dict:
-    return {"grant": grant_input(grant)}
+    return grant_resource(grant)
 
 
 def grant_request(body: GrantRequest) -> GrantRequest:
@@ -68,10 +68,7 @@ Cards = Annotated[dict[str, AssetCard], Depends(requested_cards)]
 
 
 def requested_assets(cards: Cards, body: Requested, veil: Veil) -> dict:
-    return {
-        "assets": asset_inputs(veil, list(cards.values())),
-        "columns": body.columns or {},
-    }
+    return assets_resource(veil, list(cards.values()), body.columns or {})
 
 
 @router.post("", status_code=201)

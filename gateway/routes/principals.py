@@ -12,6 +12,7 @@ from gateway.authorisation import Allowed
 from governance import Principal
 from sandbox.cards import PRINCIPAL_ID
 from services import principals
+from services.authorisation import principal_resource
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"])
 
@@ -53,18 +54,18 @@ def named_principal(principal_id: str, veil: Veil) -> Principal:
 Named = Annotated[Principal, Depends(named_principal)]
 
 
-def principal_resource(principal: Named) -> dict:
-    return {"principal": principal.as_input()}
+def named_resource(principal: Named) -> dict:
+    return principal_resource(principal)
 
 
 @router.get("/{principal_id}")
-def get_principal(principal: Named, _: Allowed("principal:manage", principal_resource)) -> dict:
+def get_principal(principal: Named, _: Allowed("principal:manage", named_resource)) -> dict:
     return principal.as_input()
 
 
 @router.post("/{principal_id}/rotate-key")
 def rotate_key(
-    principal: Named, permit: Allowed("principal:manage", principal_resource), veil: Veil
+    principal: Named, permit: Allowed("principal:manage", named_resource), veil: Veil
 ) -> dict:
     """A new API key, shown once; the old one stops working on the next request."""
     api_key = principals.rotate_key(veil, permit=permit, principal=principal)
@@ -73,7 +74,7 @@ def rotate_key(
 
 @router.post("/{principal_id}/revoke")
 def revoke_principal(
-    principal: Named, permit: Allowed("principal:manage", principal_resource), veil: Veil
+    principal: Named, permit: Allowed("principal:manage", named_resource), veil: Veil
 ) -> dict:
     """End a principal for good: its key stops working and its running queries stop."""
     return principals.revoke_principal(veil, permit=permit, principal=principal).as_input()

@@ -11,7 +11,7 @@ import pytest
 
 from governance import GrantStatus, Principal, SuspensionKind
 from services import emergency, grants
-from services.authorisation import asset_inputs, authorise, grant_input
+from services.authorisation import assets_resource, authorise, grant_resource, target_resource
 from services.demo import set_up_demo
 from services.errors import Denied
 from services.metrics import Metrics
@@ -74,7 +74,7 @@ def test_a_query_without_a_grant_is_denied_and_the_denial_recorded(veil: Service
 
 def test_a_suspension_stops_queries_until_resumed(veil: Services) -> None:
     supervisor = _who(veil, "supervisor")
-    target = {"target": {"kind": "principal", "id": "analyst"}}
+    target = target_resource("principal", "analyst")
     permit = authorise(veil, caller=supervisor, scope="emergency:suspend", resource=target)
     emergency.suspend(veil, permit=permit, kind=SuspensionKind.PRINCIPAL, target="analyst",
                       reason="drill")  # fmt: skip
@@ -89,15 +89,14 @@ def test_a_suspension_stops_queries_until_resumed(veil: Services) -> None:
 def test_a_grant_rejected_by_one_party_never_activates(veil: Services) -> None:
     fintech = _who(veil, "fintech")
     cards = {"hospital.visits": veil.enclave.store.get("hospital.visits").card}
-    resource = {"assets": asset_inputs(veil, list(cards.values())), "columns": {}}
+    resource = assets_resource(veil, list(cards.values()), columns={})
     permit = authorise(veil, caller=fintech, scope="grant:request", resource=resource)
     grant = grants.request_grant(
         veil, permit=permit, cards=cards, purpose="public_welfare", scenario="a second look",
         methods=["sql"], valid_until=_a_year_on(),
     )  # fmt: skip
     hospital = _who(veil, "city-hospital")
-    permit = authorise(veil, caller=hospital, scope="grant:approve",
-                       resource={"grant": grant_input(grant)})  # fmt: skip
+    permit = authorise(veil, caller=hospital, scope="grant:approve", resource=grant_resource(grant))
     rejected = grants.reject_grant(veil, permit=permit, grant=grant, reason="not for fintech")
     assert rejected.status is GrantStatus.REJECTED
     history = grants.grant_with_history(veil, grant_id=grant.id)["history"]
