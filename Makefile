@@ -33,7 +33,7 @@ test: lint $(TOOLS)/opa
 	VEIL_TOOLS=$(TOOLS) scripts/ops-tools
 	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
 
-# Not part of the tests: every figure in the README's Benchmarks section, about an hour.
+# Not part of the tests: the benchmark figures in the README and docs/benchmarks.md, about an hour.
 bench: install $(TOOLS)/opa
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	PATH="$(TOOLS):$$PATH" scripts/bench
