@@ -39,12 +39,14 @@ STATUS_OF = {
     refusals.Invalid: 422,
     refusals.Exhausted: 429,
     refusals.Busy: 429,
+    refusals.ServiceError: 409,
     NotFound: 404,
     ControlError: 409,
 }
 
 
 def status_of(exc: Exception) -> int:
+    """The first kind that matches, most specific first."""
     return next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
 
 
