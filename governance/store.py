@@ -12,11 +12,13 @@ import sqlalchemy as sa
 from governance.grants import GrantRecords
 from governance.principals import PrincipalRecords
 from governance.quotas import QuotaRecords
+from governance.sessions import SessionRecords
 from governance.suspensions import SuspensionRecords
 
 
-class ControlStore(PrincipalRecords, GrantRecords, QuotaRecords, SuspensionRecords):
-    """Principals, grants, quotas and suspensions; every change is one transaction."""
+class ControlStore(PrincipalRecords, GrantRecords, QuotaRecords, SuspensionRecords, SessionRecords):
+    """Principals, grants, quotas, suspensions and console sessions; every change is one
+    transaction."""
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url, future=True)
