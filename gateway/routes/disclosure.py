@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from gateway.auth import Veil
-from ledger import disclose
-from ledger.disclosure import MIN_DEVELOPERS
+from services.disclosure import disclosure_report
 
 router = APIRouter(prefix="/v1", tags=["disclosure"])
 
@@ -21,12 +19,4 @@ def disclosure(veil: Veil, period: Period = None) -> dict:
     """Per asset: grants in use, developers, completed queries and jobs, and revenue, as of the
     newest signed checkpoint. Public, with no key; names no developer, and withholds an
     asset's figures when fewer than a few developers used it."""
-    month = period or datetime.now(UTC).strftime("%Y-%m")
-    size = veil.ledger.checkpoint().tree_size
-    report = disclose(veil.ledger.replay(month, size), month)
-    return {
-        "period": month,
-        "tree_size": size,
-        "min_developers": MIN_DEVELOPERS,
-        "assets": report.report(),
-    }
+    return disclosure_report(veil, period=period)
