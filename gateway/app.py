@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway import errors
+from console.app import install as install_console
+from gateway import docs, errors
 from gateway.limits import RequestGate
 from gateway.metrics import MetricsMiddleware
 from gateway.routes import (
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Raw data never leaves the domain; data is usable but invisible.",
         lifespan=lifespan,
+        # /docs is gateway/docs.py's: Swagger UI from Veil's own copy, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # A multipart upload carries the card and framing besides the file itself.
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
@@ -60,4 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in modules:
         app.include_router(module.router)
     app.include_router(assets.catalog_router)
+    install_console(app)
+    docs.install(app)
     return app

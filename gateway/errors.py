@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance import ControlError, NotFound
+from governance import ControlError
 from ledger import LedgerError
 from policies import PolicyError
 from sandbox.errors import SandboxError
@@ -29,25 +29,6 @@ HTTP_CODES = {
     422: "BAD_REQUEST",
     429: "RATE_LIMITED",
 }
-
-
-# The HTTP status of each kind of refusal the services and the governance domain raise.
-STATUS_OF = {
-    refusals.Denied: 403,
-    refusals.Missing: 404,
-    refusals.Conflict: 409,
-    refusals.Invalid: 422,
-    refusals.Exhausted: 429,
-    refusals.Busy: 429,
-    refusals.ServiceError: 409,
-    NotFound: 404,
-    ControlError: 409,
-}
-
-
-def status_of(exc: Exception) -> int:
-    """The first kind that matches, most specific first."""
-    return next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
 
 
 class ApiError(Exception):
@@ -81,11 +62,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(refusals.ServiceError)
     async def _refused(_: Request, exc: refusals.ServiceError):
-        return _respond(status_of(exc), exc.code, exc.message, exc.violations)
+        return _respond(refusals.http_status(exc), exc.code, exc.message, exc.violations)
 
     @app.exception_handler(ControlError)
     async def _control(_: Request, exc: ControlError):
-        return _respond(status_of(exc), exc.code, exc.message)
+        return _respond(refusals.http_status(exc), exc.code, exc.message)
 
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, exc: LedgerError):

@@ -1,4 +1,5 @@
-"""Request gate before any body is read: a key must be presented, and bodies stay small."""
+"""Request gate before any body is read: a key (or a console cookie) must be presented, and
+bodies stay small."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from console.security import CONSOLE, SESSION_COOKIE, SIGN_IN_COOKIE
 from gateway.errors import error_body
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -29,7 +31,10 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if b"authorization" not in headers:
+        if not _credentials(scope["path"], headers):
+            if scope["path"].startswith(CONSOLE + "/"):
+                await _sign_in_first(send)
+                return
             message = "send an API key as 'Authorization: Bearer <key>'"
             await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
             return
@@ -46,6 +51,17 @@ class RequestGate:
             await _reply(send, 413, "PAYLOAD_TOO_LARGE", f"this route takes {limit} bytes")
             return
         await self.app(scope, _replay(buffered, receive), send)
+
+
+def _credentials(path: str, headers: dict[bytes, bytes]) -> bool:
+    """An API key, or on the console's paths its session (or sign-in form's) cookie: present,
+    not yet checked; the route checks it."""
+    if b"authorization" in headers:
+        return True
+    if not path.startswith(CONSOLE + "/"):
+        return False
+    cookies = headers.get(b"cookie", b"").decode("latin-1")
+    return any(f"{name}=" in cookies for name in (SESSION_COOKIE, SIGN_IN_COOKIE))
 
 
 async def _read_up_to(receive: Receive, limit: int) -> list[Message] | None:
@@ -68,6 +84,12 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replayed
+
+
+async def _sign_in_first(send: Send) -> None:
+    headers = [(b"location", f"{CONSOLE}/sign-in".encode()), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _reply(send: Send, status: int, code: str, message: str, bearer: bool = False) -> None:

@@ -4,6 +4,8 @@ Each kind names what went wrong, not a transport; the gateway maps kinds to HTTP
 
 from __future__ import annotations
 
+from governance import ControlError, NotFound
+
 
 class ServiceError(Exception):
     """An operation refused; `code` is stable, `violations` name the rules (and columns)."""
@@ -54,3 +56,23 @@ class Missing(ServiceError):
     """What it names does not exist (or is not the caller's to see)."""
 
     code = "NOT_FOUND"
+
+
+# The status each kind takes in an interface that speaks HTTP (the API, the console), most
+# specific first; the services themselves never use it.
+HTTP_STATUS: dict[type[Exception], int] = {
+    Denied: 403,
+    Missing: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Exhausted: 429,
+    Busy: 429,
+    ServiceError: 409,
+    NotFound: 404,
+    ControlError: 409,
+}
+
+
+def http_status(exc: Exception) -> int:
+    """The status of a refusal from the services or the governance domain."""
+    return next(status for kind, status in HTTP_STATUS.items() if isinstance(exc, kind))

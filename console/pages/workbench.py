@@ -1,0 +1,119 @@
+"""The SQL workbench: ask a question, see the answer as a table and a chart with each noisy
+value's interval and the budget left, download it as CSV; refusals name the rules broken."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from console.refusals import REFUSED, Refusal, explain
+from console.render import bar_chart, page
+from console.visitors import Poster, Veil, Viewer, Visitor
+from sandbox.guard.syntax import MAX_SQL_CHARS
+from services.privacy import budget_report
+from services.queries import QueryRequest, authorise_query, run_query
+
+router = APIRouter(prefix="/console")
+
+EXAMPLE = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+PURPOSES = ("", "public_welfare", "public_governance", "research", "commercial_pricing")
+
+
+@router.get("/query")
+def workbench(request: Request, visitor: Viewer) -> Response:
+    return _form(request, visitor, {"sql": EXAMPLE, "purpose": ""})
+
+
+@router.post("/query")
+def ask(
+    request: Request,
+    visitor: Poster,
+    veil: Veil,
+    sql: Annotated[str, Form(max_length=MAX_SQL_CHARS)] = "",
+    purpose: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    typed = {"sql": sql, "purpose": purpose}
+    if not sql.strip():
+        refusal = Refusal(422, "BAD_REQUEST", "write a query", [{"rule": "invalid_field",
+                                                                  "column": "sql"}])  # fmt: skip
+        return _form(request, visitor, typed, refusal)
+    request_ = QueryRequest(sql, purpose or None, None)
+    try:
+        query = authorise_query(veil, caller=visitor.principal, request=request_)
+        answer = run_query(veil, query=query)
+    except REFUSED as exc:
+        return _form(request, visitor, typed, explain(exc))
+    veil.control.keep_answer(visitor.token, answer["query_id"], dict(answer, sql=sql))
+    return RedirectResponse(f"/console/answers/{answer['query_id']}", status_code=303)
+
+
+@router.get("/answers/{query_id}")
+def shown_answer(
+    query_id: str,
+    request: Request,
+    visitor: Viewer,
+    veil: Veil,
+    dimension: int | None = None,
+    measure: int | None = None,
+) -> Response:
+    """An answer this session was shown, with a chart of the chosen columns."""
+    answer = veil.control.kept_answer(visitor.token, query_id)
+    if answer is None:
+        refusal = Refusal(404, "NOT_FOUND", "this session kept no such answer")
+        return page(request, "refused.html", visitor, 404, refusal=refusal)
+    columns, rows = answer["columns"], answer["rows"]
+    numeric = [i for i in range(len(columns)) if rows and _numbers(rows, i)]
+    labels = [i for i in range(len(columns)) if i not in numeric]
+    dimension = dimension if dimension in labels else (labels[0] if labels else None)
+    measure = measure if measure in numeric else (numeric[0] if numeric else None)
+    chart = []
+    if dimension is not None and measure is not None:
+        chart = bar_chart([str(r[dimension]) for r in rows], [float(r[measure]) for r in rows])
+    try:
+        budgets = budget_report(veil, caller=visitor.principal, period=None).get("assets", [])
+    except REFUSED:
+        budgets = []
+    return page(
+        request, "answer.html", visitor, answer=answer, chart=chart, labels=labels,
+        numeric=numeric, dimension=dimension, measure=measure, budgets=budgets,
+    )  # fmt: skip
+
+
+@router.get("/answers/{query_id}/csv")
+def answer_csv(query_id: str, visitor: Viewer, veil: Veil) -> Response:
+    answer = veil.control.kept_answer(visitor.token, query_id)
+    if answer is None:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(answer["columns"])
+    writer.writerows([_cell(value) for value in row] for row in answer["rows"])
+    disposition = f'attachment; filename="{query_id}.csv"'
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+def _cell(value: object) -> object:
+    """Text a spreadsheet would run as a formula starts with a quote instead."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _numbers(rows: list[list], index: int) -> bool:
+    values = [row[index] for row in rows if row[index] is not None]
+    return bool(values) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+
+
+def _form(
+    request: Request, visitor: Visitor, typed: dict, refusal: Refusal | None = None
+) -> Response:
+    status = refusal.status if refusal else 200
+    return page(request, "workbench.html", visitor, status, typed=typed, purposes=PURPOSES,
+                refusal=refusal)  # fmt: skip

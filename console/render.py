@@ -1,0 +1,66 @@
+"""Pages from templates: one Jinja environment per language, escaping everything by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from console.i18n import LANGUAGES, translations
+from console.visitors import Visitor
+from console.visitors import language as chosen_language
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@cache
+def environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    catalogue = translations(language)
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+    # Text not written in a template (a refusal's words) is looked up but never trusted:
+    # `_()` marks its result safe, this returns plain text, which is escaped like any other.
+    env.filters["said"] = lambda text: catalogue.gettext(str(text))
+    return env
+
+
+def page(
+    request: Request,
+    template: str,
+    visitor: Visitor | None,
+    status: int = 200,
+    **context: object,
+) -> HTMLResponse:
+    language = visitor.language if visitor else chosen_language(request)
+    html = environment(language).get_template(template).render(
+        visitor=visitor, language=language, languages=LANGUAGES, path=request.url.path,
+        **context,
+    )  # fmt: skip
+    return HTMLResponse(html, status_code=status)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    y: int
+    width: float
+
+
+def bar_chart(labels: list[str], values: list[float], width: int = 560) -> list[Bar]:
+    """Horizontal bars for one measure by one dimension, drawn by the template as SVG."""
+    top = max((abs(v) for v in values), default=0) or 1
+    return [
+        Bar(label, value, 28 * index, max(1.0, abs(value) / top * width))
+        for index, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
