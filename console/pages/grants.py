@@ -21,7 +21,14 @@ from services.errors import Invalid
 
 router = APIRouter(prefix="/console/grants")
 
-PURPOSES = ("public_welfare", "public_governance", "research", "commercial_pricing")
+# Offered when some asset names no purposes of its own (it serves any).
+COMMON_PURPOSES = ("public_welfare", "public_governance", "research", "commercial_pricing")
+
+
+def purposes(cards: list) -> list[str]:
+    """The purposes the registered assets' cards name, for the forms to offer."""
+    named = {purpose for card in cards for purpose in (card.purposes or COMMON_PURPOSES)}
+    return sorted(named)
 
 
 @router.get("")
@@ -147,7 +154,7 @@ def _form(
                       "methods": ["sql"], "days": 90}  # fmt: skip
     status = refusal.status if refusal else 200
     return page(request, "grant_new.html", visitor, status, cards=listed, typed=typed,
-                purposes=PURPOSES, refusal=refusal)  # fmt: skip
+                purposes=purposes(listed), refusal=refusal)  # fmt: skip
 
 
 def _refused(request: Request, visitor: Visitor, exc: Exception | None) -> Response:

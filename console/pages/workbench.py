@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from console.pages.grants import purposes
 from console.refusals import REFUSED, Refusal, explain
 from console.render import bar_chart, page
 from console.visitors import Poster, Veil, Viewer, Visitor
@@ -20,12 +21,11 @@ from services.queries import QueryRequest, authorise_query, run_query
 router = APIRouter(prefix="/console")
 
 EXAMPLE = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
-PURPOSES = ("", "public_welfare", "public_governance", "research", "commercial_pricing")
 
 
 @router.get("/query")
-def workbench(request: Request, visitor: Viewer) -> Response:
-    return _form(request, visitor, {"sql": EXAMPLE, "purpose": ""})
+def workbench(request: Request, visitor: Viewer, veil: Veil) -> Response:
+    return _form(request, visitor, veil, {"sql": EXAMPLE, "purpose": ""})
 
 
 @router.post("/query")
@@ -40,13 +40,13 @@ def ask(
     if not sql.strip():
         refusal = Refusal(422, "BAD_REQUEST", "write a query", [{"rule": "invalid_field",
                                                                   "column": "sql"}])  # fmt: skip
-        return _form(request, visitor, typed, refusal)
+        return _form(request, visitor, veil, typed, refusal)
     request_ = QueryRequest(sql, purpose or None, None)
     try:
         query = authorise_query(veil, caller=visitor.principal, request=request_)
         answer = run_query(veil, query=query)
     except REFUSED as exc:
-        return _form(request, visitor, typed, explain(exc))
+        return _form(request, visitor, veil, typed, explain(exc))
     veil.control.keep_answer(visitor.token, answer["query_id"], dict(answer, sql=sql))
     return RedirectResponse(f"/console/answers/{answer['query_id']}", status_code=303)
 
@@ -112,8 +112,9 @@ def _numbers(rows: list[list], index: int) -> bool:
 
 
 def _form(
-    request: Request, visitor: Visitor, typed: dict, refusal: Refusal | None = None
+    request: Request, visitor: Visitor, veil: Veil, typed: dict, refusal: Refusal | None = None
 ) -> Response:
     status = refusal.status if refusal else 200
-    return page(request, "workbench.html", visitor, status, typed=typed, purposes=PURPOSES,
+    offered = ["", *purposes([stored.card for stored in veil.enclave.store.list()])]
+    return page(request, "workbench.html", visitor, status, typed=typed, purposes=offered,
                 refusal=refusal)  # fmt: skip

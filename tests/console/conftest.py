@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Request,
+    Response,
+    sync_playwright,
+)
 
 from tests.support import Server, start_server, stop_server
 
 CHROMIUM = os.environ.get("VEIL_CHROMIUM", "/usr/bin/chromium")
 # Root in a container has no user namespace for Chromium's sandbox, and a small /dev/shm.
 ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]
+LOAD_FAILED = re.compile(r"Failed to load resource: the server responded with a status of (\d+) .*")
 
 
 @dataclass
@@ -27,10 +37,21 @@ class Watch:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
+    # Pages that answered a refusal with its 4xx status on purpose: (url, status).
+    refusals: set[tuple[str, int]] = field(default_factory=set)
 
     def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(message.text)
+        if message.type != "error":
+            return
+        # Chromium logs every 4xx document; a page showing a refusal is one by design.
+        failed = LOAD_FAILED.fullmatch(message.text)
+        if failed and (message.location.get("url"), int(failed[1])) in self.refusals:
+            return
+        self.console_errors.append(message.text)
+
+    def response(self, response: Response) -> None:
+        if response.request.resource_type == "document" and 400 <= response.status < 500:
+            self.refusals.add((response.url, response.status))
 
     def error(self, error: Error) -> None:
         self.page_errors.append(str(error))
@@ -69,6 +90,7 @@ def watch(browser: Browser, server: Server) -> Iterator[Watch]:
     watched.page.on("console", watched.console)
     watched.page.on("pageerror", watched.error)
     context.on("request", watched.request)
+    context.on("response", watched.response)
     yield watched
     context.close()
     assert watched.console_errors == []
