@@ -8,7 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from console.pages import account, catalogue, disclosure, grants, workbench
+from console.pages import (
+    account,
+    catalogue,
+    disclosure,
+    grants,
+    jobs,
+    oversight,
+    principals,
+    workbench,
+)
 from console.refusals import Refusal
 from console.render import page
 from console.security import ConsoleHeaders
@@ -20,7 +29,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Serve the console under /console, its vendored assets under /console/static."""
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (account, catalogue, grants, workbench, disclosure):
+    for module in (account, catalogue, grants, workbench, jobs, oversight, principals, disclosure):
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 
