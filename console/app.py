@@ -16,6 +16,7 @@ from console.pages import (
     jobs,
     oversight,
     principals,
+    registration,
     workbench,
 )
 from console.refusals import Refusal
@@ -29,7 +30,9 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Serve the console under /console, its vendored assets under /console/static."""
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (account, catalogue, grants, workbench, jobs, oversight, principals, disclosure):
+    # Registration before the catalogue: /console/assets/new is not an asset id.
+    pages = (account, registration, catalogue, grants, workbench, jobs, oversight, principals)
+    for module in (*pages, disclosure):
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 

@@ -12,7 +12,8 @@ from gateway.errors import error_body
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 JSON_BODY_LIMIT = 1024 * 1024
-UPLOAD_PATH = "/v1/assets"
+# Routes that take a data file: the API's and the console's registration.
+UPLOAD_PATHS = {"/v1/assets", "/console/assets/new"}
 
 
 class RequestGate:
@@ -38,7 +39,7 @@ class RequestGate:
             message = "send an API key as 'Authorization: Bearer <key>'"
             await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
             return
-        limit = self.max_upload_bytes if scope["path"] == UPLOAD_PATH else JSON_BODY_LIMIT
+        limit = self.max_upload_bytes if scope["path"] in UPLOAD_PATHS else JSON_BODY_LIMIT
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > limit:

@@ -9,7 +9,7 @@ import duckdb
 from sqlglot import exp
 
 from sandbox import keys
-from sandbox.cards import AssetCard, Column
+from sandbox.cards import DECIMAL_TYPE, PLAIN_TYPES, AssetCard, Column
 from sandbox.duck import attach_sql, writer_connection
 from sandbox.errors import FileInvalid, Violation
 from sandbox.guard.bounds import bounded, needs_bounding
@@ -43,6 +43,40 @@ def _stored(column: Column) -> str:
     if needs_bounding(column):
         value = bounded(value, column)
     return exp.alias_(value, column.name, quoted=True).sql(dialect=DIALECT)
+
+
+def sniff_columns(upload: Path) -> list[tuple[str, str]]:
+    """The file's columns and the card type each most likely has, for a card form to start
+    from (the card, not this guess, is what ingest checks against)."""
+    connection = writer_connection()
+    try:
+        _source_relation(connection, upload)
+        path = str(upload).replace("'", "''")
+        with upload.open("rb") as handle:
+            parquet = handle.read(4) == PARQUET_MAGIC
+        typed = f"read_parquet('{path}')" if parquet else f"read_csv('{path}', header = true)"
+        try:
+            described = connection.execute(f"DESCRIBE SELECT * FROM {typed}").fetchall()
+        except duckdb.Error:
+            described = connection.execute("DESCRIBE upload").fetchall()
+    finally:
+        connection.close()
+    return [(str(name), _card_type(str(kind))) for name, kind, *_ in described]
+
+
+def _card_type(duckdb_type: str) -> str:
+    kind = duckdb_type.upper()
+    if kind in PLAIN_TYPES or DECIMAL_TYPE.match(kind):
+        return kind
+    if kind in ("TINYINT", "UTINYINT", "USMALLINT"):
+        return "INTEGER"
+    if kind in ("UINTEGER", "UBIGINT", "HUGEINT"):
+        return "BIGINT"
+    if kind in ("FLOAT", "REAL"):
+        return "DOUBLE"
+    if kind.startswith("TIMESTAMP"):
+        return "TIMESTAMP"
+    return "VARCHAR"
 
 
 def _source_relation(connection: duckdb.DuckDBPyConnection, upload: Path) -> str:

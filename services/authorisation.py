@@ -125,6 +125,17 @@ def assets_resource(
     return resource
 
 
+def draft_resource(
+    *, asset_id: str, provider: str, classification: str, domain: str, personal_data: bool
+) -> dict:
+    """An asset being described, before its card is whole (the first step of a form)."""
+    draft = {
+        "id": asset_id, "classification": classification, "provider": provider,
+        "domain": domain, "personal_data": personal_data, "status": "new",
+    }  # fmt: skip
+    return {"assets": [draft]}
+
+
 def card_resource(card: AssetCard, status: str = "active") -> dict:
     """An asset described by a card not yet (or no longer) registered as it stands."""
     return {"assets": [asset_input(card, status)]}
