@@ -17,6 +17,15 @@ from console.visitors import language as chosen_language
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+def shown_number(value: object) -> str:
+    """Numbers as a table shows them: whole numbers whole, others to two decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.3g}"
+
+
 @cache
 def environment(language: str) -> Environment:
     env = Environment(
@@ -31,6 +40,7 @@ def environment(language: str) -> Environment:
     # Text not written in a template (a refusal's words) is looked up but never trusted:
     # `_()` marks its result safe, this returns plain text, which is escaped like any other.
     env.filters["said"] = lambda text: catalogue.gettext(str(text))
+    env.filters["number"] = shown_number
     return env
 
 

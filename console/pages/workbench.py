@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from console.pages.grants import purposes
 from console.refusals import REFUSED, Refusal, explain
-from console.render import bar_chart, page
+from console.render import bar_chart, page, shown_number
 from console.visitors import Poster, Veil, Viewer, Visitor
 from sandbox.guard.syntax import MAX_SQL_CHARS
 from services.privacy import budget_report
@@ -80,7 +80,23 @@ def shown_answer(
     return page(
         request, "answer.html", visitor, answer=answer, chart=chart, labels=labels,
         numeric=numeric, dimension=dimension, measure=measure, budgets=budgets,
+        intervals=intervals(answer.get("privacy") or {}),
     )  # fmt: skip
+
+
+def intervals(privacy: dict) -> dict[str, str]:
+    """Each noisy column's 95% interval in words a table header can hold."""
+    shown = {}
+    for column, accuracy in (privacy.get("columns") or {}).items():
+        if "half_width_95" in accuracy:
+            shown[column] = f"± {shown_number(accuracy['half_width_95'])}"
+        elif accuracy.get("statistic") == "mean":
+            total, count = accuracy["sum"], accuracy["count"]
+            shown[column] = (f"Σ ± {shown_number(total['half_width_95'])} / "
+                             f"n ± {shown_number(count['half_width_95'])}")  # fmt: skip
+        elif "rank_error_95" in accuracy:
+            shown[column] = f"rank ± {shown_number(accuracy['rank_error_95'])}"
+    return shown
 
 
 @router.get("/answers/{query_id}/csv")
