@@ -17,6 +17,7 @@ from console.pages import (
     oversight,
     principals,
     registration,
+    usage,
     workbench,
 )
 from console.refusals import Refusal
@@ -31,7 +32,17 @@ def install(app: FastAPI) -> None:
     """Serve the console under /console, its vendored assets under /console/static."""
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     # Registration before the catalogue: /console/assets/new is not an asset id.
-    pages = (account, registration, catalogue, grants, workbench, jobs, oversight, principals)
+    pages = (
+        account,
+        registration,
+        catalogue,
+        grants,
+        workbench,
+        jobs,
+        oversight,
+        principals,
+        usage,
+    )
     for module in (*pages, disclosure):
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)

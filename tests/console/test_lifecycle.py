@@ -104,6 +104,13 @@ def test_a_grant_from_request_to_answer(watch: Watch, server: Server, language: 
     lines = Path(download.value.path()).read_text().splitlines()
     assert lines[0] == "district,visits,avg_cost" and len(lines) == rows.count() + 1
 
+    # Its receipt is checked against the signed checkpoint, and listed in the usage.
+    receipt = page.locator("#receipt").get_attribute("href")
+    page.click("#receipt")
+    expect(page.locator("#verdict.shown-once")).to_be_visible()  # included under the signed root
+    page.goto("/console/usage")
+    expect(page.locator(f"#usage a[href='{receipt}']")).to_have_count(1)
+
     # A question that would show a person's identifier is refused, and says which rules.
     page.goto("/console/query")
     page.fill("#sql", "SELECT patient_id, cost FROM hospital.visits")

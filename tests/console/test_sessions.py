@@ -169,3 +169,18 @@ def test_the_language_switch_goes_back_only_to_the_console(server: Server, back:
         response = client.get("/console/language/zh", params={"back": back})
         assert response.status_code == 303
         assert response.headers["location"] == "/console"
+
+
+def test_a_receipt_is_checked_only_for_its_parties(server: Server) -> None:
+    """Another developer's receipt is not found, as if it did not exist; one's own is."""
+    theirs = server.query("SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan",
+                          who="fintech")  # fmt: skip
+    assert theirs.status_code == 200, theirs.text
+    index = theirs.json()["receipt"]["ledger_index"]
+    with _client(server) as client:
+        _sign_in(client, server.keys["analyst"])
+        assert client.get(f"/console/receipts/{index}").status_code == 404
+        _sign_in(client, server.keys["fintech"])
+        own = client.get(f"/console/receipts/{index}")
+        assert own.status_code == 200 and 'id="verdict"' in own.text
+        assert theirs.json()["receipt"]["leaf_hash"] in own.text
