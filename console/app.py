@@ -14,10 +14,12 @@ from console.pages import (
     disclosure,
     grants,
     jobs,
+    money,
     oversight,
     principals,
     registration,
     usage,
+    watch,
     workbench,
 )
 from console.refusals import Refusal
@@ -32,18 +34,8 @@ def install(app: FastAPI) -> None:
     """Serve the console under /console, its vendored assets under /console/static."""
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     # Registration before the catalogue: /console/assets/new is not an asset id.
-    pages = (
-        account,
-        registration,
-        catalogue,
-        grants,
-        workbench,
-        jobs,
-        oversight,
-        principals,
-        usage,
-    )
-    for module in (*pages, disclosure):
+    pages = [account, registration, catalogue, grants, workbench, jobs, oversight, principals]
+    for module in [*pages, usage, money, watch, disclosure]:
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 

@@ -21,6 +21,8 @@ class LedgerWatch:
         self._interval_s = interval_s
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="ledger-watch", daemon=True)
+        # The last verdict and when it was reached (Unix time), for the overseers' page.
+        self.last: tuple[bool, float] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -40,8 +42,10 @@ class LedgerWatch:
             ok = report.ok
             if not ok:
                 log.error("the ledger failed verification: %s", "; ".join(report.problems))
+        at = time.time()
         self._metrics.verification_ok.set(int(ok))
-        self._metrics.verified_at.set(time.time())
+        self._metrics.verified_at.set(at)
+        self.last = (ok, at)
 
     def close(self) -> None:
         self._stopped.set()

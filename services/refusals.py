@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 # Principals followed at once; the least recently refused is forgotten first.
 MAX_PRINCIPALS = 10_000
+# Spikes kept for the overseers' page, newest last.
+RECENT_SPIKES = 50
 
 
 class RefusalWatch:
@@ -23,6 +25,7 @@ class RefusalWatch:
         self._clock = clock
         self._refusals: OrderedDict[str, deque[float]] = OrderedDict()
         self._spiking: set[str] = set()
+        self._recent: deque[tuple[str, float]] = deque(maxlen=RECENT_SPIKES)
         self._lock = threading.Lock()
 
     def refused(self, principal: str) -> bool:
@@ -43,4 +46,10 @@ class RefusalWatch:
             if principal in self._spiking:
                 return False
             self._spiking.add(principal)
+            self._recent.append((principal, time.time()))
             return True
+
+    def recent(self) -> list[tuple[str, float]]:
+        """The latest spikes this process saw: who, and when (Unix time)."""
+        with self._lock:
+            return list(self._recent)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -156,3 +157,25 @@ def test_a_developer_cannot_reach_oversight_pages(watch: Watch, server: Server) 
         response = page.goto(path)
         assert response is not None and response.status == 403
         expect(page.locator(".refusal")).to_contain_text("POLICY_DENIED")
+
+
+def test_overseers_watch_the_ledger_spikes_policy_budgets_and_money(
+    watch: Watch, server: Server
+) -> None:
+    page = watch.page
+    _sign_in(page, server, "supervisor", "en")
+    page.goto("/console/oversight")
+    expect(page.locator("#ledger-state")).to_contain_text(re.compile("verified|Not verified"))
+    expect(page.locator("dl.facts")).to_contain_text("authz.rego")
+    expect(page.locator("#budgets")).to_be_visible()
+    page.goto("/console/settlements")
+    expect(page.locator("#total")).to_be_visible()
+    with page.expect_download() as download:
+        page.click("a[download]")
+    header = Path(download.value.path()).read_text().splitlines()[0]
+    assert header == "ledger_index,at,reference,account,amount_minor,currency"
+    # A developer has no settlements or oversight to read.
+    _sign_in(page, server, "analyst", "en")
+    for path in ("/console/settlements", "/console/oversight"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403

@@ -1,0 +1,69 @@
+"""Settlements by month, as each reader may see them: totals, each party's share as a chart,
+and every posting as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from console.refusals import REFUSED, explain
+from console.render import bar_chart, page
+from console.visitors import Veil, Viewer
+from services.authorisation import authorise
+from services.settlements import settlement_report
+
+router = APIRouter(prefix="/console/settlements")
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _report(visitor: Viewer, veil: Veil, period: str | None, currency: str | None):
+    authorise(veil, caller=visitor.principal, scope="settlement:read", resource={})
+    return settlement_report(
+        veil, caller=visitor.principal,
+        period=period if period and MONTH.fullmatch(period) else None,
+        currency=currency if currency and CURRENCY.fullmatch(currency) else None,
+    )  # fmt: skip
+
+
+@router.get("")
+def settlements(
+    request: Request,
+    visitor: Viewer,
+    veil: Veil,
+    period: str | None = None,
+    currency: str | None = None,
+) -> Response:
+    try:
+        report = _report(visitor, veil, period, currency)
+    except REFUSED as exc:
+        refusal = explain(exc)
+        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+    parties = report.summary["parties"]
+    chart = bar_chart(list(parties), [float(amount) for amount in parties.values()])
+    return page(request, "settlements.html", visitor, summary=report.summary, chart=chart)
+
+
+@router.get("/csv")
+def postings_csv(
+    visitor: Viewer, veil: Veil, period: str | None = None, currency: str | None = None
+) -> Response:
+    try:
+        report = _report(visitor, veil, period, currency)
+    except REFUSED as exc:
+        return Response(explain(exc).code + "\n", status_code=explain(exc).status,
+                        media_type="text/plain")  # fmt: skip
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["ledger_index", "at", "reference", "account", "amount_minor", "currency"])
+    for line in report.lines:
+        writer.writerow([line.index, line.at, line.reference, line.account, line.amount_minor,
+                         line.currency])  # fmt: skip
+    name = f"settlement-{report.summary['period']}.csv"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
