@@ -54,7 +54,9 @@ def asset(asset_id: str, request: Request, visitor: Viewer, veil: Veil) -> Respo
         authorise(veil, caller=visitor.principal, scope="catalog:read", resource=resource)
     except REFUSED as exc:
         return _refused(request, visitor, exc)
-    return page(request, "asset.html", visitor, asset=assets.asset_view(entry), uses=USES)
+    versions = [] if isinstance(entry, DestroyedAsset) else veil.enclave.store.history(asset_id)
+    return page(request, "asset.html", visitor, asset=assets.asset_view(entry), uses=USES,
+                versions=versions)  # fmt: skip
 
 
 def _refused(request: Request, visitor: Viewer, exc: Exception) -> Response:

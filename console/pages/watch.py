@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.refusals import REFUSED, explain
+from console.refusals import REFUSED, Refusal, explain
 from console.render import page
-from console.visitors import Veil, Viewer
+from console.visitors import Poster, Veil, Viewer, Visitor
 from services.authorisation import authorise
-from services.policies import policy_view
+from services.policies import policy_view, reload_policies
 from services.privacy import budget_report
 
 router = APIRouter(prefix="/console")
@@ -20,6 +20,27 @@ router = APIRouter(prefix="/console")
 
 @router.get("/oversight")
 def oversight(request: Request, visitor: Viewer, veil: Veil) -> Response:
+    return _oversight(request, visitor, veil)
+
+
+@router.post("/oversight/reload-policy")
+def reload_policy(request: Request, visitor: Poster, veil: Veil) -> Response:
+    """Recompile the modules on disk; broken ones are refused and the previous ones decide."""
+    try:
+        permit = authorise(veil, caller=visitor.principal, scope="policy:reload", resource={})
+        reloaded = reload_policies(veil, permit=permit)
+    except REFUSED as exc:
+        return _oversight(request, visitor, veil, explain(exc))
+    return _oversight(request, visitor, veil, reloaded=reloaded)
+
+
+def _oversight(
+    request: Request,
+    visitor: Visitor,
+    veil: Veil,
+    refusal: Refusal | None = None,
+    reloaded: dict | None = None,
+) -> Response:
     caller = visitor.principal
     try:
         authorise(veil, caller=caller, scope="policy:read", resource={})
@@ -32,8 +53,10 @@ def oversight(request: Request, visitor: Viewer, veil: Veil) -> Response:
     last = veil.ledger_watch.last
     verified = None if last is None else {"ok": last[0], "at": _stamp(last[1])}
     spikes = [{"principal": who, "at": _stamp(at)} for who, at in veil.refusal_watch.recent()]
-    return page(request, "oversight.html", visitor, verified=verified, spikes=spikes[::-1],
-                policies=policies, budgets=budgets, tree_size=veil.ledger.head()[0])  # fmt: skip
+    status = refusal.status if refusal else 200
+    return page(request, "oversight.html", visitor, status, verified=verified,
+                spikes=spikes[::-1], policies=policies, budgets=budgets, refusal=refusal,
+                reloaded=reloaded, tree_size=veil.ledger.head()[0])  # fmt: skip
 
 
 def _stamp(unix: float) -> str:

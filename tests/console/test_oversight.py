@@ -174,6 +174,11 @@ def test_overseers_watch_the_ledger_spikes_policy_budgets_and_money(
         page.click("a[download]")
     header = Path(download.value.path()).read_text().splitlines()[0]
     assert header == "ledger_index,at,reference,account,amount_minor,currency"
+    # An operator reloads the policy modules; the reload is checked and recorded.
+    _sign_in(page, server, "operator", "en")
+    page.goto("/console/oversight")
+    page.click("#reload-policy")
+    expect(page.locator("#reloaded")).to_contain_text("ledger entry")
     # A developer has no settlements or oversight to read.
     _sign_in(page, server, "analyst", "en")
     for path in ("/console/settlements", "/console/oversight"):
