@@ -106,7 +106,7 @@ def answer_csv(query_id: str, visitor: Viewer, veil: Veil) -> Response:
         return Response("not found\n", status_code=404, media_type="text/plain")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(answer["columns"])
+    writer.writerow([_cell(name) for name in answer["columns"]])
     writer.writerows([_cell(value) for value in row] for row in answer["rows"])
     disposition = f'attachment; filename="{query_id}.csv"'
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",

@@ -18,6 +18,8 @@ from tests.support import Server
 # Where the README's screenshots are written when asked for (VEIL_SCREENSHOTS=docs/images).
 SHOTS = os.environ.get("VEIL_SCREENSHOTS")
 PLANTED = '<script>window.planted=1</script><img src="/planted.png" onerror="window.planted=2">'
+# The same, without double quotes: a quoted SQL identifier cannot hold them.
+ALIAS = "<script>window.planted=1</script><img src=/planted.png onerror=window.planted=2>"
 WORDS = {
     "en": {"sign_in": "Sign in", "catalogue": "Catalogue", "approve": "Approve", "run": "Run",
            "active": "active", "pending": "pending", "inbox": "Approval inbox"},
@@ -118,6 +120,15 @@ def test_a_grant_from_request_to_answer(watch: Watch, server: Server, language: 
     page.click("#run")
     expect(page.locator(".refusal")).to_contain_text("QUERY_REJECTED")
     expect(page.locator(".refusal .rules")).to_contain_text("patient_id")
+    page.fill("#sql", f'SELECT district AS "{ALIAS}", COUNT(*) AS n FROM hospital.visits '
+                      "GROUP BY district")  # fmt: skip
+    page.select_option("#purpose", "public_welfare")
+    page.click("#run")
+    expect(page.locator("#answer thead")).to_contain_text(ALIAS)  # a name the query chose
+    _no_planted_script_ran(page)
+    page.goto("/console/query")
+    page.fill("#sql", "SELECT patient_id, cost FROM hospital.visits")
+    page.click("#run")
     expect(page.locator("#sql")).to_have_value("SELECT patient_id, cost FROM hospital.visits")
     _shot(page, "refusal", language)
 
@@ -138,3 +149,20 @@ def test_a_grant_form_with_nothing_chosen_names_each_field(watch: Watch, server:
     expect(page.locator("fieldset.wrong")).to_have_count(1)
     expect(page.locator("#scenario.wrong")).to_be_visible()
     expect(page.locator(".field-error")).to_have_count(2)
+
+
+def test_a_rejection_reason_stays_text(watch: Watch, server: Server) -> None:
+    page = watch.page
+    _sign_in(page, server, "fintech", "en")
+    page.goto("/console/grants/new")
+    page.check("input[name=assets][value='hospital.visits']")
+    page.select_option("#purpose", "public_welfare")
+    page.fill("#scenario", "Another look")
+    page.locator("form.stacked button[type=submit]").click()
+    grant_url = page.url
+    _sign_in(page, server, "city-hospital", "en")
+    page.goto(grant_url)
+    page.fill("form[action$='/reject'] input[name=reason]", f"No {PLANTED}")
+    page.click("#reject")
+    expect(page.locator(".history")).to_contain_text(f"No {PLANTED}")
+    _no_planted_script_ran(page)

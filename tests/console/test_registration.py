@@ -31,6 +31,7 @@ def test_a_provider_registers_an_asset(watch: Watch, server: Server, tmp_path, l
     page.set_input_files("#file", str(data))
     page.fill("#asset_id", asset_id)
     page.fill("#title", f"Incomes {PLANTED}")
+    page.fill("#description", f"About {PLANTED}")
     page.fill("#domain", "civil")
     page.check("input[name=personal_data][value=yes]")
     page.click("#next")
@@ -43,11 +44,14 @@ def test_a_provider_registers_an_asset(watch: Watch, server: Server, tmp_path, l
     expect(page.locator("input[name=c2_low].wrong")).to_be_visible()
     expect(page.locator("select[name=c0_role]")).to_have_value("privacy_unit")  # kept
     _shot(page, "register", language)
+    page.fill("input[name=c1_description]", f"Where {PLANTED}")
     page.fill("input[name=c2_low]", "0")
     page.fill("input[name=c2_high]", "100000")
     page.click("#register")
     expect(page).to_have_url(re.compile(f"/console/assets/{asset_id}$"))
     expect(page.locator("h1")).to_contain_text(PLANTED)
+    expect(page.locator("main > p").first).to_contain_text(f"About {PLANTED}")
+    expect(page.locator("#columns")).to_contain_text(f"Where {PLANTED}")
     _no_planted_script_ran(page)
     with server.client("city-hospital") as client:
         shown = client.get(f"/v1/assets/{asset_id}").json()
