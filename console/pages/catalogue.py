@@ -33,13 +33,16 @@ def home(request: Request, visitor: Viewer, veil: Veil) -> Response:
 
 
 @router.get("/assets")
-def catalogue(request: Request, visitor: Viewer, veil: Veil) -> Response:
+def catalogue(request: Request, visitor: Viewer, veil: Veil, mine: str | None = None) -> Response:
+    """Every asset; with `mine`, a provider's own."""
     try:
         authorise(veil, caller=visitor.principal, scope="catalog:read", resource={})
     except REFUSED as exc:
         return _refused(request, visitor, exc)
     entries = [assets.asset_view(entry) for entry in assets.catalogue(veil)]
-    return page(request, "catalogue.html", visitor, entries=entries)
+    if mine:
+        entries = [entry for entry in entries if entry["provider"] == visitor.principal.id]
+    return page(request, "catalogue.html", visitor, entries=entries, mine=bool(mine))
 
 
 @router.get("/assets/{asset_id}")

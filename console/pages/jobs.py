@@ -26,13 +26,18 @@ EXAMPLE = (
 
 
 @router.get("")
-def listing(request: Request, visitor: Viewer, veil: Veil) -> Response:
+def listing(request: Request, visitor: Viewer, veil: Veil, review: str | None = None) -> Response:
+    """The jobs this principal may see; with `review`, those waiting for its decision."""
     try:
         authorise(veil, caller=visitor.principal, scope="job:read", resource={})
         jobs = visible_jobs(veil, caller=visitor.principal, status=None)
     except REFUSED as exc:
         return _refused(request, visitor, exc)
-    return page(request, "jobs.html", visitor, jobs=jobs)
+    if review:
+        every = veil.job_records.listing(developer=None, status=None)
+        waiting = {job.id for job in every if _reviews(visitor, job)}
+        jobs = [job for job in jobs if job["id"] in waiting]
+    return page(request, "jobs.html", visitor, jobs=jobs, review=bool(review))
 
 
 @router.get("/new")

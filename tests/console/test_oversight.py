@@ -8,6 +8,7 @@ import io
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -77,9 +78,11 @@ def test_a_held_job_a_suspension_and_a_destruction(
     assert re.search(r"/console/jobs/j_[0-9a-f]{32}$", job_url)
     expect(page.locator("table.output")).to_have_count(0)  # nothing shown before review
 
-    # The provider, once the job has ended, reads the held outputs and releases them.
+    # The provider finds it in its review queue, and once the job has ended, reads the held
+    # outputs and releases them.
     _sign_in(page, server, "city-hospital", language)
-    page.goto(job_url)
+    page.goto("/console/jobs?review=1")
+    page.click(f"a[href='{urlsplit(job_url).path}']")
     _wait_for_end(page)
     expect(page.locator("table.output")).to_have_count(1)
     _shot(page, "job-review", language)
