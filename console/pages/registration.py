@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,8 @@ from services.authorisation import authorise, card_resource, draft_resource
 router = APIRouter(prefix="/console/assets")
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+# How long an upload waits for its second step.
+STAGED_FOR_S = 3600
 CLASSIFICATIONS = ("L1", "L2", "L3", "L4")
 ROLES = [role.value for role in Role]
 TYPES = sorted(PLAIN_TYPES)
@@ -67,6 +70,7 @@ def uploaded(
         return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
     upload_id = secrets.token_urlsafe(24)
     target = _staged(veil, visitor, upload_id)
+    _sweep(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         shutil.copyfileobj(file.file, out, 1024 * 1024)
@@ -153,6 +157,22 @@ def _staged(veil: Veil, visitor: Visitor, upload_id: str) -> Path:
     """Where this session's upload waits between the two steps: no other session finds it."""
     session = hashlib.sha256(visitor.token.encode()).hexdigest()[:32]
     return veil.settings.home / "console-uploads" / session / upload_id
+
+
+def _sweep(session_folder: Path) -> None:
+    """One waiting upload per session (a new one replaces it), none older than STAGED_FOR_S:
+    abandoned second steps cannot fill the disk."""
+    shutil.rmtree(session_folder, ignore_errors=True)
+    root = session_folder.parent
+    if not root.is_dir():
+        return
+    cutoff = time.time() - STAGED_FOR_S
+    for staged in root.glob("*/*"):
+        try:
+            if staged.stat().st_mtime < cutoff:
+                staged.unlink()
+        except OSError:
+            continue  # another process swept it first
 
 
 def _columns_form(
