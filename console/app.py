@@ -22,10 +22,10 @@ from console.pages import (
     watch,
     workbench,
 )
-from console.refusals import Refusal
+from console.refusals import Refusal, explain
 from console.render import page
 from console.security import ConsoleHeaders
-from console.visitors import CsrfRefused, SignInRequired
+from console.visitors import CsrfRefused, SignInRequired, StandingRefused
 
 STATIC = Path(__file__).parent / "static"
 
@@ -42,6 +42,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:
         return RedirectResponse("/console/sign-in", status_code=303)
+
+    @app.exception_handler(StandingRefused)
+    async def _standing(request: Request, refused: StandingRefused) -> Response:
+        refusal = explain(refused.cause)
+        return page(request, "refused.html", refused.visitor, refusal.status, refusal=refusal)
 
     @app.exception_handler(CsrfRefused)
     async def _forged(request: Request, _: CsrfRefused) -> Response:

@@ -70,6 +70,15 @@ def forget_cookie(request: Request, response: Response, name: str) -> None:
     )
 
 
+def same_origin(request: Request) -> bool:
+    """Whether a form was sent from this site: browsers say so in Origin and Sec-Fetch-Site;
+    a request that says neither (an HTTP client) is judged by its tokens alone."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 

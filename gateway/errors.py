@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from console.security import CONSOLE
+from console.security import HEADERS as CONSOLE_HEADERS
 from governance import ControlError
 from ledger import LedgerError
 from policies import PolicyError
@@ -95,6 +97,12 @@ def install(app: FastAPI) -> None:
         return _respond(exc.status_code, code, message)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error")
-        return _respond(500, "INTERNAL", "an internal error occurred; nothing was released")
+        response = _respond(500, "INTERNAL", "an internal error occurred; nothing was released")
+        if request.url.path.startswith(CONSOLE):
+            # Answered outside the console's own middleware: its headers are added here.
+            for name, value in CONSOLE_HEADERS.items():
+                response.headers[name.decode()] = value.decode()
+            response.headers["cache-control"] = "no-store"
+        return response

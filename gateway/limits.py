@@ -1,26 +1,34 @@
-"""Request gate before any body is read: a key (or a console cookie) must be presented, and
-bodies stay small."""
+"""Request gate before any body is read: a valid key (or a live console session) must come
+with it, and bodies stay small."""
 
 from __future__ import annotations
 
 import json
+import re
 
+from anyio import to_thread
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.security import CONSOLE, SESSION_COOKIE, SIGN_IN_COOKIE
+from gateway.auth import MAX_KEY_CHARS
 from gateway.errors import error_body
+from services.runtime import Services
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 JSON_BODY_LIMIT = 1024 * 1024
-# Routes that take a data file: the API's and the console's registration.
-UPLOAD_PATHS = {"/v1/assets", "/console/assets/new"}
+# Routes that take a data file: the API's registration and new versions, and the console's.
+UPLOAD = re.compile(r"^(/v1/assets(/[^/]+/versions)?|/console/assets/new)$")
+SIGN_IN = CONSOLE + "/sign-in"
 
 
 class RequestGate:
-    """Refuse, without reading them, bodies sent with no API key or larger than the route takes.
+    """Refuse, without reading them, bodies sent with no valid API key or console session, or
+    larger than the route takes.
 
     FastAPI reads a body before dependencies authenticate, so without this an anonymous client
-    could make the server buffer any amount. Chunked bodies are counted as they arrive.
+    could make the server buffer any amount: a key is checked here (and again by the route),
+    not merely looked for. Chunked bodies are counted as they arrive.
     """
 
     def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
@@ -32,14 +40,18 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if not _credentials(scope["path"], headers):
-            if scope["path"].startswith(CONSOLE + "/"):
-                await _sign_in_first(send)
-                return
+        path = scope["path"]
+        if b"authorization" not in headers and not path.startswith(CONSOLE + "/"):
             message = "send an API key as 'Authorization: Bearer <key>'"
             await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
             return
-        limit = self.max_upload_bytes if scope["path"] in UPLOAD_PATHS else JSON_BODY_LIMIT
+        if not await to_thread.run_sync(_admitted, scope["app"].state.services, path, headers):
+            if path.startswith(CONSOLE + "/"):
+                await _sign_in_first(send)
+                return
+            await _reply(send, 401, "UNAUTHENTICATED", "the API key is not valid", bearer=True)
+            return
+        limit = self.max_upload_bytes if UPLOAD.match(path) else JSON_BODY_LIMIT
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > limit:
@@ -54,15 +66,21 @@ class RequestGate:
         await self.app(scope, _replay(buffered, receive), send)
 
 
-def _credentials(path: str, headers: dict[bytes, bytes]) -> bool:
-    """An API key, or on the console's paths its session (or sign-in form's) cookie: present,
-    not yet checked; the route checks it."""
+def _admitted(veil: Services, path: str, headers: dict[bytes, bytes]) -> bool:
+    """A key that authenticates, a live console session, or (for the sign-in form alone, whose
+    body is small) the sign-in form's cookie."""
     if b"authorization" in headers:
-        return True
-    if not path.startswith(CONSOLE + "/"):
-        return False
-    cookies = headers.get(b"cookie", b"").decode("latin-1")
-    return any(f"{name}=" in cookies for name in (SESSION_COOKIE, SIGN_IN_COOKIE))
+        scheme, _, token = headers[b"authorization"].decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_CHARS:
+            return False
+        found = veil.control.authenticate(token)
+        return found is not None and found.status != "revoked"
+    cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
+    if path == SIGN_IN:
+        return bool(cookies.get(SIGN_IN_COOKIE))
+    session = cookies.get(SESSION_COOKIE)
+    return bool(session) and veil.control.session(session) is not None
 
 
 async def _read_up_to(receive: Receive, limit: int) -> list[Message] | None:

@@ -37,6 +37,8 @@ console_answers = sa.Table(
 
 # Answers kept per session; older ones are forgotten.
 ANSWERS_KEPT = 20
+# Sessions one principal may hold at once; signing in again past this ends the oldest.
+SESSIONS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,20 @@ class SessionRecords:
                     csrf=csrf, expires_at=expires,
                 )
             )  # fmt: skip
+            mine = console_sessions.c.principal == row.id
+            newest = (
+                sa.select(console_sessions.c.token_hash)
+                .where(mine)
+                .order_by(console_sessions.c.expires_at.desc())
+                .limit(SESSIONS_KEPT)
+            )
+            older = sa.select(console_sessions.c.token_hash).where(
+                mine, console_sessions.c.token_hash.not_in(newest)
+            )
+            db.execute(console_answers.delete().where(console_answers.c.token_hash.in_(older)))
+            db.execute(
+                console_sessions.delete().where(mine, console_sessions.c.token_hash.not_in(newest))
+            )
         principal = Principal(row.id, frozenset(json.loads(row.roles)), row.org, row.status)
         return token, Session(principal, csrf, expires)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.i18n import LANGUAGES
+from console.pages.registration import forget_uploads
 from console.render import page
 from console.security import (
     LANGUAGE_COOKIE,
@@ -18,6 +19,7 @@ from console.security import (
     forget_cookie,
     new_token,
     same,
+    same_origin,
     set_cookie,
 )
 from console.visitors import Poster, Veil
@@ -49,8 +51,10 @@ def sign_in(
     api_key: Annotated[str, Form(max_length=MAX_KEY_CHARS)] = "",
     sign_in_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    if not same(sign_in_token, request.cookies.get(SIGN_IN_COOKIE, "")) or not sign_in_token:
+    forged = not same(sign_in_token, request.cookies.get(SIGN_IN_COOKIE, ""))
+    if forged or not sign_in_token or not same_origin(request):
         return _sign_in_again(request, "the form expired; sign in again", 403)
+    veil.control.forget_expired_sessions()
     opened = veil.control.open_session(api_key.strip(), SESSION) if api_key.strip() else None
     if opened is None:
         return _sign_in_again(request, "the API key is not valid", 401)
@@ -67,6 +71,7 @@ def sign_in(
 @router.post("/console/sign-out")
 def sign_out(request: Request, visitor: Poster, veil: Veil) -> Response:
     veil.control.close_session(visitor.token)
+    forget_uploads(veil, visitor)
     response = RedirectResponse("/console/sign-in", status_code=303)
     forget_cookie(request, response, SESSION_COOKIE)
     return response

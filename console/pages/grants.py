@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from console.refusals import REFUSED, Refusal, explain
 from console.render import page
-from console.visitors import Poster, Veil, Viewer, Visitor
+from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
 from governance import SUPERVISOR_PARTY, Grant, GrantStatus
 from sandbox.cards import PURPOSE
 from services import grants
@@ -45,7 +45,7 @@ def listing(request: Request, visitor: Viewer, veil: Veil, inbox: str | None = N
 
 
 @router.get("/new")
-def request_form(request: Request, visitor: Viewer, veil: Veil) -> Response:
+def request_form(request: Request, visitor: Standing, veil: Veil) -> Response:
     return _form(request, visitor, veil)
 
 
@@ -149,6 +149,7 @@ def _form(
     typed: dict | None = None,
     refusal: Refusal | None = None,
 ) -> Response:
+    in_standing(veil, visitor)
     listed = [stored.card for stored in veil.enclave.store.list()]
     typed = typed or {"assets": [], "purpose": "public_welfare", "scenario": "",
                       "methods": ["sql"], "days": 90}  # fmt: skip

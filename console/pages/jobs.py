@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from console.refusals import REFUSED, Refusal, explain
 from console.render import page
-from console.visitors import Poster, Veil, Viewer, Visitor
+from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
 from governance import GrantStatus
 from governance.job_records import Job
 from sandbox.jobs.gate import MAX_CODE_CHARS
@@ -41,7 +41,7 @@ def listing(request: Request, visitor: Viewer, veil: Veil, review: str | None = 
 
 
 @router.get("/new")
-def submit_form(request: Request, visitor: Viewer, veil: Veil) -> Response:
+def submit_form(request: Request, visitor: Standing, veil: Veil) -> Response:
     return _form(request, visitor, veil, {"code": EXAMPLE, "grant_id": ""})
 
 
@@ -122,6 +122,7 @@ def _reviews(visitor: Visitor, job: Job) -> bool:
 def _form(
     request: Request, visitor: Visitor, veil: Veil, typed: dict, refusal: Refusal | None = None
 ) -> Response:
+    in_standing(veil, visitor)
     grants = [
         grant
         for grant in veil.control.grants_of(visitor.principal.id)

@@ -3,6 +3,7 @@ column its role and type; errors are shown beside the field they concern."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -21,14 +22,17 @@ from console.refusals import REFUSED, Refusal, explain
 from console.render import page
 from console.visitors import Poster, Veil, Viewer, Visitor
 from sandbox.cards import PLAIN_TYPES, Role, parse_card
-from sandbox.errors import CardInvalid, SandboxError
+from sandbox.errors import CardInvalid, FileInvalid, SandboxError, Violation
 from sandbox.ingest import sniff_columns
 from services import assets
 from services.authorisation import authorise, card_resource, draft_resource
 
 router = APIRouter(prefix="/console/assets")
 
-UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
+# As many columns as a card may have; a wider file is refused before its types are read.
+MAX_COLUMNS = 500
+FIELDS_PER_COLUMN = 6
 # How long an upload waits for its second step.
 STAGED_FOR_S = 3600
 CLASSIFICATIONS = ("L1", "L2", "L3", "L4")
@@ -75,6 +79,7 @@ def uploaded(
     with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         shutil.copyfileobj(file.file, out, 1024 * 1024)
     try:
+        _check_width(target)
         columns = sniff_columns(target)
     except SandboxError as exc:
         target.unlink(missing_ok=True)
@@ -87,8 +92,8 @@ def uploaded(
 
 
 async def posted_form(request: Request) -> FormData:
-    """The whole form, however many columns it describes (parsed once, before the handler)."""
-    return await request.form()
+    """The whole form, up to a card's most columns (parsed once, before the handler)."""
+    return await request.form(max_fields=FIELDS_PER_COLUMN * MAX_COLUMNS + 50)
 
 
 @router.post("/register")
@@ -101,13 +106,14 @@ def register(
     """Step two: the card from the form, checked as the API checks it, then registered."""
     typed = {key: str(form.get(key, ""))[:2000] for key in _blank()}
     upload_id = str(form.get("upload_id", ""))
-    count = min(int(form.get("column_count", "0") or 0), 500)
+    counted = str(form.get("column_count", ""))
+    count = min(int(counted), MAX_COLUMNS) if counted.isdigit() else 0
     described = [
         {field: str(form.get(f"c{i}_{field}", ""))[:500]
          for field in ("name", "type", "role", "description", "low", "high")}
         for i in range(count)
     ]  # fmt: skip
-    staged = _staged(veil, visitor, upload_id) if UPLOAD_ID.match(upload_id) else None
+    staged = _staged(veil, visitor, upload_id) if UPLOAD_ID.fullmatch(upload_id) else None
     if staged is None or not staged.is_file():
         refusal = Refusal(422, "BAD_REQUEST", "upload the file again",
                           [{"rule": "invalid_field", "column": "file"}])  # fmt: skip
@@ -157,6 +163,23 @@ def _staged(veil: Veil, visitor: Visitor, upload_id: str) -> Path:
     """Where this session's upload waits between the two steps: no other session finds it."""
     session = hashlib.sha256(visitor.token.encode()).hexdigest()[:32]
     return veil.settings.home / "console-uploads" / session / upload_id
+
+
+def _check_width(upload: Path) -> None:
+    """A CSV header wider than a card may be is refused before DuckDB reads the file."""
+    with upload.open("rb") as handle:
+        head = handle.read(1024 * 1024)
+    if head[:4] == b"PAR1":
+        return  # Parquet keeps its schema in its footer; DESCRIBE reads only that
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+    if len(next(csv.reader([first]), [])) > MAX_COLUMNS:
+        raise FileInvalid(f"a card has at most {MAX_COLUMNS} columns",
+                          [Violation("too_many_columns")])  # fmt: skip
+
+
+def forget_uploads(veil: Veil, visitor: Visitor) -> None:
+    """At sign-out: the session's waiting upload goes with it."""
+    shutil.rmtree(_staged(veil, visitor, "x").parent, ignore_errors=True)
 
 
 def _sweep(session_folder: Path) -> None:

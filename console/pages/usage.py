@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from console.refusals import REFUSED, explain
@@ -17,6 +18,8 @@ from services.receipts import check_receipt
 from services.settlements import usage_report
 
 router = APIRouter(prefix="/console")
+
+MAX_INDEX = 2**53  # as the API bounds it: beyond any real log, within every database
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -34,7 +37,9 @@ def usage(request: Request, visitor: Viewer, veil: Veil, period: str | None = No
 
 
 @router.get("/receipts/{index}")
-def receipt(index: int, request: Request, visitor: Viewer, veil: Veil) -> Response:
+def receipt(
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)], request: Request, visitor: Viewer, veil: Veil
+) -> Response:
     try:
         authorise(veil, caller=visitor.principal, scope="ledger:read", resource={})
         checked = check_receipt(veil, caller=visitor.principal, index=index)

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.pages.grants import purposes
 from console.refusals import REFUSED, Refusal, explain
 from console.render import bar_chart, page, shown_number
-from console.visitors import Poster, Veil, Viewer, Visitor
+from console.visitors import Poster, Standing, Veil, Visitor, in_standing
 from sandbox.guard.syntax import MAX_SQL_CHARS
 from services.privacy import budget_report
 from services.queries import QueryRequest, authorise_query, run_query
@@ -24,7 +24,7 @@ EXAMPLE = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY dis
 
 
 @router.get("/query")
-def workbench(request: Request, visitor: Viewer, veil: Veil) -> Response:
+def workbench(request: Request, visitor: Standing, veil: Veil) -> Response:
     return _form(request, visitor, veil, {"sql": EXAMPLE, "purpose": ""})
 
 
@@ -55,7 +55,7 @@ def ask(
 def shown_answer(
     query_id: str,
     request: Request,
-    visitor: Viewer,
+    visitor: Standing,
     veil: Veil,
     dimension: int | None = None,
     measure: int | None = None,
@@ -72,7 +72,8 @@ def shown_answer(
     measure = measure if measure in numeric else (numeric[0] if numeric else None)
     chart = []
     if dimension is not None and measure is not None:
-        chart = bar_chart([str(r[dimension]) for r in rows], [float(r[measure]) for r in rows])
+        drawn = [r for r in rows if r[measure] is not None]
+        chart = bar_chart([str(r[dimension]) for r in drawn], [float(r[measure]) for r in drawn])
     try:
         budgets = budget_report(veil, caller=visitor.principal, period=None).get("assets", [])
     except REFUSED:
@@ -100,7 +101,7 @@ def intervals(privacy: dict) -> dict[str, str]:
 
 
 @router.get("/answers/{query_id}/csv")
-def answer_csv(query_id: str, visitor: Viewer, veil: Veil) -> Response:
+def answer_csv(query_id: str, visitor: Standing, veil: Veil) -> Response:
     answer = veil.control.kept_answer(visitor.token, query_id)
     if answer is None:
         return Response("not found\n", status_code=404, media_type="text/plain")
@@ -115,7 +116,7 @@ def answer_csv(query_id: str, visitor: Viewer, veil: Veil) -> Response:
 
 def _cell(value: object) -> object:
     """Text a spreadsheet would run as a formula starts with a quote instead."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value.lstrip(" \u00a0")[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
@@ -130,6 +131,7 @@ def _numbers(rows: list[list], index: int) -> bool:
 def _form(
     request: Request, visitor: Visitor, veil: Veil, typed: dict, refusal: Refusal | None = None
 ) -> Response:
+    in_standing(veil, visitor)
     status = refusal.status if refusal else 200
     offered = ["", *purposes([stored.card for stored in veil.enclave.store.list()])]
     return page(request, "workbench.html", visitor, status, typed=typed, purposes=offered,

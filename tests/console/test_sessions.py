@@ -184,3 +184,85 @@ def test_a_receipt_is_checked_only_for_its_parties(server: Server) -> None:
         own = client.get(f"/console/receipts/{index}")
         assert own.status_code == 200 and 'id="verdict"' in own.text
         assert theirs.json()["receipt"]["leaf_hash"] in own.text
+
+
+def _head_of_huge_upload(server: Server, path: str, cookie: str) -> str:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(server.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        raw.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
+            f"Cookie: {cookie}\r\nContent-Length: 99999999999\r\n\r\n".encode()
+        )
+        return raw.recv(4096).decode()
+
+
+@pytest.mark.parametrize("cookie", ["veil_session=invented", "veil_sign_in=anything", "x=1"])
+def test_an_upload_without_a_live_session_is_refused_unread(server: Server, cookie: str) -> None:
+    """Only a live session admits a body to the console (the sign-in form's cookie admits its
+    own small form only): nobody can make the server take in a file by naming a cookie."""
+    reply = _head_of_huge_upload(server, "/console/assets/new", cookie)
+    assert reply.startswith("HTTP/1.1 303") and "location: /console/sign-in" in reply.lower()
+
+
+def test_a_live_sessions_upload_is_still_bounded(server: Server) -> None:
+    with _client(server) as client:
+        _sign_in(client, server.keys["city-hospital"])
+        cookie = f"veil_session={client.cookies.get('veil_session')}"
+    assert _head_of_huge_upload(server, "/console/assets/new", cookie).startswith("HTTP/1.1 413")
+
+
+def test_a_form_from_another_site_is_refused(server: Server) -> None:
+    with _client(server) as client:
+        _sign_in(client, server.keys["analyst"])
+        for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            forged = client.post("/console/query", data={"csrf": _csrf(client), "sql": SQL},
+                                 headers=headers)  # fmt: skip
+            assert forged.status_code == 403
+
+
+def test_a_suspended_principal_sees_no_forms_or_kept_answers(server: Server) -> None:
+    with _client(server) as client, server.client("supervisor") as supervisor:
+        _sign_in(client, server.keys["fintech"])
+        asked = client.post("/console/query", data={
+            "csrf": _csrf(client), "purpose": "commercial_pricing",
+            "sql": "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan"})  # fmt: skip
+        assert asked.status_code == 303, asked.text
+        answer = asked.headers["location"]
+        stop = {"principal": "fintech", "reason": "drill"}
+        assert supervisor.post("/v1/emergency/suspend", json=stop).status_code == 200
+        try:
+            for path in ("/console/query", "/console/grants/new", "/console/jobs/new",
+                         answer, f"{answer}/csv"):  # fmt: skip
+                shown = client.get(path)
+                assert shown.status_code == 403, path
+                assert (
+                    "insurance.claims" not in shown.text and "commercial_pricing" not in shown.text
+                )
+        finally:
+            assert supervisor.post("/v1/emergency/resume", json=stop).status_code == 200
+        assert client.get(answer).status_code == 200
+
+
+def test_malformed_forms_and_paths_get_a_4xx_never_a_500(server: Server) -> None:
+    with _client(server) as client:
+        _sign_in(client, server.keys["city-hospital"])
+        form = {"csrf": _csrf(client, "/console/assets/new"), "upload_id": "x" * 30}
+        for count in ("abc", "1e3", "-1", ""):
+            posted = client.post("/console/assets/register", data={**form, "column_count": count})
+            assert posted.status_code == 422, count
+        for index in ("99999999999999999999999", "-1", "x"):
+            assert client.get(f"/console/receipts/{index}").status_code == 422, index
+
+
+def test_a_principal_holds_a_bounded_number_of_sessions(server: Server) -> None:
+    for _ in range(24):
+        with _client(server) as client:
+            _sign_in(client, server.keys["insurer"])
+    with sqlite3.connect(server.home / "control.db") as db:
+        (held,) = db.execute(
+            "SELECT count(*) FROM console_sessions WHERE principal = 'insurer'"
+        ).fetchone()
+    assert held == 20

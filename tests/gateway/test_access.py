@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 SQL = "SELECT district, COUNT(*) AS n FROM hospital.visits GROUP BY district"
 
@@ -138,7 +139,8 @@ def test_catalogue_shows_cards_never_data(demo) -> None:
         assert client.get("/v1/assets/nope.none").status_code == 404
 
 
-def test_oversized_bodies_are_refused_unread(demo) -> None:
+def _declare_huge_upload(demo, headers: bytes) -> str:
+    """Send only the head of a 100 GB upload; the reply must come without the body."""
     import socket
     from urllib.parse import urlparse
 
@@ -146,14 +148,30 @@ def test_oversized_bodies_are_refused_unread(demo) -> None:
     with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
         raw.sendall(
             b"POST /v1/assets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
-            b"Authorization: Bearer x\r\nContent-Length: 99999999999\r\n\r\n"
+            + headers
+            + b"Content-Length: 99999999999\r\n\r\n"
         )
         reply = b""
-        while b"PAYLOAD_TOO_LARGE" not in reply and (chunk := raw.recv(4096)):
+        while b"\r\n0\r\n" not in reply and b"}" not in reply and (chunk := raw.recv(4096)):
             reply += chunk
-        reply = reply.decode()
+        return reply.decode()
+
+
+def test_oversized_bodies_are_refused_unread(demo) -> None:
+    key = demo.keys["city-hospital"].encode()
+    reply = _declare_huge_upload(demo, b"Authorization: Bearer " + key + b"\r\n")
     assert reply.startswith("HTTP/1.1 413")
     assert "PAYLOAD_TOO_LARGE" in reply
+
+
+@pytest.mark.parametrize("headers", [b"", b"Authorization: Bearer x\r\n",
+                                     b"Authorization: Basic eDp4\r\n"])  # fmt: skip
+def test_bodies_without_a_valid_key_are_refused_unread(demo, headers: bytes) -> None:
+    """A key is checked before any body is read, not merely looked for: an invented one
+    cannot make the server take in a large upload."""
+    reply = _declare_huge_upload(demo, headers)
+    assert reply.startswith("HTTP/1.1 401")
+    assert "UNAUTHENTICATED" in reply
 
 
 def test_one_developer_cannot_hold_every_worker(demo) -> None:
