@@ -41,7 +41,7 @@ def _routes() -> Iterator[tuple[str, str, list[str]]]:
     """The API's routes. The console's pages decide their scopes in their handlers, through
     the same services (tests/console); they are not part of the API's contract."""
     for context in iter_route_contexts(create_app().routes):
-        if isinstance(context.route, APIRoute) and context.route.include_in_schema:
+        if isinstance(context.route, APIRoute) and context.include_in_schema:
             for method in sorted(context.methods):
                 yield method, context.path, _scopes_of(context.route.dependant)
 
