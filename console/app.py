@@ -22,8 +22,8 @@ from console.pages import (
     watch,
     workbench,
 )
-from console.refusals import Refusal, explain
-from console.render import page
+from console.refusals import Refusal
+from console.render import refused as refused_page
 from console.security import ConsoleHeaders
 from console.visitors import CsrfRefused, SignInRequired, StandingRefused
 
@@ -44,11 +44,10 @@ def install(app: FastAPI) -> None:
         return RedirectResponse("/console/sign-in", status_code=303)
 
     @app.exception_handler(StandingRefused)
-    async def _standing(request: Request, refused: StandingRefused) -> Response:
-        refusal = explain(refused.cause)
-        return page(request, "refused.html", refused.visitor, refusal.status, refusal=refusal)
+    async def _standing(request: Request, stop: StandingRefused) -> Response:
+        return refused_page(request, stop.visitor, stop.cause)
 
     @app.exception_handler(CsrfRefused)
     async def _forged(request: Request, _: CsrfRefused) -> Response:
         refusal = Refusal(403, "CSRF_REFUSED", "the form did not come from this session")
-        return page(request, "refused.html", None, 403, refusal=refusal)
+        return refused_page(request, None, refusal)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from console.i18n import LANGUAGES, translations
+from console.refusals import Refusal, explain
 from console.visitors import Visitor
 from console.visitors import language as chosen_language
 
@@ -57,6 +58,12 @@ def page(
         **context,
     )  # fmt: skip
     return HTMLResponse(html, status_code=status)
+
+
+def refused(request: Request, visitor: Visitor | None, why: Exception | Refusal) -> HTMLResponse:
+    """A page saying why the request was refused, with the refusal's status."""
+    refusal = why if isinstance(why, Refusal) else explain(why)
+    return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.refusals import REFUSED, explain
-from console.render import page
+from console.refusals import REFUSED
+from console.render import page, refused
 from console.visitors import Veil, Viewer
 from sandbox.cards import Role
 from sandbox.store import DestroyedAsset
@@ -38,7 +38,7 @@ def catalogue(request: Request, visitor: Viewer, veil: Veil, mine: str | None = 
     try:
         authorise(veil, caller=visitor.principal, scope="catalog:read", resource={})
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     entries = [assets.asset_view(entry) for entry in assets.catalogue(veil)]
     if mine:
         entries = [entry for entry in entries if entry["provider"] == visitor.principal.id]
@@ -56,12 +56,11 @@ def asset(asset_id: str, request: Request, visitor: Viewer, veil: Veil) -> Respo
         )
         authorise(veil, caller=visitor.principal, scope="catalog:read", resource=resource)
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     versions = [] if isinstance(entry, DestroyedAsset) else veil.enclave.store.history(asset_id)
     return page(request, "asset.html", visitor, asset=assets.asset_view(entry), uses=USES,
                 versions=versions)  # fmt: skip
 
 
 def _refused(request: Request, visitor: Viewer, exc: Exception) -> Response:
-    refusal = explain(exc)
-    return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+    return refused(request, visitor, exc)

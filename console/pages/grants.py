@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
 from governance import SUPERVISOR_PARTY, Grant, GrantStatus
 from sandbox.cards import PURPOSE
@@ -38,7 +38,7 @@ def listing(request: Request, visitor: Viewer, veil: Veil, inbox: str | None = N
         authorise(veil, caller=visitor.principal, scope="grant:read", resource={})
         shown = grants.visible_grants(veil, caller=visitor.principal, status=None)
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     if inbox:
         shown = [g for g in shown if g.status is GrantStatus.PENDING and _awaits(visitor, g)]
     return page(request, "grants.html", visitor, grants=shown, inbox=bool(inbox))
@@ -98,7 +98,7 @@ def detail(grant_id: str, request: Request, visitor: Viewer, veil: Veil) -> Resp
         )
         shown = grants.grant_with_history(veil, grant_id=grant.id)
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     return page(request, "grant.html", visitor, grant=shown, awaits=_awaits(visitor, grant))
 
 
@@ -114,7 +114,7 @@ def decide(
     """Approve, reject (with a reason) or revoke, through the same scopes as the API."""
     scope = {"approve": "grant:approve", "reject": "grant:approve", "revoke": "grant:revoke"}
     if action not in scope:
-        return _refused(request, visitor, None)
+        return refused(request, visitor, Refusal(404, "NOT_FOUND", "not found"))
     try:
         grant = veil.control.grant(grant_id)
         permit = authorise(veil, caller=visitor.principal, scope=scope[action],
@@ -130,7 +130,7 @@ def decide(
         else:
             grants.revoke_grant(veil, permit=permit, grant=grant, reason=reason.strip() or None)
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     return RedirectResponse(f"/console/grants/{grant_id}", status_code=303)
 
 
@@ -156,8 +156,3 @@ def _form(
     status = refusal.status if refusal else 200
     return page(request, "grant_new.html", visitor, status, cards=listed, typed=typed,
                 purposes=purposes(listed), refusal=refusal)  # fmt: skip
-
-
-def _refused(request: Request, visitor: Visitor, exc: Exception | None) -> Response:
-    refusal = explain(exc) if exc else Refusal(404, "NOT_FOUND", "not found")
-    return page(request, "refused.html", visitor, refusal.status, refusal=refusal)

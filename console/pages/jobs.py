@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
 from governance import GrantStatus
 from governance.job_records import Job
@@ -32,7 +32,7 @@ def listing(request: Request, visitor: Viewer, veil: Veil, review: str | None = 
         authorise(veil, caller=visitor.principal, scope="job:read", resource={})
         jobs = visible_jobs(veil, caller=visitor.principal, status=None)
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     if review:
         every = veil.job_records.listing(developer=None, status=None)
         waiting = {job.id for job in every if _reviews(visitor, job)}
@@ -74,7 +74,7 @@ def detail(job_id: str, request: Request, visitor: Viewer, veil: Veil) -> Respon
         shown = job_view(veil, caller=visitor.principal, job=job)
         authorise(veil, caller=visitor.principal, scope="job:read", resource=_resource(job, shown))
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     reviewer = _reviews(visitor, job)
     return page(request, "job.html", visitor, job=shown, reviewer=reviewer)
 
@@ -91,7 +91,7 @@ def review(
     if decision not in ("approve", "reject") or not reason.strip():
         refusal = Refusal(422, "BAD_REQUEST", "choose a decision and give a reason",
                           [{"rule": "invalid_field", "column": "reason"}])  # fmt: skip
-        return page(request, "refused.html", visitor, 422, refusal=refusal)
+        return refused(request, visitor, refusal)
     try:
         job = veil.job_records.get(job_id)
         shown = job_view(veil, caller=visitor.principal, job=job)
@@ -100,7 +100,7 @@ def review(
         decide_release(veil, reviewer=visitor.principal, job=job,
                        approve=decision == "approve", reason=reason.strip())  # fmt: skip
     except REFUSED as exc:
-        return _refused(request, visitor, exc)
+        return refused(request, visitor, exc)
     return RedirectResponse(f"/console/jobs/{job_id}", status_code=303)
 
 
@@ -134,5 +134,4 @@ def _form(
 
 
 def _refused(request: Request, visitor: Visitor, exc: Exception) -> Response:
-    refusal = explain(exc)
-    return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+    return refused(request, visitor, exc)

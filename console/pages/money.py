@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from console.refusals import REFUSED, explain
-from console.render import bar_chart, page
+from console.render import bar_chart, page, refused
 from console.visitors import Veil, Viewer
 from services.authorisation import authorise
 from services.settlements import settlement_report
@@ -42,8 +42,7 @@ def settlements(
     try:
         report = _report(visitor, veil, period, currency)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     parties = report.summary["parties"]
     chart = bar_chart(list(parties), [float(amount) for amount in parties.values()])
     return page(request, "settlements.html", visitor, summary=report.summary, chart=chart)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from governance import SuspensionKind
 from services import assets, emergency
@@ -68,8 +68,7 @@ def confirm_destruction(asset_id: str, request: Request, visitor: Viewer, veil: 
         resource = assets_resource(veil, [stored.card])
         authorise(veil, caller=visitor.principal, scope="asset:destroy", resource=resource)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     return page(request, "destroy.html", visitor, asset=assets.asset_view(stored))
 
 
@@ -94,8 +93,7 @@ def destroy(
                         refusal=refusal)  # fmt: skip
         record = assets.destroy_asset(veil, permit=permit, asset=stored, reason=reason.strip())
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     return page(request, "destroyed.html", visitor, record=record)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from sandbox.cards import PRINCIPAL_ID
 from services import principals
@@ -88,8 +88,7 @@ def _listing(
     try:
         authorise(veil, caller=visitor.principal, scope="principal:manage", resource={})
     except REFUSED as exc:
-        denied = explain(exc)
-        return page(request, "refused.html", visitor, denied.status, refusal=denied)
+        return refused(request, visitor, exc)
     status = refusal.status if refusal else 200
     typed = typed or {"principal_id": "", "org": "", "roles": ["developer"]}
     return page(request, "principals.html", visitor, status, principals=veil.control.principals(),

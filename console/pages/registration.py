@@ -19,10 +19,10 @@ from starlette.datastructures import FormData
 
 from console.pages.grants import COMMON_PURPOSES
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from sandbox.cards import PLAIN_TYPES, Role, parse_card
-from sandbox.errors import CardInvalid, FileInvalid, SandboxError, Violation
+from sandbox.errors import FileInvalid, SandboxError, Violation
 from sandbox.ingest import sniff_columns
 from services import assets
 from services.authorisation import authorise, card_resource, draft_resource
@@ -70,8 +70,7 @@ def uploaded(
         )  # fmt: skip
         authorise(veil, caller=visitor.principal, scope="asset:register", resource=draft)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     upload_id = secrets.token_urlsafe(24)
     target = _staged(veil, visitor, upload_id)
     _sweep(target.parent)
@@ -125,9 +124,7 @@ def register(
         permit = authorise(veil, caller=visitor.principal, scope="asset:register",
                            resource=card_resource(parsed, status="new"))  # fmt: skip
         stored = assets.register_asset(veil, permit=permit, card=parsed, data=staged)
-    except CardInvalid as exc:
-        return _columns_form(request, visitor, typed, described, upload_id, explain(exc))
-    except REFUSED as exc:
+    except REFUSED as exc:  # a refused card (CardInvalid) marks its fields
         return _columns_form(request, visitor, typed, described, upload_id, explain(exc))
     staged.unlink(missing_ok=True)
     return RedirectResponse(f"/console/assets/{stored.card.id}", status_code=303)

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from console.refusals import REFUSED, explain
-from console.render import page
+from console.refusals import REFUSED
+from console.render import page, refused
 from console.visitors import Veil, Viewer
 from services.authorisation import authorise
 from services.receipts import check_receipt
@@ -31,8 +31,7 @@ def usage(request: Request, visitor: Viewer, veil: Veil, period: str | None = No
         chosen = period if period and MONTH.fullmatch(period) else None
         report = usage_report(veil, caller=visitor.principal, period=chosen, limit=200)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     return page(request, "usage.html", visitor, report=report)
 
 
@@ -44,7 +43,6 @@ def receipt(
         authorise(veil, caller=visitor.principal, scope="ledger:read", resource={})
         checked = check_receipt(veil, caller=visitor.principal, index=index)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     entry = json.dumps(json.loads(checked.data), indent=2, ensure_ascii=False)
     return page(request, "receipt.html", visitor, check=checked, entry=entry)

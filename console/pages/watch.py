@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from console.refusals import REFUSED, Refusal, explain
-from console.render import page
+from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from services.authorisation import authorise
 from services.policies import policy_view, reload_policies
@@ -48,8 +48,7 @@ def _oversight(
         authorise(veil, caller=caller, scope="budget:read", resource={})
         budgets = budget_report(veil, caller=caller, period=None)
     except REFUSED as exc:
-        refusal = explain(exc)
-        return page(request, "refused.html", visitor, refusal.status, refusal=refusal)
+        return refused(request, visitor, exc)
     last = veil.ledger_watch.last
     verified = None if last is None else {"ok": last[0], "at": _stamp(last[1])}
     spikes = [{"principal": who, "at": _stamp(at)} for who, at in veil.refusal_watch.recent()]

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from console.pages.grants import purposes
 from console.refusals import REFUSED, Refusal, explain
-from console.render import bar_chart, page, shown_number
+from console.render import bar_chart, page, refused, shown_number
 from console.visitors import Poster, Standing, Veil, Visitor, in_standing
 from sandbox.guard.syntax import MAX_SQL_CHARS
 from services.privacy import budget_report
@@ -64,7 +64,7 @@ def shown_answer(
     answer = veil.control.kept_answer(visitor.token, query_id)
     if answer is None:
         refusal = Refusal(404, "NOT_FOUND", "this session kept no such answer")
-        return page(request, "refused.html", visitor, 404, refusal=refusal)
+        return refused(request, visitor, refusal)
     columns, rows = answer["columns"], answer["rows"]
     numeric = [i for i in range(len(columns)) if rows and _numbers(rows, i)]
     labels = [i for i in range(len(columns)) if i not in numeric]
