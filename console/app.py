@@ -18,6 +18,7 @@ from console.pages import (
     oversight,
     principals,
     registration,
+    revision,
     usage,
     watch,
     workbench,
@@ -34,8 +35,8 @@ def install(app: FastAPI) -> None:
     """Serve the console under /console, its vendored assets under /console/static."""
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     # Registration before the catalogue: /console/assets/new is not an asset id.
-    pages = [account, registration, catalogue, grants, workbench, jobs, oversight, principals]
-    for module in [*pages, usage, money, watch, disclosure]:
+    pages = [account, registration, revision, catalogue, grants, workbench, jobs, oversight]
+    for module in [*pages, principals, usage, money, watch, disclosure]:
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 

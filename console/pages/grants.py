@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.refusals import REFUSED, Refusal, explain
 from console.render import page, refused
 from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
-from governance import SUPERVISOR_PARTY, Grant, GrantStatus
+from governance import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
 from sandbox.cards import PURPOSE
 from services import grants
 from services.authorisation import assets_resource, authorise, grant_resource
@@ -41,7 +41,10 @@ def listing(request: Request, visitor: Viewer, veil: Veil, inbox: str | None = N
         return refused(request, visitor, exc)
     if inbox:
         shown = [g for g in shown if g.status is GrantStatus.PENDING and _awaits(visitor, g)]
-    return page(request, "grants.html", visitor, grants=shown, inbox=bool(inbox))
+    today = utc_now()[:10]
+    quotas = {g.id: veil.control.quota_use(g.id, today) for g in shown if g.quotas}
+    return page(request, "grants.html", visitor, grants=shown, inbox=bool(inbox),
+                quotas=quotas)  # fmt: skip
 
 
 @router.get("/new")

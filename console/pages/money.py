@@ -20,6 +20,8 @@ router = APIRouter(prefix="/console/settlements")
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Months the chart of totals spans, ending with the one shown.
+MONTHS_SHOWN = 6
 
 
 def _report(visitor: Viewer, veil: Veil, period: str | None, currency: str | None):
@@ -45,7 +47,22 @@ def settlements(
         return refused(request, visitor, exc)
     parties = report.summary["parties"]
     chart = bar_chart(list(parties), [float(amount) for amount in parties.values()])
-    return page(request, "settlements.html", visitor, summary=report.summary, chart=chart)
+    months = _months_before(report.summary["period"], MONTHS_SHOWN)
+    totals = [_report(visitor, veil, month, currency).summary for month in months]
+    by_month = bar_chart([t["period"] for t in totals],
+                         [float(t["total_charged_minor"] or 0) for t in totals])  # fmt: skip
+    return page(request, "settlements.html", visitor, summary=report.summary, chart=chart,
+                by_month=by_month)  # fmt: skip
+
+
+def _months_before(period: str, count: int) -> list[str]:
+    """`count` months ending with `period`, oldest first."""
+    year, month = int(period[:4]), int(period[5:])
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months[::-1]
 
 
 @router.get("/csv")

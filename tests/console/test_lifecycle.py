@@ -166,3 +166,17 @@ def test_a_rejection_reason_stays_text(watch: Watch, server: Server) -> None:
     page.click("#reject")
     expect(page.locator(".history")).to_contain_text(f"No {PLANTED}")
     _no_planted_script_ran(page)
+
+
+def test_a_grants_quota_use_shows_at_a_glance(watch: Watch, server: Server) -> None:
+    with server.client("fintech") as client:
+        asked = client.post("/v1/grants", json={
+            "assets": ["insurance.claims"], "purpose": "commercial_pricing", "scenario": "quota",
+            "methods": ["sql"], "valid_until": "2030-01-01T00:00:00Z",
+            "quotas": {"queries_per_day": 7}})  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    page = watch.page
+    _sign_in(page, server, "fintech", "en")
+    page.goto("/console/grants")
+    row = page.locator("tr", has=page.locator(f"a[href='/console/grants/{asked.json()['id']}']"))
+    expect(row).to_contain_text("0 / 7 queries today")

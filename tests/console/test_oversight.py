@@ -173,6 +173,7 @@ def test_overseers_watch_the_ledger_spikes_policy_budgets_and_money(
     expect(page.locator("#budgets")).to_be_visible()
     page.goto("/console/settlements")
     expect(page.locator("#total")).to_be_visible()
+    expect(page.locator("#by-month rect")).to_have_count(6)
     with page.expect_download() as download:
         page.click("a[download]")
     header = Path(download.value.path()).read_text().splitlines()[0]

@@ -13,7 +13,7 @@ from tests.console.conftest import Watch
 from tests.console.test_lifecycle import PLANTED, _no_planted_script_ran, _shot, _sign_in
 from tests.console.test_sessions import _client, _csrf
 from tests.console.test_sessions import _sign_in as _sign_in_over_http
-from tests.support import Server
+from tests.support import Server, register_households
 
 ROWS = "person,district,income\n" + "".join(
     f"p{i},{'east' if i % 2 else 'west'},{1000 + i}\n" for i in range(500)
@@ -90,3 +90,34 @@ def test_a_developer_cannot_register_and_an_upload_stays_with_its_session(
         assert stolen.status_code == 422 and "upload the file again" in stolen.text
         assert httpx.get(f"{server.url}/v1/assets/insurance.stolen",
                          headers={"Authorization": f"Bearer {server.keys['insurer']}"}).status_code == 404  # fmt: skip
+
+
+def test_a_provider_revises_its_card(watch: Watch, server: Server) -> None:
+    """What the card says changes, its columns and data do not; a bad purpose is marked."""
+    page = watch.page
+    assert register_households(server, 50).status_code == 201
+    _sign_in(page, server, "city-hospital", "en")
+    page.goto("/console/assets/city.households")
+    versions = page.locator("#versions tbody tr").count()
+    page.click("#revise-link")
+    page.fill("#purposes", "public_welfare, Not A Purpose")
+    page.click("#revise")
+    expect(page.locator(".refusal")).to_contain_text("CARD_INVALID")
+    expect(page.locator("#purposes.wrong")).to_be_visible()
+    page.fill("#purposes", "public_welfare, medical_research")
+    page.fill("#title", f"Incomes, revised {PLANTED}")
+    page.click("#revise")
+    expect(page.locator("h1")).to_contain_text("Incomes, revised")
+    expect(page.locator("#versions tbody tr")).to_have_count(versions + 1)
+    _no_planted_script_ran(page)
+    with server.client("city-hospital") as client:
+        shown = client.get("/v1/assets/city.households").json()
+    assert shown["purposes"] == ["public_welfare", "medical_research"]
+    assert shown["row_count"] == 50 and shown["revision"] == 2
+
+
+def test_another_provider_cannot_revise_a_card(watch: Watch, server: Server) -> None:
+    page = watch.page
+    _sign_in(page, server, "insurer", "en")
+    response = page.goto("/console/assets/hospital.visits/revise")
+    assert response is not None and response.status == 403
