@@ -164,45 +164,30 @@ def ledger_verify(home: Home = None) -> None:
 def policy_check(policy_dir: PolicyDir = None) -> None:
     """Compile the shipped and operator modules in both engines; exit 0 only if both accept."""
     from policies import EmbeddedEngine, PolicyError
+    from services.policies import rego_paths
 
     try:
         EmbeddedEngine(policy_dir)
     except PolicyError as exc:
         typer.echo(f"embedded engine: {exc}", err=True)
         raise typer.Exit(1) from exc
-    raise typer.Exit(_opa("check", "--strict", *_rego_paths(policy_dir)))
+    raise typer.Exit(_opa("check", "--strict", *rego_paths(policy_dir)))
 
 
 @policy_app.command("test")
 def policy_test(policy_dir: PolicyDir = None) -> None:
     """Run the operator's *_test.rego under OPA with every module (the shipped tests without)."""
-    raise typer.Exit(_opa("test", *_rego_paths(policy_dir)))
+    from services.policies import rego_paths
 
-
-def _rego_paths(policy_dir: Path | None) -> list[str]:
-    """The shipped modules and test fixtures, then the operator's directory.
-
-    Operators' tests run with the shipped fixtures but not the shipped tests, which assert the
-    shipped behaviour an operator's rules may change on purpose.
-    """
-    import policies
-
-    shipped = Path(policies.__file__).parent
-    if policy_dir is None:
-        return [str(shipped)]
-    paths = [
-        str(path)
-        for path in sorted(shipped.glob("*.rego"))
-        if not path.name.endswith("_test.rego") or path.name == "fixtures_test.rego"
-    ]
-    return [*paths, str(policy_dir)]
+    raise typer.Exit(_opa("test", *rego_paths(policy_dir)))
 
 
 def _opa(*args: str) -> int:
-    import shutil
     import subprocess
 
-    binary = shutil.which("opa") or shutil.which(str(Path.home() / ".cache/veil/bin/opa"))
+    from services.policies import opa_binary
+
+    binary = opa_binary()
     if binary is None:
         typer.echo("no opa binary on PATH (make test installs one in ~/.cache/veil/bin)", err=True)
         return 2

@@ -12,7 +12,7 @@ from console.refusals import REFUSED, Refusal, explain
 from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from services.authorisation import authorise
-from services.policies import policy_view, reload_policies
+from services.policies import PolicyTests, policy_view, reload_policies, run_policy_tests
 from services.privacy import budget_report
 
 router = APIRouter(prefix="/console")
@@ -34,12 +34,24 @@ def reload_policy(request: Request, visitor: Poster, veil: Veil) -> Response:
     return _oversight(request, visitor, veil, reloaded=reloaded)
 
 
+@router.post("/oversight/test-policy")
+def test_policy(request: Request, visitor: Poster, veil: Veil) -> Response:
+    """Run the Rego unit tests under OPA against the modules on disk, and show the results."""
+    try:
+        permit = authorise(veil, caller=visitor.principal, scope="policy:reload", resource={})
+        tested = run_policy_tests(veil, permit=permit)
+    except REFUSED as exc:
+        return _oversight(request, visitor, veil, explain(exc))
+    return _oversight(request, visitor, veil, tested=tested)
+
+
 def _oversight(
     request: Request,
     visitor: Visitor,
     veil: Veil,
     refusal: Refusal | None = None,
     reloaded: dict | None = None,
+    tested: PolicyTests | None = None,
 ) -> Response:
     caller = visitor.principal
     try:
@@ -55,7 +67,7 @@ def _oversight(
     status = refusal.status if refusal else 200
     return page(request, "oversight.html", visitor, status, verified=verified,
                 spikes=spikes[::-1], policies=policies, budgets=budgets, refusal=refusal,
-                reloaded=reloaded, tree_size=veil.ledger.head()[0])  # fmt: skip
+                reloaded=reloaded, tested=tested, tree_size=veil.ledger.head()[0])  # fmt: skip
 
 
 def _stamp(unix: float) -> str:

@@ -183,6 +183,8 @@ def test_overseers_watch_the_ledger_spikes_policy_budgets_and_money(
     page.goto("/console/oversight")
     page.click("#reload-policy")
     expect(page.locator("#reloaded")).to_contain_text("ledger entry")
+    page.click("#test-policy")  # the operator module's tests (tests.rego has none) under OPA
+    expect(page.locator("#policy-tests.shown-once")).to_contain_text("0 failed")
     # A developer has no settlements or oversight to read.
     _sign_in(page, server, "analyst", "en")
     for path in ("/console/settlements", "/console/oversight"):

@@ -107,3 +107,19 @@ def test_a_grant_rejected_by_one_party_never_activates(veil: Services) -> None:
 
 def _a_year_on() -> datetime:
     return datetime.now(UTC) + timedelta(days=365)
+
+
+def test_policy_tests_report_a_failing_operator_test(tmp_path) -> None:
+    """The operator's tests run under OPA with the shipped modules; a failing one is named."""
+    from types import SimpleNamespace
+
+    from services.policies import run_policy_tests
+
+    (tmp_path / "mine_test.rego").write_text(
+        "package veil.authz_test\n\nimport rego.v1\n\n"
+        "test_holds if { 1 == 1 }\n\ntest_breaks if { 1 == 2 }\n"
+    )
+    veil = SimpleNamespace(settings=SimpleNamespace(policy_dir=tmp_path))
+    tested = run_policy_tests(veil, permit=None)  # type: ignore[arg-type]
+    assert tested.ran
+    assert (tested.passed, tested.failed) == (1, ["data.veil.authz_test.test_breaks"])
