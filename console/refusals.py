@@ -35,3 +35,9 @@ def explain(exc: Exception) -> Refusal:
     if isinstance(exc, LedgerError):
         return Refusal(503, "LEDGER_UNAVAILABLE", "the ledger could not record this request")
     return Refusal(503, "POLICY_UNAVAILABLE", "the policy engine could not decide")
+
+
+def invalid_fields(message: str, checks: dict[str, bool]) -> Refusal | None:
+    """A 422 naming every form field whose check failed, or None when all hold."""
+    wrong = [{"rule": "invalid_field", "column": name} for name, fine in checks.items() if not fine]
+    return Refusal(422, "BAD_REQUEST", message, wrong) if wrong else None

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console.refusals import REFUSED, Refusal, explain
+from console.refusals import REFUSED, Refusal, explain, invalid_fields
 from console.render import page, refused
 from console.visitors import Poster, Standing, Veil, Viewer, Visitor, in_standing
 from governance import SUPERVISOR_PARTY, Grant, GrantStatus, utc_now
@@ -66,18 +66,16 @@ def request_grant(
     """The same checks as the API's: the form keeps what was typed and names what is wrong."""
     typed = {"assets": assets, "purpose": purpose, "scenario": scenario, "methods": methods,
              "days": days}  # fmt: skip
-    problems = [
-        {"rule": "invalid_field", "column": name}
-        for name, fine in (
-            ("assets", bool(assets)),
-            ("purpose", re.fullmatch(PURPOSE, purpose) is not None),
-            ("scenario", bool(scenario.strip())),
-            ("methods", bool(methods) and set(methods) <= {"sql", "job"}),
-        )
-        if not fine
-    ]
-    if problems:
-        refusal = Refusal(422, "BAD_REQUEST", "the grant request is not valid", problems)
+    refusal = invalid_fields(
+        "the grant request is not valid",
+        {
+            "assets": bool(assets),
+            "purpose": re.fullmatch(PURPOSE, purpose) is not None,
+            "scenario": bool(scenario.strip()),
+            "methods": bool(methods) and set(methods) <= {"sql", "job"},
+        },
+    )
+    if refusal:
         return _form(request, visitor, veil, typed, refusal)
     try:
         cards = {asset: veil.enclave.store.get(asset).card for asset in sorted(set(assets))}

@@ -47,12 +47,27 @@ def settlements(
         return refused(request, visitor, exc)
     parties = report.summary["parties"]
     chart = bar_chart(list(parties), [float(amount) for amount in parties.values()])
-    months = _months_before(report.summary["period"], MONTHS_SHOWN)
-    totals = [_report(visitor, veil, month, currency).summary for month in months]
+    # The months before, in the currency shown: one report each, the policy asked once above.
+    chosen = report.summary["currency"]
+    earlier = _months_before(report.summary["period"], MONTHS_SHOWN)[:-1]
+    totals = [*_totals(visitor, veil, earlier, chosen), report.summary]
     by_month = bar_chart([t["period"] for t in totals],
                          [float(t["total_charged_minor"] or 0) for t in totals])  # fmt: skip
     return page(request, "settlements.html", visitor, summary=report.summary, chart=chart,
                 by_month=by_month)  # fmt: skip
+
+
+def _totals(visitor: Viewer, veil: Veil, months: list[str], currency: str | None) -> list[dict]:
+    """Each month's summary; a month that cannot be shown in one currency is left out."""
+    shown = []
+    for month in months:
+        try:
+            report = settlement_report(veil, caller=visitor.principal, period=month,
+                                       currency=currency)  # fmt: skip
+        except REFUSED:
+            continue
+        shown.append(report.summary)
+    return shown
 
 
 def _months_before(period: str, count: int) -> list[str]:
@@ -72,7 +87,8 @@ def postings_csv(
     try:
         report = _report(visitor, veil, period, currency)
     except REFUSED as exc:
-        return Response(explain(exc).code + "\n", status_code=explain(exc).status,
+        refusal = explain(exc)
+        return Response(refusal.code + "\n", status_code=refusal.status,
                         media_type="text/plain")  # fmt: skip
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

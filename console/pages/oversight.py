@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from console.refusals import REFUSED, Refusal, explain
+from console.refusals import REFUSED, Refusal, explain, invalid_fields
 from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from governance import SuspensionKind
@@ -35,18 +35,16 @@ def emergency_stop(
 ) -> Response:
     """Suspend or resume a principal, grant or asset, through the same scopes as the API."""
     typed = {"action": action, "kind": kind, "target": target, "reason": reason}
-    wrong = [
-        {"rule": "invalid_field", "column": name}
-        for name, fine in (
-            ("action", action in ("suspend", "resume")),
-            ("kind", kind in {k.value for k in SuspensionKind}),
-            ("target", bool(target.strip())),
-            ("reason", bool(reason.strip())),
-        )
-        if not fine
-    ]
-    if wrong:
-        refusal = Refusal(422, "BAD_REQUEST", "the emergency stop is not valid", wrong)
+    refusal = invalid_fields(
+        "the emergency stop is not valid",
+        {
+            "action": action in ("suspend", "resume"),
+            "kind": kind in {k.value for k in SuspensionKind},
+            "target": bool(target.strip()),
+            "reason": bool(reason.strip()),
+        },
+    )
+    if refusal:
         return _emergency(request, visitor, typed, refusal)
     scope = f"emergency:{action}"
     stop = emergency.suspend if action == "suspend" else emergency.resume

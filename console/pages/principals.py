@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console.refusals import REFUSED, Refusal, explain
+from console.refusals import REFUSED, Refusal, explain, invalid_fields
 from console.render import page, refused
 from console.visitors import Poster, Veil, Viewer, Visitor
 from sandbox.cards import PRINCIPAL_ID
@@ -35,17 +35,15 @@ def create(
     roles: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default only
 ) -> Response:
     typed = {"principal_id": principal_id, "org": org, "roles": roles}
-    wrong = [
-        {"rule": "invalid_field", "column": name}
-        for name, fine in (
-            ("principal_id", re.fullmatch(PRINCIPAL_ID, principal_id) is not None),
-            ("org", bool(org.strip())),
-            ("roles", bool(roles) and set(roles) <= set(ROLES)),
-        )
-        if not fine
-    ]
-    if wrong:
-        refusal = Refusal(422, "BAD_REQUEST", "the principal is not valid", wrong)
+    refusal = invalid_fields(
+        "the principal is not valid",
+        {
+            "principal_id": re.fullmatch(PRINCIPAL_ID, principal_id) is not None,
+            "org": bool(org.strip()),
+            "roles": bool(roles) and set(roles) <= set(ROLES),
+        },
+    )
+    if refusal:
         return _listing(request, visitor, veil, refusal=refusal, typed=typed)
     try:
         permit = authorise(veil, caller=visitor.principal, scope="principal:manage", resource={})

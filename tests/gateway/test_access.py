@@ -250,3 +250,23 @@ def test_grant_dates_outside_the_supported_years_are_refused(demo) -> None:
                 },
             )
             assert response.status_code == 422, response.text
+
+
+def test_a_new_data_version_may_be_larger_than_a_json_body(demo) -> None:
+    """New versions take uploads like registrations do (they were capped at 1 MiB)."""
+    import io
+    import json
+
+    from tests.support import HOUSEHOLDS, register_households
+
+    assert register_households(demo, 10).status_code == 201
+    rows = "household,size\n" + "".join(f"house{i:07d},{i % 4}\n" for i in range(150_000))
+    assert len(rows) > 2 * 1024 * 1024
+    with demo.client("city-hospital") as client:
+        added = client.post(
+            "/v1/assets/city.households/versions",
+            data={"card": json.dumps(HOUSEHOLDS)},
+            files={"file": ("data.csv", io.BytesIO(rows.encode()), "text/csv")},
+        )
+    assert added.status_code == 201, added.text
+    assert added.json()["row_count"] == 150_000 and added.json()["version"] == 2
