@@ -8,11 +8,16 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/veil
 WORKDIR /src
 COPY pyproject.toml ./
+COPY clients/python ./clients/python
 COPY gateway ./gateway
+COPY console ./console
+COPY services ./services
+COPY governance ./governance
 COPY sandbox ./sandbox
 COPY ledger ./ledger
 COPY policies ./policies
-RUN /opt/veil/bin/pip install .
+# The `veil` command mounts the client's remote commands, so both distributions go in.
+RUN /opt/veil/bin/pip install ./clients/python .
 
 FROM python:3.11.14-slim-bookworm
 # pyseccomp loads libseccomp to seal job processes (sandbox/jobs/seal.py).

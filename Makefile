@@ -9,10 +9,12 @@ TOOLS := $(HOME)/.cache/veil/bin
 
 .PHONY: demo test lint install bench clean
 
-$(BIN)/veil: pyproject.toml
+# The server's `veil` mounts the remote commands of the client distribution in clients/python.
+$(BIN)/veil: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './clients/python[pandas,arrow]'
 	touch $(BIN)/veil
 
 install: $(BIN)/veil

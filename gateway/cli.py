@@ -1,17 +1,26 @@
-"""The `veil` command: init, demo, serve, ledger verify and a thin query client."""
+"""The `veil` command: the local commands (init, demo, serve, migrate, keys, ledger verify,
+policy) and, mounted from the veil-client distribution, every remote one."""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
+from veil_client.cli import mount
 
 from services.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Veil secure data sandbox.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals would print keys
+    help="Veil secure data sandbox.",
+)
 ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the usage ledger.")
 app.add_typer(ledger_app, name="ledger")
 policy_app = typer.Typer(no_args_is_help=True, help="Check and test Rego policies.")
@@ -64,21 +73,26 @@ def demo(
     settings = _settings(home, processes)
     credentials = set_up_demo(settings)
     path = settings.home / CREDENTIALS_FILE
-    analyst = credentials["analyst"]
+    key = credentials["analyst"]
+    analyst = shlex.quote(key)
     base = f"http://{host}:{port}"
+    veil = _this_veil()
     typer.echo(f"Demo ready; keys are in {path}.")
     typer.echo("\nAsk a first question with curl:")
     typer.echo(
-        f"  curl -s {base}/v1/queries -H 'Authorization: Bearer {analyst}' "
+        f"  curl -s {base}/v1/queries -H {shlex.quote(f'Authorization: Bearer {key}')} "
         "-H 'Content-Type: application/json' \\\n"
         '    -d \'{"sql": "SELECT district, COUNT(DISTINCT patient_id) AS patients, '
         "AVG(cost) AS avg_cost FROM hospital.visits GROUP BY district ORDER BY district\"}'"
     )
-    typer.echo("\nor with the CLI:")
+    typer.echo("\nor with the CLI, as the analyst:")
+    remote = f"--url {base} --key {analyst}"
+    typer.echo(f"  {veil} assets list {remote}")
     typer.echo(
-        f"  VEIL_API_KEY={analyst} veil query --url {base} "
+        f"  {veil} queries run {remote} "
         '"SELECT department, SUM(cost) AS total FROM hospital.visits GROUP BY department"'
     )
+    typer.echo(f"  {veil} usage {remote}")
     if not no_serve:
         _serve(settings, host, port)
 
@@ -194,31 +208,22 @@ def _opa(*args: str) -> int:
     return subprocess.run([binary, *args], check=False).returncode
 
 
-@app.command()
-def query(
-    sql: Annotated[str, typer.Argument(help="Aggregate SQL over granted assets.")],
-    url: Annotated[str, typer.Option(envvar="VEIL_URL")] = "http://127.0.0.1:8000",
-    key: Annotated[str | None, typer.Option(envvar="VEIL_API_KEY", help="API key.")] = None,
-    purpose: str | None = None,
-    grant: str | None = None,
-) -> None:
-    """Send a query to a running Veil and print the JSON answer."""
-    if not key:
-        typer.echo("pass --key or set VEIL_API_KEY", err=True)
-        raise typer.Exit(2)
-    body = {"sql": sql, "purpose": purpose, "grant_id": grant}
-    try:
-        response = httpx.post(
-            f"{url.rstrip('/')}/v1/queries",
-            json={k: v for k, v in body.items() if v is not None},
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=60,
-        )
-    except httpx.HTTPError as exc:
-        typer.echo(f"could not reach {url}: {type(exc).__name__}", err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
-    raise typer.Exit(0 if response.is_success else 1)
+def _this_veil() -> str:
+    """The running `veil` as the shell should name it here: relative to the working directory
+    when it lies beneath it (`.venv/bin/veil` after `make demo`), else absolute."""
+    script = Path(sys.argv[0])
+    if script.name != "veil" or not script.is_file():
+        # Run as `python -m gateway.cli`: the console script beside this interpreter.
+        script = Path(sys.executable).with_name("veil")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m gateway.cli"
+    absolute = Path(os.path.abspath(script))
+    if absolute.is_relative_to(Path.cwd()):
+        return shlex.quote(str(absolute.relative_to(Path.cwd())))
+    return shlex.quote(str(absolute))
+
+
+mount(app, ledger_app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,1 @@
+"""The client's namespaces: one class per kind of thing Veil holds."""
