@@ -24,7 +24,8 @@ class Query(BaseModel):
 
 
 def create_app() -> FastAPI:
-    connection = duckdb.connect(config={"threads": 1})
+    # As in the enclave: no progress bar drawn into the server's log.
+    connection = duckdb.connect(config={"threads": 1, "enable_progress_bar": False})
     with tempfile.TemporaryDirectory() as folder:
         for asset in write_demo_assets(Path(folder)):
             namespace = asset.card["id"].split(".")[0]

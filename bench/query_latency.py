@@ -34,7 +34,7 @@ QUERIES = {
 
 def _raw_duckdb(folder: Path, repeat: int) -> dict[str, dict]:
     assets = write_demo_assets(folder)
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"enable_progress_bar": False})
     connection.execute("CREATE SCHEMA hospital; CREATE SCHEMA insurance")
     for asset in assets:
         columns = {c["name"]: c["type"] for c in asset.card["columns"]}

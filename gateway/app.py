@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from console.app import install as install_console
-from gateway import docs, errors
+from gateway import docs, errors, schemas
 from gateway.limits import RequestGate
 from gateway.metrics import MetricsMiddleware
 from gateway.routes import (
@@ -24,6 +24,7 @@ from gateway.routes import (
     principals,
     queries,
     settlements,
+    twins,
 )
 from services.job_runs import write_overdue_runs
 from services.metrics import Metrics
@@ -54,13 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs is gateway/docs.py's: Swagger UI from Veil's own copy, not a CDN.
         docs_url=None,
         redoc_url=None,
+        # Once for every route: an unexpected failure, which releases nothing.
+        responses=schemas.errors(500),
+        generate_unique_id_function=docs.operation_id,
     )
     # A multipart upload carries the card and framing besides the file itself.
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     errors.install(app)
     modules = [health, principals, assets, grants, queries, jobs, emergency]
-    modules += [ledger, settlements, budgets, disclosure, policies]
+    modules += [ledger, settlements, budgets, disclosure, policies, twins]
     for module in modules:
         app.include_router(module.router)
     app.include_router(assets.catalog_router)

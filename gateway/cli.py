@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from veil_client.cli import jobs as remote_jobs
 from veil_client.cli import mount
 
+from gateway.local_run import run_job
 from services.settings import Settings
 
 app = typer.Typer(
@@ -224,6 +226,8 @@ def _this_veil() -> str:
 
 
 mount(app, ledger_app)
+# Needs the sandbox, so only the server's `veil` has it, not the client's `veil-client`.
+remote_jobs.app.command("run")(run_job)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from gateway.auth import principal, scraper
+from gateway.schemas import MEANING
 
 # Swagger UI styles its widgets inline, so style-src alone admits 'unsafe-inline', on /docs only.
 CSP = (
@@ -34,6 +35,13 @@ PAGE = f"""<!doctype html>
 </html>
 """
 BEARER = {"type": "http", "scheme": "bearer"}
+# FastAPI's own 422 body, which Veil never sends: wherever it is named, Veil's error body is.
+FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its handler's name: what a generated client calls it."""
+    return route.name
 
 
 def _takes_key(dependant: Dependant) -> bool:
@@ -51,6 +59,28 @@ def _public(app: FastAPI) -> list[tuple[str, str]]:
     ]
 
 
+def _veil_errors(schema: dict[str, Any]) -> None:
+    """Declare Veil's error body where FastAPI declared its own 422 (a route that lists no 422
+    of its own but takes parameters)."""
+    meaning, generic = MEANING[422]
+    invalid = {
+        "description": meaning,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                "example": {"error": generic.model_dump()},
+            }
+        },
+    }
+    for operation in (op for path in schema["paths"].values() for op in path.values()):
+        declared = operation.get("responses", {}).get("422", {})
+        media = declared.get("content", {}).get("application/json", {})
+        if media.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+            operation["responses"]["422"] = invalid
+    for name in FASTAPI_ERRORS:
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+
+
 def install(app: FastAPI) -> None:
     """Serve GET /docs, and declare the bearer scheme on the app's OpenAPI document."""
     plain = app.openapi
@@ -65,6 +95,7 @@ def install(app: FastAPI) -> None:
                 operation = schema["paths"].get(path, {}).get(method)
                 if operation is not None:
                     operation["security"] = []
+            _veil_errors(schema)
         return schema
 
     async def docs(_: Request) -> HTMLResponse:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,8 +21,8 @@ from services import errors as refusals
 
 log = logging.getLogger(__name__)
 
+BUSY_RETRY_AFTER_S = 1
 HTTP_CODES = {
-    400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
     404: "NOT_FOUND",
@@ -31,6 +33,9 @@ HTTP_CODES = {
     422: "BAD_REQUEST",
     429: "RATE_LIMITED",
 }
+BODY_INVALID = "the request body is not valid"
+# How a message names where a parameter is sent.
+PLACES = {"query": "query parameter", "path": "path parameter", "header": "header"}
 
 
 class ApiError(Exception):
@@ -42,6 +47,30 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.violations = violations or []
+
+
+def invalid_request(problems: Sequence[Any]) -> tuple[str, list[dict]]:
+    """The message and violations for parameters or a body that are not valid: each names the
+    parameter, the body field, or the body as a whole (not JSON, or not the media type the
+    route reads), never the value sent."""
+    messages: dict[str, None] = {}
+    violations: dict[tuple[str, str], None] = {}
+    for problem in problems:
+        place, *path = problem["loc"]
+        if place == "body":
+            messages[BODY_INVALID] = None
+            if problem["type"] == "json_invalid":
+                violations["invalid_json", "body"] = None
+            elif not path:
+                violations["invalid_body", "body"] = None
+            else:
+                violations["invalid_field", ".".join(map(str, path))] = None
+            continue
+        name = str(path[0]) if path else place
+        messages[f"the {PLACES.get(place, place)} '{name}' is not valid"] = None
+        violations["invalid_parameter", name] = None
+    listed = [{"rule": rule, "column": column} for rule, column in violations]
+    return "; ".join(messages), listed
 
 
 def error_body(code: str, message: str, violations: list[dict] | None = None) -> dict:
@@ -64,7 +93,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(refusals.ServiceError)
     async def _refused(_: Request, exc: refusals.ServiceError):
-        return _respond(refusals.http_status(exc), exc.code, exc.message, exc.violations)
+        response = _respond(refusals.http_status(exc), exc.code, exc.message, exc.violations)
+        if isinstance(exc, refusals.Busy):
+            # The caller's own work in flight ends within a query's time: worth a retry soon.
+            # A spent budget or quota (Exhausted) does not come back by waiting, so no header.
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(ControlError)
     async def _control(_: Request, exc: ControlError):
@@ -84,14 +118,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError):
-        violations = [
-            {"rule": "invalid_field", "column": ".".join(str(p) for p in e["loc"][1:]) or None}
-            for e in exc.errors()
-        ]
-        return _respond(422, "BAD_REQUEST", "the request body is not valid", violations)
+        return _respond(422, "BAD_REQUEST", *invalid_request(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:
+            # Raised by the framework alone, for a body it cannot parse (broken multipart): a
+            # body that is not valid, like malformed JSON.
+            violations = [{"rule": "invalid_body", "column": "body"}]
+            return _respond(422, "BAD_REQUEST", BODY_INVALID, violations)
         code = HTTP_CODES.get(exc.status_code, "ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.lower()
         return _respond(exc.status_code, code, message)

@@ -9,6 +9,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from gateway.logs import config as log_config
 from services.settings import Settings
 
 
@@ -28,7 +29,13 @@ class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until stopped; several processes when `settings.processes` says so."""
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "http": NoDelayHTTP}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "log_config": log_config(settings.log_format),
+        "http": NoDelayHTTP,
+    }
     if settings.processes == 1:
         from gateway.app import create_app
 

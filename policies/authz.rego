@@ -1,4 +1,4 @@
-# Veil authorisation: one decision per request scope (contract in DESIGN.md section 5).
+# Veil authorisation: one decision per request scope (contract in docs/policies.md).
 #
 # Each scope lives in its own module, adds its name to `scopes`, defines `scope_allows` for
 # itself and adds its denial codes to `deny`. Operators' modules, loaded beside these, can add

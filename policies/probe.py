@@ -42,6 +42,9 @@ def survives_in_child(modules: list[tuple[str, str]], entrypoint: str, base: dic
             text=True,
             timeout=PROBE_TIMEOUT_S,
             check=False,
+            # Out of the terminal's process group: a Ctrl-C meant for the gateway must not kill
+            # the probe and so pass for a crash of the engine.
+            process_group=0,
         )
     except subprocess.TimeoutExpired:
         return False

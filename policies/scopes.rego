@@ -29,6 +29,7 @@ scope_roles := {
 	"emergency:resume": {"supervisor", "operator"},
 	"policy:read": {"operator", "supervisor", "admin"},
 	"policy:reload": {"operator"},
+	"twin:read": {"developer", "provider", "supervisor", "operator"},
 }
 
 scopes contains scope if some scope in object.keys(scope_roles)
@@ -186,4 +187,44 @@ relation_denials contains "not_job_party" if {
 relation_denials contains "own_job" if {
 	input.scope == "job:release"
 	job_owner
+}
+
+# A synthetic twin (resource.assets: the one asset) is read by the asset's provider, by
+# supervisors and operators, and by a developer holding an active grant on it, in its term.
+relation_denials contains "invalid_input" if {
+	input.scope == "twin:read"
+	count(object.get(input.resource, "assets", [])) != 1
+}
+
+relation_denials contains code if {
+	input.scope == "twin:read"
+	holds_scope_role
+	not twin_reader
+	code := twin_denial
+}
+
+twin_denial := "asset_not_granted" if {
+	holds_role("developer")
+} else := "not_asset_provider"
+
+twin_reader if holds_role("operator")
+
+twin_reader if holds_role("supervisor")
+
+twin_reader if {
+	holds_role("provider")
+	some a in input.resource.assets
+	a.provider == input.principal.id
+}
+
+twin_reader if {
+	holds_role("developer")
+	some a in input.resource.assets
+	a.status == "active"
+	some g in input.grants
+	g.developer == input.principal.id
+	g.status == "active"
+	a.id in g.assets
+	time_ns(g.valid_from) <= now_ns
+	now_ns < time_ns(g.valid_until)
 }

@@ -155,3 +155,41 @@ test_no_grant_request_on_an_inactive_asset if {
 	d := decision with input as role_input("grant:request", developer, {"assets": [stopped]})
 	d.reasons == ["asset_inactive"]
 }
+
+twin_input(principal, assets, grants) := patched(role_input("twin:read", principal, {"assets": assets}), {"grants": grants})
+
+twin_grant := patched(fixture_grant, {"methods": ["job"]})
+
+test_a_granted_developer_reads_the_twin if {
+	decision.allow with input as twin_input(fixture_principal, [fixture_asset], [twin_grant])
+}
+
+test_a_developer_without_a_grant_in_force_reads_no_twin if {
+	none := decision with input as twin_input(fixture_principal, [fixture_asset], [])
+	none.reasons == ["asset_not_granted"]
+	revoked := decision with input as twin_input(fixture_principal, [fixture_asset], [patched(twin_grant, {"status": "revoked"})])
+	revoked.reasons == ["asset_not_granted"]
+	expired := decision with input as twin_input(fixture_principal, [fixture_asset], [patched(twin_grant, {"valid_until": "2026-01-02T00:00:00Z"})])
+	expired.reasons == ["asset_not_granted"]
+	other := decision with input as twin_input(fixture_principal, [asset_with({"id": "insurance.claims"})], [twin_grant])
+	other.reasons == ["asset_not_granted"]
+	theirs := decision with input as twin_input(patched(fixture_principal, {"id": "fintech"}), [fixture_asset], [twin_grant])
+	theirs.reasons == ["asset_not_granted"]
+	stopped := decision with input as twin_input(fixture_principal, [asset_with({"status": "suspended"})], [twin_grant])
+	stopped.reasons == ["asset_not_granted"]
+}
+
+test_the_provider_and_overseers_read_the_twin if {
+	decision.allow with input as twin_input(provider, [fixture_asset], [])
+	decision.allow with input as twin_input(as_roles(["supervisor"]), [fixture_asset], [])
+	decision.allow with input as twin_input(as_roles(["operator"]), [fixture_asset], [])
+	d := decision with input as twin_input(patched(provider, {"id": "insurer"}), [fixture_asset], [])
+	d.reasons == ["not_asset_provider"]
+	e := decision with input as twin_input(as_roles(["admin"]), [fixture_asset], [])
+	e.reasons == ["role_not_permitted"]
+}
+
+test_a_twin_names_one_asset if {
+	d := decision with input as twin_input(as_roles(["operator"]), [], [])
+	d.reasons == ["invalid_input"]
+}

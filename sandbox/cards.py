@@ -189,6 +189,20 @@ class Privacy(BaseModel):
     epsilon_per_period: Annotated[float, Field(gt=0, le=100)] | None = None
 
 
+# The most ε a provider may set for its asset's synthetic twin.
+MAX_TWIN_EPSILON = 10.0
+
+
+class Twin(BaseModel):
+    """The provider's ε for the asset's synthetic twin, spent once per data version by Veil
+    on noisy per-column histograms (sandbox/twin.py). Without it the twin is drawn from the
+    card's public domains and bounds alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: Annotated[float, Field(gt=0, le=MAX_TWIN_EPSILON)]
+
+
 class AssetCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -208,6 +222,7 @@ class AssetCard(BaseModel):
     min_group_size: Annotated[int, Field(ge=2, le=100_000)] | None = None
     stewards: Annotated[list[Party], Field(max_length=20)] = []
     privacy: Privacy = Privacy()
+    twin: Twin | None = None
     revenue_shares_bp: dict[str, Annotated[int, Field(gt=0, le=10_000)]]
 
     @field_validator("id")

@@ -46,11 +46,18 @@ def httpfs_extension_path() -> Path:
     return path
 
 
+def connect(**settings: str | int) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the base configuration (and `settings`), drawing nothing."""
+    connection = duckdb.connect(config=dict(BASE_CONFIG, **settings))
+    # DuckDB draws a progress bar on the process's stdout (the server's log) for any statement
+    # running past two seconds, terminal or not; it is a session setting, not a global one.
+    connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
 def writer_connection() -> duckdb.DuckDBPyConnection:
     """A connection that may read an upload and write an encrypted database."""
-    connection = duckdb.connect(config=dict(BASE_CONFIG, threads=2, memory_limit="2GB"))
-    # Ingesting a large upload would otherwise draw a progress bar on the server's stdout.
-    connection.execute("SET enable_progress_bar = false")
+    connection = connect(threads=2, memory_limit="2GB")
     connection.execute(f"LOAD '{httpfs_extension_path()}'")
     return connection
 

@@ -7,16 +7,23 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule; names a rule and maybe a column, never a data value."""
+    """One broken rule; names a rule and maybe where it broke, never a data value.
+
+    `column`, `table` and `name` are names as the client wrote them (a SQL column or table, a
+    Python import, name or attribute); `line` and `col` are positions in the client's text.
+    """
 
     rule: str
     column: str | None = None
+    table: str | None = None
+    name: str | None = None
+    line: int | None = None
+    col: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        body = {"rule": self.rule}
-        if self.column is not None:
-            body["column"] = self.column
-        return body
+    def as_dict(self) -> dict[str, str | int]:
+        fields = {"column": self.column, "table": self.table, "name": self.name,
+                  "line": self.line, "col": self.col}  # fmt: skip
+        return {"rule": self.rule, **{k: v for k, v in fields.items() if v is not None}}
 
 
 class SandboxError(Exception):

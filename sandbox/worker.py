@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from sandbox.duck import BASE_CONFIG, Limits, attach_sql, lock_down
+from sandbox import interrupts
+from sandbox.duck import Limits, attach_sql, connect, lock_down
 from sandbox.errors import Cancelled, EnclaveUnavailable, ExecutionFailed, ExecutionTimeout
 from sandbox.store import Attachment
 
@@ -30,6 +31,10 @@ CRASHED, TIMEOUT, CANCELLED = "crashed", "timeout", "cancelled"
 ASSETS_CHANGED, START_FAILED = "assets_changed", "start_failed"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+
+
+class StartFailed(Exception):
+    """Why a worker did not start: the type of what failed in it, `timeout` or `died`."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,25 @@ def _leave_network() -> bool:
 
 
 def _serve(channel: Connection, attachments: list[Attachment], config: WorkerConfig) -> None:
-    """The worker's whole life: open assets, lock DuckDB, answer queries; no engine text leaves."""
+    """The worker's whole life: open assets, lock DuckDB, answer queries; no engine text leaves.
+
+    It writes nothing to the server's log itself: its replies carry what went wrong (exception
+    types only) and the parent logs them, in the format the gateway's log is configured for.
+    Once the parent has gone there is no one to answer, and it ends without a word."""
+    interrupts.ignore()
+    with contextlib.suppress(EOFError, ConnectionError):
+        _answer(channel, attachments, config)
+
+
+def _answer(channel: Connection, attachments: list[Attachment], config: WorkerConfig) -> None:
+    """Open the assets, lock DuckDB, say so, then answer each query the parent sends."""
     import duckdb
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     isolated = _leave_network()
-    if not isolated:
-        log.warning("enclave worker could not leave the network namespace")
+    unattached: list[tuple[str, str]] = []
     try:
-        connection = duckdb.connect(config=dict(BASE_CONFIG))
+        connection = connect()
         for attachment in attachments:
             try:
                 connection.execute(
@@ -90,18 +105,14 @@ def _serve(channel: Connection, attachments: list[Attachment], config: WorkerCon
                 )
             except duckdb.Error as exc:
                 # One damaged asset must not take the others down; queries on it fail.
-                log.error("asset %s could not be attached: %s", attachment.asset_id, type(exc))
+                unattached.append((attachment.asset_id, type(exc).__name__))
         lock_down(connection, config.limits)
     except Exception as exc:  # noqa: BLE001 - the parent only learns that start-up failed
-        log.error("enclave worker failed to start: %s", type(exc).__name__)
-        channel.send(("failed",))
+        channel.send(("failed", type(exc).__name__))
         return
-    channel.send(("ready", isolated))
+    channel.send(("ready", isolated, unattached))
     while True:
-        try:
-            sql = channel.recv()
-        except EOFError:
-            return
+        sql = channel.recv()
         started = time.process_time()
         try:
             cursor = connection.execute(sql)
@@ -111,8 +122,7 @@ def _serve(channel: Connection, attachments: list[Attachment], config: WorkerCon
             cpu_ms = math.ceil((time.process_time() - started) * 1000)
             channel.send(("ok", columns, rows, len(fetched) > config.max_fetch_rows, cpu_ms))
         except Exception as exc:  # noqa: BLE001 - engine text must not cross the boundary
-            log.info("query failed in enclave worker: %s", type(exc).__name__)
-            channel.send(("error",))
+            channel.send(("error", type(exc).__name__))
 
 
 class Worker:
@@ -127,13 +137,22 @@ class Worker:
         self.process = context.Process(
             target=_serve, args=(child, attachments, config), daemon=True, name="veil-enclave"
         )
-        self.process.start()
+        with interrupts.held():
+            self.process.start()
         child.close()
-        reply = self._channel.recv() if self._channel.poll(START_TIMEOUT_S) else ("timeout",)
+        try:
+            reply = self._channel.recv() if self._channel.poll(START_TIMEOUT_S) else ("timeout",)
+        except (EOFError, OSError):
+            reply = ("died",)  # a worker that dies while starting is one that could not start
         if reply[0] != "ready":
             self.kill()
-            raise EnclaveUnavailable("the enclave could not start")
+            raise EnclaveUnavailable("the enclave could not start") from StartFailed(reply[-1])
         self.network_isolated: bool = reply[1]
+        unattached: list[tuple[str, str]] = reply[2]
+        if not self.network_isolated:
+            log.warning("enclave worker could not leave the network namespace")
+        for asset_id, error in unattached:
+            log.error("asset %s could not be attached: %s", asset_id, error)
 
     def run(self, sql: str, cancel: threading.Event | None = None) -> ResultSet:
         """Run `sql`; a set `cancel` or the time limit kills the worker mid-query."""
@@ -145,6 +164,7 @@ class Worker:
             self.kill(CRASHED)
             raise ExecutionFailed("the query could not be executed") from exc
         if reply[0] != "ok":
+            log.info("query failed in enclave worker: %s", reply[1])
             raise ExecutionFailed("the query could not be executed")
         _, columns, rows, truncated, cpu_ms = reply
         return ResultSet(columns, rows, truncated, cpu_ms)
@@ -206,7 +226,12 @@ class WorkerPool:
     def _add_idle(self) -> bool:
         """Start a worker for the idle set; False, and it stopped, if the pool is closed or full."""
         generation, attachments = self._catalog()
-        worker = self._start(attachments)
+        try:
+            worker = self._start(attachments)
+        except EnclaveUnavailable:
+            if self._closed:
+                return False
+            raise
         with self._lock:
             kept = not self._closed and len(self._idle) < self._size
             if kept:
@@ -251,7 +276,10 @@ class WorkerPool:
     def _start(self, attachments: list[Attachment]) -> Worker:
         try:
             return Worker(attachments, self._config)
-        except EnclaveUnavailable:
+        except EnclaveUnavailable as exc:
+            if self._closed:
+                raise  # shutting down: a worker stopped while it started has not failed
+            log.error("enclave worker failed to start: %s", exc.__cause__)
             self._on_retire(START_FAILED)
             raise
 

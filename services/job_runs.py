@@ -180,8 +180,11 @@ def execute(veil: Services, job_id: str) -> None:
         run = JobRun(status="cancelled", error="CANCELLED", answers=run.answers, cpu_ms=run.cpu_ms)
     _meter(veil, job, grant, run)
     if run.status != "succeeded":
+        # A failure of the job's own code names its kind and line: both are functions of the
+        # code and of what was released to it (sandbox/jobs/failures.py), never its message.
+        error = {"code": run.error, "violations": run.violations, **run.failure}
         veil.job_records.move(job_id, JobStatus(run.status), cpu_ms=billed_cpu_ms(run.cpu_ms),
-                              error={"code": run.error, "violations": run.violations})  # fmt: skip
+                              error=error)  # fmt: skip
         veil.metrics.jobs.labels(run.status).inc()
         return
     _gate(veil, job, grant, run, asked, limits)

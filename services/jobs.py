@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from governance import Grant, GrantStatus, Principal, utc_now
 from governance.job_records import DECIDABLE, RELEASE_REJECTED, Job, JobStatus
+from policies import Decision
+from sandbox.cards import AssetCard
 from sandbox.errors import JobRejected
 from sandbox.jobs.gate import compile_job
 from services.authorisation import asset_inputs, decide, refuse
@@ -29,30 +31,23 @@ class JobRequest:
     grant_id: str | None
 
 
+@dataclass(frozen=True)
+class DecidedJob:
+    """The grant a job would run under, its assets' cards, and the policy's decision."""
+
+    grant: Grant
+    cards: list[AssetCard]
+    resource: dict
+    decision: Decision
+
+
 def submit(veil: Services, *, caller: Principal, request: JobRequest) -> Job:
     """Compile, decide and queue; a refusal is recorded before it is raised."""
-    code_sha256 = hashlib.sha256(request.code.encode()).hexdigest()
-    try:
-        compile_job(request.code)
-    except JobRejected as exc:
-        veil.ledger.append(
-            {"type": "job_submitted", "principal": caller.id, "code_sha256": code_sha256,
-             "outcome": "rejected", "rules": sorted({v.rule for v in exc.violations}),
-             "at": utc_now()},
-            # Every refused submission is its own entry, even the same code twice in a second.
-            idempotency_key="job:rejected:" + uuid.uuid4().hex,
-        )  # fmt: skip
-        veil.refused(caller.id, "rejected", sorted({v.rule for v in exc.violations}))
-        raise
-    veil.expire_grants()
-    grant = _job_grant(veil, caller, request.grant_id)
-    cards = [veil.enclave.store.get(asset).card for asset in grant.assets]
-    resource = {"assets": asset_inputs(veil, cards)}
-    grants = [g.as_input() for g in veil.control.grants_of(caller.id)]
-    policy_request = {"method": "job", "grant_id": grant.id, "purpose": None}
-    decision = decide(veil, caller, SCOPE, resource, policy_request, grants)
+    code_sha256 = check_code(veil, caller=caller, code=request.code)
+    decided = decide_job(veil, caller=caller, grant_id=request.grant_id)
+    grant, cards, decision = decided.grant, decided.cards, decided.decision
     if not decision.allow:
-        refuse(veil, caller, SCOPE, decision, resource)
+        refuse(veil, caller, SCOPE, decision, decided.resource)
     job = veil.job_records.create(
         caller.id,
         grant.id,
@@ -86,6 +81,37 @@ def submit(veil: Services, *, caller: Principal, request: JobRequest) -> Job:
     veil.metrics.jobs.labels("queued").inc()
     veil.jobs.enqueue(lambda: execute_logged(veil, job.id), job.id, caller.id)
     return job
+
+
+def check_code(veil: Services, *, caller: Principal, code: str) -> str:
+    """Compile under the restricted compiler; a rejection is recorded, then raised. Returns
+    the code's SHA-256."""
+    code_sha256 = hashlib.sha256(code.encode()).hexdigest()
+    try:
+        compile_job(code)
+    except JobRejected as exc:
+        veil.ledger.append(
+            {"type": "job_submitted", "principal": caller.id, "code_sha256": code_sha256,
+             "outcome": "rejected", "rules": sorted({v.rule for v in exc.violations}),
+             "at": utc_now()},
+            # Every refused submission is its own entry, even the same code twice in a second.
+            idempotency_key="job:rejected:" + uuid.uuid4().hex,
+        )  # fmt: skip
+        veil.refused(caller.id, "rejected", sorted({v.rule for v in exc.violations}))
+        raise
+    return code_sha256
+
+
+def decide_job(veil: Services, *, caller: Principal, grant_id: str | None) -> DecidedJob:
+    """Decide job:submit under the grant named, or the caller's only job grant."""
+    veil.expire_grants()
+    grant = _job_grant(veil, caller, grant_id)
+    cards = [veil.enclave.store.get(asset).card for asset in grant.assets]
+    resource = {"assets": asset_inputs(veil, cards)}
+    grants = [g.as_input() for g in veil.control.grants_of(caller.id)]
+    policy_request = {"method": "job", "grant_id": grant.id, "purpose": None}
+    decision = decide(veil, caller, SCOPE, resource, policy_request, grants)
+    return DecidedJob(grant, cards, resource, decision)
 
 
 def _job_grant(veil: Services, caller: Principal, grant_id: str | None) -> Grant:

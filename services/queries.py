@@ -27,6 +27,7 @@ from sandbox.enclave import QueryOutcome, Thresholds
 from sandbox.errors import Cancelled, EnclaveUnavailable, SandboxError
 from sandbox.guard import Analysis
 from services.authorisation import asset_inputs, decide
+from services.denials import denial
 from services.errors import Conflict, Denied, Exhausted
 from services.privacy import Envelope, PrivateRelease, answer_private
 from services.records import (
@@ -53,6 +54,8 @@ class QueryRequest:
     purpose: str | None
     grant_id: str | None
     idempotency_key: str | None = None
+    # Decided, priced and recorded, never run (services/dry_run.py).
+    dry_run: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -122,6 +125,8 @@ def authorise_query(
     }
     if job_id is not None:
         record["job_id"] = job_id
+    if request.dry_run:
+        record["dry_run"] = True
     if held:
         record["held"] = True
     try:
@@ -181,10 +186,7 @@ def authorise_query(
         record["decision"].update(allow=False, reasons=[MANUAL_REVIEW])
     if not decision.allow:
         append_record(veil, dict(record, outcome="denied"), "denied")
-        raise Denied(
-            "the policy does not allow this query",
-            [{"rule": reason} for reason in decision.reasons],
-        )
+        raise Denied(*denial(decision.reasons, analysis, grants, request.grant_id))
     grant = next((g for g in grants if g.id == decision.grant_id), None)
     if decision.grant_id is not None and grant is None:
         grant = veil.control.grant(decision.grant_id)  # a policy naming a grant not offered

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     refusal_window_s: float = 300.0
     # How often each gateway process verifies the whole ledger for /metrics.
     ledger_verify_interval_s: float = 600.0
+    # The server's log: uvicorn's text lines, or one JSON object per line for a collector.
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def control_url(self) -> str:

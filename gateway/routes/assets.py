@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
 from gateway.errors import ApiError
+from gateway.routes.asset_models import (
+    ActiveAsset,
+    AssetList,
+    AssetView,
+    CardHistory,
+    Catalog,
+    Dataset,
+    DestructionRecord,
+)
+from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
 from sandbox.cards import AssetCard, parse_card
 from sandbox.dcat import CONTEXT, catalog
 from sandbox.store import DestroyedAsset, StoredAsset
@@ -23,6 +33,9 @@ from services.authorisation import assets_resource, card_resource
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 catalog_router = APIRouter(prefix="/v1", tags=["assets"])
+
+UNKNOWN = {404: example("NOT_FOUND", "no such asset", ("unknown_asset", None))}
+CARD_INVALID = example("CARD_INVALID", "the card is not valid", ("card_field", "columns"))
 
 
 def stored_asset(asset_id: str, veil: Veil) -> StoredAsset:
@@ -45,10 +58,12 @@ def new_asset(card: Uploaded) -> dict:
     return card_resource(card, status="new")
 
 
-@router.get("")
-def list_assets(_: Allowed("catalog:read"), veil: Veil) -> dict:
+@router.get("", responses=errors(*AUTHORISED))
+def list_assets(_: Allowed("catalog:read"), veil: Veil) -> AssetList:
     """Every registered asset, and every destroyed one as `lifecycle: destroyed`."""
-    return {"items": [asset_view(entry) for entry in assets.catalogue(veil)]}
+    return AssetList.model_validate(
+        {"items": [asset_view(entry) for entry in assets.catalogue(veil)]}
+    )
 
 
 def catalogued(asset_id: str, veil: Veil) -> assets.Catalogued:
@@ -64,39 +79,56 @@ def catalogued_asset(entry: Catalogued, veil: Veil) -> dict:
     return assets_resource(veil, [entry.card])
 
 
-@router.get("/{asset_id}")
+@router.get(
+    "/{asset_id}", response_model=AssetView, responses=errors(*AUTHORISED, 404, examples=UNKNOWN)
+)
 def get_asset(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> dict:
     return asset_view(entry)
 
 
-@router.get("/{asset_id}/dcat")
-def get_asset_dcat(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> dict:
+@router.get("/{asset_id}/dcat", responses=errors(*AUTHORISED, 404, examples=UNKNOWN))
+def get_asset_dcat(entry: Catalogued, _: Allowed("catalog:read", catalogued_asset)) -> Dataset:
     """The card as a DCAT dataset (JSON-LD)."""
-    return {"@context": CONTEXT, **assets.dcat_dataset(entry)}
+    return Dataset.model_validate({"@context": CONTEXT, **assets.dcat_dataset(entry)})
 
 
-@catalog_router.get("/catalog")
-def get_catalog(_: Allowed("catalog:read"), veil: Veil) -> dict:
+@catalog_router.get("/catalog", responses=errors(*AUTHORISED))
+def get_catalog(_: Allowed("catalog:read"), veil: Veil) -> Catalog:
     """Every asset, destroyed ones included, as a DCAT catalogue (JSON-LD)."""
-    return catalog([assets.dcat_dataset(entry) for entry in assets.catalogue(veil)])
+    datasets = [assets.dcat_dataset(entry) for entry in assets.catalogue(veil)]
+    return Catalog.model_validate(catalog(datasets))
 
 
-@router.get("/{asset_id}/versions")
-def get_versions(stored: Stored, _: Allowed("catalog:read", existing_asset), veil: Veil) -> dict:
+@router.get("/{asset_id}/versions", responses=errors(*AUTHORISED, 404, examples=UNKNOWN))
+def get_versions(
+    stored: Stored, _: Allowed("catalog:read", existing_asset), veil: Veil
+) -> CardHistory:
     """Every card the asset has had: each data version, and each revision of its card."""
-    return {"items": veil.enclave.store.history(stored.card.id)}
+    return CardHistory.model_validate({"items": veil.enclave.store.history(stored.card.id)})
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=errors(
+        *AUTHORISED,
+        *WITH_BODY,
+        409,
+        examples={
+            409: example("CONFLICT", "an asset with this id is already registered"),
+            422: CARD_INVALID,
+        },
+    ),
+)
 def register_asset(
     card: Uploaded,
     file: Annotated[UploadFile, File()],
     permit: Allowed("asset:register", new_asset),
     veil: Veil,
-) -> dict:
+) -> ActiveAsset:
     with _received(file, veil.settings.max_upload_bytes) as upload:
         stored = assets.register_asset(veil, permit=permit, card=card, data=upload)
-    return asset_view(stored)
+    return ActiveAsset.model_validate(asset_view(stored))
 
 
 def named_card(asset_id: str, card: Annotated[dict, Body()]) -> AssetCard:
@@ -119,23 +151,34 @@ def versioned_asset(stored: Stored, card: NewVersion) -> dict:
     return card_resource(card)
 
 
-@router.put("/{asset_id}")
-def update_card(card: Named, permit: Allowed("asset:register", changed_asset), veil: Veil) -> dict:
+@router.put(
+    "/{asset_id}",
+    responses=errors(*AUTHORISED, *WITH_BODY, 404, examples={**UNKNOWN, 422: CARD_INVALID}),
+)
+def update_card(
+    card: Named, permit: Allowed("asset:register", changed_asset), veil: Veil
+) -> ActiveAsset:
     """Change what the card says (not its columns, provider or data): the next revision."""
-    return asset_view(assets.update_card(veil, permit=permit, card=card))
+    return ActiveAsset.model_validate(
+        asset_view(assets.update_card(veil, permit=permit, card=card))
+    )
 
 
-@router.post("/{asset_id}/versions", status_code=201)
+@router.post(
+    "/{asset_id}/versions",
+    status_code=201,
+    responses=errors(*AUTHORISED, *WITH_BODY, 404, examples={**UNKNOWN, 422: CARD_INVALID}),
+)
 def register_version(
     card: NewVersion,
     file: Annotated[UploadFile, File()],
     permit: Allowed("asset:register", versioned_asset),
     veil: Veil,
-) -> dict:
+) -> ActiveAsset:
     """New data for the asset: the next version number, under a new data key."""
     with _received(file, veil.settings.max_upload_bytes) as upload:
         stored = assets.register_version(veil, permit=permit, card=card, data=upload)
-    return asset_view(stored)
+    return ActiveAsset.model_validate(asset_view(stored))
 
 
 class Destruction(BaseModel):
@@ -144,15 +187,16 @@ class Destruction(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-@router.delete("/{asset_id}")
+@router.delete("/{asset_id}", responses=errors(*AUTHORISED, *WITH_BODY, 404, examples=UNKNOWN))
 def destroy_asset(
     stored: Stored,
     body: Destruction,
     permit: Allowed("asset:destroy", existing_asset),
     veil: Veil,
-) -> dict:
+) -> DestructionRecord:
     """Crypto-shred the asset: its data can never be read again, and its grants end."""
-    return assets.destroy_asset(veil, permit=permit, asset=stored, reason=body.reason)
+    record = assets.destroy_asset(veil, permit=permit, asset=stored, reason=body.reason)
+    return DestructionRecord.model_validate(record)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.auth import Veil
 from gateway.authorisation import Allowed
+from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
 from governance import Grant, GrantStatus
 from sandbox.cards import PURPOSE, AssetCard
 from services import grants
@@ -41,6 +42,53 @@ class GrantRequest(BaseModel):
     quotas: Quotas | None = None
 
 
+class GrantView(BaseModel):
+    """A grant as it stands: what it allows, for how long, and who has approved it."""
+
+    id: str
+    developer: str
+    assets: list[str]
+    columns: dict[str, list[str]] | None
+    purpose: str
+    scenario: str
+    methods: list[Literal["sql", "job"]]
+    valid_from: str
+    valid_until: str
+    status: GrantStatus
+    quotas: Quotas | None = Field(description="Only the quotas the request set")
+    created_at: str
+    required_approvals: list[str]
+    approvals: list[str]
+
+
+class GrantList(BaseModel):
+    items: list[GrantView]
+
+
+class QuotaUse(BaseModel):
+    queries_today: int
+    rows_scanned: int
+
+
+class GrantEvent(BaseModel):
+    event: str
+    party: str | None
+    by: str
+    reason: str | None
+    at: str
+
+
+class GrantDetail(GrantView):
+    quota_use: QuotaUse | None = Field(None, description="Present when the grant has quotas")
+    history: list[GrantEvent]
+
+
+# Every grant route leaves unset fields out (response_model_exclude_unset): quotas list only
+# those the request set, and quota_use comes with quotas.
+UNKNOWN = {404: example("NOT_FOUND", "no such grant")}
+NOT_PENDING = example("CONFLICT", "the grant is active, not pending")
+
+
 def stored_grant(grant_id: str, veil: Veil) -> Grant:
     return veil.control.grant(grant_id)
 
@@ -71,13 +119,30 @@ def requested_assets(cards: Cards, body: Requested, veil: Veil) -> dict:
     return assets_resource(veil, list(cards.values()), body.columns or {})
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=errors(
+        *AUTHORISED,
+        *WITH_BODY,
+        404,
+        examples={
+            404: example("NOT_FOUND", "no such asset", ("unknown_asset", None)),
+            422: example(
+                "BAD_REQUEST",
+                "the grant request is not valid",
+                ("purpose_not_allowed", "hospital.visits"),
+            ),
+        },
+    ),
+    response_model_exclude_unset=True,
+)
 def request_grant(
     body: Requested,
     cards: Cards,
     permit: Allowed("grant:request", requested_assets),
     veil: Veil,
-) -> dict:
+) -> GrantView:
     grant = grants.request_grant(
         veil,
         permit=permit,
@@ -90,22 +155,26 @@ def request_grant(
         columns=body.columns,
         quotas=body.quotas.model_dump(exclude_none=True) if body.quotas else None,
     )
-    return grant.as_dict()
+    return GrantView.model_validate(grant.as_dict())
 
 
-@router.get("")
+@router.get("", responses=errors(*AUTHORISED, 422), response_model_exclude_unset=True)
 def list_grants(
     permit: Allowed("grant:read"), veil: Veil, status: GrantStatus | None = None
-) -> dict:
+) -> GrantList:
     """The grants the caller may see, oldest first, optionally of one status."""
     visible = grants.visible_grants(veil, caller=permit.caller, status=status)
-    return {"items": [grant.as_dict() for grant in visible]}
+    return GrantList.model_validate({"items": [grant.as_dict() for grant in visible]})
 
 
-@router.get("/{grant_id}")
-def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant), veil: Veil) -> dict:
+@router.get(
+    "/{grant_id}",
+    responses=errors(*AUTHORISED, 404, examples=UNKNOWN),
+    response_model_exclude_unset=True,
+)
+def get_grant(grant: Stored, _: Allowed("grant:read", existing_grant), veil: Veil) -> GrantDetail:
     """One grant with its history: every request, approval, rejection and stop."""
-    return grants.grant_with_history(veil, grant_id=grant.id)
+    return GrantDetail.model_validate(grants.grant_with_history(veil, grant_id=grant.id))
 
 
 class Reason(BaseModel):
@@ -120,33 +189,55 @@ class Revocation(BaseModel):
     reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
 
 
-@router.post("/{grant_id}/approve")
+@router.post(
+    "/{grant_id}/approve",
+    responses=errors(*AUTHORISED, 404, 409, examples={**UNKNOWN, 409: NOT_PENDING}),
+    response_model_exclude_unset=True,
+)
 def approve_grant(
     grant: Stored,
     permit: Allowed("grant:approve", existing_grant),
     veil: Veil,
-) -> dict:
-    return grants.approve_grant(veil, permit=permit, grant=grant).as_dict()
+) -> GrantView:
+    return GrantView.model_validate(
+        grants.approve_grant(veil, permit=permit, grant=grant).as_dict()
+    )
 
 
-@router.post("/{grant_id}/reject")
+@router.post(
+    "/{grant_id}/reject",
+    responses=errors(*AUTHORISED, *WITH_BODY, 404, 409, examples={**UNKNOWN, 409: NOT_PENDING}),
+    response_model_exclude_unset=True,
+)
 def reject_grant(
     grant: Stored,
     body: Reason,
     permit: Allowed("grant:approve", existing_grant),
     veil: Veil,
-) -> dict:
+) -> GrantView:
     """A party whose approval is required refuses the grant, saying why; it never activates."""
-    return grants.reject_grant(veil, permit=permit, grant=grant, reason=body.reason).as_dict()
+    rejected = grants.reject_grant(veil, permit=permit, grant=grant, reason=body.reason)
+    return GrantView.model_validate(rejected.as_dict())
 
 
-@router.post("/{grant_id}/revoke")
+@router.post(
+    "/{grant_id}/revoke",
+    responses=errors(
+        *AUTHORISED,
+        *WITH_BODY,
+        404,
+        409,
+        examples={**UNKNOWN, 409: example("CONFLICT", "a revoked grant cannot become revoked")},
+    ),
+    response_model_exclude_unset=True,
+)
 def revoke_grant(
     grant: Stored,
     permit: Allowed("grant:revoke", existing_grant),
     veil: Veil,
     body: Revocation | None = None,
-) -> dict:
+) -> GrantView:
     """End the grant now, optionally saying why; queries running under it are cancelled."""
     reason = body.reason if body else None
-    return grants.revoke_grant(veil, permit=permit, grant=grant, reason=reason).as_dict()
+    revoked = grants.revoke_grant(veil, permit=permit, grant=grant, reason=reason)
+    return GrantView.model_validate(revoked.as_dict())

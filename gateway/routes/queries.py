@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Caller, Veil
 from gateway.authorisation import scoped
+from gateway.routes.dry_run_models import DryRun
+from gateway.routes.query_models import QueryResult
+from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
 from sandbox.guard.syntax import MAX_SQL_CHARS
+from services.dry_run import dry_run_query
 from services.queries import SCOPE, AuthorisedQuery, QueryRequest, authorise_query, run_query
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
@@ -21,6 +25,7 @@ class QueryBody(BaseModel):
     sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_CHARS)]
     purpose: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")] = None
     grant_id: Annotated[str | None, Field(max_length=64)] = None
+    dry_run: bool = Field(False, description="Decide, price and quote ε without running")
 
 
 IdempotencyKey = Annotated[
@@ -32,12 +37,48 @@ IdempotencyKey = Annotated[
 @scoped(SCOPE)
 def authorised_query(
     body: QueryBody, caller: Caller, veil: Veil, idempotency_key: IdempotencyKey = None
-) -> AuthorisedQuery:
-    """With an Idempotency-Key, a retried query is answered from its first release's record."""
+) -> AuthorisedQuery | DryRun:
+    """With an Idempotency-Key, a retried query is answered from its first release's record.
+    A dry run is answered here: it never runs."""
     request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
+    if body.dry_run:
+        return DryRun.model_validate(dry_run_query(veil, caller=caller, request=request))
     return authorise_query(veil, caller=caller, request=request)
 
 
-@router.post("")
-def query(query: Annotated[AuthorisedQuery, Depends(authorised_query)], veil: Veil) -> dict:
-    return run_query(veil, query=query)
+@router.post(
+    "",
+    responses=errors(
+        *AUTHORISED,
+        *WITH_BODY,
+        404,
+        408,
+        409,
+        410,
+        429,
+        examples={
+            404: example("NOT_FOUND", "no such grant"),
+            409: example(
+                "CANCELLED", "the query was stopped: its authorisation ended while it ran"
+            ),
+            422: example(
+                "QUERY_REJECTED",
+                "the query uses a column outside its role",
+                ("identifier_used", "patient_name"),
+            ),
+            429: example(
+                "BUDGET_EXHAUSTED",
+                "the privacy budget for this period is spent",
+                ("budget_exhausted", "hospital.visits"),
+            ),
+        },
+    ),
+    # The answer's own shape: the privacy block says only what its mode has.
+    response_model_exclude_unset=True,
+)
+def query(
+    query: Annotated[AuthorisedQuery | DryRun, Depends(authorised_query)], veil: Veil
+) -> QueryResult | DryRun:
+    if isinstance(query, DryRun):
+        return query
+    return QueryResult.model_validate(run_query(veil, query=query))

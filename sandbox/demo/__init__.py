@@ -55,7 +55,7 @@ CLAIMS_CSV = "insurance.claims.csv"
 
 @dataclass(frozen=True)
 class DemoAsset:
-    """One generated asset: its card (DESIGN.md section 4) and the CSV it describes."""
+    """One generated asset: its card (sandbox/cards.py) and the CSV it describes."""
 
     card: dict[str, Any]
     csv_path: Path

@@ -1,5 +1,5 @@
-"""The demo assets' cards (DESIGN.md section 4): columns with their roles, pricing, licence,
-retention, privacy bounds and public domains."""
+"""The demo assets' cards (modelled in sandbox/cards.py): columns with their roles, pricing,
+licence, retention, privacy bounds and public domains."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, SandboxError, Violation
 from sandbox.guard.analysis import Analysis
 from sandbox.guard.compiled import UNITS_COLUMN, CompiledQuery
+from sandbox.guard.messages import explained
 from sandbox.guard.rewrite import compile_query
 from sandbox.guard.roles import analyse_roles
 from sandbox.guard.syntax import parse
@@ -26,10 +27,12 @@ def analyse(
     except SandboxError:
         raise
     except RecursionError as exc:
-        raise QueryRejected("the query is nested too deeply", [Violation("too_complex")]) from exc
+        violation = Violation("too_complex")
+        raise QueryRejected(explained([violation]), [violation]) from exc
     except Exception as exc:  # noqa: BLE001 - whatever the checker trips on, the query is refused
         log.warning("guard could not check a query: %s", type(exc).__name__)
-        raise QueryRejected("the query could not be checked", [Violation("unsupported")]) from exc
+        violation = Violation("unsupported")
+        raise QueryRejected(explained([violation]), [violation]) from exc
     return analysis
 
 

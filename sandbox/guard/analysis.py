@@ -30,4 +30,5 @@ class Analysis:
 
 
 def asset_id(table: exp.Table) -> str:
-    return f"{table.db}.{table.name}"
+    """The asset a table names; SQL names are case-insensitive, asset ids lowercase."""
+    return f"{table.db}.{table.name}".lower()

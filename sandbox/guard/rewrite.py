@@ -11,6 +11,7 @@ from sandbox.guard.analysis import Analysis, Kind, asset_id
 from sandbox.guard.bounds import bounded, canonical
 from sandbox.guard.compiled import UNITS_COLUMN, CompiledQuery, released_selects
 from sandbox.guard.dominance import is_magnitude
+from sandbox.guard.messages import explained
 from sandbox.guard.types import COMPARISONS, enforce_types
 
 SCAN = "veil_scan"
@@ -55,9 +56,8 @@ def compile_query(
     _canonical_doubles(tree)
     scanned = {table.catalog for table in tree.find_all(exp.Table) if table.catalog}
     if scanned != {catalogs[asset] for asset in analysis.assets}:
-        raise QueryRejected(
-            "the assets the query reads could not be resolved", [Violation("asset_resolution")]
-        )
+        violation = Violation("asset_resolution")
+        raise QueryRejected(explained([violation]), [violation])
     magnitudes = [False] * (len(tree.selects) - 1)
     for select, _ in released_selects(tree):
         for i, projection in enumerate(select.expressions[:-1]):
@@ -114,7 +114,7 @@ def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
             units[id(node)] = names
             continue
         if not sources:
-            raise QueryRejected("the query reads no asset", [Violation("no_asset")])
+            raise QueryRejected(explained([Violation("no_asset")]), [Violation("no_asset")])
         counts = [exp.Count(this=exp.Distinct(expressions=[c])) for c in sources]
         total = counts[0] if len(counts) == 1 else exp.Least(this=counts[0], expressions=counts[1:])
         node.select(exp.alias_(total, UNITS_COLUMN), copy=False)

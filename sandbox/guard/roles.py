@@ -10,15 +10,20 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import AssetGone, QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, asset_id
+from sandbox.guard.messages import explained
+from sandbox.guard.names import unresolved, written_names
 from sandbox.guard.syntax import AGGREGATES, DIALECT, check_constructs
+from sandbox.guard.vocabulary import echoed
 
 ROW_OPAQUE = {Role.PRIVACY_UNIT, Role.JOIN_KEY, Role.MEASURE}
 FILTERABLE = {Role.DIMENSION, Role.FILTER_ONLY}
 
 
 class _Checker:
-    def __init__(self, cards: dict[str, AssetCard]) -> None:
+    def __init__(self, cards: dict[str, AssetCard], written: dict[str, str]) -> None:
         self.cards = cards
+        # Column names as the client wrote them, by the name they resolve to.
+        self.written = written
         self.violations: list[Violation] = []
         self.outputs: dict[int, dict[str, Role]] = {}
         self.used: dict[str, set[str]] = {}
@@ -28,7 +33,7 @@ class _Checker:
         self.derived: dict[int, set[str]] = {}
 
     def reject(self, rule: str, column: str | None = None) -> None:
-        violation = Violation(rule, column)
+        violation = Violation(rule, self.written.get(column, column) if column else column)
         if violation not in self.violations:
             self.violations.append(violation)
 
@@ -49,9 +54,9 @@ class _Checker:
             return described.role
         if isinstance(source, Scope):
             role = self.outputs.get(id(source.expression), {}).get(column.name)
-            if role is None:
+            if role is None and column.name not in source.expression.named_selects:
                 self.reject("unknown_column", column.name)
-            return role
+            return role  # None for an output refused inside, which says why
         self.reject("unknown_column", column.name)
         return None
 
@@ -256,7 +261,8 @@ def referenced_assets(
         if not table.db and table.name in ctes:
             cte_uses[table.name] = cte_uses.get(table.name, 0) + 1
         elif table.args.get("catalog") or not table.db or asset_id(table) not in cards:
-            violations.append(Violation("unknown_asset"))
+            written = ".".join(part for part in (table.catalog, table.db, table.name) if part)
+            violations.append(Violation("unknown_table", table=echoed(written)))
     if any(uses > 1 for uses in cte_uses.values()):
         violations.append(Violation("cte_reused"))
     assets: set[str] = set()
@@ -266,11 +272,10 @@ def referenced_assets(
             violations.append(Violation("asset_repeated"))
         assets |= set(seen)
     if violations:
-        raise QueryRejected(
-            "the query names assets it may not use", list(dict.fromkeys(violations))
-        )
+        violations = list(dict.fromkeys(violations))
+        raise QueryRejected(explained(violations), violations)
     if not assets:
-        raise QueryRejected("the query reads no asset", [Violation("no_asset")])
+        raise QueryRejected(explained([Violation("no_asset")]), [Violation("no_asset")])
     return sorted(assets)
 
 
@@ -310,7 +315,7 @@ def analyse_roles(
     assets = referenced_assets(tree, cards, destroyed)
     try:
         qualified = qualify(
-            tree,
+            tree.copy(),  # the client's own names stay in `tree`, for its errors
             schema=_schema(cards, assets),
             dialect=DIALECT,
             validate_qualify_columns=True,
@@ -319,26 +324,21 @@ def analyse_roles(
         )
         scopes = traverse_scope(qualified)
     except (OptimizeError, SqlglotError, KeyError, ValueError) as exc:
-        raise QueryRejected(
-            "a column or table in the query could not be resolved", [Violation("unresolved_name")]
-        ) from exc
+        found = unresolved(tree, cards) or [Violation("unresolved_name")]
+        raise QueryRejected(explained(found), found) from exc
     # qualify can turn a bare table alias into a whole-row reference; check its output too.
     check_constructs(qualified)
     for subquery in qualified.find_all(exp.Subquery):
         if not isinstance(subquery.parent, exp.From | exp.Join):
-            raise QueryRejected(
-                "subqueries are allowed only in FROM and JOIN",
-                [Violation("subquery_in_expression")],
-            )
+            violation = Violation("subquery_in_expression")
+            raise QueryRejected(explained([violation]), [violation])
     kinds = _kinds(qualified)
     for node in qualified.find_all(exp.Select, exp.SetOperation):
         paged = any(node.args.get(key) for key in ("order", "limit", "offset"))
         if paged and node is not qualified and kinds.get(id(node)) is Kind.AGGREGATE:
-            raise QueryRejected(
-                "ORDER BY, LIMIT and OFFSET belong to the whole query, not to one branch",
-                [Violation("order_in_branch")],
-            )
-    checker = _Checker(cards)
+            raise QueryRejected(explained([Violation("order_in_branch")]),
+                                [Violation("order_in_branch")])  # fmt: skip
+    checker = _Checker(cards, written_names(tree))
     for scope in scopes:
         node = scope.expression
         kind = kinds.get(id(node), Kind.ROW)
@@ -353,8 +353,7 @@ def analyse_roles(
         elif isinstance(node, exp.SetOperation) and kind is Kind.ROW:
             checker.check_row_union(node)
     if checker.violations:
-        raise QueryRejected(
-            "the query uses columns in ways their roles do not allow", checker.violations
-        )
+        opening = "the query uses columns in ways their roles do not allow"
+        raise QueryRejected(explained(checker.violations, opening), checker.violations)
     columns = {asset: sorted(names) for asset, names in sorted(checker.used.items())}
     return Analysis(qualified, sorted(assets), columns, kinds)

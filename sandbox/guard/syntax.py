@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.messages import explained
+from sandbox.guard.vocabulary import construct, option, position
 
 DIALECT = "duckdb"
 MAX_SQL_CHARS = 20_000
@@ -133,41 +135,82 @@ ALLOWED_CAST_TYPES = {
 EXTRACT_PARTS = {"year", "quarter", "month", "week", "day", "dow", "dayofweek", "hour"}
 TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour"}
 
+# The parser's descriptions a client is told, in its words; any other says only where. Some
+# descriptions name the parser's classes or tokens, so none is passed on as it stands.
+PARSE_PROBLEMS = {
+    "Expecting (": "a ( is missing",
+    "Expecting )": "a ) is missing",
+    "Expecting ) or encountered unexpected keyword": "a ) is missing",
+    "Expecting ]": "a ] is missing",
+    "Expected ]": "a ] is missing",
+    "Expecting }": "a } is missing",
+    "Expected }": "a } is missing",
+    "Expected type": "a type is missing",
+    "Expected type after '::'": "a type is missing",
+    "Invalid expression / Unexpected token": "this is not expected here",
+}
+
 
 def parse(sql: str) -> exp.Query:
     """Parse exactly one statement and refuse anything outside the allow-list."""
     if not sql or not sql.strip():
-        raise QueryRejected("the query is empty", [Violation("empty_query")])
+        raise QueryRejected(explained([Violation("empty_query")]), [Violation("empty_query")])
     if len(sql) > MAX_SQL_CHARS:
-        raise QueryRejected("the query is too long", [Violation("query_too_long")])
+        raise QueryRejected(explained([Violation("query_too_long")]), [Violation("query_too_long")])
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except ParseError as exc:
+        raise _unparsed(exc) from exc
+    except TokenError as exc:
+        raise QueryRejected(
+            "the query could not be read: a quote or comment is not closed", [Violation("syntax")]
+        ) from exc
     except SqlglotError as exc:
         raise QueryRejected("the query could not be parsed", [Violation("syntax")]) from exc
     except RecursionError as exc:
         raise QueryRejected("the query is nested too deeply", [Violation("too_complex")]) from exc
     if len(statements) != 1:
-        raise QueryRejected("send exactly one statement", [Violation("multiple_statements")])
+        violation = Violation("multiple_statements")
+        raise QueryRejected(explained([violation]), [violation])
     tree = statements[0]
     if not isinstance(tree, exp.Select | exp.SetOperation):
-        raise QueryRejected("only SELECT queries are allowed", [Violation("not_a_select")])
+        raise QueryRejected(explained([Violation("not_a_select")]), [Violation("not_a_select")])
     check_constructs(tree)
     return tree
 
 
+def _unparsed(exc: ParseError) -> QueryRejected:
+    """Where the parser stopped, and what it missed in words of our own."""
+    found = exc.errors[0] if exc.errors else {}
+    line, col = found.get("line"), found.get("col")
+    if not (isinstance(line, int) and isinstance(col, int)):
+        return QueryRejected("the query could not be parsed", [Violation("syntax")])
+    highlight = found.get("highlight")
+    if isinstance(highlight, str) and highlight and "\n" not in highlight:
+        col = max(1, col - len(highlight) + 1)  # the parser notes where the token ends
+    problem = PARSE_PROBLEMS.get(str(found.get("description")), "the SQL is not valid here")
+    return QueryRejected(
+        f"the query could not be parsed at line {line}, column {col}: {problem}",
+        [Violation("syntax", line=line, col=col)],
+    )
+
+
 def check_constructs(tree: exp.Expression) -> None:
     violations: list[Violation] = []
-    constructs: set[str] = set()
+    constructs: dict[str, tuple[int, int] | None] = {}
     for count, (node, depth) in enumerate(_walk_with_depth(tree)):
         if count > MAX_NODES or depth > MAX_DEPTH:
-            raise QueryRejected("the query is too complex", [Violation("too_complex")])
+            raise QueryRejected(explained([Violation("too_complex")]), [Violation("too_complex")])
         allowed = ALLOWED_NODES.get(type(node))
+        named = [construct(node)] if allowed is None else [
+            option(node, key) for key, value in node.args.items()
+            if key not in allowed and value not in (None, False, [], "")
+        ]  # fmt: skip
+        for words in named:
+            if words not in constructs:
+                constructs[words] = position(node)
         if allowed is None:
-            constructs.add(_construct_name(node))
             continue
-        for key, value in node.args.items():
-            if key not in allowed and value not in (None, False, [], ""):
-                constructs.add(f"{type(node).__name__}.{key}")
         problem = _node_problem(node)
         if problem:
             violations.append(problem)
@@ -177,14 +220,13 @@ def check_constructs(tree: exp.Expression) -> None:
     )
     if concatenated > MAX_CONCATENATED:
         violations.append(Violation("too_many_concatenations"))
-    if constructs:
-        violations.insert(0, Violation("construct_not_allowed"))
-        raise QueryRejected(
-            "the query uses constructs outside the allow-list: " + ", ".join(sorted(constructs)),
-            violations,
-        )
-    if violations:
-        raise QueryRejected("the query uses constructs outside the allow-list", violations)
+    found = [
+        Violation("construct_not_allowed", name=words, line=where[0] if where else None,
+                  col=where[1] if where else None)
+        for words, where in sorted(constructs.items())
+    ] + list(dict.fromkeys(violations))  # fmt: skip
+    if found:
+        raise QueryRejected(explained(found, "the query uses SQL outside the allow-list"), found)
 
 
 def _walk_with_depth(tree: exp.Expression):  # noqa: ANN202 - a generator of (node, depth)
@@ -196,21 +238,11 @@ def _walk_with_depth(tree: exp.Expression):  # noqa: ANN202 - a generator of (no
         pending.extend((child, depth + 1) for child in node.iter_expressions())
 
 
-def _construct_name(node: exp.Expression) -> str:
-    if isinstance(node, exp.Anonymous):
-        return f"function {str(node.this).lower()}"
-    if isinstance(node, exp.Func):
-        return f"function {node.sql_name().lower()}"
-    return type(node).__name__
-
-
 def _node_problem(node: exp.Expression) -> Violation | None:
     if isinstance(node, exp.Identifier) and node.name.lower().startswith(RESERVED_PREFIX):
         return Violation("reserved_name", node.name)
     if isinstance(node, exp.Select) and node.args.get("kind"):
-        return Violation("construct_not_allowed")
-    if isinstance(node, exp.Distinct) and node.args.get("on"):
-        return Violation("construct_not_allowed")
+        return Violation("construct_not_allowed", name=option(node, "kind"))
     if isinstance(node, exp.Cast | exp.TryCast) and node.to.this not in ALLOWED_CAST_TYPES:
         return Violation("cast_type_not_allowed")
     if isinstance(node, exp.Join) and (node.args.get("kind") or "").upper() not in {
@@ -235,7 +267,7 @@ def _node_problem(node: exp.Expression) -> Violation | None:
             return Violation("like_pattern_not_literal")
         if pattern.name.count("%") > MAX_LIKE_WILDCARDS:
             return Violation("like_pattern_too_complex")
-    if isinstance(node, exp.In) and not node.expressions:
+    if isinstance(node, exp.In) and not node.expressions and node.args.get("query") is None:
         return Violation("empty_in_list")
     if isinstance(node, exp.Substring) and not all(
         _small_integer(node.args.get(key), 1, 10_000) for key in ("start", "length")

@@ -14,6 +14,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from sandbox.errors import QueryRejected, Violation
+from sandbox.guard.messages import explained
 from sandbox.guard.syntax import DIALECT
 
 TEXT, NUMBER, DATE, TIMESTAMP = "text", "number", "date", "timestamp"
@@ -88,7 +89,7 @@ def _annotate(tree: exp.Query, schema: dict) -> exp.Query:
     try:
         return annotate_types(tree, schema=schema, dialect=DIALECT)
     except (SqlglotError, KeyError, ValueError, TypeError) as exc:
-        raise QueryRejected("the query's types could not be checked", [Violation("type")]) from exc
+        raise QueryRejected(explained([Violation("type")]), [Violation("type")]) from exc
 
 
 def _is_text_literal(node: exp.Expression) -> bool:
@@ -159,8 +160,5 @@ def enforce_types(tree: exp.Query, schema: dict) -> exp.Query:
             break
     violations = _check(_annotate(tree, schema))
     if violations:
-        raise QueryRejected(
-            "the query mixes types or uses a non-boolean condition; cast explicitly with TRY_CAST",
-            violations,
-        )
+        raise QueryRejected(explained(violations), violations)
     return tree

@@ -6,7 +6,8 @@ and only then reads the job's code.
 
 Everything the job can do outside its own memory goes over one socket to the runner:
 `sql(text)` asks for an aggregate answer and `publish(name, columns, rows)` offers a table.
-Nothing else is open. What the job prints goes nowhere; what goes wrong leaves as a code.
+Nothing else is open. What the job prints goes nowhere; what goes wrong leaves as a code,
+with the exception's kind and the job's line (`failures.py` says why that is safe).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from sandbox.errors import JobRejected
 from sandbox.jobs import helpers, wire
+from sandbox.jobs.failures import failure
 from sandbox.jobs.gate import coded_exception, compile_job, job_globals
 from sandbox.jobs.seal import SealFailed, SealLimits, seal
 
@@ -75,8 +77,8 @@ def run(channel: socket.socket, start: dict[str, Any]) -> int:
         return _say(channel, EXIT_OUT_OF_MEMORY, op="failed", code="JOB_OUT_OF_MEMORY")
     except _Lost:
         return EXIT_LOST
-    except BaseException:  # noqa: BLE001 - what went wrong stays here; only a code leaves
-        return _say(channel, EXIT_FAILED, op="failed", code="JOB_FAILED")
+    except BaseException as exc:  # noqa: BLE001 - only a code, a kind and a line leave
+        return _say(channel, EXIT_FAILED, op="failed", code="JOB_FAILED", **failure(exc))
     return _say(channel, EXIT_DONE, op="done")
 
 

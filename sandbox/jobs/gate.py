@@ -26,6 +26,7 @@ from RestrictedPython.Guards import (
 
 from sandbox.errors import JobRejected, Violation
 from sandbox.jobs.attributes import read_attribute
+from sandbox.jobs.checks import message, parsed, static_violations
 from sandbox.jobs.modules import importer
 from sandbox.jobs.sets import SET_OPERATORS, FrozenSet, Set, checked, operate, operate_in_place
 from sandbox.jobs.text import Text, formatted, shown, text_repr
@@ -53,20 +54,31 @@ INPLACE = {
 
 
 def compile_job(code: str) -> CodeType:
-    """Compile under RestrictedPython or raise JobRejected naming the lines at fault."""
+    """Compile under RestrictedPython or raise JobRejected naming each import, name,
+    attribute or line at fault (`checks.py`): nothing is run or charged for it."""
     if not isinstance(code, str) or not code.strip():
         raise JobRejected("a job needs code", [Violation("empty_code")])
     if len(code) > MAX_CODE_CHARS:
         raise JobRejected(f"a job is at most {MAX_CODE_CHARS} characters", [Violation("too_long")])
+    tree = parsed(code)
+    if isinstance(tree, Violation):
+        raise JobRejected(message([tree]), [tree])
+    violations = static_violations(tree, GIVEN_NAMES)
     try:
         result = compile_restricted_exec(code, filename=FILENAME, policy=_JobTransformer)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        raise JobRejected("the job could not be compiled", [Violation("syntax")]) from exc
-    if result.errors or result.code is None:
-        violations = [Violation("restricted", _line_of(error)) for error in result.errors]
-        raise JobRejected(
-            "the job uses Python outside the allowed subset", violations or [Violation("syntax")]
-        )
+        line = getattr(exc, "lineno", None)
+        violations.append(Violation("syntax", line=line if isinstance(line, int) else None))
+    else:
+        # The compiler's own refusals, where the checks above named nothing on their line.
+        named = {violation.line for violation in violations}
+        lines = [_line_of(error) for error in result.errors]
+        violations += [Violation("restricted", line=line) for line in dict.fromkeys(lines)
+                       if line is None or line not in named]  # fmt: skip
+        if result.code is None and not violations:
+            violations.append(Violation("syntax"))
+    if violations:
+        raise JobRejected(message(violations), violations)
     return result.code
 
 
@@ -83,17 +95,22 @@ def string_literals(code: str) -> frozenset[str]:
     )
 
 
-def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
-    """Fresh globals for one job: guarded builtins, hooks, and the enclave's functions."""
+def job_builtins() -> dict[str, Any]:
+    """A fresh set of the builtins a job sees: RestrictedPython's safe ones, guarded."""
     builtins = {k: v for k, v in safe_builtins.items() if k not in REMOVED_BUILTINS}
     builtins.update(EXTRA_BUILTINS)
     builtins.update(
         {"__import__": importer(), "repr": text_repr, "str": Text, "set": Set,
          "frozenset": FrozenSet}
     )  # fmt: skip
+    return builtins
+
+
+def job_globals(functions: dict[str, Callable[..., Any]]) -> dict[str, Any]:
+    """Fresh globals for one job: guarded builtins, hooks, and the enclave's functions."""
     return {
         # A dict of its own per job (CPython needs a real dict here); jobs cannot name it.
-        "__builtins__": builtins,
+        "__builtins__": job_builtins(),
         "__name__": "job",
         "_getattr_": read_attribute,
         "_getitem_": operator.getitem,
@@ -223,6 +240,13 @@ class _Discard:
         pass
 
 
-def _line_of(error: str) -> str | None:
+def _line_of(error: str) -> int | None:
+    """The line RestrictedPython's error text starts with ("Line 3: …"), if any."""
     head = error.split(":", 1)[0]
-    return head.lower() if head.startswith("Line ") else None
+    number = head.removeprefix("Line ")
+    return int(number) if head.startswith("Line ") and number.isdigit() else None
+
+
+# What a job can name without defining it: its builtins. The enclave's functions (`sql`,
+# `publish`, the helpers) are not Python builtins, so the checks never mistake them for one.
+GIVEN_NAMES = frozenset(job_builtins())

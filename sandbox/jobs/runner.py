@@ -21,8 +21,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox import interrupts
 from sandbox.errors import SandboxError
 from sandbox.jobs import child, wire
+from sandbox.jobs.checks import RULES as CHECK_RULES
+from sandbox.jobs.failures import reported
 from sandbox.jobs.seal import JOB_UIDS, SealLimits, SealReport
 
 START_TIMEOUT_S = 30.0
@@ -79,6 +82,8 @@ class JobRun:
     status: str  # succeeded | failed | timeout | cancelled | rejected
     error: str | None = None
     violations: list[dict] = field(default_factory=list)
+    # A failure of the job's own code: the exception's kind and its line (`failures.py`).
+    failure: dict = field(default_factory=dict)
     tables: list[Published] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
     cpu_ms: int = 0
@@ -169,14 +174,15 @@ class JobRunner:
             if self._process is not None and self._process.poll() is None:
                 return
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [*self._command, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env=ZYGOTE_ENV,
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
+            with interrupts.held():
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [*self._command, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    env=ZYGOTE_ENV,
+                    cwd="/",
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                )
             theirs.close()
             ours.settimeout(START_TIMEOUT_S)
             try:
@@ -268,6 +274,7 @@ class _Conversation:
                 elif op == "failed" and message.get("code") == "JOB_OUT_OF_MEMORY":
                     return self._end("failed", "JOB_OUT_OF_MEMORY")
                 else:
+                    self.run.failure = reported(message, code) if op == "failed" else {}
                     return self._end("failed", "JOB_FAILED")
         except wire.WireError:
             # Gone without a word (killed by a limit) or sent nonsense: the exit report decides.
@@ -356,19 +363,20 @@ def _settle(run: JobRun, ended: dict) -> JobRun:
 
 
 def _ended_as(run: JobRun, status: str, error: str) -> JobRun:
-    run.status, run.error, run.tables = status, error, []
+    run.status, run.error, run.tables, run.failure = status, error, [], {}
     return run
 
 
 def _violations(message: dict) -> list[dict]:
-    """Only rule names and line labels the gate itself writes; anything else is dropped."""
+    """Only rule names the gate itself writes, with whole line numbers; anything else is
+    dropped (names too: the process that sent them runs untrusted code)."""
     found = message.get("violations")
     kept = []
     for violation in found if isinstance(found, list) else []:
-        if isinstance(violation, dict) and violation.get("rule") in ("restricted", "syntax"):
-            line = violation.get("column")
-            safe_line = isinstance(line, str) and line.startswith("line ") and line[5:].isdigit()
-            kept.append({"rule": violation["rule"], **({"column": line} if safe_line else {})})
+        if isinstance(violation, dict) and violation.get("rule") in CHECK_RULES:
+            line = violation.get("line")
+            whole = {"line": line} if type(line) is int else {}
+            kept.append({"rule": violation["rule"], **whole})
     return kept
 
 

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import interrupts
 from sandbox.jobs.seal import LAYERS, SealFailed, SealLimits, leave_network, seal
 
 MAX_CONTROL_BYTES = 64 * 1024
@@ -51,6 +52,8 @@ class Child:
 
 
 def main() -> None:
+    # The runner stops this process (and it, its jobs); its jobs inherit SIGINT ignored.
+    interrupts.ignore()
     control = socket.socket(fileno=int(sys.argv[1]))
     network_left = leave_network()
     serve(control, CHILD_COMMAND, probe(network_left), network_left=network_left)

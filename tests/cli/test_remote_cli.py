@@ -182,6 +182,39 @@ def test_a_job_is_submitted_waited_for_and_read(demo: Server, developer: Develop
     )
 
 
+def test_a_job_runs_locally_against_downloaded_twins(demo: Server, developer: Developer, tmp_path):
+    """`jobs run --local` gets the twin over HTTP and runs the job here under the same rules."""
+    twin = tmp_path / "visits.csv"
+    veil(demo, developer.id, "assets", "twin", "hospital.visits", "--out", str(twin),
+         "--file-format", "csv", "--rows", "500")  # fmt: skip
+    assert twin.read_text().count("\n") == 501
+    code = tmp_path / "job.py"
+    code.write_text(BY_DISTRICT_JOB)
+    ran = json.loads(
+        veil(
+            demo,
+            developer.id,
+            "jobs",
+            "run",
+            str(code),
+            "--local",
+            "--asset",
+            "hospital.visits",
+            "--format",
+            "json",
+        )  # fmt: skip
+    )
+    districts = {row[0] for row in ran["outputs"]["by_district"]["rows"]}
+    assert "Cangshan" in districts and ran["queries"] == 1
+    code.write_text("import os\n")
+    refused = veil(
+        demo, developer.id, "jobs", "run", str(code), "--local", "--asset", "hospital.visits",
+        code=1,
+    )  # fmt: skip
+    assert "JOB_REJECTED" in refused
+    assert "--local" in veil(demo, developer.id, "jobs", "run", str(code), "--asset", "x", code=2)
+
+
 def test_emergency_stops_and_resumes_a_principal(demo: Server) -> None:
     target = onboard(demo, "cli-stopped")
     stop = ["--principal", target.id, "--reason", "cli test"]

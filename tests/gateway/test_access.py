@@ -191,6 +191,7 @@ def test_one_developer_cannot_hold_every_worker(demo) -> None:
     time.sleep(1.0)
     second = demo.query(slow)
     assert second.status_code == 429 and _error(second)["code"] == "RATE_LIMITED"
+    assert second.headers["retry-after"] == "1"
     other = demo.query(
         "SELECT plan, COUNT(*) AS n FROM insurance.claims GROUP BY plan", who="fintech"
     )

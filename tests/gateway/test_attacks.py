@@ -1,4 +1,4 @@
-"""Attacks from DESIGN.md section 6 that apply to SQL, tried through the HTTP API."""
+"""The known attacks on the enclave that apply to SQL, tried through the HTTP API."""
 
 from __future__ import annotations
 
@@ -97,17 +97,17 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT * FROM read_csv('/etc/passwd')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM read_text('/etc/passwd')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM read_parquet('/tmp/x.parquet')", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM '/etc/passwd'", "unknown_asset"),
+    ("SELECT COUNT(*) FROM '/etc/passwd'", "unknown_table"),
     ("SELECT COUNT(*) FROM glob('/*')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM range(10)", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM duckdb_settings()", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM duckdb_tables()", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM pragma_table_info('x')", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM query_table('hospital.visits')", "construct_not_allowed"),
-    ("SELECT COUNT(*) FROM information_schema.tables", "unknown_asset"),
+    ("SELECT COUNT(*) FROM information_schema.tables", "unknown_table"),
     ("SELECT COUNT(*) FROM asset_9a1b.main.data", "construct_not_allowed"),
     ("SELECT COUNT(*) FROM hospital.visits WHERE facility_code = 'F999'", "join_key_in_where"),
-    ("SELECT COUNT(*) FROM main.data", "unknown_asset"),
+    ("SELECT COUNT(*) FROM main.data", "unknown_table"),
     (
         "SELECT COUNT(*) FROM hospital.visits WHERE current_setting('threads') = '1'",
         "construct_not_allowed",
@@ -388,8 +388,8 @@ REJECTED: list[tuple[str, str]] = [
     ),
     ("SELECT COUNT(*) AS veil_units FROM hospital.visits", "reserved_name"),
     ("SELECT COUNT(*) FROM hospital.visits LIMIT (SELECT 1)", "limit_not_literal"),
-    ("SELECT COUNT(*) FROM nope.nothing", "unknown_asset"),
-    ("SELECT COUNT(nope) FROM hospital.visits", "unresolved_name"),
+    ("SELECT COUNT(*) FROM nope.nothing", "unknown_table"),
+    ("SELECT COUNT(nope) FROM hospital.visits", "unknown_column"),
     ("SELEC COUNT(*) FROM hospital.visits", "syntax"),
     ("", "empty_query"),
     (

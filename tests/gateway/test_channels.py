@@ -428,7 +428,10 @@ def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection
         shown = {name: owner.get(f"/v1/jobs/{job_id}").json() for name, job_id in ids.items()}
     assert shown["succeeds"]["status"] == "succeeded" and shown["succeeds"]["outputs"]
     assert shown["fails"]["status"] == "failed"
-    assert shown["fails"]["error"] == {"code": "JOB_FAILED", "violations": []}
+    # Approved, the real ending: its kind and line, computed from released answers only.
+    line = ENDINGS["fails"].splitlines().index("    raise ValueError('x')") + 1
+    assert shown["fails"]["error"] == {"code": "JOB_FAILED", "violations": [],
+                                       "kind": "ValueError", "line": line}  # fmt: skip
     for name in ("times out", "breaks a gate rule"):
         view = shown[name]
         assert view["status"] == "rejected"

@@ -142,6 +142,7 @@ def test_a_daily_query_quota_stops_the_grant_when_used_up(demo) -> None:
     error = over.json()["error"]
     assert error["code"] == "BUDGET_EXHAUSTED"
     assert error["violations"] == [{"rule": "quota_exhausted", "column": "queries_per_day"}]
+    assert "retry-after" not in over.headers  # waiting does not bring a spent quota back
     # Unpinned, the query is served by the developer's other grant, which has no quota.
     other = demo.query(CLAIMS, who="fintech")
     assert other.status_code == 200, other.json()

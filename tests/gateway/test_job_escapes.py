@@ -10,20 +10,14 @@ from tests.gateway.test_jobs import run, submit
 
 # Each attempt must raise; what the job then holds of the error must be empty.
 ATTEMPTS = {
-    "the formatter walk seen from outside": (
-        "from collections import UserString\nUserString('{0.append.nope}').format([])"
-    ),
     "a formatter walk on a plain string": "'{0.__class__.__mro__}'.format(1)",
     "format_map with a mapping": "'{a.real.imag}'.format_map({'a': 1})",
     "format taken from the class": "str.format('{0}', 1)",
     "an error's object": "try:\n    [].nope\nexcept AttributeError as e:\n    e.obj",
     "an error's arguments": "try:\n    {}[sql]\nexcept KeyError as e:\n    e.args",
     "a module's internals": "import statistics\nstatistics.sys",
-    "a from-import of internals": "from fractions import math",
-    "a module not offered": "import string",
     "a generator's state": "g = (x for x in [1])\ng.gi_running",
     "a bound method's owner": "import statistics\nstatistics.NormalDist().pdf.im_self",
-    "decimal's context": "from decimal import getcontext",
     "a dict view's mapping": "{}.keys().mapping",
     "an item write into a module": "import math\nmath['pi'] = 3",
     "an address read from repr": "int(repr(int.from_bytes).split(' at ')[1].split('>')[0], 16)",
@@ -65,18 +59,43 @@ publish("pwn", ["k"], [[long_type], [target]])
 """
 
 
-@pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
-def test_each_way_out_is_stopped_and_tells_the_job_nothing(demo, attempt: str) -> None:
+# Refused at submission by name and line: the import never runs (the importer would refuse it
+# too; tests/sandbox/test_job_gate.py tries that wall on its own).
+REFUSED_IMPORTS = {
+    "the formatter walk seen from outside": (
+        "from collections import UserString\nUserString('{0.append.nope}').format([])",
+        "collections.UserString",
+    ),
+    "a from-import of internals": ("from fractions import math", "fractions.math"),
+    "a module not offered": ("import string", "string"),
+    "decimal's context": ("from decimal import getcontext", "decimal.getcontext"),
+}
+
+
+def _harnessed(attempt: str) -> str:
+    """The attempt inside a job that succeeds only if it was stopped and told nothing."""
     body = "\n".join("    " + line for line in attempt.splitlines())
-    code = (
+    return (
         "stopped = False\nheld = None\n"
         f"try:\n{body}\nexcept Exception as error:\n    stopped = True\n"
         "    held = [str(error), repr(error)]\n"
         "if not stopped:\n    raise ValueError('escaped')\n"
         "if held[0] != '' or not held[1].endswith('()'):\n    raise ValueError('leaked')\n"
     )
-    job = run(demo, code)
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
+def test_each_way_out_is_stopped_and_tells_the_job_nothing(demo, attempt: str) -> None:
+    job = run(demo, _harnessed(attempt))
     assert (job["status"], job["error"]) == ("succeeded", None), job
+
+
+@pytest.mark.parametrize(("attempt", "name"), REFUSED_IMPORTS.values(), ids=REFUSED_IMPORTS.keys())
+def test_an_import_way_out_is_refused_at_submission(demo, attempt: str, name: str) -> None:
+    refused = submit(demo, _harnessed(attempt))
+    assert refused.status_code == 422, refused.json()
+    violations = refused.json()["error"]["violations"]
+    assert {"rule": "import_not_allowed", "name": name, "line": 4} in violations
 
 
 def test_the_control_job_fails_when_nothing_stops_it(demo) -> None:

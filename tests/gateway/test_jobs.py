@@ -122,7 +122,9 @@ def test_code_outside_the_restricted_subset_is_refused_at_submission(demo) -> No
     refused = submit(demo, "x = 1\ny = ().__class__")
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "JOB_REJECTED"
-    assert refused.json()["error"]["violations"][0]["rule"] == "restricted"
+    assert refused.json()["error"]["violations"] == [
+        {"rule": "attribute_not_allowed", "name": "__class__", "line": 2}
+    ]
 
 
 def test_labels_the_enclave_never_released_are_refused(demo) -> None:
@@ -154,7 +156,9 @@ def test_errors_leave_as_codes_only(demo) -> None:
         demo, 'raise ValueError("secret text " + str(sql("SELECT COUNT(*) FROM hospital.visits")))'
     )
     assert job["status"] == "failed"
-    assert job["error"] == {"code": "JOB_FAILED", "violations": []}
+    # The kind and the line, never the message (docs/jobs.md says why these two are safe).
+    assert job["error"] == {"code": "JOB_FAILED", "violations": [], "kind": "ValueError",
+                            "line": 1}  # fmt: skip
     assert "secret" not in str(job)
 
 
@@ -257,16 +261,16 @@ def test_busy_loops_memory_and_fork_bombs_end_while_other_jobs_run(tight) -> Non
         "memory": "blocks = []\nwhile True:\n    blocks.append('x' * 10_000_000)",
         "string": "x = 'a' * (10 ** 10)",
         "sorting": "while True:\n    sorted(range(100000))",
-        # The restricted language has no way to fork; the seal's tests fork from raw Python.
-        "fork": "import os\nwhile True:\n    os.fork()",
     }
+    # The restricted language has no way to fork (`os` is refused at submission); the seal's
+    # tests fork from raw Python.
+    assert submit(tight, "import os\nwhile True:\n    os.fork()").status_code == 422
     ids = {name: submit(tight, code).json()["id"] for name, code in bombs.items()}
     honest = submit(tight, "x = sql('SELECT COUNT(*) AS n FROM hospital.visits')").json()["id"]
     # Every analyst job here is held for review: its reviewer sees how it really ended.
     ended = {name: wait(tight, job_id, who="operator") for name, job_id in ids.items()}
     assert ended["busy"]["status"] == "timeout" and ended["busy"]["error"]["code"] == "JOB_TIMEOUT"
     assert ended["sorting"]["status"] == "timeout"
-    assert ended["fork"]["status"] == "failed" and ended["fork"]["error"]["code"] == "JOB_FAILED"
     for name in ("memory", "string"):
         assert ended[name]["status"] == "failed"
         assert ended[name]["error"]["code"] == "JOB_OUT_OF_MEMORY"
@@ -339,7 +343,7 @@ def test_the_escape_corpus_fails_without_leaking_and_the_service_keeps_serving(t
         job = wait(tight, job_id, who="operator")
         assert job["status"] in ("failed", "rejected"), (name, job)
         assert job["outputs"] is None, name
-        assert set(job["error"]) == {"code", "violations"}, name
+        assert set(job["error"]) <= {"code", "violations", "kind", "line"}, name
     # Poisoning stayed in its own process: the next job's math is intact.
     check = run(tight, "import math\nok = math.pi > 3.14\nassert ok")
     assert check["status"] in ("succeeded", "review")

@@ -167,6 +167,28 @@ def test_engines_agree_on_every_role_scope(opa, engine: EmbeddedEngine) -> None:
     assert {engine.decide(document).allow for document in ROLE_CORPUS} == {True, False}
 
 
+TWIN_GRANT = dict(
+    INPUT["grants"][0], developer="analyst", assets=["hospital.visits"], status="active"
+)
+TWIN_CORPUS = [
+    dict(document, scope="twin:read", grants=grants)
+    for document in ROLE_CORPUS
+    if document["scope"] == "catalog:read"
+    for grants in ([], [TWIN_GRANT], [dict(TWIN_GRANT, valid_until="2026-01-01T00:00:00Z")])
+]
+
+
+def test_engines_agree_on_who_reads_a_twin(opa, engine: EmbeddedEngine) -> None:
+    """Grants decide a developer's twin:read, so they vary here, unlike the role corpus's."""
+    served = OpaEngine(opa.url)
+    differing = [doc for doc in TWIN_CORPUS if served.decide(doc) != engine.decide(doc)]
+    assert differing == []
+    allowed = {(doc["principal"]["id"], len(doc["grants"])) for doc in TWIN_CORPUS
+               if engine.decide(doc).allow}  # fmt: skip
+    assert ("analyst", 1) in allowed and ("analyst", 0) not in allowed
+    assert ("city-hospital", 0) in allowed and ("admin", 0) not in allowed
+
+
 def test_corpus_covers_allow_and_deny(engine: EmbeddedEngine) -> None:
     outcomes = {engine.decide(document).allow for document in CORPUS}
     assert outcomes == {True, False}

@@ -58,6 +58,9 @@ class Transport:
     def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return self.send("GET", path, Retry.READ, params=_present(params or {})).text
 
+    def get_bytes(self, path: str, params: Mapping[str, Any] | None = None) -> bytes:
+        return self.send("GET", path, Retry.READ, params=_present(params or {})).content
+
     def post(
         self,
         path: str,

@@ -93,3 +93,21 @@ def destroy(
     with connect(url, key, format) as veil:
         record = veil.assets.destroy(asset_id, reason)
     show_record(record, format)
+
+
+@app.command("twin")
+def twin(
+    asset_id: AssetId,
+    out: Annotated[Path, typer.Option("--out", dir_okay=False, help="Where to write it.")],
+    file_format: Annotated[str, typer.Option("--file-format", help="parquet or csv.")] = "parquet",
+    rows: Annotated[int | None, typer.Option(help="Rows (default: the asset's count).")] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+    format: Output = Format.table,
+) -> None:
+    """Download the asset's synthetic twin: its card's shape and no real record."""
+    with connect(url, key, format) as veil:
+        content = veil.assets.twin(asset_id, file_format, rows)
+    out.write_bytes(content)
+    written = {"asset": asset_id, "file": str(out), "bytes": len(content)}
+    show(written, format, [written], list(written))

@@ -31,6 +31,11 @@ class Assets:
             list[AssetVersion], self._http.get(f"/v1/assets/{asset_id}/versions")["items"]
         )
 
+    def twin(self, asset_id: str, format: str = "parquet", rows: int | None = None) -> bytes:
+        """The asset's synthetic twin (CSV or Parquet): its card's shape, no real record."""
+        params = {"format": format, "rows": rows}
+        return self._http.get_bytes(f"/v1/assets/{asset_id}/twin", params)
+
     def register(self, card: Card, file: DataFile) -> Asset:
         """Register a card (a mapping, or a path to its JSON) with its CSV or Parquet file."""
         return parsed(Asset, self._upload("/v1/assets", card, file))
