@@ -6,6 +6,7 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -80,6 +81,22 @@ class Grant:
     required_parties: list[str]
     approvals: list[str]
     quotas: dict[str, int] | None = None
+
+    def in_force(self, now: str) -> bool:
+        """Active and within its term at `now` (RFC 3339), as the policy reads a grant."""
+        instant = datetime.fromisoformat(now)
+        return (
+            self.status is GrantStatus.ACTIVE
+            and datetime.fromisoformat(self.valid_from) <= instant
+            and instant < datetime.fromisoformat(self.valid_until)
+        )
+
+    def covers(self, asset: str, column: str) -> bool:
+        """Whether the grant names the asset and, where it narrows columns, this column (a
+        narrowing that does not list the asset leaves none of its columns)."""
+        if asset not in self.assets:
+            return False
+        return self.columns is None or column in self.columns.get(asset, [])
 
     def as_dict(self) -> dict:
         return {

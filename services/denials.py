@@ -4,7 +4,7 @@ nothing of anyone's data or anyone else's grants."""
 
 from __future__ import annotations
 
-from governance import Grant
+from governance import Grant, utc_now
 from sandbox.guard import Analysis
 
 ASSET_NOT_GRANTED = "asset_not_granted"
@@ -19,14 +19,15 @@ def denial(
 ) -> tuple[str, list[dict]]:
     """The message and violations of a denial: each reason, with the tables or columns it is
     about where the caller's grants say which (a grant it named, or any of its grants)."""
-    considered = [grant for grant in grants if grant_id in (None, grant.id)]
+    now = utc_now()
+    considered = [g for g in grants if grant_id in (None, g.id) and g.in_force(now)]
     ungranted = [a for a in analysis.assets if not any(a in g.assets for g in considered)]
     narrowed = [
         (asset, column)
         for asset, columns in analysis.columns.items()
         if asset not in ungranted
         for column in columns
-        if not any(_covers(grant, asset, column) for grant in considered)
+        if not any(grant.covers(asset, column) for grant in considered)
     ]
     violations: list[dict] = []
     said: list[str] = []
@@ -41,10 +42,3 @@ def denial(
             violations.append({"rule": reason})
     message = "the policy does not allow this query"
     return (f"{message}: {'; '.join(said)}" if said else message), violations
-
-
-def _covers(grant: Grant, asset: str, column: str) -> bool:
-    """Whether the grant names the asset and, where it narrows columns, this column."""
-    if asset not in grant.assets:
-        return False
-    return grant.columns is None or column in grant.columns.get(asset, [])

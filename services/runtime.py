@@ -49,6 +49,8 @@ class Services:
     in_flight: InFlight
     # Job submissions compile in the gateway: one at a time per principal.
     submissions: InFlight
+    # A twin is built in the gateway's memory (up to ~90 MB at MAX_ROWS): one per principal.
+    twin_downloads: InFlight
     # Set at close: ends the clock that expires grants.
     closing: threading.Event
     running: RunningWork
@@ -223,6 +225,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         in_flight=InFlight(settings.queries_in_flight_per_principal),
         submissions=InFlight(1, "job submissions"),
+        twin_downloads=InFlight(1, "twin downloads"),
         closing=threading.Event(),
         running=RunningWork(in_force if settings.processes > 1 else None),
         jobs=JobQueue(JobRunner(), settings.job_concurrency, settings.jobs_in_flight_per_principal),

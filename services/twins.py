@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from governance import GrantStatus, Principal, utc_now
+from governance import Principal, utc_now
+from sandbox.cards import AssetCard
 from sandbox.store import StoredAsset, catalog_name
 from sandbox.twin import MAX_ROWS, Marginals, measure, measured_columns, synthesise, write
 from sandbox.twin_store import TwinStore
@@ -51,14 +52,15 @@ def twin_file(
     """The asset's twin with `rows` rows (its public row count by default, at most MAX_ROWS),
     as CSV or Parquet; each download is recorded."""
     stored = veil.enclave.store.get(asset_id)
-    marginals = _visible(_marginals(veil, stored), _covered(veil, permit.caller, asset_id))
+    marginals = _visible(_marginals(veil, stored), _covered(veil, permit.caller, stored.card))
     count = min(rows or stored.row_count, MAX_ROWS)
     seed = int.from_bytes(hashlib.sha256(f"{asset_id}:{stored.version}".encode()).digest()[:8])
-    table = synthesise(stored.card, marginals, count, seed)
-    with tempfile.TemporaryDirectory(prefix="veil-twin-") as folder:
-        target = Path(folder) / f"twin.{file_format}"
-        write(stored.card, table, target, file_format)
-        content = target.read_bytes()
+    with veil.twin_downloads.hold(permit.caller.id):
+        table = synthesise(stored.card, marginals, count, seed)
+        with tempfile.TemporaryDirectory(prefix="veil-twin-") as folder:
+            target = Path(folder) / f"twin.{file_format}"
+            write(stored.card, table, target, file_format)
+            content = target.read_bytes()
     mode = "public" if marginals is None else "dp"
     epsilon = 0.0 if marginals is None else marginals.epsilon
     veil.ledger.append(
@@ -71,20 +73,18 @@ def twin_file(
     return TwinFile(content, MEDIA_TYPES[file_format], filename, mode, epsilon, count)
 
 
-def _covered(veil: Services, caller: Principal, asset_id: str) -> set[str] | None:
+def _covered(veil: Services, caller: Principal, card: AssetCard) -> set[str] | None:
     """The columns whose released histograms the caller may draw from: all (None) for the
-    asset's provider and overseers, else those the caller's active grants on it cover."""
-    card = veil.enclave.store.get(asset_id).card
+    asset's provider and overseers, else those its grants in force cover, as a query reads."""
     if caller.has("operator", "supervisor") or caller.id == card.provider:
         return None
-    covered: set[str] = set()
-    for grant in veil.control.grants_of(caller.id):
-        if grant.status is not GrantStatus.ACTIVE or asset_id not in grant.assets:
-            continue
-        if grant.columns is None or asset_id not in grant.columns:
-            return None
-        covered.update(grant.columns[asset_id])
-    return covered
+    now = utc_now()
+    in_force = [grant for grant in veil.control.grants_of(caller.id) if grant.in_force(now)]
+    return {
+        column.name
+        for column in card.columns
+        if any(grant.covers(card.id, column.name) for grant in in_force)
+    }
 
 
 def _visible(marginals: Marginals | None, covered: set[str] | None) -> Marginals | None:

@@ -41,6 +41,8 @@ MAGNITUDE_KINDS = ("sum", "mean")
 # A job declares its own kinds, so a sum called a statistic is judged like a sum.
 DOMINANCE_KINDS = ("sum", "mean", "statistic")
 MAX_LABEL_CHARS = 200
+# The largest integer a float, hence a JSON number, carries exactly.
+MAX_EXACT_INT = 2**53
 LABEL_TYPES = (str, int, bool)
 # Operations the gate may spend per cell a job's limits let it hold or publish.
 WORK_PER_CELL = 8
@@ -307,6 +309,7 @@ def _columns(columns: Any, rules: OutputRules) -> tuple[list[str], list[str | No
     return names, kinds
 
 
+
 def _pair(column: Any) -> tuple[Any, Any]:
     if isinstance(column, list) and len(column) == 2:
         return column[0], column[1]
@@ -314,8 +317,10 @@ def _pair(column: Any) -> tuple[Any, Any]:
 
 
 def _cell_ok(value: Any) -> bool:
-    if value is None or type(value) in (bool, int):
+    if value is None or type(value) is bool:
         return True
+    if type(value) is int:  # JSON readers take integers exactly only this far
+        return abs(value) <= MAX_EXACT_INT
     if type(value) is float:
         return math.isfinite(value)
     return type(value) is str and len(value) <= MAX_LABEL_CHARS

@@ -120,6 +120,16 @@ def test_a_grant_from_request_to_answer(watch: Watch, server: Server, language: 
     page.click("#run")
     expect(page.locator(".refusal")).to_contain_text("QUERY_REJECTED")
     expect(page.locator(".refusal .rules")).to_contain_text("patient_id")
+    # A misspelt column is named as written; SQL outside the allow-list says where it stands.
+    page.fill("#sql", "SELECT district,\n  COUNT(*) AS n\nFROM hospital.visits GROUP BY distrct")
+    page.click("#run")
+    expect(page.locator(".refusal .rules")).to_contain_text("unknown_column · distrct")
+    page.fill("#sql", "SELECT COUNT(*) AS n FROM hospital.visits\nWHERE district IN "
+                      "(SELECT district FROM hospital.visits)")  # fmt: skip
+    page.click("#run")
+    expect(page.locator(".refusal .rules")).to_contain_text(
+        "construct_not_allowed · a subquery inside IN · line 2, column 7"
+    )
     page.fill("#sql", f'SELECT district AS "{ALIAS}", COUNT(*) AS n FROM hospital.visits '
                       "GROUP BY district")  # fmt: skip
     page.select_option("#purpose", "public_welfare")

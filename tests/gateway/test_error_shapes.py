@@ -92,6 +92,18 @@ def test_a_column_outside_a_narrowed_grant_is_named(demo) -> None:
     ]
     # The victim's district or any other: the same refusal, word for word.
     assert rare.json() == common.json()
+    # A wider grant that is not yet in force widens nothing, and the column is still named.
+    with httpx.Client(base_url=demo.url, headers={"Authorization": f"Bearer {key}"}) as client:
+        later = client.post("/v1/grants", json={
+            "assets": ["hospital.visits"], "purpose": "public_welfare", "scenario": "next year",
+            "methods": ["sql"], "valid_from": "2029-06-01T00:00:00Z",
+            "valid_until": "2030-01-01T00:00:00Z"}, timeout=60)  # fmt: skip
+    assert later.status_code == 201, later.json()
+    demo.approve(later.json()["id"], "city-hospital", "supervisor")
+    error = _refused(ask(sql.format("Gulou")), 403, "POLICY_DENIED")
+    assert {"rule": "column_not_granted", "table": "hospital.visits", "column": "district"} in (
+        error["violations"]
+    )
 
 
 def test_a_parse_error_gives_the_line_and_column(demo) -> None:

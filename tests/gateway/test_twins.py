@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import count
 
@@ -188,21 +189,61 @@ def test_who_may_download_a_twin(twinned) -> None:
         assert client.get(f"/v1/assets/{asset}/twin", params={"format": "xlsx"}).status_code == 422
 
 
+def low_incomes(server: Server, asset: str, developer: Developer) -> int:
+    """How many of the twin's rows have an income in the first of twenty bins over
+    [0, 100000], where every real income lies: most when drawn from the released histogram,
+    about one in twenty when drawn from the card alone."""
+    with developer.client(server) as client:
+        twin = client.get(f"/v1/assets/{asset}/twin")
+    assert twin.status_code == 200, twin.text
+    rows = list(csv.DictReader(io.StringIO(twin.text)))
+    return sum(row["income"] != "" and int(row["income"]) < 5000 for row in rows)
+
+
 def test_columns_outside_a_narrowed_grant_come_from_the_card_alone(twinned) -> None:
     """The released histogram of a column the grant leaves out is not the caller's to draw on."""
     server, asset, full = twinned
     narrowed = new_developer(server, [asset], columns={asset: ["person", "district"]})
+    assert low_incomes(server, asset, full) > ROWS / 2
+    assert low_incomes(server, asset, narrowed) < ROWS / 4
 
-    def low_incomes(developer: Developer) -> int:
-        with developer.client(server) as client:
-            twin = client.get(f"/v1/assets/{asset}/twin")
-        assert twin.status_code == 200, twin.text
-        rows = list(csv.DictReader(io.StringIO(twin.text)))
-        # Every real income lies in the first of the twenty bins over [0, 100000].
-        return sum(row["income"] != "" and int(row["income"]) < 5000 for row in rows)
 
-    assert low_incomes(full) > ROWS / 2
-    assert low_incomes(narrowed) < ROWS / 4
+def test_a_narrowing_that_does_not_list_the_asset_leaves_none_of_its_columns(twinned) -> None:
+    server, asset, _ = twinned
+    other = new_developer(
+        server, [asset, "hospital.visits"], "public_welfare", {"hospital.visits": ["district"]}
+    )
+    with other.client(server) as client:
+        asked = client.post("/v1/queries", json={
+            "sql": f"SELECT district, COUNT(*) AS n FROM {asset} GROUP BY district"})  # fmt: skip
+    assert asked.status_code == 403
+    assert low_incomes(server, asset, other) < ROWS / 4
+
+
+def test_a_grant_not_yet_in_force_widens_no_twin(twinned) -> None:
+    server, asset, _ = twinned
+    developer = new_developer(server, [asset], columns={asset: ["person", "district"]})
+    with developer.client(server) as client:
+        later = client.post("/v1/grants", json={
+            "assets": [asset], "purpose": "research", "scenario": "from next year",
+            "methods": ["sql"], "valid_from": "2029-06-01T00:00:00Z",
+            "valid_until": "2030-01-01T00:00:00Z"})  # fmt: skip
+    assert later.status_code == 201, later.json()
+    server.approve(later.json()["id"], "city-hospital", "supervisor")
+    assert low_incomes(server, asset, developer) < ROWS / 4
+
+
+def test_one_twin_at_a_time_per_principal(twinned) -> None:
+    """Each twin is built in the gateway's memory: a second at once is a 429 to retry."""
+    server, asset, developer = twinned
+    with developer.client(server) as client, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(
+            lambda _: client.get(f"/v1/assets/{asset}/twin", params={"rows": 100_000}), range(6)
+        ))  # fmt: skip
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses
+    busy = next(answer for answer in answers if answer.status_code == 429)
+    assert busy.json()["error"]["code"] == "RATE_LIMITED" and busy.headers["retry-after"] == "1"
 
 
 def test_the_twin_budget_is_spent_once_per_data_version(mark: int, twinned) -> None:

@@ -124,6 +124,8 @@ def test_negative_sums_go_to_review() -> None:
         (["veil_units"], [[1]], "column_forbidden"),
         (["n"], [[{"a": 1}]], "cell_type"),
         (["n"], [[float("nan")]], "cell_type"),
+        (["n"], [[10**400]], "cell_type"),
+        (["n"], [[-(2**53) - 1]], "cell_type"),
         (["n"], [["x" * 201]], "cell_type"),
         (["a", "a"], [[1, 2]], "column_name"),
         (["Bad Name"], [[1]], "column_name"),
