@@ -309,7 +309,6 @@ def _columns(columns: Any, rules: OutputRules) -> tuple[list[str], list[str | No
     return names, kinds
 
 
-
 def _pair(column: Any) -> tuple[Any, Any]:
     if isinstance(column, list) and len(column) == 2:
         return column[0], column[1]
