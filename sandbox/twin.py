@@ -270,17 +270,7 @@ def write(card: AssetCard, rows: list[list], target: Path, file_format: str) -> 
         writer.writerows([_cell(value) for value in row] for row in rows)
     if file_format == "csv":
         return
-    typed = ", ".join(
-        exp.alias_(
-            exp.TryCast(
-                this=exp.column(column.name, quoted=True),
-                to=exp.DataType.build(column.type, dialect=DIALECT),
-            ),
-            column.name,
-            quoted=True,
-        ).sql(dialect=DIALECT)
-        for column in card.columns
-    )
+    typed = typed_columns(card)
     source = exp.Literal.string(str(text)).sql(dialect=DIALECT)
     destination = exp.Literal.string(str(target)).sql(dialect=DIALECT)
     connection = connect()
@@ -292,6 +282,21 @@ def write(card: AssetCard, rows: list[list], target: Path, file_format: str) -> 
     finally:
         connection.close()
         text.unlink()
+
+
+def typed_columns(card: AssetCard) -> str:
+    """A SELECT list casting each of the card's columns to its type (NULL where it fails)."""
+    return ", ".join(
+        exp.alias_(
+            exp.TryCast(
+                this=exp.column(column.name, quoted=True),
+                to=exp.DataType.build(column.type, dialect=DIALECT),
+            ),
+            column.name,
+            quoted=True,
+        ).sql(dialect=DIALECT)
+        for column in card.columns
+    )
 
 
 def _cell(value: object) -> str:

@@ -52,7 +52,7 @@ class WorkerConfig:
     max_fetch_rows: int = 100_000
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """Values a JSON response can carry, made inside the worker."""
     if isinstance(value, decimal.Decimal):
         return float(value)
@@ -118,7 +118,7 @@ def _answer(channel: Connection, attachments: list[Attachment], config: WorkerCo
             cursor = connection.execute(sql)
             columns = [d[0] for d in cursor.description]
             fetched = cursor.fetchmany(config.max_fetch_rows + 1)
-            rows = [[_plain(v) for v in row] for row in fetched[: config.max_fetch_rows]]
+            rows = [[plain(v) for v in row] for row in fetched[: config.max_fetch_rows]]
             cpu_ms = math.ceil((time.process_time() - started) * 1000)
             channel.send(("ok", columns, rows, len(fetched) > config.max_fetch_rows, cpu_ms))
         except Exception as exc:  # noqa: BLE001 - engine text must not cross the boundary

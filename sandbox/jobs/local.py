@@ -9,9 +9,6 @@ and an exception in the job reaches the caller whole instead of as a bare code.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,8 @@ from sandbox.privacy.answer import Budget, answer
 from sandbox.privacy.plan import private_query
 from sandbox.privacy.terms import Contribution
 from sandbox.store import catalog_name
+from sandbox.twin import typed_columns
+from sandbox.worker import plain
 
 # Each query's ε and δ: the shipped policy's per-query terms (no budget is kept locally).
 LOCAL_BUDGET = Budget(1.0, 1e-7)
@@ -97,17 +96,7 @@ def _load(tables: Mapping[str, Path], cards: Mapping[str, AssetCard]) -> duckdb.
                     [Violation("column_missing", name) for name in expected if name not in found]
                     or [Violation("column_order")],
                 )
-            typed = ", ".join(
-                exp.alias_(
-                    exp.TryCast(
-                        this=exp.column(column.name, quoted=True),
-                        to=exp.DataType.build(column.type, dialect=DIALECT),
-                    ),
-                    column.name,
-                    quoted=True,
-                ).sql(dialect=DIALECT)
-                for column in card.columns
-            )
+            typed = typed_columns(card)
             connection.execute(f"CREATE TABLE {catalog}.main.data AS SELECT {typed} FROM {source}")
         lock_down(connection, Limits())
     except BaseException:
@@ -176,24 +165,13 @@ class _Session:
     def _run(self, text: str) -> tuple[list[str], list[list], bool]:
         cursor = self.connection.execute(text)
         columns = [description[0] for description in cursor.description]
-        return columns, [[_plain(value) for value in row] for row in cursor.fetchall()], False
+        return columns, [[plain(value) for value in row] for row in cursor.fetchall()], False
 
     def publish(self, name: str, columns: list, rows: list) -> None:
         try:
             self.tables.append(Published(name, _plain_table(columns), _plain_table(rows)))
         except (TypeError, RecursionError) as exc:
             raise PublishRefused("OUTPUT_INVALID") from exc
-
-
-def _plain(value: object) -> object:
-    """A value as the enclave's workers hand it on."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _plain_table(value: Any) -> Any:
