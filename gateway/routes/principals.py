@@ -92,13 +92,16 @@ def named_principal(principal_id: str, veil: Veil) -> Principal:
 Named = Annotated[Principal, Depends(named_principal)]
 
 
-def named_resource(principal: Named) -> dict:
-    return principal_resource(principal)
+def named_resource(principal_id: str, veil: Veil) -> dict:
+    """The principal the path names; one that does not exist is decided on its id alone, so
+    the policy refuses a caller before it could learn whether the id exists (404 or 403)."""
+    found = veil.control.principal(principal_id)
+    return principal_resource(found) if found else {"principal": {"id": principal_id}}
 
 
 @router.get("/{principal_id}", responses=errors(*AUTHORISED, 404, examples=UNKNOWN))
 def get_principal(
-    principal: Named, _: Allowed("principal:manage", named_resource)
+    _: Allowed("principal:manage", named_resource), principal: Named
 ) -> PrincipalView:
     return PrincipalView.model_validate(principal.as_input())
 
@@ -113,7 +116,7 @@ def get_principal(
     ),
 )
 def rotate_key(
-    principal: Named, permit: Allowed("principal:manage", named_resource), veil: Veil
+    permit: Allowed("principal:manage", named_resource), principal: Named, veil: Veil
 ) -> IssuedKey:
     """A new API key, shown once; the old one stops working on the next request."""
     api_key = principals.rotate_key(veil, permit=permit, principal=principal)
@@ -135,7 +138,7 @@ def rotate_key(
     ),
 )
 def revoke_principal(
-    principal: Named, permit: Allowed("principal:manage", named_resource), veil: Veil
+    permit: Allowed("principal:manage", named_resource), principal: Named, veil: Veil
 ) -> PrincipalView:
     """End a principal for good: its key stops working and its running queries stop."""
     revoked = principals.revoke_principal(veil, permit=permit, principal=principal)

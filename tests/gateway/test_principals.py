@@ -26,6 +26,15 @@ def test_the_admin_lists_principals_without_keys(demo) -> None:
     assert missing.status_code == 404
     with demo.client("operator") as client:
         assert client.get("/v1/principals").status_code == 403
+        # Whether an id exists is the admin's to learn: anyone else meets the same refusal.
+        for path in ("/v1/principals/fintech", "/v1/principals/nobody"):
+            refused = client.get(path)
+            assert refused.status_code == 403, path
+            assert refused.json()["error"]["code"] == "POLICY_DENIED"
+        exists = client.post("/v1/principals/fintech/rotate-key")
+        absent = client.post("/v1/principals/nobody/rotate-key")
+        assert exists.status_code == absent.status_code == 403
+        assert exists.json() == absent.json()
 
 
 def test_rotation_replaces_the_key_and_revocation_ends_the_principal(fresh_demo) -> None:
