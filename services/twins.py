@@ -11,6 +11,7 @@ from pathlib import Path
 
 from governance import Principal, utc_now
 from sandbox.cards import AssetCard
+from sandbox.errors import AssetGone, Violation
 from sandbox.store import StoredAsset, catalog_name
 from sandbox.twin import MAX_ROWS, Marginals, measure, measured_columns, synthesise, write
 from sandbox.twin_store import TwinStore
@@ -36,6 +37,8 @@ class TwinFile:
 def authorise_twin(veil: Services, *, caller: Principal, asset_id: str) -> Permit:
     """Decide twin:read on the asset with the caller's grants; a denial is recorded, then
     raised."""
+    if asset_id in veil.enclave.store.destroyed():  # as a query naming it is answered
+        raise AssetGone("the asset was destroyed", [Violation("asset_destroyed")])
     card = veil.enclave.store.get(asset_id).card  # NOT_FOUND for an unknown asset
     veil.expire_grants()
     resource = assets_resource(veil, [card])

@@ -32,7 +32,7 @@ def twin_permit(asset_id: str, caller: Caller, veil: Veil) -> Permit:
             "content": {media: {"schema": {"type": "string", "format": "binary"}}
                         for media in MEDIA_TYPES.values()},
         },
-        **errors(*AUTHORISED, 404, 422, examples={
+        **errors(*AUTHORISED, 404, 410, 422, examples={
             403: example("POLICY_DENIED", "the policy does not allow twin:read",
                          ("asset_not_granted", None)),
             404: example("NOT_FOUND", "no such asset"),

@@ -290,3 +290,14 @@ def test_without_a_twin_budget_the_twin_comes_from_the_card_alone(demo: Server, 
     # Every public district alike, "absent" too: nothing was read from the data.
     assert {row["district"] for row in rows} == {"north", "south", "absent"}
     assert _entries(demo, mark, "twin_budget_spent", asset) == []
+
+
+def test_a_destroyed_assets_twin_is_gone_as_its_data(demo: Server) -> None:
+    asset = f"twins.shredded_{next(serial)}"
+    register(demo, people_card(asset), rows=40)
+    with demo.client("operator") as client:
+        assert client.get(f"/v1/assets/{asset}/twin").status_code == 200
+        destroyed = client.request("DELETE", f"/v1/assets/{asset}", json={"reason": "test"})
+        assert destroyed.status_code == 200, destroyed.json()
+        gone = client.get(f"/v1/assets/{asset}/twin")
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "ASSET_DESTROYED"
