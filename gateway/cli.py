@@ -41,12 +41,10 @@ Home = Annotated[
 
 
 def _settings(home: Path | None, processes: int | None = None) -> Settings:
-    settings = Settings()
-    if home is not None:
-        settings = settings.model_copy(update={"home": home})
-    if processes is not None:
-        settings = settings.model_copy(update={"processes": processes})
-    return settings
+    """The environment's settings with the options given; made anew, not copied, so that
+    what follows from them (threads per process) follows."""
+    given = {"home": home, "processes": processes}
+    return Settings(**{name: value for name, value in given.items() if value is not None})
 
 
 @app.command()

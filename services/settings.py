@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.cores import available_cores
+
+# Each worker may take `worker_memory_limit`: more than this many wants it said explicitly.
+MAX_DEFAULT_WORKERS = 8
+# Two at least, so one slow query never holds every worker.
+MIN_DEFAULT_WORKERS = 2
 
 
 class Settings(BaseSettings):
@@ -20,9 +28,10 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
-    worker_threads: int = 1
-    # Enclave (DuckDB) worker processes per gateway process.
-    workers: int = 2
+    # DuckDB threads per enclave worker; 0: the cores this gateway process may use.
+    worker_threads: int = Field(0, ge=0)
+    # Enclave (DuckDB) worker processes per gateway process; 0: from the cores, 2 to 8.
+    workers: int = Field(0, ge=0)
     # Gateway processes `veil serve` runs; each has its own enclave workers and job queue.
     processes: int = 1
     queries_in_flight_per_principal: int = 1
@@ -42,6 +51,17 @@ class Settings(BaseSettings):
     ledger_verify_interval_s: float = 600.0
     # The server's log: uvicorn's text lines, or one JSON object per line for a collector.
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _from_the_machine(self) -> Settings:
+        """Threads and workers left at 0 come from the cores available (cgroup-aware),
+        shared among the gateway processes."""
+        cores = max(1, available_cores() // max(1, self.processes))
+        if self.worker_threads == 0:
+            self.worker_threads = cores
+        if self.workers == 0:
+            self.workers = min(MAX_DEFAULT_WORKERS, max(MIN_DEFAULT_WORKERS, cores))
+        return self
 
     @property
     def control_url(self) -> str:

@@ -14,7 +14,7 @@ from sandbox.privacy.answer import Budget, answer, cost
 from sandbox.privacy.plan import private_query
 from sandbox.privacy.terms import Contribution
 from sandbox.store import catalog_name
-from sandbox.worker import _plain
+from sandbox.worker import plain
 
 PEOPLE = {
     "id": "city.people",
@@ -117,7 +117,7 @@ def _run(enclave):
     def run(sql: str):
         cursor = db.execute(sql)
         # Values as the enclave's workers hand them over (DECIMAL as float, dates as text).
-        rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
+        rows = [[plain(v) for v in row] for row in cursor.fetchall()]
         return [c[0] for c in cursor.description], rows, False
 
     return run
