@@ -22,9 +22,11 @@ PLANTED = '<script>window.planted=1</script><img src="/planted.png" onerror="win
 ALIAS = "<script>window.planted=1</script><img src=/planted.png onerror=window.planted=2>"
 WORDS = {
     "en": {"sign_in": "Sign in", "catalogue": "Catalogue", "approve": "Approve", "run": "Run",
-           "active": "active", "pending": "pending", "inbox": "Approval inbox"},
+           "active": "active", "pending": "pending", "inbox": "Approval inbox",
+           "where": "line 2, column 7"},
     "zh": {"sign_in": "登录", "catalogue": "数据目录", "approve": "批准", "run": "运行",
-           "active": "有效", "pending": "待审批", "inbox": "待审批"},
+           "active": "有效", "pending": "待审批", "inbox": "待审批",
+           "where": "第 2 行, 第 7 列"},
 }  # fmt: skip
 
 
@@ -128,7 +130,7 @@ def test_a_grant_from_request_to_answer(watch: Watch, server: Server, language: 
                       "(SELECT district FROM hospital.visits)")  # fmt: skip
     page.click("#run")
     expect(page.locator(".refusal .rules")).to_contain_text(
-        "construct_not_allowed · a subquery inside IN · line 2, column 7"
+        f"construct_not_allowed · a subquery inside IN · {words['where']}"
     )
     page.fill("#sql", f'SELECT district AS "{ALIAS}", COUNT(*) AS n FROM hospital.visits '
                       "GROUP BY district")  # fmt: skip
