@@ -186,6 +186,9 @@ class Privacy(BaseModel):
     # Groups of one answer a unit's rows may fall in, and rows it may have in each group.
     max_groups_per_unit: Annotated[int, Field(ge=1, le=100)] = 1
     max_rows_per_group: Annotated[int, Field(ge=1, le=1000)] = 1
+    # Rows one unit may have in the whole asset, checked when data is registered: answers then
+    # aggregate rows in one pass, each unit moving a count by at most this many.
+    max_rows_per_unit: Annotated[int, Field(ge=1, le=1000)] | None = None
     epsilon_per_period: Annotated[float, Field(gt=0, le=100)] | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from sandbox.guard.dominance import magnitude_channels
 from sandbox.guard.syntax import QUANTILES
 from sandbox.privacy.answer import Budget, PrivateAnswer, answer
 from sandbox.privacy.plan import PrivateQuery, private_query
-from sandbox.privacy.terms import Contribution
+from sandbox.privacy.terms import QUANTILE_CANDIDATES, Contribution
 from sandbox.store import AssetStore, Attachment, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
@@ -125,9 +126,27 @@ class Enclave:
         return QueryOutcome(released, self.rows_scanned(analysis), result.cpu_ms)
 
     def private(self, analysis: Analysis, contribution: Contribution) -> PrivateQuery:
-        """The query under differential privacy with these public contribution bounds."""
-        cards = {asset: self.store.get(asset).card for asset in analysis.assets}
-        return private_query(analysis, cards, contribution)
+        """The query under differential privacy with these public contribution bounds, or a
+        QueryRejected, decided from public facts alone, if its groups might not all fit in
+        what a worker returns."""
+        stored = {asset: self.store.get(asset) for asset in analysis.assets}
+        cards = {asset: s.card for asset, s in stored.items()}
+        checked = {asset: s.rows_per_unit for asset, s in stored.items()}
+        query = private_query(analysis, cards, contribution, checked)
+        # Never the groups found: their number is the data's, and refusing on it would tell.
+        rows = math.prod(s.row_count for s in stored.values())
+        limit = self.pool.max_fetch_rows
+        for branch in query.branches:
+            groups = rows if branch.most_groups is None else branch.most_groups
+            per_group = QUANTILE_CANDIDATES if branch.histograms else 1
+            if groups * per_group > limit:
+                raise QueryRejected(
+                    f"under differential privacy a query over this asset may have more than "
+                    f"{limit} groups, more than the enclave returns: group by dimensions whose "
+                    f"card declares their values, or fewer of them",
+                    [Violation("too_many_groups")],
+                )
+        return query
 
     def run_private(
         self, query: PrivateQuery, budget: Budget, cancel: threading.Event | None = None

@@ -28,10 +28,29 @@ def ingest(card: AssetCard, upload: Path, target: Path, data_key: bytes) -> int:
         casts = ", ".join(_stored(column) for column in card.columns)
         connection.execute(f"CREATE TABLE staged.main.{TABLE} AS SELECT {casts} FROM {source}")
         (row_count,) = connection.execute(f"SELECT count(*) FROM staged.main.{TABLE}").fetchone()
+        _check_rows_per_unit(connection, card)
         connection.execute("DETACH staged")
         return int(row_count)
     finally:
         connection.close()
+
+
+def _check_rows_per_unit(connection: duckdb.DuckDBPyConnection, card: AssetCard) -> None:
+    """Every privacy unit has at most the rows the card allows it (its rows without a unit
+    count as one unit), or the file is refused."""
+    allowed = card.privacy.max_rows_per_unit
+    if allowed is None:
+        return
+    unit = exp.column(card.privacy_unit.name, quoted=True).sql(dialect=DIALECT)
+    (most,) = connection.execute(
+        f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM staged.main.{TABLE} "
+        f"GROUP BY {unit})"
+    ).fetchone()
+    if most > allowed:
+        raise FileInvalid(
+            "a privacy unit has more rows than the card's privacy.max_rows_per_unit allows",
+            [Violation("rows_per_unit_exceeded", card.privacy_unit.name)],
+        )
 
 
 def _stored(column: Column) -> str:

@@ -54,6 +54,8 @@ class StoredAsset:
     # Measures stored clamped to their bounds and DOUBLEs canonical (`guard.bounds`); data
     # stored before that was done is bounded on every scan instead.
     bounded: bool = False
+    # The card's privacy.max_rows_per_unit as this data version was checked against it.
+    rows_per_unit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ class AssetStore:
                 meta.get("version", 1),
                 meta.get("revision", 1),
                 meta.get("bounded", False),
+                meta.get("rows_per_unit"),
             )
             destroyed.pop(card.id, None)
         return assets, destroyed
@@ -294,9 +297,15 @@ class AssetStore:
                     "columns change only with a new data version",
                     [Violation("columns_changed")],
                 )
+            if card.privacy.max_rows_per_unit != current.card.privacy.max_rows_per_unit:
+                raise CardInvalid(
+                    "privacy.max_rows_per_unit changes only with a new data version, which is "
+                    "checked against it",
+                    [Violation("rows_per_unit_changed", "privacy.max_rows_per_unit")],
+                )
             stored = StoredAsset(
                 card, current.row_count, current.registered_at, current.version,
-                current.revision + 1, current.bounded,
+                current.revision + 1, current.bounded, current.rows_per_unit,
             )  # fmt: skip
             history = self.history(card.id)
             _write_meta(self.root / card.id, stored, history)
@@ -313,8 +322,9 @@ class AssetStore:
             data_key = keys.new_data_key()
             row_count = ingest(card, upload, staging / "data.duckdb", data_key)
             stored = StoredAsset(
-                card, row_count, datetime.now(UTC).isoformat(), version, 1, bounded=True
-            )
+                card, row_count, datetime.now(UTC).isoformat(), version, 1, bounded=True,
+                rows_per_unit=card.privacy.max_rows_per_unit,
+            )  # fmt: skip
             _write_meta(staging, stored, history)
             return staging, keys.wrap(self._master_key, data_key, card.id), stored
         except BaseException:
@@ -365,6 +375,7 @@ def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
         "version": stored.version,
         "revision": stored.revision,
         "bounded": stored.bounded,
+        "rows_per_unit": stored.rows_per_unit,
         "history": [*history, entry],
     }
     temporary = folder / "meta.json.next"

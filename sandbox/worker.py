@@ -215,6 +215,11 @@ class WorkerPool:
         self._closed = False
         self._lock = threading.Lock()
 
+    @property
+    def max_fetch_rows(self) -> int:
+        """The most rows a query's answer may have before it is cut."""
+        return self._config.max_fetch_rows
+
     def warm(self) -> None:
         """Start the workers the pool may hold, so the first queries need not wait for one.
 

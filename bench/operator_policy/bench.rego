@@ -13,5 +13,5 @@ dp_terms := {
 }
 
 thresholds_only_assets contains id if {
-	some id in ["tpch.lineitem", "tpch.orders", "tpch.customer"]
+	some id in ["tpch.lineitem", "tpch.orders", "tpch.customer", "bench.people_open"]
 }

@@ -40,6 +40,9 @@ class Spent(BaseModel):
 class Contribution(BaseModel):
     max_groups_per_unit: int
     max_rows_per_group: int
+    # Where the asset was checked to hold at most this many rows per unit: answers aggregate
+    # those rows as they are, and the two bounds above do not apply.
+    max_rows_per_unit: int | None = None
 
 
 class AnswerPrivacy(BaseModel):

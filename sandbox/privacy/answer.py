@@ -101,14 +101,18 @@ def answer(query: PrivateQuery, budget: Budget, run: RunSql) -> PrivateAnswer:
     end = None if query.limit is None else query.offset + query.limit
     rows = rows[query.offset : end]
     spent_epsilon, spent_delta = cost(query, budget)
+    contribution: dict[str, int] = {
+        "max_groups_per_unit": query.contribution.max_groups,
+        "max_rows_per_group": query.contribution.max_rows,
+    }
+    checked = [b.contribution.rows_per_unit for b in query.branches]
+    if any(rows is not None for rows in checked):
+        contribution["max_rows_per_unit"] = max(rows or 0 for rows in checked)
     privacy = {
         "mode": "dp",
         "epsilon": spent_epsilon,
         "delta": spent_delta,
-        "contribution": {
-            "max_groups_per_unit": query.contribution.max_groups,
-            "max_rows_per_group": query.contribution.max_rows,
-        },
+        "contribution": contribution,
         "columns": _column_accuracy(query, accuracy),
     }
     notes = [

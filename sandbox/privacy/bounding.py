@@ -54,6 +54,8 @@ def bounded_sql(
         else exp.Coalesce(this=unit_columns[0], expressions=unit_columns[1:])
     )
     rows.set("expressions", [*projections, exp.alias_(unit, "veil_pu")])
+    if contribution.rows_per_unit is not None:
+        return _one_pass(rows, components, extras, keys, domain, ctes), {}
     unit_ref = exp.column("veil_pu")
     windows = [
         exp.alias_(
@@ -90,11 +92,7 @@ def bounded_sql(
         )
     ranked = exp.select(exp.Star(), *windows).from_(exp.Subquery(this=rows, alias="veil_rows"))
     if domain is not None:
-        for position, key in enumerate(keys):
-            values = sorted({group[position] for group in domain}, key=repr)
-            ranked.where(
-                exp.In(this=key.copy(), expressions=[_literal(v) for v in values]), copy=False
-            )
+        _in_domain(ranked, keys, domain)
     bounded = (
         exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked")).where(kept)
     )
@@ -108,25 +106,7 @@ def bounded_sql(
     per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
     units = exp.Subquery(this=per_unit, alias="veil_units_rows")
     key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
-    if domain is not None:
-        names = [f"veil_d{i}" for i in range(len(keys))]
-        values = exp.values(
-            [tuple(_literal(v) for v in group) for group in domain],
-            alias="veil_domain",
-            columns=names,
-        )
-        condition = exp.and_(
-            *(
-                exp.EQ(this=k, expression=exp.column(n, table="veil_domain"))
-                for k, n in zip(key_refs, names, strict=True)
-            )
-        )
-        key_refs = [exp.column(n, table="veil_domain") for n in names]
-        query = exp.select().from_(values).join(units, on=condition, join_type="left")
-    else:
-        query = exp.select().from_(units)
-    # Computed from each group's released key alone, never from its rows.
-    per_group = [over_keys(e, keys, key_refs) for e in extras]
+    query, key_refs = _over_domain(units, key_refs, domain)
     totals = [
         exp.Coalesce(
             this=exp.Sum(this=exp.column(f"veil_y{i}", table="veil_units_rows")),
@@ -134,17 +114,8 @@ def bounded_sql(
         )
         for i in range(len(components))
     ]
-    outputs: list[exp.Expression] = []
-    outputs += [exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
-    outputs += [exp.alias_(e, f"veil_e{i}") for i, e in enumerate(per_group)]
-    outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
     distinct = exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
-    outputs.append(exp.alias_(exp.Count(this=distinct), UNITS_COLUMN))
-    outputs.append(exp.alias_(group_id(key_refs), GROUP_ID))
-    query.set("expressions", outputs)
-    if keys:
-        query.group_by(*(k.copy() for k in key_refs), copy=False)
-        query.order_by(*(exp.Literal.number(i + 1) for i in range(len(keys))), copy=False)
+    _aggregate(query, keys, key_refs, extras, totals, exp.Count(this=distinct))
     histograms = {
         index: _histogram_sql(bounded, keys, component, ctes)
         for index, component in enumerate(components)
@@ -153,6 +124,127 @@ def bounded_sql(
     if ctes is not None:
         query.set("with_", ctes.copy())
     return query.sql(dialect=DIALECT, identify=True), histograms
+
+
+def _one_pass(
+    rows: exp.Select,
+    components: list[Component],
+    extras: list[exp.Expression],
+    keys: list[exp.Expression],
+    domain: list[tuple] | None,
+    ctes: exp.With | None,
+) -> str:
+    """Exact aggregates per group straight from the rows, for an asset checked to hold at most
+    a public number of rows per unit: no unit's rows need cutting or gathering first. The
+    unit count, which only partition selection reads, is taken only where it does."""
+    source = exp.Subquery(this=rows, alias="veil_units_rows")
+    key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
+    if keys:
+        # Groups outside a public domain are dropped by the join to it: nothing is bounded
+        # across groups here, so rows in them need not be dropped first.
+        named = exp.select(
+            exp.Star(), *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
+        ).from_(source)
+        source = exp.Subquery(this=named, alias="veil_units_rows")
+    totals = [_row_total(c) for c in components]
+    if keys and domain is not None:
+        grouped = exp.select(
+            *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)),
+            *(exp.alias_(t, f"veil_t{i}") for i, t in enumerate(totals)),
+        ).from_(source)
+        grouped.group_by(*(k.copy() for k in key_refs), copy=False)
+        source = exp.Subquery(this=grouped, alias="veil_units_rows")
+        # One row per group joined to the domain: the sum is that row's total, or 0.
+        totals = [
+            exp.Coalesce(
+                this=exp.Sum(this=exp.column(f"veil_t{i}", table="veil_units_rows")),
+                expressions=[exp.Literal.number(0)],
+            )
+            for i in range(len(components))
+        ]
+    query, key_refs = _over_domain(source, key_refs, domain)
+    units = (
+        exp.Count(this=exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")]))
+        if keys and domain is None
+        else exp.Literal.number(0)
+    )
+    _aggregate(query, keys, key_refs, extras, totals, units)
+    if ctes is not None:
+        query.set("with_", ctes.copy())
+    return query.sql(dialect=DIALECT, identify=True)
+
+
+def _row_total(component: Component) -> exp.Expression:
+    """A component summed over a group's rows. A measure's values are within its bounds
+    already: clamped when the asset was stored, or by the scan for data stored before."""
+    if component.measure is Measure.UNITS:
+        counted: exp.Expression = exp.Count(
+            this=exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
+        )
+        return counted
+    if component.measure is Measure.ROWS:
+        argument = exp.column(component.column) if component.column else exp.Star()
+        return exp.Count(this=argument)
+    low, high = component.bounds
+    value: exp.Expression = exp.TryCast(
+        this=exp.column(component.column), to=exp.DataType.build("DOUBLE")
+    )
+    if component.centred:
+        if not component.present_only:
+            value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])
+        value = exp.Sub(this=value, expression=number((low + high) / 2))
+    return exp.Coalesce(this=exp.Sum(this=value), expressions=[exp.Literal.number(0)])
+
+
+def _in_domain(query: exp.Select, keys: list[exp.Expression], domain: list[tuple]) -> None:
+    """Keep only rows whose every key is among the domain's values for it."""
+    for position, key in enumerate(keys):
+        values = sorted({group[position] for group in domain}, key=repr)
+        query.where(exp.In(this=key.copy(), expressions=[_literal(v) for v in values]), copy=False)
+
+
+def _over_domain(
+    source: exp.Subquery, key_refs: list[exp.Expression], domain: list[tuple] | None
+) -> tuple[exp.Select, list[exp.Expression]]:
+    """A select over `source`, or over every group of a public domain joined to it; and the
+    references each group's keys are read from."""
+    if domain is None:
+        return exp.select().from_(source), key_refs
+    names = [f"veil_d{i}" for i in range(len(key_refs))]
+    values = exp.values(
+        [tuple(_literal(v) for v in group) for group in domain], alias="veil_domain", columns=names
+    )
+    condition = exp.and_(
+        *(
+            exp.EQ(this=k, expression=exp.column(n, table="veil_domain"))
+            for k, n in zip(key_refs, names, strict=True)
+        )
+    )
+    query = exp.select().from_(values).join(source, on=condition, join_type="left")
+    return query, [exp.column(n, table="veil_domain") for n in names]
+
+
+def _aggregate(
+    query: exp.Select,
+    keys: list[exp.Expression],
+    key_refs: list[exp.Expression],
+    extras: list[exp.Expression],
+    totals: list[exp.Expression],
+    units: exp.Expression,
+) -> None:
+    """The branch's output columns: keys, extras, totals, the unit count and the group's id."""
+    # Computed from each group's released key alone, never from its rows.
+    per_group = [over_keys(e, keys, key_refs) for e in extras]
+    outputs: list[exp.Expression] = []
+    outputs += [exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
+    outputs += [exp.alias_(e, f"veil_e{i}") for i, e in enumerate(per_group)]
+    outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
+    outputs.append(exp.alias_(units, UNITS_COLUMN))
+    outputs.append(exp.alias_(group_id(key_refs), GROUP_ID))
+    query.set("expressions", outputs)
+    if keys:
+        query.group_by(*(k.copy() for k in key_refs), copy=False)
+        query.order_by(*(exp.Literal.number(i + 1) for i in range(len(keys))), copy=False)
 
 
 def _histogram_sql(

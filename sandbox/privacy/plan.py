@@ -29,7 +29,7 @@ from sandbox.privacy.terms import (
     Measure,
     Output,
 )
-from sandbox.privacy.units import impersonal, one_unit_per_row, origin
+from sandbox.privacy.units import impersonal, one_unit_per_row, origin, single_asset
 
 
 @dataclass
@@ -49,6 +49,9 @@ class Branch:
     # most the domain's size when its groups are public.
     contribution: Contribution = Contribution()
     outputs: list[Output] = field(default_factory=list)
+    # How many groups it can have at most, where public facts say: one without GROUP BY, the
+    # domain's size with a public domain; None when only its rows bound them.
+    most_groups: int | None = None
 
     @property
     def noisy_columns(self) -> list[str]:
@@ -75,10 +78,14 @@ class PrivateQuery:
 
 
 def private_query(
-    analysis: Analysis, cards: dict[str, AssetCard], contribution: Contribution
+    analysis: Analysis,
+    cards: dict[str, AssetCard],
+    contribution: Contribution,
+    rows_per_unit: dict[str, int | None] | None = None,
 ) -> PrivateQuery:
     """The differentially private form of a compiled query, or a QueryRejected naming what
-    differential privacy cannot answer."""
+    differential privacy cannot answer. `rows_per_unit` holds, per asset whose data was checked
+    against one, the most rows any unit has there."""
     compiled = analysis.compiled
     if compiled is None:
         raise ValueError("private_query takes a compiled analysis")
@@ -106,7 +113,8 @@ def private_query(
                 "assets on their privacy units",
                 [Violation("dp_join_not_on_privacy_unit")],
             )
-        branch = _branch(select_a, select_c, scope, cards, contribution, index, ctes)
+        per_unit = (rows_per_unit or {}).get(single_asset(scope, cards) or "")
+        branch = _branch(select_a, select_c, scope, cards, contribution, index, ctes, per_unit)
         branches.append(branch)
         select_c.replace(branch.finish)
         if select_c is finish:
@@ -273,7 +281,11 @@ def _branch(
     contribution: Contribution,
     index: int,
     ctes: exp.With | None,
+    rows_per_unit: int | None = None,
 ) -> Branch:
+    """One released select made private; with `rows_per_unit` (its one asset's checked bound)
+    and no quantile, aggregated in one pass over the rows."""
+    one_pass = rows_per_unit is not None and not select_c.find(*QUANTILES)
     rewrite = _Rewrite(scope, cards)
     units_projection = next(p for p in select_c.expressions if p.alias == UNITS_COLUMN)
     # Units of tables that hold no personal data are nobody's: rows are bounded per person.
@@ -303,8 +315,10 @@ def _branch(
     group = select_c.args.get("group")
     keys = [rewrite.rename_columns(e) for e in group.expressions] if group is not None else []
     domain = _public_domain(keys, rewrite, cards)
-    rewrite.centred = bool(keys) and domain is None
-    rewrite.one_row_each = contribution.max_rows == 1
+    # A centred sum adds back its midpoint per unit counted, which one pass does not count.
+    rewrite.centred = bool(keys) and domain is None and not one_pass
+    # A mean as its centred sum over its count holds for rows as for units.
+    rewrite.one_row_each = contribution.max_rows == 1 or one_pass
     projections, outputs = [], []
     for projection in clauses_c[: len(select_c.expressions) - 1]:
         inner = rewrite.rename_columns(
@@ -348,7 +362,10 @@ def _branch(
                 "GROUP BY expression",
                 [Violation("dp_ungrouped_column")],
             )
-    if not keys:
+    if one_pass and rows_per_unit is not None:
+        groups = 1 if not keys else len(domain) if domain is not None else rows_per_unit
+        contribution = Contribution(min(groups, rows_per_unit), 1, rows_per_unit)
+    elif not keys:
         contribution = Contribution(1, contribution.max_rows)
     elif domain is not None:
         contribution = Contribution(
@@ -369,6 +386,7 @@ def _branch(
         histograms=histograms,
         contribution=contribution,
         outputs=outputs,
+        most_groups=1 if not keys else len(domain) if domain is not None else None,
     )
 
 

@@ -24,10 +24,13 @@ QUANTILE_CANDIDATES = 201
 
 @dataclass(frozen=True)
 class Contribution:
-    """Public bounds on one unit: groups of an answer its rows fall in, rows in each group."""
+    """Public bounds on one unit: groups of an answer its rows fall in, rows in each group;
+    or, where the asset was checked to hold at most `rows_per_unit` rows of any unit, those
+    rows, aggregated as they are (`max_rows` is then 1 and `max_groups` at most that many)."""
 
     max_groups: int = 1
     max_rows: int = 1
+    rows_per_unit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,23 @@ class Component:
         count by one per group for units, by its rows for rows; a sum by its clamped total."""
         if self.measure is Measure.UNITS:
             return contribution.max_groups
+        if contribution.rows_per_unit is not None:
+            # Each of the unit's rows, wherever it falls, moves a count by one and a sum by
+            # its clamped value.
+            return contribution.rows_per_unit * self._row_bound
         if self.measure in (Measure.ROWS, Measure.QUANTILE):
             return contribution.max_groups * contribution.max_rows
+        return contribution.max_groups * self._row_bound
+
+    @property
+    def _row_bound(self) -> float:
+        """How much one row (or, bounded per unit, one unit's total in a group) moves this."""
+        if self.measure in (Measure.ROWS, Measure.QUANTILE):
+            return 1
         low, high = self.bounds
         if self.centred:
-            return contribution.max_groups * (high - low) / 2
-        return contribution.max_groups * max(abs(low), abs(high))
+            return (high - low) / 2
+        return max(abs(low), abs(high))
 
 
 @dataclass(frozen=True)

@@ -406,3 +406,34 @@ def test_a_spend_survives_the_gateway_killed_between_reservation_and_answer(tmp_
     finally:
         control.close()
         stop_server(restarted)
+
+
+def test_one_pass_over_checked_rows_per_unit_still_meets_the_complement_pair(wide) -> None:
+    """A card declaring one row per person is checked when registered (a file with a second
+    row for anyone is refused), then answered in one pass: the pair still meets noise."""
+    checked = dict(PEOPLE, id="city.people_checked", privacy={"max_rows_per_unit": 1})
+    twice = _people_csv() + "p_target,103,north,RARE,1\n"
+    with wide.client("city-hospital") as client:
+        for body, rule in ((twice, "rows_per_unit_exceeded"), (_people_csv(), None)):
+            registered = client.post(
+                "/v1/assets",
+                data={"card": json.dumps(checked)},
+                files={"file": ("people.csv", io.BytesIO(body.encode()), "text/csv")},
+            )
+            assert registered.status_code == (201 if rule is None else 422), registered.json()
+            if rule is not None:
+                violations = registered.json()["error"]["violations"]
+                assert violations == [{"rule": rule, "column": "person"}]
+    wide.grant("analyst", ["city.people_checked"], PARTIES, ("sql",))
+    errors = []
+    for i in range(12):
+        response = wide.query(f"SELECT SUM(income) FROM city.people_checked WHERE age >= -{i}")
+        assert response.json()["privacy"]["contribution"]["max_rows_per_unit"] == 1
+        total = response.json()["rows"][0][0]
+        rest = _value(
+            wide,
+            f"SELECT SUM(income) FROM city.people_checked WHERE NOT (age = 103) AND age >= -{i}",
+        )
+        errors.append(total - rest - TARGET_INCOME)
+    spread, typical = _spread(errors)
+    assert spread > 100_000 and typical > 20_000

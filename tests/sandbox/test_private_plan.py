@@ -358,3 +358,82 @@ def test_a_join_key_join_with_a_table_of_nobody_is_bounded_per_person(enclave) -
     assert sum(counts.values()) == PERSONS + 1
     released = answer(plan, Budget(1.0, 1e-7), _run(enclave)).released
     assert sorted(row[0] for row in released.rows) == ["private", "public"]
+
+
+def _checked(enclave, sql: str, rows_per_unit: dict[str, int | None]):
+    """The plan for an enclave whose assets were checked to hold at most these rows per unit."""
+    cards, _ = enclave
+    analysis = analyse(sql, cards, {asset: catalog_name(asset) for asset in cards})
+    return private_query(analysis, cards, ONE_EACH, rows_per_unit)
+
+
+def test_with_checked_rows_per_unit_every_row_counts_and_the_noise_covers_them(enclave) -> None:
+    """p0's 401 visits are aggregated as they are, in one pass: nothing cuts them, so the
+    count's sensitivity is every one of them, and the sum's every one at the bound."""
+    sql = "SELECT ward, COUNT(*) AS n, SUM(cost) AS total FROM city.visits GROUP BY ward"
+    plan = _checked(enclave, sql, {"city.visits": 401})
+    (branch,) = plan.branches
+    assert branch.contribution == Contribution(401, 1, 401)
+    columns, rows, _ = _run(enclave)(branch.sql)
+    assert sum(row[columns.index("veil_x0")] for row in rows) == PERSONS + 400
+    assert sum(row[columns.index("veil_x1")] for row in rows) == PERSONS * 100 + 400 * 1000
+    count, total = branch.components
+    assert count.sensitivity(branch.contribution) == 401
+    assert total.sensitivity(branch.contribution) == 401 * 1000
+
+
+def test_the_noise_grows_with_the_checked_rows_per_unit(enclave) -> None:
+    sql = "SELECT district, COUNT(*) AS n, AVG(income) AS m FROM city.people GROUP BY district"
+    scales = {}
+    for rows in (1, 4):
+        answered = answer(_checked(enclave, sql, {"city.people": rows}), Budget(1.0, 1e-7),
+                          _run(enclave))  # fmt: skip
+        assert answered.privacy["contribution"]["max_rows_per_unit"] == rows
+        scales[rows] = answered.privacy["columns"]["n"]["scale"]
+    assert scales[4] == pytest.approx(4 * scales[1])
+
+
+def test_one_pass_answers_are_the_truth_plus_noise(enclave) -> None:
+    truth: dict[str, list[int]] = {}
+    for i in range(PERSONS):
+        truth.setdefault(DISTRICTS[i % 4], []).append(10_000 + (i * 37) % 90_000)
+    sql = "SELECT district, COUNT(*) AS n, AVG(income) AS m FROM city.people GROUP BY district"
+    plan = _checked(enclave, sql, {"city.people": 1})
+    released = answer(plan, Budget(1000.0, 1e-7), _run(enclave)).released
+    by_district = {row[0]: row for row in released.rows}
+    assert by_district["nowhere"][1] <= 1  # the public domain's empty value answers too
+    for district, incomes in truth.items():
+        assert abs(by_district[district][1] - len(incomes)) <= 1
+        assert by_district[district][2] == pytest.approx(statistics.fmean(incomes), rel=0.01)
+
+
+def test_one_pass_never_selects_a_one_person_group(enclave) -> None:
+    for _ in range(20):
+        plan = _checked(
+            enclave, "SELECT age, COUNT(*) AS n FROM city.people GROUP BY age", {"city.people": 1}
+        )
+        assert plan.branches[0].contribution.rows_per_unit == 1
+        ages = [row[0] for row in answer(plan, Budget(1.0, 1e-7), _run(enclave)).released.rows]
+        assert 103 not in ages and len(ages) >= 55
+
+
+@pytest.mark.parametrize(
+    ("sql", "one_pass"),
+    [
+        # A subquery that only filters still reads each row once.
+        ("WITH old AS (SELECT person, income, district FROM city.people WHERE age > 60) "
+         "SELECT district, SUM(income) FROM old GROUP BY district", True),
+        # A join repeats a unit's rows beyond what was checked, on any key.
+        ("SELECT p.district, SUM(v.cost) FROM city.people p JOIN city.visits v "
+         "ON p.person = v.person GROUP BY p.district", False),
+        ("SELECT e.sector, COUNT(*) FROM city.people p JOIN city.employers e "
+         "ON p.employer = e.employer GROUP BY e.sector", False),
+        # A quantile is chosen from each unit's bounded rows.
+        ("SELECT MEDIAN(income) FROM city.people", False),
+    ],
+)  # fmt: skip
+def test_one_pass_only_where_each_row_is_read_once(enclave, sql: str, one_pass: bool) -> None:
+    checked = {"city.people": 1, "city.visits": 401, "city.employers": 2}
+    plan = _checked(enclave, sql, checked)
+    assert [b.contribution.rows_per_unit is not None for b in plan.branches] == [one_pass]
+    assert answer(plan, Budget(1.0, 1e-7), _run(enclave)).released.rows

@@ -168,3 +168,44 @@ def test_an_id_registered_again_after_destruction_is_the_next_version(store, tmp
     store.destroy(CARD["id"])
     again = store.register(CARD, _csv(tmp_path, "household,size\nh9,1\n"))
     assert again.version == 2 and store.destroyed() == {}
+
+
+CHECKED = {**CARD, "privacy": {"max_rows_per_unit": 2}}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "h1,3\nh1,4\nh1,5\nh2,1\n",  # one household with three rows
+        "h1,3\n,4\n,5\n,6\nh2,1\n",  # rows without a unit count as one unit's
+    ],
+)
+def test_a_unit_with_more_rows_than_the_card_allows_is_refused(store, tmp_path, rows) -> None:
+    with pytest.raises(FileInvalid) as refused:
+        store.register(CHECKED, _csv(tmp_path, "household,size\n" + rows))
+    assert [(v.rule, v.column) for v in refused.value.violations] == [
+        ("rows_per_unit_exceeded", "household")
+    ]
+    assert store.list() == [] and not list(store.root.glob("*/data.duckdb"))
+
+
+def test_data_within_the_rows_per_unit_is_stored_as_checked(store, tmp_path) -> None:
+    stored = store.register(CHECKED, _csv(tmp_path, "household,size\nh1,3\nh1,4\nh2,1\n"))
+    assert stored.rows_per_unit == 2
+    reopened = AssetStore(store.root, store.keyring, b"k" * 32)
+    assert reopened.get(CARD["id"]).rows_per_unit == 2
+    # A card without the bound: the data is not checked against one, and none is claimed.
+    plain = store.register({**CARD, "id": "city.plain"}, _csv(tmp_path, "household,size\nh1,3\n"))
+    assert plain.rows_per_unit is None
+
+
+def test_the_rows_per_unit_changes_only_with_data_checked_against_it(store, tmp_path) -> None:
+    store.register(CHECKED, _csv(tmp_path, "household,size\nh1,3\nh1,4\n"))
+    for privacy in ({"max_rows_per_unit": 9}, {}):
+        with pytest.raises(CardInvalid) as refused:
+            store.update_card({**CHECKED, "privacy": privacy})
+        assert [v.rule for v in refused.value.violations] == ["rows_per_unit_changed"]
+    assert store.get(CARD["id"]).rows_per_unit == 2
+    looser = {**CHECKED, "privacy": {"max_rows_per_unit": 3}}
+    stored = store.register_version(looser, _csv(tmp_path, "household,size\nh1,3\nh1,4\nh1,5\n"))
+    assert stored.rows_per_unit == 3
