@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 
 # Never reach for DuckDB's extension repository: extensions come only from wheels we pin.
-# No spill directory: DuckDB's default `.tmp` in the working directory would hold plaintext
-# pages of uploads and query state outside the encrypted store.
+# No spill directory by default: DuckDB's `.tmp` in the working directory would hold plaintext
+# pages of uploads and query state outside the encrypted store. A worker may be given one of its
+# own (`Limits.spill_directory`), where every temporary file is encrypted.
 BASE_CONFIG = {
     "temp_directory": "",
     "autoinstall_known_extensions": False,
@@ -19,6 +20,7 @@ BASE_CONFIG = {
 }
 
 LOCKED_SETTINGS = {
+    "temp_file_encryption": "true",
     "enable_external_access": "false",
     "allow_community_extensions": "false",
     "autoinstall_known_extensions": "false",
@@ -31,6 +33,9 @@ LOCKED_SETTINGS = {
 class Limits:
     memory_limit: str = "1GB"
     threads: int = 1
+    # Where a query larger than memory spills, encrypted, up to `max_temp_directory_size`;
+    # without one it fails (out of memory) instead.
+    spill_directory: str = ""
     max_temp_directory_size: str = "0B"
 
 
@@ -71,10 +76,19 @@ def lock_down(connection: duckdb.DuckDBPyConnection, limits: Limits) -> None:
     """Apply limits, cut off files, network and extensions, lock, then check it held."""
     connection.execute(f"SET memory_limit = '{limits.memory_limit}'")
     connection.execute(f"SET threads = {int(limits.threads)}")
-    connection.execute(f"SET max_temp_directory_size = '{limits.max_temp_directory_size}'")
+    if limits.spill_directory:
+        # Writing encrypted temporary files takes the full crypto module, as writing an asset does.
+        connection.execute(f"LOAD '{httpfs_extension_path()}'")
+        connection.execute(f"SET temp_directory = '{_quoted(limits.spill_directory)}'")
+    spill = limits.max_temp_directory_size if limits.spill_directory else "0B"
+    connection.execute(f"SET max_temp_directory_size = '{_quoted(spill)}'")
     for name, value in LOCKED_SETTINGS.items():
         connection.execute(f"SET {name} = {value}")
     assert_locked(connection)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def assert_locked(connection: duckdb.DuckDBPyConnection) -> None:

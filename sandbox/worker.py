@@ -10,11 +10,14 @@ import logging
 import math
 import multiprocessing
 import resource
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from sandbox import interrupts
 from sandbox.duck import Limits, attach_sql, connect, lock_down
@@ -50,6 +53,8 @@ class WorkerConfig:
     limits: Limits = Limits()
     timeout_s: float = 10.0
     max_fetch_rows: int = 100_000
+    # Each worker spills, encrypted, into a folder of its own made here (`Limits`).
+    spill_root: Path | None = None
 
 
 def plain(value: object) -> object:
@@ -131,6 +136,13 @@ class Worker:
     def __init__(self, attachments: list[Attachment], config: WorkerConfig) -> None:
         context = multiprocessing.get_context("spawn")
         self._channel, child = context.Pipe()
+        # A spill folder of its own, readable by this user alone and gone with the worker.
+        self._spill: Path | None = None
+        if config.spill_root is not None:
+            config.spill_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._spill = Path(tempfile.mkdtemp(prefix="worker-", dir=config.spill_root))
+            spilling = replace(config.limits, spill_directory=str(self._spill))
+            config = replace(config, limits=spilling)
         self._config = config
         # Why the pool stopped this worker, if it did: a dead worker without one crashed.
         self.stopped_for: str | None = None
@@ -190,6 +202,8 @@ class Worker:
             self.process.kill()
         self.process.join(timeout=5)
         self._channel.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 class WorkerPool:
