@@ -134,7 +134,13 @@ def _settled(client: httpx.Client, scrape: dict[str, str]) -> tuple[int, int]:
 
 
 def run_veil(concurrencies: list[int], duration: int, processes: int, runs: int) -> list[dict]:
-    env = {"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "1000", "VEIL_PROCESSES": str(processes)}
+    # Room in the query queue for every connection wrk opens: none is refused.
+    room = str(max(concurrencies))
+    env = {
+        "VEIL_QUERY_QUEUE_SIZE": room,
+        "VEIL_QUERY_QUEUE_PER_PRINCIPAL": room,
+        "VEIL_PROCESSES": str(processes),
+    }
     results = []
     with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder), env) as (url, keys):
         supervisor = {"Authorization": f"Bearer {keys['supervisor']}"}

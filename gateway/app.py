@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from console.app import install as install_console
@@ -28,8 +29,11 @@ from gateway.routes import (
 )
 from services.job_runs import write_overdue_runs
 from services.metrics import Metrics
-from services.runtime import open_services
+from services.runtime import Services, open_services
 from services.settings import Settings
+
+# Threads for every request that does not queue: anyio's own default for the whole pool.
+UNQUEUED_THREADS = 40
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings, metrics)
+        _size_threadpool(app.state.services)
         app.state.services.start_background()
         write_overdue_runs(app.state.services)
         try:
@@ -71,3 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_console(app)
     docs.install(app)
     return app
+
+
+def _size_threadpool(veil: Services) -> None:
+    """Sync routes run on anyio's threads, and a request queued for a slot holds its thread
+    while it waits: the pool takes every thread the queues can hold on top of the rest, so
+    full queues never starve health checks, the catalogue or the console."""
+    queues = (veil.queries, veil.submissions, veil.twin_downloads)
+    limiter = to_thread.current_default_thread_limiter()
+    limiter.total_tokens = UNQUEUED_THREADS + sum(queue.threads_at_most for queue in queues)

@@ -1,15 +1,17 @@
-"""The job queue of one gateway process: bounded concurrency, a fair share per principal, and a
-cancel switch per job."""
+"""The job queue of one gateway process: bounded concurrency, a fair share per principal, a
+bounded number waiting, and a cancel switch per job."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sandbox.jobs.runner import JobRunner
+from services.errors import Busy
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +22,42 @@ class _Waiting:
     work: Callable[[], None]
 
 
+class Place:
+    """Room in the queue for one job of one principal, taken before the job is submitted so
+    that a full queue refuses it before anything is compiled or recorded."""
+
+    def __init__(self, queue: JobQueue, principal: str) -> None:
+        self._queue = queue
+        self.principal = principal
+        self.used = False
+
+    def enqueue(self, work: Callable[[], None], job_id: str) -> None:
+        """Queue the job in this place: once."""
+        self._queue._put(self, work, job_id)
+
+
 class JobQueue:
     """Jobs of this process: at most `concurrency` run at once and at most `per_principal` of
     one principal's, so a principal who queues many jobs cannot hold every slot; among the jobs
-    that may start, the oldest starts first."""
+    that may start, the oldest starts first. At most `capacity` wait in all and at most
+    `per_principal_waiting` of one principal's; a job beyond either is refused with Busy."""
 
-    def __init__(self, runner: JobRunner, concurrency: int, per_principal: int) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        concurrency: int,
+        per_principal: int,
+        *,
+        capacity: int,
+        per_principal_waiting: int,
+    ) -> None:
         self.runner = runner
         self.per_principal = per_principal
+        self.capacity = capacity
+        self.per_principal_waiting = per_principal_waiting
         self._waiting: list[_Waiting] = []
+        # Per principal, its jobs waiting and its places held for jobs being submitted.
+        self._queued: Counter[str] = Counter()
         self._running: Counter[str] = Counter()
         self._cancels: dict[str, threading.Event] = {}
         self._closed = False
@@ -40,11 +69,45 @@ class JobQueue:
         for slot in self._slots:
             slot.start()
 
-    def enqueue(self, work: Callable[[], None], job_id: str, principal: str) -> None:
+    @contextmanager
+    def place(self, principal: str) -> Iterator[Place]:
+        """Room for one of `principal`'s jobs while it is submitted, or Busy if the queue has
+        none; given back unless a job was queued in it."""
         with self._changed:
+            if self._queued.total() >= self.capacity:
+                raise Busy(f"at most {self.capacity} jobs may wait at once; try again later")
+            if self._queued[principal] >= self.per_principal_waiting:
+                raise Busy(
+                    f"at most {self.per_principal_waiting} jobs of one principal may wait at"
+                    " once; try again once one has started"
+                )
+            self._queued[principal] += 1
+        place = Place(self, principal)
+        try:
+            yield place
+        finally:
+            if not place.used:
+                with self._changed:
+                    self._unqueue(principal)
+
+    def enqueue(self, work: Callable[[], None], job_id: str, principal: str) -> None:
+        """Queue a job at once, or refuse it with Busy if the queue has no room."""
+        with self.place(principal) as room:
+            room.enqueue(work, job_id)
+
+    def _put(self, place: Place, work: Callable[[], None], job_id: str) -> None:
+        with self._changed:
+            if place.used:
+                raise RuntimeError("a place in the job queue holds one job")
+            place.used = True
             self._cancels[job_id] = threading.Event()
-            self._waiting.append(_Waiting(principal, work))
+            self._waiting.append(_Waiting(place.principal, work))
             self._changed.notify_all()
+
+    def _unqueue(self, principal: str) -> None:
+        self._queued[principal] -= 1
+        if not self._queued[principal]:
+            del self._queued[principal]
 
     def cancel_event(self, job_id: str) -> threading.Event:
         with self._changed:
@@ -60,6 +123,8 @@ class JobQueue:
     def close(self) -> None:
         with self._changed:
             self._closed = True
+            for job in self._waiting:
+                self._unqueue(job.principal)
             self._waiting.clear()
             for event in self._cancels.values():
                 event.set()
@@ -93,5 +158,6 @@ class JobQueue:
     def _next(self) -> _Waiting | None:
         for at, job in enumerate(self._waiting):
             if self._running[job.principal] < self.per_principal:
+                self._unqueue(job.principal)
                 return self._waiting.pop(at)
         return None

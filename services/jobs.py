@@ -20,6 +20,7 @@ from sandbox.errors import JobRejected
 from sandbox.jobs.gate import compile_job
 from services.authorisation import asset_inputs, decide, refuse
 from services.errors import Conflict, Invalid, Missing
+from services.job_queue import Place
 from services.job_runs import POLICY_REVIEW, SCOPE, execute_logged, record_release
 from services.job_views import shown
 from services.runtime import Services
@@ -42,7 +43,13 @@ class DecidedJob:
 
 
 def submit(veil: Services, *, caller: Principal, request: JobRequest) -> Job:
-    """Compile, decide and queue; a refusal is recorded before it is raised."""
+    """Compile, decide and queue; a refusal is recorded before it is raised. A job the queue
+    has no room for is refused first (Busy), before anything is compiled or recorded."""
+    with veil.jobs.place(caller.id) as place:
+        return _submit(veil, caller, request, place)
+
+
+def _submit(veil: Services, caller: Principal, request: JobRequest, place: Place) -> Job:
     code_sha256 = check_code(veil, caller=caller, code=request.code)
     decided = decide_job(veil, caller=caller, grant_id=request.grant_id)
     grant, cards, decision = decided.grant, decided.cards, decided.decision
@@ -79,7 +86,7 @@ def submit(veil: Services, *, caller: Principal, request: JobRequest) -> Job:
         idempotency_key=f"job:{job.id}:submitted",
     )
     veil.metrics.jobs.labels("queued").inc()
-    veil.jobs.enqueue(lambda: execute_logged(veil, job.id), job.id, caller.id)
+    place.enqueue(lambda: execute_logged(veil, job.id), job.id)
     return job
 
 

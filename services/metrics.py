@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 STAGES = ("authentication", "policy", "guard", "execution", "ledger")
 # From half a millisecond (an authentication) to ten seconds (a query at its time limit).
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# From no wait at all to the query queue's default deadline (VEIL_QUERY_QUEUE_WAIT_S).
+QUEUE_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,19 @@ class Metrics:
         self.suppressed_rows = Counter(
             "veil_suppressed_rows",
             "Result rows withheld by the disclosure gate",
+            registry=self.registry,
+        )
+        self.query_queue_waiting = Gauge(
+            "veil_query_queue_waiting",
+            "Queries waiting for a free slot in the query queue",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.query_queue_wait = Histogram(
+            "veil_query_queue_wait_seconds",
+            "Seconds a query waited for a slot (0: it ran at once), including those that "
+            "waited until the deadline and were refused",
+            buckets=QUEUE_BUCKETS,
             registry=self.registry,
         )
 

@@ -217,7 +217,7 @@ def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn
 def run_query(veil: Services, *, query: AuthorisedQuery) -> dict:
     """Run an authorised query, as many at once per principal as the settings allow; its
     answer as every interface shows it."""
-    with veil.in_flight.hold(query.caller.id):
+    with veil.queries.hold(query.caller.id):
         executed = execute_query(veil, query=query)
     entry, receipt, released = executed.entry, executed.receipt, executed.released
     return {

@@ -30,7 +30,7 @@ from services.refusals import RefusalWatch
 from services.running import Running, RunningWork
 from services.settings import Settings
 from services.shared_policy import SharedPolicy, publish
-from services.throttle import InFlight
+from services.throttle import FairQueue
 
 log = logging.getLogger(__name__)
 # How often each gateway process expires the grants whose term is over.
@@ -46,11 +46,11 @@ class Services:
     ledger: Ledger
     policy: PolicyEngine
     metrics: Metrics
-    in_flight: InFlight
+    queries: FairQueue
     # Job submissions compile in the gateway: one at a time per principal.
-    submissions: InFlight
+    submissions: FairQueue
     # A twin is built in the gateway's memory (up to ~90 MB at MAX_ROWS): one per principal.
-    twin_downloads: InFlight
+    twin_downloads: FairQueue
     # Set at close: ends the clock that expires grants.
     closing: threading.Event
     running: RunningWork
@@ -190,12 +190,31 @@ def prepare_processes(settings: Settings) -> None:
     settings.metrics_root.mkdir(parents=True)
 
 
+def one_at_a_time(settings: Settings, what: str) -> FairQueue:
+    """Gateway work one principal does one at a time: a second waits its turn (as long as a
+    query may), a third is refused; as many run at once as queries do."""
+    slots = settings.queries_running
+    return FairQueue(
+        slots=slots,
+        per_principal=1,
+        capacity=slots,
+        per_principal_waiting=1,
+        wait_s=settings.query_queue_wait_s,
+        what=what,
+    )
+
+
 def open_services(settings: Settings, metrics: Metrics) -> Services:
     if not settings.master_key_path.exists():
         raise RuntimeError(f"{settings.home} is not initialised; run `veil init` first")
     config = WorkerConfig(
-        limits=Limits(memory_limit=settings.worker_memory_limit, threads=settings.worker_threads),
+        limits=Limits(
+            memory_limit=settings.worker_memory_limit,
+            threads=settings.worker_threads,
+            max_temp_directory_size=settings.worker_spill_limit,
+        ),
         timeout_s=settings.query_timeout_s,
+        spill_root=settings.spill_root,
     )
     control = ControlStore(settings.control_url)
     master_key, replaced = load_master_keys(settings)
@@ -223,12 +242,27 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         ledger=ledger,
         policy=policy_engine(settings),
         metrics=metrics,
-        in_flight=InFlight(settings.queries_in_flight_per_principal),
-        submissions=InFlight(1, "job submissions"),
-        twin_downloads=InFlight(1, "twin downloads"),
+        queries=FairQueue(
+            slots=settings.queries_running,
+            per_principal=settings.queries_per_principal,
+            capacity=settings.query_queue_size,
+            per_principal_waiting=settings.query_queue_per_principal,
+            wait_s=settings.query_queue_wait_s,
+            what="queries",
+            waiting=metrics.query_queue_waiting,
+            waited=metrics.query_queue_wait,
+        ),
+        submissions=one_at_a_time(settings, "job submissions"),
+        twin_downloads=one_at_a_time(settings, "twin downloads"),
         closing=threading.Event(),
         running=RunningWork(in_force if settings.processes > 1 else None),
-        jobs=JobQueue(JobRunner(), settings.job_concurrency, settings.jobs_in_flight_per_principal),
+        jobs=JobQueue(
+            JobRunner(),
+            settings.job_concurrency,
+            settings.jobs_in_flight_per_principal,
+            capacity=settings.job_queue_size,
+            per_principal_waiting=settings.job_queue_per_principal,
+        ),
         job_records=JobRecords(control.engine),
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),

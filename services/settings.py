@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.cores import available_cores
@@ -17,7 +17,7 @@ MIN_DEFAULT_WORKERS = 2
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VEIL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VEIL_", extra="ignore", validate_by_name=True)
 
     home: Path = Path(".veil")
     policy_engine: Literal["embedded", "opa"] = "embedded"
@@ -28,17 +28,38 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     query_timeout_s: float = 10.0
     worker_memory_limit: str = "1GB"
+    # What each enclave worker may spill, encrypted, under `spill_root` once past its memory
+    # limit; "0B": nothing, and such a query fails instead.
+    worker_spill_limit: str = "8GB"
     # DuckDB threads per enclave worker; 0: the cores this gateway process may use.
     worker_threads: int = Field(0, ge=0)
     # Enclave (DuckDB) worker processes per gateway process; 0: from the cores, 2 to 8.
     workers: int = Field(0, ge=0)
     # Gateway processes `veil serve` runs; each has its own enclave workers and job queue.
     processes: int = 1
-    queries_in_flight_per_principal: int = 1
+    # Queries each gateway process runs at once; 0: one per enclave worker.
+    queries_running: int = Field(0, ge=0)
+    # Of those, one principal's; 0: all of them (alone, a developer may use every worker).
+    # VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL is its former name.
+    queries_per_principal: int = Field(
+        0,
+        ge=0,
+        validation_alias=AliasChoices(
+            "VEIL_QUERIES_PER_PRINCIPAL", "VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL"
+        ),
+    )
+    # Queries that may wait for a slot, in all and of one principal, and for how long;
+    # beyond these a query is refused with 429 RATE_LIMITED.
+    query_queue_size: int = Field(64, ge=0)
+    query_queue_per_principal: int = Field(32, ge=0)
+    query_queue_wait_s: float = Field(30.0, ge=0)
     max_upload_bytes: int = 200 * 1024 * 1024
     job_concurrency: int = 2
     # Jobs one principal may run at once; the rest of its jobs wait, others' start first.
     jobs_in_flight_per_principal: int = 1
+    # Jobs that may wait to start, in all and of one principal; beyond, a submission is a 429.
+    job_queue_size: int = Field(64, ge=0)
+    job_queue_per_principal: int = Field(16, ge=0)
     job_timeout_s: float = 60.0
     job_cpu_s: int = 30
     job_memory_mb: int = 512
@@ -55,12 +76,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _from_the_machine(self) -> Settings:
         """Threads and workers left at 0 come from the cores available (cgroup-aware),
-        shared among the gateway processes."""
+        shared among the gateway processes; queries running at once, from the workers."""
         cores = max(1, available_cores() // max(1, self.processes))
         if self.worker_threads == 0:
             self.worker_threads = cores
         if self.workers == 0:
             self.workers = min(MAX_DEFAULT_WORKERS, max(MIN_DEFAULT_WORKERS, cores))
+        if self.queries_running == 0:
+            self.queries_running = self.workers
+        if self.queries_per_principal == 0:
+            self.queries_per_principal = self.queries_running
         return self
 
     @property
@@ -75,6 +100,11 @@ class Settings(BaseSettings):
     def policy_root(self) -> Path:
         """The module set published to every gateway process, when several serve."""
         return self.home / "policy"
+
+    @property
+    def spill_root(self) -> Path:
+        """Enclave workers' encrypted temporary files, a folder of its own for each."""
+        return self.home / "spill"
 
     @property
     def metrics_root(self) -> Path:

@@ -71,7 +71,11 @@ def submitted_job(body: JobBody, caller: Caller, veil: Veil) -> Job | DryRun:
             examples={
                 404: example("NOT_FOUND", "no such grant"),
                 422: example("JOB_REJECTED", "the job is not allowed", ("forbidden_import", None)),
-                429: example("RATE_LIMITED", "at most 1 job submissions may run at once"),
+                429: example(
+                    "RATE_LIMITED",
+                    "at most 16 jobs of one principal may wait at once; try again once one has "
+                    "started",
+                ),
             },
         ),
     },

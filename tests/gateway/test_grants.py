@@ -180,7 +180,7 @@ def test_a_retried_query_is_counted_once(demo) -> None:
 
 
 def test_concurrent_queries_never_overspend_a_quota(tmp_path) -> None:
-    server = start_server(tmp_path / "home", env={"VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "8"})
+    server = start_server(tmp_path / "home", env={"VEIL_QUERIES_RUNNING": "8"})
     try:
         grant = _active(server, quotas={"queries_per_day": 3})
         with ThreadPoolExecutor(8) as pool:

@@ -11,7 +11,6 @@ import pytest
 
 from services.errors import Busy
 from services.job_queue import JobQueue
-from services.throttle import InFlight
 from tests.gateway.test_jobs import run, submit, wait
 from tests.support import Server, start_server, stop_server
 
@@ -25,25 +24,38 @@ class _Runner:
         pass
 
 
-def test_one_job_submission_compiles_at_a_time_per_principal() -> None:
-    """Compiling a job costs the gateway up to a second of CPU: a principal's second
-    submission while its first compiles is refused, others' are not, and a failed one
-    frees its place."""
-    submissions = InFlight(1, "job submissions")
-    with submissions.hold("analyst"):
-        with pytest.raises(Busy) as refused, submissions.hold("analyst"):
-            pass
+def test_a_full_job_queue_refuses_a_job_before_it_is_submitted() -> None:
+    """A principal with too many jobs waiting, or a process with too many, is refused (Busy:
+    429) at once, before its job is compiled or recorded; a place given back makes room."""
+    queue = JobQueue(_Runner(), 1, 1, capacity=3, per_principal_waiting=2)  # type: ignore[arg-type]
+    release, started, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hog() -> None:
+        started.set()
+        release.wait(PATIENCE_S)
+
+    try:
+        queue.enqueue(hog, "a0", "a")
+        assert started.wait(PATIENCE_S)  # running, so no longer waiting
+        queue.enqueue(lambda: None, "a1", "a")
+        queue.enqueue(lambda: None, "a2", "a")
+        with pytest.raises(Busy, match="2 jobs of one principal") as refused:
+            queue.enqueue(lambda: None, "a3", "a")
         assert refused.value.code == "RATE_LIMITED"
-        with submissions.hold("fintech"):
-            pass
-    with pytest.raises(ValueError), submissions.hold("analyst"):
-        raise ValueError("the compile failed")
-    with submissions.hold("analyst"):
-        pass
+        with queue.place("b"), pytest.raises(Busy, match="at most 3 jobs may wait"):
+            queue.enqueue(lambda: None, "c1", "c")
+        with pytest.raises(ValueError), queue.place("c"):
+            raise ValueError("the submission was refused before it queued its job")
+        queue.enqueue(done.set, "c1", "c")
+        release.set()
+        assert done.wait(PATIENCE_S)
+    finally:
+        release.set()
+        queue.close()
 
 
 def test_a_principal_over_its_share_waits_and_others_start() -> None:
-    queue = JobQueue(_Runner(), concurrency=2, per_principal=1)  # type: ignore[arg-type]
+    queue = JobQueue(_Runner(), 2, 1, capacity=8, per_principal_waiting=8)  # type: ignore[arg-type]
     release = threading.Event()
     started = {name: threading.Event() for name in ("a1", "a2", "a3", "b1")}
 
@@ -68,7 +80,7 @@ def test_a_principal_over_its_share_waits_and_others_start() -> None:
 
 
 def test_a_job_that_raises_leaves_its_slot_serving() -> None:
-    queue = JobQueue(_Runner(), concurrency=1, per_principal=1)  # type: ignore[arg-type]
+    queue = JobQueue(_Runner(), 1, 1, capacity=8, per_principal_waiting=8)  # type: ignore[arg-type]
     done = threading.Event()
 
     def broken() -> None:

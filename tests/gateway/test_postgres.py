@@ -85,7 +85,7 @@ PAID = "SELECT plan, COUNT(*) AS claims FROM insurance.claims GROUP BY plan"
 def test_two_gateways_on_one_database_charge_exactly_and_never_fork(tmp_path, database_url):
     """Two gateway processes share the PostgreSQL ledger; concurrent paid queries through both
     land once each, in one unforked log, and settle to the minor unit."""
-    env = {"VEIL_DATABASE_URL": database_url, "VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "16"}
+    env = {"VEIL_DATABASE_URL": database_url, "VEIL_QUERIES_RUNNING": "8"}
     first = start_server(tmp_path / "home", env=env)
     second = start_server(tmp_path / "home", env=env, command="serve")
     try:

@@ -38,8 +38,7 @@ def served(tmp_path_factory):
     shutil.copy(OPERATOR_POLICY / "tests.rego", operator_dir)
     server = start_server(
         root / "home",
-        env={"VEIL_PROCESSES": "2", "VEIL_POLICY_DIR": str(operator_dir),
-             "VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL": "8"},
+        env={"VEIL_PROCESSES": "2", "VEIL_POLICY_DIR": str(operator_dir)},
     )  # fmt: skip
     try:
         _await_both_processes(server)

@@ -234,7 +234,8 @@ def test_a_grant_not_yet_in_force_widens_no_twin(twinned) -> None:
 
 
 def test_one_twin_at_a_time_per_principal(twinned) -> None:
-    """Each twin is built in the gateway's memory: a second at once is a 429 to retry."""
+    """Each twin is built in the gateway's memory: a second at once waits its turn, more
+    are a 429 to retry."""
     server, asset, developer = twinned
     with developer.client(server) as client, ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(

@@ -1,0 +1,239 @@
+"""The fair queue: requests wait for a slot rather than being refused, take turns across
+principals, and are refused (Busy) only past the queue's bounds or its deadline; whatever
+happens to a request, its place and its slot are given back."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from queue import SimpleQueue
+
+import pytest
+
+from services.errors import Busy
+from services.throttle import FairQueue
+
+PATIENCE_S = 60
+
+
+class Waiters:
+    """Counts the requests waiting, as the gauge on /metrics does, and lets a test wait for
+    a count instead of guessing when a thread has started to wait."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def inc(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def dec(self) -> None:
+        with self._changed:
+            self.count -= 1
+            self._changed.notify_all()
+
+    def reach(self, count: int) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.count == count, PATIENCE_S), self.count
+
+
+def fair_queue(waiters: Waiters, **limits: float) -> FairQueue:
+    given: dict = {
+        "slots": 1,
+        "per_principal": 1,
+        "capacity": 8,
+        "per_principal_waiting": 8,
+        "wait_s": PATIENCE_S,
+        **limits,
+    }
+    return FairQueue(**given, what="queries", waiting=waiters)
+
+
+class Holder:
+    """A thread that holds a slot of `queue` for `principal` until released; once in its
+    slot it puts itself on `admitted`, if given."""
+
+    def __init__(
+        self, queue: FairQueue, principal: str, admitted: SimpleQueue[Holder] | None = None
+    ) -> None:
+        self.principal = principal
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.refused: Busy | None = None
+        self._thread = threading.Thread(target=self._hold, args=(queue, admitted))
+        self._thread.start()
+
+    def _hold(self, queue: FairQueue, admitted: SimpleQueue[Holder] | None) -> None:
+        try:
+            with queue.hold(self.principal):
+                self.entered.set()
+                if admitted is not None:
+                    admitted.put(self)
+                self.release.wait(PATIENCE_S)
+        except Busy as exc:
+            self.refused = exc
+
+    def finish(self) -> None:
+        self.release.set()
+        self._thread.join(PATIENCE_S)
+
+
+@contextmanager
+def holding(queue: FairQueue, principal: str) -> Iterator[Holder]:
+    holder = Holder(queue, principal)
+    try:
+        assert holder.entered.wait(PATIENCE_S)
+        yield holder
+    finally:
+        holder.finish()
+
+
+def send_in_turn(
+    queue: FairQueue, waiters: Waiters, principals: str, admitted: SimpleQueue[Holder]
+) -> list[Holder]:
+    """One request per letter, each known to be waiting before the next is sent."""
+    holders = []
+    for count, principal in enumerate(principals, start=waiters.count + 1):
+        holders.append(Holder(queue, principal, admitted))
+        waiters.reach(count)
+    return holders
+
+
+def run_order(admitted: SimpleQueue[Holder], requests: int) -> str:
+    """Whose requests ran, in order, each finishing before the next may start."""
+    order = ""
+    for _ in range(requests):
+        holder = admitted.get(timeout=PATIENCE_S)
+        order += holder.principal
+        holder.finish()
+    return order
+
+
+def test_a_request_with_no_free_slot_waits_instead_of_being_refused() -> None:
+    waiters = Waiters()
+    queue = fair_queue(waiters)
+    with holding(queue, "a") as first:
+        second = Holder(queue, "a")
+        waiters.reach(1)
+        assert not second.entered.is_set()
+        first.release.set()
+        assert second.entered.wait(PATIENCE_S)
+        second.finish()
+    assert second.refused is None and waiters.count == 0
+
+
+def test_a_principal_runs_at_most_its_share_and_others_take_the_rest() -> None:
+    waiters = Waiters()
+    queue = fair_queue(waiters, slots=2, per_principal=1)
+    with holding(queue, "a") as first:
+        second = Holder(queue, "a")
+        waiters.reach(1)
+        with queue.hold("b"):  # the second slot: b's at once, though a's request came first
+            assert waiters.count == 1 and not second.entered.is_set()
+        first.release.set()
+        assert second.entered.wait(PATIENCE_S)
+        second.finish()
+
+
+def test_a_principal_with_one_request_is_not_starved_by_one_with_many() -> None:
+    """b's single request came after two of a's, yet takes the next turn: a just had one."""
+    waiters = Waiters()
+    queue = fair_queue(waiters)
+    admitted: SimpleQueue[Holder] = SimpleQueue()
+    with holding(queue, "a"):
+        send_in_turn(queue, waiters, "aab", admitted)
+    assert run_order(admitted, 3) == "baa"
+
+
+def test_the_principal_running_fewest_goes_first() -> None:
+    """a's last turn is older than b's, but a runs two to b's none: b's request goes first."""
+    waiters = Waiters()
+    queue = fair_queue(waiters, slots=3, per_principal=3)
+    admitted: SimpleQueue[Holder] = SimpleQueue()
+    with holding(queue, "a"), holding(queue, "a"):
+        with holding(queue, "b"):
+            send_in_turn(queue, waiters, "ab", admitted)
+        assert run_order(admitted, 1) == "b"
+    assert run_order(admitted, 1) == "a"
+
+
+def test_a_full_queue_refuses_at_once() -> None:
+    """One principal may not fill the queue for everyone; nobody may wait past its size."""
+    waiters = Waiters()
+    queue = fair_queue(waiters, capacity=3, per_principal_waiting=1)
+    admitted: SimpleQueue[Holder] = SimpleQueue()
+    with holding(queue, "a"):
+        send_in_turn(queue, waiters, "ab", admitted)
+        over_its_share = pytest.raises(Busy, match="at most 1 queries of one principal")
+        with over_its_share as refused, queue.hold("a"):
+            pass
+        assert refused.value.code == "RATE_LIMITED"
+        send_in_turn(queue, waiters, "c", admitted)
+        with pytest.raises(Busy, match="at most 3 queries may wait"), queue.hold("d"):
+            pass
+    # Those waiting still run, a's last: it has just had a turn.
+    assert run_order(admitted, 3) == "bca"
+
+
+def test_a_request_waiting_past_the_deadline_is_refused_and_leaves_the_queue() -> None:
+    waiters = Waiters()
+    queue = fair_queue(waiters, wait_s=0.01, capacity=1)
+    with holding(queue, "a"):
+        with pytest.raises(Busy, match="within 0.01 s"), queue.hold("b"):
+            pass
+        assert waiters.count == 0
+        # Its place is free again: another may wait.
+        with pytest.raises(Busy, match="within 0.01 s"), queue.hold("b"):
+            pass
+    with queue.hold("b"):
+        pass
+
+
+def test_a_body_that_raises_gives_back_its_slot() -> None:
+    queue = fair_queue(Waiters(), capacity=0)
+    with pytest.raises(ValueError), queue.hold("a"):
+        raise ValueError("the query failed")
+    with queue.hold("a"):  # with no room to wait, only a free slot lets it in
+        pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise Interrupted
+
+
+def test_a_waiter_interrupted_gives_back_its_place() -> None:
+    """A signal (Ctrl-C, say) that ends a request while it waits takes it out of the queue."""
+    waiters = Waiters()
+    queue = fair_queue(waiters, capacity=1)
+    main = threading.get_ident()
+    assert main == threading.main_thread().ident  # only the main thread takes signals
+
+    def interrupt_the_waiter() -> None:
+        waiters.reach(1)
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, _interrupt)
+    try:
+        with holding(queue, "a"):
+            signaller = threading.Thread(target=interrupt_the_waiter)
+            signaller.start()
+            with pytest.raises(Interrupted), queue.hold("b"):
+                pass
+            signaller.join(PATIENCE_S)
+            assert waiters.count == 0
+            other = Holder(queue, "c")  # the one place to wait is free again
+            waiters.reach(1)
+        assert other.entered.wait(PATIENCE_S)
+        other.finish()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    with queue.hold("b"):
+        pass
