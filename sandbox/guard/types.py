@@ -9,6 +9,8 @@ BOOLEAN wherever a condition is expected, and refuses what it cannot type.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation, localcontext
+
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
@@ -114,10 +116,76 @@ def _coerce(tree: exp.Query) -> bool:
                     operand.replace(exp.TryCast(this=operand.copy(), to=target.copy()))
                     changed = True
             if families == {NUMBER} and len({o.type.sql() for o in typed}) > 1:
-                changed |= _widen(typed, "DOUBLE")
+                changed |= _literals_as_column(typed) or _widen(typed, "DOUBLE")
             if families <= {DATE, TIMESTAMP} and len({o.type.sql() for o in typed}) > 1:
                 changed |= _widen(typed, "TIMESTAMP")
     return changed
+
+
+def _literals_as_column(operands: list[exp.Expression]) -> bool:
+    """Number literals compared with values of one exact type (integer or DECIMAL) take that
+    type where they hold the same number in it: the data keeps its own type, so DuckDB can
+    filter it as stored, and no data value is cast. False, and nothing changed, otherwise."""
+    values = [o for o in operands if _number_literal(o) is None]
+    types = {o.type.sql() for o in values}
+    if len(types) != 1:
+        return False
+    target = values[0].type
+    literals = [o for o in operands if _number_literal(o) is not None]
+    if not literals or not all(_holds(_number_literal(o), target) for o in literals):
+        return False
+    for literal in literals:
+        spelled = exp.Literal.number(str(_number_literal(literal)))
+        literal.replace(exp.TryCast(this=spelled, to=target.copy()))
+    return True
+
+
+DECIMAL_DIGITS = 38
+INTEGER_RANGES = {
+    exp.DataType.Type.TINYINT: 2**7,
+    exp.DataType.Type.SMALLINT: 2**15,
+    exp.DataType.Type.INT: 2**31,
+    exp.DataType.Type.BIGINT: 2**63,
+}
+
+
+def _number_literal(node: exp.Expression) -> Decimal | None:
+    """The number a literal spells, also once made a DOUBLE (rewrite's `_make_total`)."""
+    node = _as_spelled(node)
+    negative = isinstance(node, exp.Neg)
+    literal = _as_spelled(node.this) if negative else node
+    if not isinstance(literal, exp.Literal) or literal.is_string:
+        return None
+    try:
+        value = Decimal(literal.this)
+    except InvalidOperation:
+        return None
+    return -value if negative else value
+
+
+def _as_spelled(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.TryCast) and node.to.this is exp.DataType.Type.DOUBLE:
+        node = node.this
+    return node
+
+
+def _holds(value: Decimal, data_type: exp.DataType) -> bool:
+    """Whether `value` is exactly a value of the integer or DECIMAL type."""
+    if not value.is_finite():
+        return False
+    kind = data_type.this
+    if kind in INTEGER_RANGES:
+        bound = INTEGER_RANGES[kind]
+        return value == value.to_integral_value() and -bound <= value < bound
+    if kind is not exp.DataType.Type.DECIMAL:
+        return False
+    params = [int(p.this.this) for p in data_type.expressions] or [18, 3]
+    precision, scale = params[0], params[1] if len(params) > 1 else 0
+    if abs(value) >= Decimal(10) ** (precision - scale):
+        return False
+    with localcontext() as context:
+        context.prec = 2 * DECIMAL_DIGITS  # room for every DECIMAL's digits, exactly
+        return value == value.quantize(Decimal(1).scaleb(-scale))
 
 
 def _widen(operands: list[exp.Expression], type_name: str) -> bool:

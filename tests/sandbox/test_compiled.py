@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from sandbox.cards import parse_card
@@ -39,3 +40,54 @@ def test_compiled_sql_reads_only_clamped_scans(cards) -> None:
     assert "TRY_CAST(20000 AS DECIMAL(10, 2))" in sql
     assert "TRY_CAST(10.5 AS DOUBLE)" in sql
     assert "CAST(" not in sql.replace("TRY_CAST(", "")
+
+
+PRICES = {
+    "id": "shop.prices",
+    "title": "Prices",
+    "provider": "shop",
+    "classification": "L2",
+    "domain": "retail",
+    "rights": {"holder": "shop"},
+    "columns": [
+        {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "price", "type": "DECIMAL(10,2)", "role": "dimension"},
+        {"name": "items", "type": "BIGINT", "role": "dimension"},
+    ],
+    "revenue_shares_bp": {"shop": 10000},
+}
+
+
+@pytest.mark.parametrize(
+    ("condition", "typed"),
+    [
+        ("price BETWEEN 0.05 AND 0.07", True),
+        ("price IN (0.06, 1.5)", True),
+        ("price >= -0.06", True),
+        ("items < 3", True),
+        # Not a value of the column's type: both sides are compared as DOUBLE instead.
+        ("price > 0.055", False),
+        ("price < 1e30", False),
+        ("items > 2.5", False),
+    ],
+)
+def test_literals_take_the_columns_exact_type_where_they_hold_the_same_number(
+    condition: str, typed: bool
+) -> None:
+    """The data is compared as stored (so DuckDB filters it without casting a value), and the
+    answer is the exact comparison's, whichever way the literal is typed."""
+    card = parse_card(PRICES)
+    catalog = catalog_name(card.id)
+    db = duckdb.connect()
+    db.execute(f"ATTACH ':memory:' AS {catalog}")
+    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, price DECIMAL(10,2), "
+               "items BIGINT)")  # fmt: skip
+    rows = [(f"c{i}", i / 100, i % 5) for i in range(200)]
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?, ?)", rows)
+    sql = f"SELECT COUNT(*) AS n FROM shop.prices WHERE {condition}"
+    compiled = analyse(sql, {card.id: card}, {card.id: catalog}).compiled.sql(min_units=1)
+    assert ('TRY_CAST("prices"' not in compiled) is typed
+    (expected,) = db.execute(
+        f"SELECT COUNT(*) FROM {catalog}.main.data WHERE {condition}"
+    ).fetchone()
+    assert db.execute(compiled).fetchall() == [(expected, expected)]  # the count, its units
