@@ -89,8 +89,9 @@ class Enclave:
         cards = {asset.card.id: asset.card for asset in stored}
         catalogs = {asset: catalog_name(asset) for asset in cards}
         stored_bounded = frozenset(asset.card.id for asset in stored if asset.bounded)
+        checked = {asset.card.id: asset.rows_per_unit for asset in stored}
         destroyed = frozenset(self.store.destroyed())
-        analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded)
+        analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded, checked)
         if cache is not None:
             with self._plans_lock:
                 plans = self._plans.pop(cache, None) or OrderedDict()

@@ -18,12 +18,13 @@ def analyse(
     catalogs: dict[str, str],
     destroyed: frozenset[str] = frozenset(),
     stored_bounded: frozenset[str] = frozenset(),
+    rows_per_unit: dict[str, int | None] | None = None,
 ) -> Analysis:
     """Everything the policy needs to know about a query, compiled, or a QueryRejected
     (AssetGone when it names a destroyed asset)."""
     try:
         analysis = analyse_roles(parse(sql), cards, destroyed)
-        analysis.compiled = compile_query(analysis, cards, catalogs, stored_bounded)
+        analysis.compiled = compile_query(analysis, cards, catalogs, stored_bounded, rows_per_unit)
     except SandboxError:
         raise
     except RecursionError as exc:

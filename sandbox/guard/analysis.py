@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
 
 from sandbox.guard.compiled import CompiledQuery
+from sandbox.guard.syntax import AGGREGATES
 
 
 class Kind(StrEnum):
@@ -32,3 +34,25 @@ class Analysis:
 def asset_id(table: exp.Table) -> str:
     """The asset a table names; SQL names are case-insensitive, asset ids lowercase."""
     return f"{table.db}.{table.name}".lower()
+
+
+def single_asset(scope: Scope) -> str | None:
+    """The one asset a scope's rows come from, each at most once (no join, and through
+    subqueries that only filter and compute per row), or None."""
+    select = scope.expression
+    if (
+        not isinstance(select, exp.Select)
+        or select.args.get("joins")
+        or select.args.get("laterals")
+    ):
+        return None
+    sources = list(scope.selected_sources.values())
+    if len(sources) != 1:
+        return None
+    _, source = sources[0]
+    if isinstance(source, exp.Table):
+        return asset_id(source)
+    inner = source.expression if isinstance(source, Scope) else None
+    if not isinstance(inner, exp.Select) or inner.args.get("group") or inner.find(*AGGREGATES):
+        return None
+    return single_asset(source)

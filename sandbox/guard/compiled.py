@@ -11,6 +11,9 @@ from sandbox.guard.syntax import DIALECT
 
 # The hidden column every released select carries: its count of distinct privacy units.
 UNITS_COLUMN = "veil_units"
+# Marks a released select whose rows come from one asset checked to hold at most this many
+# rows of any unit (`sandbox.store`).
+ROWS_PER_UNIT = "veil_rows_per_unit"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class CompiledQuery:
         tree = self.tree.copy()
         hidden = 1
         for select, units in released_selects(tree):
+            checked = select.meta.get(ROWS_PER_UNIT)
+            if checked is not None and dominance_top is None:
+                units = _at_least(units, min_units * checked)
             enough = exp.GTE(this=units.copy(), expression=exp.Literal.number(min_units))
             select.having(enough, copy=False)
             if dominance_top is not None:
@@ -49,6 +55,20 @@ class CompiledQuery:
         released = range(1, len(tree.selects) + 1 - hidden)
         tree.order_by(*(exp.Literal.number(i) for i in released), copy=False)
         return tree.sql(dialect=DIALECT, identify=True)
+
+
+def _at_least(units: exp.Expression, smallest: int) -> exp.Expression:
+    """The distinct units among a group's `smallest` smallest unit values, in place of the
+    count of all of them. Where no unit has more than `smallest / k` rows this is the exact
+    count below k and at least k from k on: whether a group passes is decided exactly, without
+    a set of every unit of every large group (a top-n heap instead)."""
+    if not isinstance(units, exp.Count) or not isinstance(units.this, exp.Distinct):
+        return units
+    (unit,) = units.this.expressions
+    lowest = exp.func("MIN", unit.copy(), exp.Literal.number(smallest))
+    counted = exp.func("LEN", exp.func("LIST_DISTINCT", lowest))
+    units.replace(counted)
+    return counted
 
 
 def released_selects(tree: exp.Query) -> list[tuple[exp.Select, exp.Expression]]:

@@ -7,9 +7,9 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard
 from sandbox.errors import QueryRejected, Violation
-from sandbox.guard.analysis import Analysis, Kind, asset_id
+from sandbox.guard.analysis import Analysis, Kind, asset_id, single_asset
 from sandbox.guard.bounds import bounded, canonical
-from sandbox.guard.compiled import UNITS_COLUMN, CompiledQuery, released_selects
+from sandbox.guard.compiled import ROWS_PER_UNIT, UNITS_COLUMN, CompiledQuery, released_selects
 from sandbox.guard.dominance import is_magnitude
 from sandbox.guard.messages import explained
 from sandbox.guard.types import COMPARISONS, enforce_types
@@ -39,13 +39,15 @@ def compile_query(
     cards: dict[str, AssetCard],
     catalogs: dict[str, str],
     stored_bounded: frozenset[str] = frozenset(),
+    rows_per_unit: dict[str, int | None] | None = None,
 ) -> CompiledQuery:
     """The query as the enclave runs it; `stored_bounded` names assets whose measures were
-    clamped and DOUBLEs made canonical when stored, so their scans need not do it again."""
+    clamped and DOUBLEs made canonical when stored, so their scans need not do it again, and
+    `rows_per_unit` the most rows any unit has in each asset whose data was checked for it."""
     tree = analysis.tree.copy()
     kinds = _kinds_for_copy(analysis, tree)
     limit, offset = _take_paging(tree)
-    _add_unit_columns(tree, kinds)
+    _add_unit_columns(tree, kinds, rows_per_unit or {})
     _make_total(tree)
     _clamp_scans(tree, cards, catalogs, analysis.columns, stored_bounded)
     schema = {
@@ -99,7 +101,9 @@ def _unit_sources(scope: Scope, units: dict[int, list[str]]) -> list[exp.Column]
     return columns
 
 
-def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
+def _add_unit_columns(
+    tree: exp.Query, kinds: dict[int, Kind], rows_per_unit: dict[str, int | None]
+) -> None:
     units: dict[int, list[str]] = {}
     for scope in traverse_scope(tree):
         node = scope.expression
@@ -118,6 +122,9 @@ def _add_unit_columns(tree: exp.Query, kinds: dict[int, Kind]) -> None:
         counts = [exp.Count(this=exp.Distinct(expressions=[c])) for c in sources]
         total = counts[0] if len(counts) == 1 else exp.Least(this=counts[0], expressions=counts[1:])
         node.select(exp.alias_(total, UNITS_COLUMN), copy=False)
+        checked = rows_per_unit.get(single_asset(scope) or "")
+        if checked is not None:
+            node.meta[ROWS_PER_UNIT] = checked
 
 
 def _make_total(tree: exp.Query) -> None:

@@ -18,7 +18,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
-from sandbox.guard.analysis import Analysis, Kind
+from sandbox.guard.analysis import Analysis, Kind, single_asset
 from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fraction
 from sandbox.privacy.bounding import bounded_sql, number, over_keys
 from sandbox.privacy.terms import (
@@ -29,7 +29,7 @@ from sandbox.privacy.terms import (
     Measure,
     Output,
 )
-from sandbox.privacy.units import impersonal, one_unit_per_row, origin, single_asset
+from sandbox.privacy.units import impersonal, one_unit_per_row, origin
 
 
 @dataclass
@@ -113,7 +113,7 @@ def private_query(
                 "assets on their privacy units",
                 [Violation("dp_join_not_on_privacy_unit")],
             )
-        per_unit = (rows_per_unit or {}).get(single_asset(scope, cards) or "")
+        per_unit = (rows_per_unit or {}).get(single_asset(scope) or "")
         branch = _branch(select_a, select_c, scope, cards, contribution, index, ctes, per_unit)
         branches.append(branch)
         select_c.replace(branch.finish)

@@ -7,7 +7,6 @@ from sqlglot.optimizer.scope import Scope
 
 from sandbox.cards import AssetCard, Column, Role
 from sandbox.guard.analysis import asset_id
-from sandbox.guard.syntax import AGGREGATES
 
 
 def origin(column: exp.Column, scope: Scope, cards: dict[str, AssetCard]) -> Column | None:
@@ -98,28 +97,6 @@ def _passed_through(scope: Scope, units: set[tuple[str, str]]) -> set[str]:
         if isinstance(inner, exp.Column) and (inner.table, inner.name) in units:
             names.add(projection.alias_or_name)
     return names
-
-
-def single_asset(scope: Scope, cards: dict[str, AssetCard]) -> str | None:
-    """The one asset a scope's rows come from, each at most once (no join, and through
-    subqueries that only filter and compute per row), or None."""
-    select = scope.expression
-    if (
-        not isinstance(select, exp.Select)
-        or select.args.get("joins")
-        or select.args.get("laterals")
-    ):
-        return None
-    sources = list(scope.selected_sources.values())
-    if len(sources) != 1:
-        return None
-    _, source = sources[0]
-    if isinstance(source, exp.Table):
-        return asset_id(source)
-    inner = source.expression if isinstance(source, Scope) else None
-    if not isinstance(inner, exp.Select) or inner.args.get("group") or inner.find(*AGGREGATES):
-        return None
-    return single_asset(source, cards)
 
 
 def is_unit(column: Column | None) -> bool:

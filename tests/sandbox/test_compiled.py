@@ -91,3 +91,46 @@ def test_literals_take_the_columns_exact_type_where_they_hold_the_same_number(
         f"SELECT COUNT(*) FROM {catalog}.main.data WHERE {condition}"
     ).fetchone()
     assert db.execute(compiled).fetchall() == [(expected, expected)]  # the count, its units
+
+
+VISITS = {
+    **PRICES,
+    "id": "shop.visits",
+    "columns": [
+        {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "store", "type": "VARCHAR", "role": "dimension"},
+    ],
+}
+
+
+def test_checked_rows_per_unit_decide_each_group_exactly_without_counting_every_unit() -> None:
+    """Groups of 0 to 12 customers, each customer with 1 to 3 visits (some without a customer):
+    with the checked bound of 3 rows per unit, exactly the groups of at least 5 customers pass,
+    as with the full distinct count, and each released count is at least 5."""
+    card = parse_card(VISITS)
+    catalog = catalog_name(card.id)
+    db = duckdb.connect()
+    db.execute(f"ATTACH ':memory:' AS {catalog}")
+    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, store VARCHAR)")
+    rows = [
+        (None if (group + unit) % 7 == 0 else f"c{group}_{unit}", f"s{group}")
+        for group in range(13)
+        for unit in range(group)
+        for _ in range(1 + (group * unit) % 3)
+    ]
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)", rows)
+    sql = "SELECT store, COUNT(*) AS visits FROM shop.visits GROUP BY store"
+
+    def released(rows_per_unit: dict[str, int | None]) -> list[tuple]:
+        analysis = analyse(sql, {card.id: card}, {card.id: catalog}, rows_per_unit=rows_per_unit)
+        compiled = analysis.compiled.sql(min_units=5)
+        assert ("LIST_DISTINCT" in compiled) is bool(rows_per_unit)
+        return db.execute(compiled).fetchall()
+
+    exact, checked = released({}), released({card.id: 3})
+    assert [row[:2] for row in checked] == [row[:2] for row in exact]
+    assert all(row[2] >= 5 for row in checked)
+    customers = {
+        store: len({c for c, s in rows if s == store and c is not None}) for _, store in rows
+    }
+    assert sorted(row[0] for row in exact) == sorted(s for s, n in customers.items() if n >= 5)
