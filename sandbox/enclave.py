@@ -130,6 +130,9 @@ class Enclave:
         """The query under differential privacy with these public contribution bounds, or a
         QueryRejected, decided from public facts alone, if its groups might not all fit in
         what a worker returns."""
+        planned = analysis.private.get(contribution)
+        if isinstance(planned, PrivateQuery):
+            return planned
         stored = {asset: self.store.get(asset) for asset in analysis.assets}
         cards = {asset: s.card for asset, s in stored.items()}
         checked = {asset: s.rows_per_unit for asset, s in stored.items()}
@@ -147,6 +150,8 @@ class Enclave:
                     f"card declares their values, or fewer of them",
                     [Violation("too_many_groups")],
                 )
+        # Planned once per checked query: an analysis lives only as long as the assets it read.
+        analysis.private[contribution] = query
         return query
 
     def run_private(

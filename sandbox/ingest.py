@@ -13,7 +13,7 @@ from sandbox.cards import DECIMAL_TYPE, PLAIN_TYPES, AssetCard, Column
 from sandbox.duck import attach_sql, writer_connection
 from sandbox.errors import FileInvalid, Violation
 from sandbox.guard.bounds import bounded, needs_bounding
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import DIALECT, data_type
 
 PARQUET_MAGIC = b"PAR1"
 TABLE = "data"
@@ -57,7 +57,7 @@ def _stored(column: Column) -> str:
     """The column as stored: typed, and for measures and DOUBLEs bounded once and for all."""
     value: exp.Expression = exp.TryCast(
         this=exp.column(column.name, quoted=True),
-        to=exp.DataType.build(column.type, dialect=DIALECT),
+        to=data_type(column.type),
     )
     if needs_bounding(column):
         value = bounded(value, column)

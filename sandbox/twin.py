@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from sandbox.cards import DECIMAL_TYPE, AssetCard, Column, Role, type_limit
 from sandbox.duck import connect
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import DIALECT, data_type
 from sandbox.privacy import mechanisms
 
 # A measure's bounds are cut into this many equal bins.
@@ -157,14 +157,14 @@ def _bucket(column: Column) -> exp.Expression:
     count = len(bins(column))
     if count == 1:
         return exp.Literal.number(0)
-    double = exp.DataType.build("DOUBLE")
+    double = data_type("DOUBLE")
     width = (high - low) / count
     offset = exp.Div(
         this=exp.Paren(this=exp.Sub(this=exp.TryCast(this=value, to=double),
                                     expression=_number(low))),
         expression=_number(width),
     )  # fmt: skip
-    index = exp.TryCast(this=exp.Floor(this=offset), to=exp.DataType.build("BIGINT"))
+    index = exp.TryCast(this=exp.Floor(this=offset), to=data_type("BIGINT"))
     clamped = exp.Least(
         this=exp.Greatest(this=index, expressions=[exp.Literal.number(0)]),
         expressions=[exp.Literal.number(count - 1)],
@@ -182,7 +182,7 @@ def _literal(value: str | int | bool) -> exp.Expression:
 
 
 def _number(value: float) -> exp.Expression:
-    return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=exp.DataType.build("DOUBLE"))
+    return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=data_type("DOUBLE"))
 
 
 def synthesise(card: AssetCard, marginals: Marginals | None, rows: int, seed: int) -> list[list]:
@@ -290,7 +290,7 @@ def typed_columns(card: AssetCard) -> str:
         exp.alias_(
             exp.TryCast(
                 this=exp.column(column.name, quoted=True),
-                to=exp.DataType.build(column.type, dialect=DIALECT),
+                to=data_type(column.type),
             ),
             column.name,
             quoted=True,

@@ -118,7 +118,7 @@ def question(
         versions[asset] = [stored.version, stored.revision]
     body = {
         "branches": [branch.sql for branch in private.branches],
-        "finish": private.finish_sql([]),
+        "finish": private.finish_text,
         "paging": [private.limit, private.offset],
         "data": versions,
         "org": org,

@@ -29,6 +29,8 @@ class Analysis:
     columns: dict[str, list[str]]
     kinds: dict[int, Kind] = field(default_factory=dict)
     compiled: CompiledQuery | None = None
+    # Its differentially private plans, by their contribution bounds (`sandbox.enclave`).
+    private: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def asset_id(table: exp.Table) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from sqlglot import exp
 
 from sandbox.cards import Column, Role
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import data_type
 
 
 def bounded(reference: exp.Expression, column: Column) -> exp.Expression:
     """`reference` clamped to the column's bounds (a measure) and made canonical (a DOUBLE)."""
     if column.role is Role.MEASURE and column.bounds is not None:
-        typed = exp.DataType.build(column.type, dialect=DIALECT)
+        typed = data_type(column.type)
         low, high = (_bound(bound, typed) for bound in column.bounds)
         reference = exp.Case(
             ifs=[
@@ -35,8 +35,8 @@ def needs_bounding(column: Column) -> bool:
 
 def canonical(node: exp.Expression) -> exp.Expression:
     """One spelling per DOUBLE value: -0.0 becomes 0, NaN and infinities NULL (see rewrite)."""
-    fixed = exp.TryCast(this=node, to=exp.DataType.build("DECIMAL(38, 10)"))
-    return exp.TryCast(this=fixed, to=exp.DataType.build("DOUBLE"))
+    fixed = exp.TryCast(this=node, to=data_type("DECIMAL(38, 10)"))
+    return exp.TryCast(this=fixed, to=data_type("DOUBLE"))
 
 
 def _bound(value: float, data_type: exp.DataType) -> exp.Expression:

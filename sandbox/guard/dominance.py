@@ -25,7 +25,7 @@ import functools
 from sqlglot import exp
 
 from sandbox.errors import Violation
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import DIALECT, data_type
 
 SHARE_COLUMN = "veil_top_share"
 LEAD_COLUMN = "veil_top_lead"
@@ -139,7 +139,7 @@ def _subquery(select: exp.Select, alias: str) -> exp.Subquery:
 
 
 def _double(node: exp.Expression) -> exp.Expression:
-    return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
+    return exp.TryCast(this=node, to=data_type("DOUBLE"))
 
 
 def _greatest(values: list[exp.Expression]) -> exp.Expression:

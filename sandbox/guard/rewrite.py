@@ -12,6 +12,7 @@ from sandbox.guard.bounds import bounded, canonical
 from sandbox.guard.compiled import ROWS_PER_UNIT, UNITS_COLUMN, CompiledQuery, released_selects
 from sandbox.guard.dominance import is_magnitude
 from sandbox.guard.messages import explained
+from sandbox.guard.syntax import data_type
 from sandbox.guard.types import COMPARISONS, enforce_types
 
 SCAN = "veil_scan"
@@ -146,7 +147,7 @@ def _make_total(tree: exp.Query) -> None:
         for key in keys:
             operand = node.args.get(key)
             if operand is not None:
-                node.set(key, exp.TryCast(this=operand, to=exp.DataType.build("DOUBLE")))
+                node.set(key, exp.TryCast(this=operand, to=data_type("DOUBLE")))
 
 
 def _canonical_doubles(tree: exp.Query) -> None:
@@ -192,7 +193,7 @@ def _computes_double(node: exp.Expression) -> bool:
 
 
 def _as(node: exp.Expression, type_name: str) -> exp.TryCast:
-    return exp.TryCast(this=node, to=exp.DataType.build(type_name))
+    return exp.TryCast(this=node, to=data_type(type_name))
 
 
 def _in_safe_range(node: exp.Expression) -> exp.Expression:
@@ -200,7 +201,7 @@ def _in_safe_range(node: exp.Expression) -> exp.Expression:
     anything outside years 1 to 9999 becomes NULL."""
     moment = _as(node, "TIMESTAMP")
     low, high = (
-        exp.TryCast(this=exp.Literal.string(text), to=exp.DataType.build("TIMESTAMP"))
+        exp.TryCast(this=exp.Literal.string(text), to=data_type("TIMESTAMP"))
         for text in ("0001-01-01 00:00:00", "9999-12-31 23:59:59")
     )
     inside = exp.Between(this=moment.copy(), low=low, high=high)

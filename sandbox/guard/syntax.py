@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -11,6 +13,18 @@ from sandbox.guard.messages import explained
 from sandbox.guard.vocabulary import construct, option, position
 
 DIALECT = "duckdb"
+
+
+@lru_cache(maxsize=256)
+def _parsed_type(name: str) -> exp.DataType:
+    return exp.DataType.build(name, dialect=DIALECT)
+
+
+def data_type(name: str) -> exp.DataType:
+    """A DuckDB type by its name, parsed once (parsing costs far more than the copy)."""
+    return _parsed_type(name).copy()
+
+
 MAX_SQL_CHARS = 20_000
 MAX_NODES = 5_000
 # Deeper trees exhaust Python's stack in sqlglot once the rewrites have nested them further.

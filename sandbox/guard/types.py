@@ -17,7 +17,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.messages import explained
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import DIALECT, data_type
 
 TEXT, NUMBER, DATE, TIMESTAMP = "text", "number", "date", "timestamp"
 BOOLEAN, NULL, UNKNOWN = "boolean", "null", "?"
@@ -190,7 +190,7 @@ def _holds(value: Decimal, data_type: exp.DataType) -> bool:
 
 def _widen(operands: list[exp.Expression], type_name: str) -> bool:
     """Bring operands of one family but different types to one type without a raising cast."""
-    target = exp.DataType.build(type_name)
+    target = data_type(type_name)
     changed = False
     for operand in operands:
         if operand.type.this is not target.this:

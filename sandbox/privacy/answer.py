@@ -16,6 +16,7 @@ from sandbox.privacy.plan import Branch, PrivateQuery
 from sandbox.privacy.terms import GROUP_ID, UNITS_COLUMN, Component, Measure, Output
 
 RunSql = Callable[[str], tuple[list[str], list[list], bool]]
+DOUBLE = exp.DataType.Type.DOUBLE
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,15 @@ class PrivateAnswer:
 
 
 def cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
-    """The (ε, δ) an answer to `query` spends, known before it runs."""
+    """The (ε, δ) an answer to `query` spends, known before it runs (worked out once per
+    budget: OpenDP's privacy maps are not free)."""
+    known = query.costs.get((budget.epsilon, budget.delta))
+    if known is None:
+        known = query.costs[(budget.epsilon, budget.delta)] = _cost(query, budget)
+    return known
+
+
+def _cost(query: PrivateQuery, budget: Budget) -> tuple[float, float]:
     losses: list[tuple[float, float]] = []
     epsilon, delta = _split(query, budget)
     for branch in query.branches:
@@ -227,7 +236,7 @@ def _literal(value: object) -> exp.Expression:
     if isinstance(value, int):
         return exp.Literal.number(value)
     if isinstance(value, float):
-        return exp.TryCast(this=exp.Literal.string(repr(value)), to=exp.DataType.build("DOUBLE"))
+        return exp.TryCast(this=exp.Literal.string(repr(value)), to=exp.DataType(this=DOUBLE))
     return exp.Literal.string(str(value))
 
 

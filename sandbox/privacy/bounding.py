@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from sandbox.guard.syntax import DIALECT
+from sandbox.guard.syntax import DIALECT, data_type
 from sandbox.privacy.terms import (
     GROUP_ID,
     QUANTILE_CANDIDATES,
@@ -25,7 +25,7 @@ def _literal(value: object) -> exp.Expression:
 
 
 def number(value: float) -> exp.Expression:
-    return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=exp.DataType.build("DOUBLE"))
+    return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=data_type("DOUBLE"))
 
 
 def bounded_sql(
@@ -186,9 +186,7 @@ def _row_total(component: Component) -> exp.Expression:
         argument = exp.column(component.column) if component.column else exp.Star()
         return exp.Count(this=argument)
     low, high = component.bounds
-    value: exp.Expression = exp.TryCast(
-        this=exp.column(component.column), to=exp.DataType.build("DOUBLE")
-    )
+    value: exp.Expression = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
     if component.centred:
         if not component.present_only:
             value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])
@@ -252,7 +250,7 @@ def _histogram_sql(
 ) -> str:
     """Each group's values of one measure, snapped down to the nearest candidate, counted."""
     low, high = component.bounds
-    value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
+    value = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
     steps = QUANTILE_CANDIDATES - 1
     if high > low:
         position = exp.Mul(
@@ -268,7 +266,7 @@ def _histogram_sql(
             "LEAST",
             exp.func(
                 "GREATEST",
-                exp.Cast(this=exp.Floor(this=position), to=exp.DataType.build("INTEGER")),
+                exp.Cast(this=exp.Floor(this=position), to=data_type("INTEGER")),
                 exp.Literal.number(0),
             ),
             exp.Literal.number(steps),
@@ -294,7 +292,7 @@ def group_id(keys: list[exp.Expression]) -> exp.Expression:
     before it (-1 for NULL), so no two groups share one, as floats made of DECIMALs could."""
     parts: list[exp.Expression] = []
     for key in keys:
-        text = exp.Cast(this=key.copy(), to=exp.DataType.build("VARCHAR"))
+        text = exp.Cast(this=key.copy(), to=data_type("VARCHAR"))
         length = exp.Case(
             ifs=[
                 exp.If(
@@ -303,10 +301,10 @@ def group_id(keys: list[exp.Expression]) -> exp.Expression:
             ],
             default=exp.Length(this=text.copy()),
         )
-        parts += [exp.Cast(this=length, to=exp.DataType.build("VARCHAR")), text]
+        parts += [exp.Cast(this=length, to=data_type("VARCHAR")), text]
     if not parts:
         return exp.Literal.string("")
-    return exp.Cast(this=exp.func("LIST_VALUE", *parts), to=exp.DataType.build("VARCHAR"))
+    return exp.Cast(this=exp.func("LIST_VALUE", *parts), to=data_type("VARCHAR"))
 
 
 def over_keys(
@@ -334,7 +332,7 @@ def _per_unit(component: Component) -> exp.Expression:
         counted = exp.column(component.column) if component.column else exp.column("veil_r")
         return exp.Count(this=counted)
     low, high = component.bounds
-    value = exp.TryCast(this=exp.column(component.column), to=exp.DataType.build("DOUBLE"))
+    value = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
     total = exp.func("LEAST", exp.func("GREATEST", exp.Sum(this=value), number(low)), number(high))
     present = exp.GT(
         this=exp.Count(this=exp.column(component.column)), expression=exp.Literal.number(0)

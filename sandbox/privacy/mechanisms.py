@@ -76,6 +76,7 @@ def _laplace(size: int, scale: float, integer: bool) -> dp.Measurement:
     return _space(size, integer) >> dp.m.then_laplace(scale=scale)
 
 
+@lru_cache(maxsize=256)
 def loss(size: int, sensitivity: float, scale: float, integer: bool) -> float:
     """ε of a Laplace release, as OpenDP's privacy map states it."""
     d_in = int(sensitivity) if integer else float(sensitivity)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import product
 
 from sqlglot import exp
@@ -68,6 +69,13 @@ class PrivateQuery:
     offset: int
     contribution: Contribution
     columns: list[str]
+    # What answers spend, per (ε, δ) budget (`answer.cost`).
+    costs: dict[tuple[float, float], tuple[float, float]] = field(default_factory=dict)
+
+    @cached_property
+    def finish_text(self) -> str:
+        """The finishing query as text, without its noisy tables: part of what it asks."""
+        return self.finish_sql([])
 
     def finish_sql(self, tables: list[exp.Expression]) -> str:
         """The finishing query over each branch's noisy table (`tables`, in branch order)."""
