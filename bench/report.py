@@ -1,8 +1,8 @@
 """The benchmark report: a chart of the TPC-H comparison and the README's tables, from results.
 
 Run: .venv/bin/python bench/report.py  (make bench runs it last)
-Reads bench/results/tpch_compare.json and gateway_load.json, draws bench/results/tpch.png and
-rewrites the README between the `bench:report` markers.
+Reads bench/results/tpch_compare.json, gateway_load.json and dp_groupby.json, draws
+bench/results/tpch.png and rewrites the README between the `bench:report` markers.
 """
 
 from __future__ import annotations
@@ -90,9 +90,32 @@ def load_table(load: dict) -> list[str]:
     return lines
 
 
+def private_table(private: dict) -> list[str]:
+    raw = private["figures"]["raw"]["p50_ms"]
+    lines = [
+        "| way | answered under | p50 | p95 | over raw DuckDB |",
+        "|---|---|---|---|---|",
+        f"| raw DuckDB on the Parquet file | | {raw:.1f} ms "
+        f"| {private['figures']['raw']['p95_ms']:.1f} ms | 1.00× |",
+    ]
+    described = {
+        "one_pass": "HTTP, card declares `max_rows_per_unit`",
+        "bounded": "HTTP, bounded per person",
+        "thresholds": "HTTP, no personal data",
+    }
+    for way, label in described.items():
+        figures = private["figures"][way]
+        lines.append(
+            f"| {label} | {private['modes'][way]} | {figures['p50_ms']:.1f} ms "
+            f"| {figures['p95_ms']:.1f} ms | {private['over_raw'][way]:.2f}× |"
+        )
+    return lines
+
+
 def main() -> None:
     tpch = json.loads((RESULTS / "tpch_compare.json").read_text())
     load = json.loads((RESULTS / "gateway_load.json").read_text())
+    private = json.loads((RESULTS / "dp_groupby.json").read_text())
     chart(tpch)
     cpu = tpch["machine"]["cpu_model"]
     body = [
@@ -108,6 +131,12 @@ def main() -> None:
         f"the median run shown; {load['wrk']}), the query `{load['sql']}`:",
         "",
         *load_table(load),
+        "",
+        f"`{private['command']}`: {private['rows']:,} rows of {private['units']:,} people "
+        "registered over the API, `SELECT district, sex, count(*), avg(income), sum(visits) "
+        "… GROUP BY district, sex` over HTTP with default settings, each round a new question:",
+        "",
+        *private_table(private),
         END,
     ]
     text = README.read_text()

@@ -14,6 +14,8 @@ UNITS_COLUMN = "veil_units"
 # Marks a released select whose rows come from one asset checked to hold at most this many
 # rows of any unit (`sandbox.store`).
 ROWS_PER_UNIT = "veil_rows_per_unit"
+# The most unit values a group keeps to decide its threshold; beyond, every unit is counted.
+MOST_KEPT = 65_536
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class CompiledQuery:
         hidden = 1
         for select, units in released_selects(tree):
             checked = select.meta.get(ROWS_PER_UNIT)
-            if checked is not None and dominance_top is None:
+            if checked is not None and dominance_top is None and min_units * checked <= MOST_KEPT:
                 units = _at_least(units, min_units * checked)
             enough = exp.GTE(this=units.copy(), expression=exp.Literal.number(min_units))
             select.having(enough, copy=False)
