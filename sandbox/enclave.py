@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlglot import exp
+
 from sandbox.disclosure import Dominance, Released, release
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard import UNITS_COLUMN, Analysis, CompiledQuery, analyse
+from sandbox.guard.analysis import asset_id
 from sandbox.guard.dominance import magnitude_channels
 from sandbox.guard.syntax import QUANTILES
 from sandbox.privacy.answer import Budget, PrivateAnswer, answer
@@ -138,7 +141,7 @@ class Enclave:
         checked = {asset: s.rows_per_unit for asset, s in stored.items()}
         query = private_query(analysis, cards, contribution, checked)
         # Never the groups found: their number is the data's, and refusing on it would tell.
-        rows = math.prod(s.row_count for s in stored.values())
+        rows = _most_rows(analysis, {asset: s.row_count for asset, s in stored.items()})
         limit = self.pool.max_fetch_rows
         for branch in query.branches:
             groups = rows if branch.most_groups is None else branch.most_groups
@@ -198,3 +201,14 @@ class Enclave:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _most_rows(analysis: Analysis, row_counts: dict[str, int]) -> int:
+    """The most rows a query's tables can make, from their public row counts: one table's
+    rows, or for several (joined, outer joins included) the product of each one's rows plus
+    one, which bounds their unmatched rows too."""
+    found = (asset_id(table) for table in analysis.tree.find_all(exp.Table))
+    tables = [table for table in found if table in row_counts]  # not the names of CTEs
+    if len(tables) == 1:
+        return row_counts[tables[0]]
+    return math.prod(row_counts[table] + 1 for table in tables)

@@ -35,6 +35,8 @@ class _Ticket:
 
     principal: str
     admitted: bool = False
+    # Its place went to a principal with fewer waiting, the queue being full.
+    displaced: bool = False
 
 
 class FairQueue:
@@ -45,7 +47,9 @@ class FairQueue:
     A slot that frees goes to the waiting principal with the fewest running, ties to the one
     whose last turn is oldest (one yet to have a turn first), so a principal with many waiting
     requests takes turns with one that has a single request. A principal's own requests run
-    in the order they came."""
+    in the order they came. When the queue is full, a request of a principal with fewer waiting
+    takes the place of the newest request of the principal with the most, so that several
+    accounts, each within its share, cannot fill the queue for everyone else."""
 
     def __init__(
         self,
@@ -106,15 +110,32 @@ class FairQueue:
             self._wait(ticket)
 
     def _no_room_for(self, principal: str) -> str | None:
-        """Why a request that must wait cannot (it is already counted), or None."""
-        if len(self._waiting) > self.capacity:
-            return f"at most {self.capacity} {self.what} may wait at once; try again later"
+        """Why a request that must wait cannot (it is already counted), or None; in a full
+        queue it may take the place of the newest request of a principal with more waiting."""
         if sum(t.principal == principal for t in self._waiting) > self.per_principal_waiting:
             return (
                 f"at most {self.per_principal_waiting} {self.what} of one principal may wait"
                 " at once; try again later"
             )
+        if len(self._waiting) > self.capacity:
+            displaced = self._displaceable(principal)
+            if displaced is None:
+                return f"at most {self.capacity} {self.what} may wait at once; try again later"
+            self._waiting.remove(displaced)
+            displaced.displaced = True
+            self._changed.notify_all()
         return None
+
+    def _displaceable(self, principal: str) -> _Ticket | None:
+        """The newest request of the principal with the most waiting, if that is more than
+        `principal` has waiting (its new request included)."""
+        waiting = Counter(t.principal for t in self._waiting)
+        heaviest = max(
+            (other for other in waiting if other != principal), key=waiting.get, default=None
+        )
+        if heaviest is None or waiting[heaviest] <= waiting[principal]:
+            return None
+        return next(t for t in reversed(self._waiting) if t.principal == heaviest)
 
     def _wait(self, ticket: _Ticket) -> None:
         """Wait (holding the lock's condition) until admitted; on the deadline, or anything
@@ -123,11 +144,18 @@ class FairQueue:
         try:
             if self._waiting_gauge is not None:
                 self._waiting_gauge.inc()
-            if not self._changed.wait_for(lambda: ticket.admitted, self.wait_s):
+            if not self._changed.wait_for(lambda: ticket.admitted or ticket.displaced, self.wait_s):
                 raise Busy(f"no slot for {self.what} came free within {self.wait_s:g} s; try again")
+            if ticket.displaced:
+                raise Busy(
+                    f"the queue for {self.what} is full and this request, the newest of the "
+                    "principal with the most waiting, gave its place up; try again later"
+                )
         except BaseException:
             if ticket.admitted:
                 self._leave(ticket.principal)
+            elif ticket.displaced:
+                self._forget_if_idle(ticket.principal)
             else:
                 self._withdraw(ticket)
             raise

@@ -6,10 +6,13 @@ so; either way every query sees the same values.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlglot import exp
 
 from sandbox.cards import Column, Role
 from sandbox.guard.syntax import data_type
+from sandbox.guard.types import holds
 
 
 def bounded(reference: exp.Expression, column: Column) -> exp.Expression:
@@ -27,6 +30,15 @@ def bounded(reference: exp.Expression, column: Column) -> exp.Expression:
     if column.type == "DOUBLE":
         reference = canonical(reference)  # stored -0.0 and signed NaN too
     return reference
+
+
+def stored_exactly(column: Column) -> bool:
+    """Whether the card's bounds are values of the column's own type, so that data clamped to
+    them as stored (`bounded`) lies within the card's bounds exactly, not within rounded ones."""
+    if column.type == "DOUBLE" or column.bounds is None:
+        return True
+    typed = data_type(column.type)
+    return all(holds(Decimal(repr(float(bound))), typed) for bound in column.bounds)
 
 
 def needs_bounding(column: Column) -> bool:

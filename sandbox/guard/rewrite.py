@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from sandbox.cards import AssetCard
+from sandbox.cards import AssetCard, Column, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, asset_id, single_asset
 from sandbox.guard.bounds import bounded, canonical
@@ -32,6 +32,8 @@ DATE_FUNCTIONS = (
     exp.DayOfWeek,
 )
 SAFE_INTEGER = 2**31
+# DuckDB sums DECIMALs of up to 18 digits in 38, with room for 10^20 of them.
+MAX_EXACT_SUM_DIGITS = 18
 DOUBLE_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
 
 
@@ -217,6 +219,17 @@ def _wide_number(node: exp.Literal) -> bool:
     return not text.lstrip("-").isdigit() or abs(int(text)) >= SAFE_INTEGER
 
 
+def _sums_overflow(column: Column) -> bool:
+    """A measure DuckDB would sum in 128 bits with room for only a few of its values (a DECIMAL
+    wider than 18 digits): an overflow would turn the data into an error, so it sums as DOUBLE."""
+    if column.role is not Role.MEASURE:
+        return False
+    typed = data_type(column.type)
+    if typed.this is not exp.DataType.Type.DECIMAL or not typed.expressions:
+        return False
+    return int(typed.expressions[0].this.this) > MAX_EXACT_SUM_DIGITS
+
+
 def _clamp_scans(
     tree: exp.Query,
     cards: dict[str, AssetCard],
@@ -237,6 +250,8 @@ def _clamp_scans(
             reference: exp.Expression = exp.column(column.name, table=SCAN)
             if card.id not in stored_bounded:
                 reference = bounded(reference, column)
+            if _sums_overflow(column):
+                reference = exp.TryCast(this=reference, to=data_type("DOUBLE"))
             projections.append(exp.alias_(reference, column.name))
         unit = exp.column(card.privacy_unit.name, table=SCAN)
         projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))

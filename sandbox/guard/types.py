@@ -132,10 +132,11 @@ def _literals_as_column(operands: list[exp.Expression]) -> bool:
         return False
     target = values[0].type
     literals = [o for o in operands if _number_literal(o) is not None]
-    if not literals or not all(_holds(_number_literal(o), target) for o in literals):
+    if not literals or not all(holds(_number_literal(o), target) for o in literals):
         return False
     for literal in literals:
-        spelled = exp.Literal.number(str(_number_literal(literal)))
+        # As text: a negative number literal would be arithmetic (a negation) to the later rewrites.
+        spelled = exp.Literal.string(format(_number_literal(literal), "f"))
         literal.replace(exp.TryCast(this=spelled, to=target.copy()))
     return True
 
@@ -169,7 +170,7 @@ def _as_spelled(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _holds(value: Decimal, data_type: exp.DataType) -> bool:
+def holds(value: Decimal, data_type: exp.DataType) -> bool:
     """Whether `value` is exactly a value of the integer or DECIMAL type."""
     if not value.is_finite():
         return False

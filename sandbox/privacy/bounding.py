@@ -38,6 +38,7 @@ def bounded_sql(
     contribution: Contribution,
     domain: list[tuple] | None,
     ctes: exp.With | None,
+    clamped: frozenset[str] = frozenset(),
 ) -> tuple[str, dict[int, str]]:
     """Rows with their unit, each unit cut to its bounds, then exact aggregates per group; and
     for each quantile, the bounded values of each group counted per candidate."""
@@ -55,7 +56,7 @@ def bounded_sql(
     )
     rows.set("expressions", [*projections, exp.alias_(unit, "veil_pu")])
     if contribution.rows_per_unit is not None:
-        return _one_pass(rows, components, extras, keys, domain, ctes), {}
+        return _one_pass(rows, components, extras, keys, domain, ctes, clamped), {}
     unit_ref = exp.column("veil_pu")
     windows = [
         exp.alias_(
@@ -133,6 +134,7 @@ def _one_pass(
     keys: list[exp.Expression],
     domain: list[tuple] | None,
     ctes: exp.With | None,
+    clamped: frozenset[str],
 ) -> str:
     """Exact aggregates per group straight from the rows, for an asset checked to hold at most
     a public number of rows per unit: no unit's rows need cutting or gathering first. The
@@ -146,7 +148,7 @@ def _one_pass(
             exp.Star(), *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
         ).from_(source)
         source = exp.Subquery(this=named, alias="veil_units_rows")
-    totals = [_row_total(c) for c in components]
+    totals = [_row_total(c, c.column in clamped) for c in components]
     if keys and domain is not None:
         grouped = exp.select(
             *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)),
@@ -174,9 +176,10 @@ def _one_pass(
     return query.sql(dialect=DIALECT, identify=True)
 
 
-def _row_total(component: Component) -> exp.Expression:
+def _row_total(component: Component, clamp: bool) -> exp.Expression:
     """A component summed over a group's rows. A measure's values are within its bounds
-    already: clamped when the asset was stored, or by the scan for data stored before."""
+    already (clamped when the asset was stored, or by the scan for data stored before) unless
+    `clamp` says the card's bounds were rounded to the column's type there."""
     if component.measure is Measure.UNITS:
         counted: exp.Expression = exp.Count(
             this=exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
@@ -187,6 +190,8 @@ def _row_total(component: Component) -> exp.Expression:
         return exp.Count(this=argument)
     low, high = component.bounds
     value: exp.Expression = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
+    if clamp:
+        value = exp.func("LEAST", exp.func("GREATEST", value, number(low)), number(high))
     if component.centred:
         if not component.present_only:
             value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])

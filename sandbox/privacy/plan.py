@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sandbox.cards import AssetCard, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, single_asset
+from sandbox.guard.bounds import stored_exactly
 from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fraction
 from sandbox.privacy.bounding import bounded_sql, number, over_keys
 from sandbox.privacy.terms import (
@@ -156,6 +157,9 @@ class _Rewrite:
         self.centred = False
         # Whether each unit has at most one row in a group.
         self.one_row_each = False
+        # Measures whose stored values may lie outside the card's bounds (bounds that are not
+        # values of the column's type were rounded when stored): clamped again per row.
+        self.clamped: set[str] = set()
 
     def column(self, node: exp.Column) -> exp.Column:
         key = (node.table, node.name)
@@ -192,7 +196,7 @@ class _Rewrite:
                 index = self.component(Component(Measure.ROWS, argument.name))
             value = exp.func("GREATEST", exp.column(f"veil_x{index}"), exp.Literal.number(0))
             return value, Output("count", (index,))
-        low, high = self.bounds(original.this)
+        low, high = self.bounds(original.this, argument.name)
         if isinstance(aggregate, QUANTILES):
             fraction = quantile_fraction(original)
             if fraction is None:
@@ -246,7 +250,8 @@ class _Rewrite:
         clamped = exp.func("LEAST", exp.func("GREATEST", mean, number(low)), number(high))
         return clamped, Output("mean", (total, count), (low, high))
 
-    def bounds(self, column: exp.Expression) -> tuple[float, float]:
+    def bounds(self, column: exp.Expression, renamed: str) -> tuple[float, float]:
+        """The card's bounds of the measure `column` (known here as `renamed`)."""
         described = (
             origin(column, self.scope, self.cards) if isinstance(column, exp.Column) else None
         )
@@ -255,6 +260,8 @@ class _Rewrite:
                 "under differential privacy sums and means take a measure with bounds",
                 [Violation("dp_unbounded_measure", getattr(column, "name", None))],
             )
+        if not stored_exactly(described):
+            self.clamped.add(renamed)
         return described.bounds
 
     def lift(self, node: exp.Expression, originals: list[exp.Expression]) -> exp.Expression:
@@ -381,7 +388,7 @@ def _branch(
         )
     sql, histograms = bounded_sql(
         select_c, rewrite.columns, rewrite.components, rewrite.extras,
-        keys, unit_columns, contribution, domain, ctes,
+        keys, unit_columns, contribution, domain, ctes, frozenset(rewrite.clamped),
     )  # fmt: skip
     return Branch(
         sql=sql,

@@ -53,8 +53,16 @@ PRICES = {
         {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "price", "type": "DECIMAL(10,2)", "role": "dimension"},
         {"name": "items", "type": "BIGINT", "role": "dimension"},
+        {"name": "big", "type": "DECIMAL(38,0)", "role": "dimension"},
+        {"name": "wide", "type": "DECIMAL(18,2)", "role": "dimension"},
     ],
     "revenue_shares_bp": {"shop": 10000},
+}
+
+
+EXACT = {
+    "big = 1e37": f"big = {10**37}",
+    "items = 1.23456789012345678E+18": "items = 1234567890123456780",
 }
 
 
@@ -65,6 +73,12 @@ PRICES = {
         ("price IN (0.06, 1.5)", True),
         ("price >= -0.06", True),
         ("items < 3", True),
+        # Exponents and long negatives keep their exact value (the red team's misses; DuckDB
+        # compares such a literal as a DOUBLE, so the answer is checked against EXACT's).
+        ("big = 1e37", True),
+        ("items = 1.23456789012345678E+18", True),
+        ("wide > -9999999999999999.99", True),
+        ("wide < 9999999999999999.99", True),
         # Not a value of the column's type: both sides are compared as DOUBLE instead.
         ("price > 0.055", False),
         ("price < 1e30", False),
@@ -81,15 +95,15 @@ def test_literals_take_the_columns_exact_type_where_they_hold_the_same_number(
     db = duckdb.connect()
     db.execute(f"ATTACH ':memory:' AS {catalog}")
     db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, price DECIMAL(10,2), "
-               "items BIGINT)")  # fmt: skip
-    rows = [(f"c{i}", i / 100, i % 5) for i in range(200)]
-    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?, ?)", rows)
+               "items BIGINT, big DECIMAL(38,0), wide DECIMAL(18,2))")  # fmt: skip
+    rows = [(f"c{i}", i / 100, i % 5, str(10**37 + i % 2), str(i - 100)) for i in range(200)]
+    rows.append(("c_big", 0, 1234567890123456780, str(10**37), "-9999999999999999.99"))
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?, ?, ?, ?)", rows)
     sql = f"SELECT COUNT(*) AS n FROM shop.prices WHERE {condition}"
     compiled = analyse(sql, {card.id: card}, {card.id: catalog}).compiled.sql(min_units=1)
     assert ('TRY_CAST("prices"' not in compiled) is typed
-    (expected,) = db.execute(
-        f"SELECT COUNT(*) FROM {catalog}.main.data WHERE {condition}"
-    ).fetchone()
+    exact = EXACT.get(condition, condition)
+    (expected,) = db.execute(f"SELECT COUNT(*) FROM {catalog}.main.data WHERE {exact}").fetchone()
     assert db.execute(compiled).fetchall() == [(expected, expected)]  # the count, its units
 
 
@@ -134,3 +148,27 @@ def test_checked_rows_per_unit_decide_each_group_exactly_without_counting_every_
         store: len({c for c, s in rows if s == store and c is not None}) for _, store in rows
     }
     assert sorted(row[0] for row in exact) == sorted(s for s, n in customers.items() if n >= 5)
+
+
+def test_a_sum_too_wide_for_duckdbs_128_bits_is_no_data_dependent_error() -> None:
+    """Five values near 10^38 overflow DuckDB's DECIMAL(38) sum, an error only such data
+    raises (the red team's one-bit channel): a measure wider than 18 digits sums as DOUBLE."""
+    wide = {**PRICES, "id": "shop.wide", "columns": [
+        PRICES["columns"][0],
+        {"name": "amount", "type": "DECIMAL(38,0)", "role": "measure", "bounds": [0, 9e37]},
+    ]}  # fmt: skip
+    card = parse_card(wide)
+    catalog = catalog_name(card.id)
+    db = duckdb.connect()
+    db.execute(f"ATTACH ':memory:' AS {catalog}")
+    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, amount DECIMAL(38,0))")
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)",
+                   [(f"c{i}", str(9 * 10**37)) for i in range(5)])  # fmt: skip
+    with pytest.raises(duckdb.Error):
+        db.execute(f"SELECT SUM(amount) FROM {catalog}.main.data").fetchall()
+    sql = "SELECT SUM(amount) AS s, AVG(amount) AS m FROM shop.wide"
+    compiled = analyse(sql, {card.id: card}, {card.id: catalog}).compiled.sql(min_units=1)
+    # Answered, not an error: sums beyond DECIMAL(38, 10)'s range come out null, as any
+    # computed value past it does, whatever the rows.
+    ((total, mean, units),) = db.execute(compiled).fetchall()
+    assert (total, mean, units) == (None, None, 5)

@@ -66,3 +66,26 @@ def test_groups_public_facts_bound_are_answered(enclave, sql: str) -> None:
     private = enclave.private(enclave.analyse(sql), Contribution())
     answered, _ = enclave.run_private(private, Budget(1.0, 1e-7))
     assert answered.released.rows
+
+
+def test_an_outer_joins_unmatched_rows_are_counted_before_running(tmp_path) -> None:
+    """A full outer join of 50 rows with one row makes 50 groups when that row's person is
+    among the 50 and 51 when not: both are refused before running, so the refusal says
+    nothing of whether they are (the red team's membership bit)."""
+    fifty = tmp_path / "fifty.csv"
+    fifty.write_text("customer,region,amount\n" + "".join(f"c{i},r{i},1\n" for i in range(50)))
+    enclave = Enclave(tmp_path / "assets", tmp_path / "keyring", b"m" * 32,
+                      WorkerConfig(max_fetch_rows=FETCHED), workers=1)  # fmt: skip
+    try:
+        enclave.store.register(SALES, fifty)
+        for asset, person in (("shop.one_in", "c7"), ("shop.one_out", "zz")):
+            one = tmp_path / f"{asset}.csv"
+            one.write_text(f"customer,region,amount\n{person},x,1\n")
+            enclave.store.register({**SALES, "id": asset}, one)
+            sql = (f"SELECT b.region, COUNT(*) FROM {asset} a FULL OUTER JOIN shop.sales b "
+                   "ON a.customer = b.customer GROUP BY b.region")  # fmt: skip
+            with pytest.raises(QueryRejected) as refused:
+                enclave.private(enclave.analyse(sql), Contribution())
+            assert [v.rule for v in refused.value.violations] == ["too_many_groups"]
+    finally:
+        enclave.close()

@@ -437,3 +437,28 @@ def test_one_pass_only_where_each_row_is_read_once(enclave, sql: str, one_pass: 
     plan = _checked(enclave, sql, checked)
     assert [b.contribution.rows_per_unit is not None for b in plan.branches] == [one_pass]
     assert answer(plan, Budget(1.0, 1e-7), _run(enclave)).released.rows
+
+
+def test_one_pass_keeps_the_cards_bounds_where_storage_rounded_them() -> None:
+    """An INTEGER measure whose card bounds are [0.49, 0.5] is stored as 0 or 1 (the bounds in
+    its type); one pass clamps each row to the card's bounds again, so one person moves the sum
+    by at most the 0.5 its noise is scaled to, not by 1 (the red team's exact AVG)."""
+    card = parse_card({**PEOPLE, "id": "city.flags", "columns": [
+        {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "flag", "type": "INTEGER", "role": "measure", "bounds": [0.49, 0.5]},
+    ]})  # fmt: skip
+    catalog = catalog_name(card.id)
+    db = duckdb.connect()
+    db.execute(f"ATTACH ':memory:' AS {catalog}")
+    db.execute(f"CREATE TABLE {catalog}.main.data (person VARCHAR, flag INTEGER)")
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)",
+                   [(f"p{i}", i % 2) for i in range(100)])  # fmt: skip
+    analysis = analyse(
+        "SELECT SUM(flag) AS s, AVG(flag) AS m FROM city.flags", {card.id: card}, {card.id: catalog}
+    )
+    plan = private_query(analysis, {card.id: card}, ONE_EACH, {card.id: 1})
+    (branch,) = plan.branches
+    assert branch.contribution.rows_per_unit == 1
+    cursor = db.execute(branch.sql)
+    row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+    assert row["veil_x0"] == pytest.approx(50 * 0.5 + 50 * 0.49)

@@ -179,6 +179,26 @@ def test_a_full_queue_refuses_at_once() -> None:
     assert run_order(admitted, 3) == "bca"
 
 
+def test_accounts_within_their_shares_cannot_fill_the_queue_for_everyone_else() -> None:
+    """a and b fill the queue, each within its share (the red team's two accounts): c still
+    gets a place, the newest request of the principal with the most waiting giving its own."""
+    waiters = Waiters()
+    queue = fair_queue(waiters, capacity=4, per_principal_waiting=2)
+    admitted: SimpleQueue[Holder] = SimpleQueue()
+    with holding(queue, "a"):
+        held = send_in_turn(queue, waiters, "aabb", admitted)
+        for newcomer, displaced in (("c", held[1]), ("d", held[3])):
+            Holder(queue, newcomer, admitted)
+            displaced.finish()
+            assert displaced.refused is not None
+            assert "gave its place up" in str(displaced.refused)
+            waiters.reach(4)
+        # One each: the next has no one with more waiting to take the place of.
+        with pytest.raises(Busy, match="at most 4 queries may wait"), queue.hold("e"):
+            pass
+    assert sorted(run_order(admitted, 4)) == ["a", "b", "c", "d"]
+
+
 def test_a_request_waiting_past_the_deadline_is_refused_and_leaves_the_queue() -> None:
     waiters = Waiters()
     queue = fair_queue(waiters, wait_s=0.01, capacity=1)
