@@ -98,6 +98,20 @@ COLUMNS = {
     ],
 }
 SOURCES = {"lineitem": LINEITEM_SQL, "orders": ORDERS_SQL, "customer": CUSTOMER_SQL}
+NATIONS = [
+    "ALGERIA", "ARGENTINA", "BRAZIL", "CANADA", "CHINA", "EGYPT", "ETHIOPIA", "FRANCE",
+    "GERMANY", "INDIA", "INDONESIA", "IRAN", "IRAQ", "JAPAN", "JORDAN", "KENYA", "MOROCCO",
+    "MOZAMBIQUE", "PERU", "ROMANIA", "RUSSIA", "SAUDI ARABIA", "UNITED KINGDOM",
+    "UNITED STATES", "VIETNAM",
+]  # fmt: skip
+# The public values of the dimensions the queries group by, so that differential privacy
+# answers them without partition selection (and without refusing them as too many groups).
+DOMAINS = {
+    "l_returnflag": ["A", "N", "R"],
+    "l_linestatus": ["F", "O"],
+    "l_suppnation": NATIONS,
+    "c_nation": NATIONS,
+}
 ROWS_PER_CUSTOMER = {"lineitem": 300, "orders": 60, "customer": 1}
 
 
@@ -120,7 +134,10 @@ def card(table: str, scale: float) -> dict:
             "source": "DuckDB tpch extension (dbgen)",
             "personal_data": False,
         },
-        "columns": COLUMNS[table],
+        "columns": [
+            column | ({"domain": DOMAINS[column["name"]]} if column["name"] in DOMAINS else {})
+            for column in COLUMNS[table]
+        ],
         # Under differential privacy (bench/tpch_compare.py's dp way): a customer's line items
         # fall in a few groups of one answer, a few dozen in each. And the most rows one
         # customer has, checked at registration (178 line items and 41 orders at scale 1).
