@@ -11,7 +11,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.security import CONSOLE, SESSION_COOKIE, SIGN_IN_COOKIE
-from gateway.auth import MAX_KEY_CHARS
+from gateway.auth import MAX_KEY_CHARS, authenticate
 from gateway.errors import error_body
 from services.runtime import Services
 
@@ -45,7 +45,7 @@ class RequestGate:
             message = "send an API key as 'Authorization: Bearer <key>'"
             await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
             return
-        if not await to_thread.run_sync(_admitted, scope["app"].state.services, path, headers):
+        if not await to_thread.run_sync(_admitted, scope["app"].state.services, scope, headers):
             if path.startswith(CONSOLE + "/"):
                 await _sign_in_first(send)
                 return
@@ -66,18 +66,18 @@ class RequestGate:
         await self.app(scope, _replay(buffered, receive), send)
 
 
-def _admitted(veil: Services, path: str, headers: dict[bytes, bytes]) -> bool:
-    """A key that authenticates, a live console session, or (for the sign-in form alone, whose
-    body is small) the sign-in form's cookie."""
+def _admitted(veil: Services, scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    """A key that authenticates (its principal kept for the route), a live console session, or
+    (for the sign-in form alone, whose body is small) the sign-in form's cookie."""
     if b"authorization" in headers:
         scheme, _, token = headers[b"authorization"].decode("latin-1").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_CHARS:
             return False
-        found = veil.control.authenticate(token)
+        found = authenticate(veil, scope, token)
         return found is not None and found.status != "revoked"
     cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
-    if path == SIGN_IN:
+    if scope["path"] == SIGN_IN:
         return bool(cookies.get(SIGN_IN_COOKIE))
     session = cookies.get(SESSION_COOKIE)
     return bool(session) and veil.control.session(session) is not None

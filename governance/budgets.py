@@ -42,6 +42,36 @@ private_answers = sa.Table(
 )
 
 
+# Statements on every private question's path, built once: building one costs more than running
+# it. Bound names differ from the columns', which SQLAlchemy keeps for SET clauses.
+_answers = private_answers.c
+_spends = privacy_spends.c
+_EARLIER = sa.select(private_answers).where(_answers.question == sa.bindparam("asked"))
+_DROP_QUESTION = private_answers.delete().where(_answers.question == sa.bindparam("asked"))
+_ANSWER = (
+    private_answers.update()
+    .where(_answers.question == sa.bindparam("asked"))
+    .values(answer=sa.bindparam("text"))
+)
+# One spender's spend on one asset in one period grows only while it stays within the limits.
+_TAKE = (
+    privacy_spends.update()
+    .where(
+        _spends.spender == sa.bindparam("by"),
+        _spends.asset == sa.bindparam("on"),
+        _spends.period == sa.bindparam("during"),
+        _spends.epsilon_micro + sa.bindparam("epsilon") <= sa.bindparam("epsilon_limit"),
+        _spends.delta_femto + sa.bindparam("delta") <= sa.bindparam("delta_limit"),
+    )
+    .values(
+        epsilon_micro=_spends.epsilon_micro + sa.bindparam("epsilon"),
+        delta_femto=_spends.delta_femto + sa.bindparam("delta"),
+        epsilon_limit_micro=sa.bindparam("epsilon_limit"),
+        delta_limit_femto=sa.bindparam("delta_limit"),
+    )
+)
+
+
 @dataclass(frozen=True)
 class Allowance:
     """What may be spent on one asset in one period: by one organisation, and by all."""
@@ -76,6 +106,9 @@ class Budgets:
 
     def __init__(self, engine: sa.Engine, stale_after_s: float) -> None:
         self.engine = engine
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        # A spender's row for an asset and period, at nothing spent, unless it is there already.
+        self._open_spend = dialect.insert(privacy_spends).on_conflict_do_nothing()
         # A question reserved longer ago than this was lost with its process: ask it afresh.
         self.stale_after = timedelta(seconds=stale_after_s)
 
@@ -99,17 +132,13 @@ class Budgets:
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as db:
-                earlier = db.execute(
-                    sa.select(private_answers).where(private_answers.c.question == question)
-                ).first()
+                earlier = db.execute(_EARLIER, {"asked": question}).first()
                 if earlier is not None and earlier.answer is not None:
                     return Asked(earlier.answer)
                 if earlier is not None:
                     if now - _instant(earlier.asked_at) < self.stale_after:
                         raise QuestionInFlight(question)
-                    db.execute(
-                        private_answers.delete().where(private_answers.c.question == question)
-                    )
+                    db.execute(_DROP_QUESTION, {"asked": question})
                 self._take_all(db, org, period, allowances, epsilon_units, delta_units)
                 db.execute(
                     private_answers.insert().values(
@@ -166,34 +195,27 @@ class Budgets:
         epsilon: tuple[int, int],
         delta: tuple[int, int],
     ) -> bool:
-        key = {"spender": spender, "asset": asset, "period": period}
-        limits = {"epsilon_limit_micro": epsilon[1], "delta_limit_femto": delta[1]}
-        db.execute(_insert(self.engine, key | {"epsilon_micro": 0, "delta_femto": 0} | limits))
-        spends = privacy_spends.c
+        db.execute(
+            self._open_spend,
+            {
+                "spender": spender, "asset": asset, "period": period,
+                "epsilon_micro": 0, "delta_femto": 0,
+                "epsilon_limit_micro": epsilon[1], "delta_limit_femto": delta[1],
+            },
+        )  # fmt: skip
         taken = db.execute(
-            privacy_spends.update()
-            .where(
-                spends.spender == spender,
-                spends.asset == asset,
-                spends.period == period,
-                spends.epsilon_micro + epsilon[0] <= epsilon[1],
-                spends.delta_femto + delta[0] <= delta[1],
-            )
-            .values(
-                epsilon_micro=spends.epsilon_micro + epsilon[0],
-                delta_femto=spends.delta_femto + delta[0],
-                **limits,
-            )
-        )
+            _TAKE,
+            {
+                "by": spender, "on": asset, "during": period,
+                "epsilon": epsilon[0], "epsilon_limit": epsilon[1],
+                "delta": delta[0], "delta_limit": delta[1],
+            },
+        )  # fmt: skip
         return taken.rowcount == 1
 
     def answered(self, question: str, answer: str) -> None:
         with self.engine.begin() as db:
-            db.execute(
-                private_answers.update()
-                .where(private_answers.c.question == question)
-                .values(answer=answer)
-            )
+            db.execute(_ANSWER, {"asked": question, "text": answer})
 
     def forget(self, question: str) -> None:
         """Drop a question that found no answer (its spend stands): asked again, it is asked
@@ -242,11 +264,6 @@ class Spent:
             "delta_spent": self.delta,
             "delta_left": max(self.delta_limit - self.delta, 0.0),
         }
-
-
-def _insert(engine: sa.Engine, values: dict) -> sa.Executable:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(privacy_spends).values(**values).on_conflict_do_nothing()
 
 
 def _units(value: float, unit: int) -> int:

@@ -41,22 +41,19 @@ TRANSITIONS = {
 }
 
 
-def _grant_queries(ids: sa.Select) -> tuple[sa.Select, sa.Select]:
-    """The two statements that read the grants `ids` selects: their rows, and their approvals."""
-    chosen = ids.subquery()
-    rows_query = (
-        sa.select(grants)
-        .where(grants.c.id.in_(sa.select(chosen.c.id)))
+def _grants_query(ids: sa.Select) -> sa.Select:
+    """One statement reading the grants `ids` selects, oldest first: a row for each approval,
+    or a row with no party for a grant without one."""
+    return (
+        sa.select(grants, approvals.c.party)
+        .outerjoin(approvals, approvals.c.grant_id == grants.c.id)
+        .where(grants.c.id.in_(ids))
         .order_by(grants.c.created_at, grants.c.id)
     )
-    parties_query = sa.select(approvals.c.grant_id, approvals.c.party).where(
-        approvals.c.grant_id.in_(sa.select(chosen.c.id))
-    )
-    return rows_query, parties_query
 
 
 # Statements on every request's path, built once: building one costs more than running it.
-_GRANTS_OF_DEVELOPER = _grant_queries(
+_GRANTS_OF_DEVELOPER = _grants_query(
     sa.select(grants.c.id).where(grants.c.developer == sa.bindparam("developer"))
 )
 _DUE = sa.select(grants.c.id).where(
@@ -166,19 +163,18 @@ class GrantRecords:
         return self._read_grants(_GRANTS_OF_DEVELOPER, {"developer": developer})
 
     def grants(self, ids: sa.Select | None = None) -> list[Grant]:
-        """The grants whose ids `ids` selects (all when None), oldest first: two queries."""
-        return self._read_grants(_grant_queries(ids if ids is not None else sa.select(grants.c.id)))
+        """The grants whose ids `ids` selects (all when None), oldest first: one query."""
+        return self._read_grants(_grants_query(ids if ids is not None else sa.select(grants.c.id)))
 
-    def _read_grants(
-        self, queries: tuple[sa.Select, sa.Select], params: dict | None = None
-    ) -> list[Grant]:
-        rows_query, parties_query = queries
+    def _read_grants(self, query: sa.Select, params: dict | None = None) -> list[Grant]:
         with self.engine.connect() as db:
-            rows = db.execute(rows_query, params or {}).all()
-            approved: dict[str, list[str]] = {}
-            for grant_id, party in db.execute(parties_query, params or {}):
-                approved.setdefault(grant_id, []).append(party)
-        return [_grant(row, sorted(approved.get(row.id, []))) for row in rows]
+            rows = db.execute(query, params or {}).all()
+        approved: dict[str, tuple[sa.Row, list[str]]] = {}
+        for row in rows:
+            _, parties = approved.setdefault(row.id, (row, []))
+            if row.party is not None:
+                parties.append(row.party)
+        return [_grant(row, sorted(parties)) for row, parties in approved.values()]
 
     def history(self, grant_id: str) -> list[dict]:
         """Every change of a grant, oldest first: what happened, for which party, by whom, why."""

@@ -7,8 +7,14 @@ import math
 from decimal import Decimal
 from typing import Any
 
-# Exact types json.dumps already writes canonically; floats and subclasses take the long way.
+# Exact types json.dumps already writes canonically; floats are checked one by one.
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+# From here up, repr (which json.dumps uses) writes a float's shortest digits in fixed notation,
+# as ECMAScript does, integral floats aside ("1.0" where ECMAScript writes "1").
+_FIXED_FROM = 1e-4
+# Integral floats below this are exact integers, whose digits ECMAScript writes in full.
+_EXACT_BELOW = 2.0**53
+_NOT_PLAIN = object()
 
 
 def canonical_json(obj: Any) -> str:
@@ -20,39 +26,61 @@ def canonical_json(obj: Any) -> str:
     use the ECMAScript shortest form, so `1.0` is `1` and `1e21` is `1e+21`. Tuples are arrays.
     Raises TypeError or ValueError on anything else.
     """
-    if _plain(obj):
-        # The common case, in C: for these values sorted compact json.dumps is the same text.
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        if not text.isascii():
-            text.encode("utf-8")  # raises on lone surrogates, which have no UTF-8 form
-        return text
     try:
+        plain = _plain(obj)
+        if plain is not _NOT_PLAIN:
+            # The common case, in C: for these values sorted compact json.dumps is the same text.
+            text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            if not text.isascii():
+                text.encode("utf-8")  # raises on lone surrogates, which have no UTF-8 form
+            return text
         return _canonical(obj)
     except RecursionError as error:
         raise ValueError("the value is nested too deeply or refers to itself") from error
 
 
-def _plain(obj: Any) -> bool:
-    """True when `obj` holds only exact JSON types, no floats, and ASCII keys (whose code
-    point order is their UTF-16 order), each container once (so no cycles)."""
+def _plain(obj: Any) -> Any:
+    """`obj` in a form json.dumps writes canonically, or _NOT_PLAIN. That takes exact JSON types
+    only, floats that json.dumps writes as ECMAScript does (integral ones are made ints), ASCII
+    keys (whose code point order is their UTF-16 order), and each container once (no cycles)."""
     seen: set[int] = set()
     stack = [obj]
+    integral_floats = False
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is dict or kind is list or kind is tuple:
             if id(item) in seen:
-                return False
+                return _NOT_PLAIN
             seen.add(id(item))
             if kind is dict:
                 if not all(type(key) is str and key.isascii() for key in item):
-                    return False
+                    return _NOT_PLAIN
                 stack.extend(item.values())
             else:
                 stack.extend(item)
+        elif kind is float:
+            if item.is_integer():
+                if abs(item) >= _EXACT_BELOW:
+                    return _NOT_PLAIN
+                integral_floats = True
+            elif not (math.isfinite(item) and abs(item) >= _FIXED_FROM):
+                return _NOT_PLAIN
         elif kind not in _PLAIN_SCALARS:
-            return False
-    return True
+            return _NOT_PLAIN
+    return _integral_floats_as_ints(obj) if integral_floats else obj
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """A copy of a plain value with each integral float an int (-0.0 becomes 0, as in JSON)."""
+    kind = type(value)
+    if kind is float and value.is_integer():
+        return int(value)
+    if kind is dict:
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
 
 
 def _canonical(obj: Any) -> str:

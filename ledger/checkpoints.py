@@ -20,6 +20,8 @@ SIGNATURE_PREFIX = "\u2014 "
 MAX_SIGNATURES = 100
 _KEY_NAME = re.compile(r"[^\s+]+")
 _TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
+# Control characters other than the newline, which a note's text may not hold.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 
 def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
@@ -130,4 +132,4 @@ def verify_checkpoint(
 
 
 def _has_control(text: str) -> bool:
-    return any(ord(char) < 0x20 and char != "\n" for char in text)
+    return _CONTROL.search(text) is not None

@@ -30,10 +30,10 @@ from ledger.merkle import Frontier, consistency_proof, inclusion_proof, leaf_has
 from ledger.records import Checkpoint, Entry, Receipt, VerifyReport
 from ledger.settlements import check_period, period_of
 from ledger.store import (
-    WRITE_OPTION,
     create_store,
     ledger_checkpoints,
     ledger_entries,
+    open_transaction,
     take_write_lock,
 )
 from ledger.verify import SIGNING_KEY_ROTATED, audit_log, rotations
@@ -262,6 +262,7 @@ class Ledger:
             if connection.dialect.name != "sqlite":
                 connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
+                open_transaction(connection)
                 return audit_log(connection, self._key.public_key(), self._origin)
 
     def _commit(self, batch: list[_Pending]) -> None:
@@ -361,7 +362,6 @@ class Ledger:
                 if not writing:
                     yield connection
                     return
-                connection.execution_options(**{WRITE_OPTION: True})
                 with connection.begin():
                     take_write_lock(connection)
                     yield connection

@@ -27,10 +27,6 @@ VERSION_TABLE = "ledger_alembic_version"
 # The advisory lock id that sequences appends on PostgreSQL ("veil" + 1 in ASCII).
 SEQUENCER_LOCK = 0x7665696C01
 
-# Execution option marking a connection whose transaction will write; on SQLite it takes the
-# write lock at BEGIN so the reads that sequence an append cannot go stale under it.
-WRITE_OPTION = "ledger_write"
-
 ledger_entries = Table(
     "ledger_entries",
     metadata,
@@ -64,13 +60,25 @@ def create_store(url: str) -> Engine:
 
 
 def take_write_lock(connection: Connection) -> None:
-    """Make this transaction the log's only writer until it ends, across processes.
+    """Begin the transaction just begun on `connection` as the log's only writer until it ends,
+    across processes.
 
-    SQLite took its write lock at BEGIN IMMEDIATE; PostgreSQL takes a transaction-scoped
-    advisory lock, so gateway replicas append one after another and never fork the log.
+    SQLite takes its write lock at BEGIN IMMEDIATE, so the reads that sequence an append cannot
+    go stale under it; PostgreSQL takes a transaction-scoped advisory lock, so gateway replicas
+    append one after another and never fork the log.
     """
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+
+
+def open_transaction(connection: Connection) -> None:
+    """Begin in the database the transaction just begun on `connection`, so its statements
+    share one snapshot (a verify) or commit together (a migration). PostgreSQL has begun it
+    already; SQLite is left to begin here (see _configure_sqlite)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -78,6 +86,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = alembic.config.Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        open_transaction(connection)
         config.attributes["connection"] = connection
         alembic.command.upgrade(config, revision)
 
@@ -85,16 +94,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite otherwise defers BEGIN until the first write, so the reads that
-        # decide an append (or a verify) would not share one snapshot.
+        # pysqlite begins no transaction of its own: take_write_lock() and open_transaction()
+        # begin each where it starts. Not from the engine's "begin" event: a listener of that
+        # kind makes SQLAlchemy dispatch events around every statement on the engine.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        writing = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

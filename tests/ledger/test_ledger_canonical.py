@@ -91,3 +91,19 @@ def test_canonical_text_parses_back_to_the_value(value: object) -> None:
         return type(parsed) is type(original) and parsed == original
 
     assert same(json.loads(canonical_json(value)), value)
+
+
+# Floats around where repr's notation and ECMAScript's part: 1e-6 and 1e-4 (exponents below),
+# 2**53 (integral doubles stop being exact integers), 1e16 and 1e21; and integral floats.
+edge_floats = st.sampled_from([1e-6, 1e-4, 2.0**53, 1e16, 1e21]).flatmap(
+    lambda edge: st.floats(min_value=edge / 4, max_value=edge * 4)
+) | st.integers(-(2**55), 2**55).map(float)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(edge_floats, st.booleans())
+def test_floats_where_notations_change_are_written_as_the_reference(
+    value: float, negative: bool
+) -> None:
+    value = -value if negative else value
+    assert canonical_json({"x": [value, 1]}) == _canonical({"x": [value, 1]})
