@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox.cards import parse_card
+from sandbox.cards import AssetCard, parse_card
 from sandbox.demo import write_demo_assets
 from sandbox.guard import analyse
 from sandbox.store import catalog_name
@@ -18,6 +18,18 @@ from sandbox.store import catalog_name
 def cards():
     with tempfile.TemporaryDirectory() as folder:
         return {a.card["id"]: parse_card(a.card) for a in write_demo_assets(Path(folder))}
+
+
+def stored(card: AssetCard, rows: list[tuple]) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """Real DuckDB holding `rows` as the card's asset under its catalog name, and that name."""
+    catalog = catalog_name(card.id)
+    db = duckdb.connect()
+    db.execute(f"ATTACH ':memory:' AS {catalog}")
+    db.execute(f"CREATE TABLE {catalog}.main.data "
+               f"({', '.join(f'{c.name} {c.type}' for c in card.columns)})")  # fmt: skip
+    marks = ", ".join("?" * len(card.columns))
+    db.executemany(f"INSERT INTO {catalog}.main.data VALUES ({marks})", rows)
+    return db, catalog
 
 
 def _compile(sql: str, cards) -> str:
@@ -91,14 +103,9 @@ def test_literals_take_the_columns_exact_type_where_they_hold_the_same_number(
     """The data is compared as stored (so DuckDB filters it without casting a value), and the
     answer is the exact comparison's, whichever way the literal is typed."""
     card = parse_card(PRICES)
-    catalog = catalog_name(card.id)
-    db = duckdb.connect()
-    db.execute(f"ATTACH ':memory:' AS {catalog}")
-    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, price DECIMAL(10,2), "
-               "items BIGINT, big DECIMAL(38,0), wide DECIMAL(18,2))")  # fmt: skip
     rows = [(f"c{i}", i / 100, i % 5, str(10**37 + i % 2), str(i - 100)) for i in range(200)]
     rows.append(("c_big", 0, 1234567890123456780, str(10**37), "-9999999999999999.99"))
-    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?, ?, ?, ?)", rows)
+    db, catalog = stored(card, rows)
     sql = f"SELECT COUNT(*) AS n FROM shop.prices WHERE {condition}"
     compiled = analyse(sql, {card.id: card}, {card.id: catalog}).compiled.sql(min_units=1)
     assert ('TRY_CAST("prices"' not in compiled) is typed
@@ -122,17 +129,13 @@ def test_checked_rows_per_unit_decide_each_group_exactly_without_counting_every_
     with the checked bound of 3 rows per unit, exactly the groups of at least 5 customers pass,
     as with the full distinct count, and each released count is at least 5."""
     card = parse_card(VISITS)
-    catalog = catalog_name(card.id)
-    db = duckdb.connect()
-    db.execute(f"ATTACH ':memory:' AS {catalog}")
-    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, store VARCHAR)")
     rows = [
         (None if (group + unit) % 7 == 0 else f"c{group}_{unit}", f"s{group}")
         for group in range(13)
         for unit in range(group)
         for _ in range(1 + (group * unit) % 3)
     ]
-    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)", rows)
+    db, catalog = stored(card, rows)
     sql = "SELECT store, COUNT(*) AS visits FROM shop.visits GROUP BY store"
 
     def released(rows_per_unit: dict[str, int | None]) -> list[tuple]:
@@ -158,12 +161,7 @@ def test_a_sum_too_wide_for_duckdbs_128_bits_is_no_data_dependent_error() -> Non
         {"name": "amount", "type": "DECIMAL(38,0)", "role": "measure", "bounds": [0, 9e37]},
     ]}  # fmt: skip
     card = parse_card(wide)
-    catalog = catalog_name(card.id)
-    db = duckdb.connect()
-    db.execute(f"ATTACH ':memory:' AS {catalog}")
-    db.execute(f"CREATE TABLE {catalog}.main.data (customer VARCHAR, amount DECIMAL(38,0))")
-    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)",
-                   [(f"c{i}", str(9 * 10**37)) for i in range(5)])  # fmt: skip
+    db, catalog = stored(card, [(f"c{i}", str(9 * 10**37)) for i in range(5)])
     with pytest.raises(duckdb.Error):
         db.execute(f"SELECT SUM(amount) FROM {catalog}.main.data").fetchall()
     sql = "SELECT SUM(amount) AS s, AVG(amount) AS m FROM shop.wide"

@@ -15,6 +15,7 @@ from sandbox.privacy.plan import private_query
 from sandbox.privacy.terms import Contribution
 from sandbox.store import catalog_name
 from sandbox.worker import plain
+from tests.sandbox.test_compiled import stored
 
 PEOPLE = {
     "id": "city.people",
@@ -447,12 +448,7 @@ def test_one_pass_keeps_the_cards_bounds_where_storage_rounded_them() -> None:
         {"name": "person", "type": "VARCHAR", "role": "privacy_unit"},
         {"name": "flag", "type": "INTEGER", "role": "measure", "bounds": [0.49, 0.5]},
     ]})  # fmt: skip
-    catalog = catalog_name(card.id)
-    db = duckdb.connect()
-    db.execute(f"ATTACH ':memory:' AS {catalog}")
-    db.execute(f"CREATE TABLE {catalog}.main.data (person VARCHAR, flag INTEGER)")
-    db.executemany(f"INSERT INTO {catalog}.main.data VALUES (?, ?)",
-                   [(f"p{i}", i % 2) for i in range(100)])  # fmt: skip
+    db, catalog = stored(card, [(f"p{i}", i % 2) for i in range(100)])
     analysis = analyse(
         "SELECT SUM(flag) AS s, AVG(flag) AS m FROM city.flags", {card.id: card}, {card.id: catalog}
     )
