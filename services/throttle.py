@@ -141,9 +141,11 @@ class FairQueue:
         """Wait (holding the lock's condition) until admitted; on the deadline, or anything
         raised while waiting (an interrupt), give up the place, or the slot just given."""
         started = time.monotonic()
+        counted = False  # on the gauge: a failure before it is counted must not uncount it
         try:
             if self._waiting_gauge is not None:
                 self._waiting_gauge.inc()
+                counted = True
             if not self._changed.wait_for(lambda: ticket.admitted or ticket.displaced, self.wait_s):
                 raise Busy(f"no slot for {self.what} came free within {self.wait_s:g} s; try again")
             if ticket.displaced:
@@ -160,7 +162,7 @@ class FairQueue:
                 self._withdraw(ticket)
             raise
         finally:
-            if self._waiting_gauge is not None:
+            if counted:
                 self._waiting_gauge.dec()
             self._observe_wait(time.monotonic() - started)
 

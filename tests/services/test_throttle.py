@@ -4,7 +4,6 @@ happens to a request, its place and its slot are given back."""
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,38 +221,35 @@ def test_a_body_that_raises_gives_back_its_slot() -> None:
 
 
 class Interrupted(Exception):
-    pass
+    """What a request's thread may meet while it waits: an interrupt, a failing gauge."""
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise Interrupted
+class FailingWaiters(Waiters):
+    """A gauge that fails the first time a request starts to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def inc(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise Interrupted
+        super().inc()
 
 
 def test_a_waiter_interrupted_gives_back_its_place() -> None:
-    """A signal (Ctrl-C, say) that ends a request while it waits takes it out of the queue."""
-    waiters = Waiters()
+    """Whatever is raised while a request waits takes it out of the queue: the one place to
+    wait is free again for the next."""
+    waiters = FailingWaiters()
     queue = fair_queue(waiters, capacity=1)
-    main = threading.get_ident()
-    assert main == threading.main_thread().ident  # only the main thread takes signals
-
-    def interrupt_the_waiter() -> None:
+    with holding(queue, "a"):
+        with pytest.raises(Interrupted), queue.hold("b"):
+            pass
+        other = Holder(queue, "c")
         waiters.reach(1)
-        signal.pthread_kill(main, signal.SIGUSR1)
-
-    previous = signal.signal(signal.SIGUSR1, _interrupt)
-    try:
-        with holding(queue, "a"):
-            signaller = threading.Thread(target=interrupt_the_waiter)
-            signaller.start()
-            with pytest.raises(Interrupted), queue.hold("b"):
-                pass
-            signaller.join(PATIENCE_S)
-            assert waiters.count == 0
-            other = Holder(queue, "c")  # the one place to wait is free again
-            waiters.reach(1)
-        assert other.entered.wait(PATIENCE_S)
-        other.finish()
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
+    assert other.entered.wait(PATIENCE_S)
+    other.finish()
+    assert other.refused is None
     with queue.hold("b"):
         pass
