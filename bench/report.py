@@ -127,12 +127,14 @@ def main() -> None:
         "",
         "![TPC-H medians](bench/results/tpch.png)",
         "",
-        f"`{load['command']}` ({load['runs']} runs of {load['duration_s']} s per concurrency, "
+        f"`{load['command']}` (commit {load['git']['commit'][:7]}, "
+        f"{load['runs']} runs of {load['duration_s']} s per concurrency, "
         f"the median run shown; {load['wrk']}), the query `{load['sql']}`:",
         "",
         *load_table(load),
         "",
-        f"`{private['command']}`: {private['rows']:,} rows of {private['units']:,} people "
+        f"`{private['command']}` (commit {private['git']['commit'][:7]}): "
+        f"{private['rows']:,} rows of {private['units']:,} people "
         "registered over the API, `SELECT district, sex, count(*), avg(income), sum(visits) "
         "… GROUP BY district, sex` over HTTP with default settings, each round a new question:",
         "",
