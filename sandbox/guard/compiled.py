@@ -56,7 +56,7 @@ class CompiledQuery:
         # would come out in the order their first rows were read, which is one person's data.
         released = range(1, len(tree.selects) + 1 - hidden)
         tree.order_by(*(exp.Literal.number(i) for i in released), copy=False)
-        return tree.sql(dialect=DIALECT, identify=True)
+        return tree.sql(dialect=DIALECT, identify=True, copy=False)
 
 
 def _at_least(units: exp.Expression, smallest: int) -> exp.Expression:

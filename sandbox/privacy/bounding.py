@@ -24,6 +24,11 @@ def _literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def _as(node: exp.Expression, name: str) -> exp.Alias:
+    """`node`, which nothing else holds, under `name`."""
+    return exp.alias_(node, name, copy=False)
+
+
 def number(value: float) -> exp.Expression:
     return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=data_type("DOUBLE"))
 
@@ -42,11 +47,9 @@ def bounded_sql(
 ) -> tuple[str, dict[int, str]]:
     """Rows with their unit, each unit cut to its bounds, then exact aggregates per group; and
     for each quantile, the bounded values of each group counted per candidate."""
-    rows = select_c.copy()
-    for clause in ("group", "having", "order", "distinct", "with_"):
-        rows.set(clause, None)
+    rows = _rows_of(select_c)
     projections = [
-        exp.alias_(exp.column(column, table=table), name)
+        _as(exp.column(column, table=table), name)
         for (table, column), name in columns.items()
     ]
     unit = (
@@ -54,12 +57,12 @@ def bounded_sql(
         if len(unit_columns) == 1
         else exp.Coalesce(this=unit_columns[0], expressions=unit_columns[1:])
     )
-    rows.set("expressions", [*projections, exp.alias_(unit, "veil_pu")])
+    rows.set("expressions", [*projections, _as(unit.copy(), "veil_pu")])
     if contribution.rows_per_unit is not None:
         return _one_pass(rows, components, extras, keys, domain, ctes, clamped), {}
     unit_ref = exp.column("veil_pu")
     windows = [
-        exp.alias_(
+        _as(
             exp.Window(
                 this=exp.RowNumber(),
                 partition_by=[unit_ref.copy(), *(k.copy() for k in keys)],
@@ -72,7 +75,7 @@ def bounded_sql(
     if keys:
         spread = exp.func("HASH", *(k.copy() for k in keys), unit_ref.copy())
         windows.append(
-            exp.alias_(
+            _as(
                 exp.Window(
                     this=exp.func("DENSE_RANK"),
                     partition_by=[unit_ref.copy()],
@@ -100,9 +103,9 @@ def bounded_sql(
     # Each unit's rows in a group become one row: its counts, and its sums clamped to the
     # measure's bounds, so a sum moves by at most the bound per group whatever the rows.
     per_unit = exp.select(
-        exp.alias_(unit_ref.copy(), "veil_pu"),
-        *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
-        *(exp.alias_(_per_unit(c), f"veil_y{i}") for i, c in enumerate(components)),
+        _as(unit_ref.copy(), "veil_pu"),
+        *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        *(_as(_per_unit(c), f"veil_y{i}") for i, c in enumerate(components)),
     ).from_(exp.Subquery(this=bounded, alias="veil_bounded"))
     per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
     units = exp.Subquery(this=per_unit, alias="veil_units_rows")
@@ -122,9 +125,26 @@ def bounded_sql(
         for index, component in enumerate(components)
         if component.measure is Measure.QUANTILE
     }
-    if ctes is not None:
-        query.set("with_", ctes.copy())
-    return query.sql(dialect=DIALECT, identify=True), histograms
+    _with(query, ctes)
+    return query.sql(dialect=DIALECT, identify=True, copy=False), histograms
+
+
+def _rows_of(select: exp.Select) -> exp.Select:
+    """A copy of the clauses of `select` that say which rows it reads, without its projections,
+    grouping, filters on groups, order and common table expressions."""
+    rows = exp.Select()
+    for clause, value in select.args.items():
+        if clause in _NOT_ROWS or value is None:
+            continue
+        if isinstance(value, list):
+            value = [v.copy() if isinstance(v, exp.Expression) else v for v in value]
+        elif isinstance(value, exp.Expression):
+            value = value.copy()
+        rows.set(clause, value)
+    return rows
+
+
+_NOT_ROWS = frozenset({"expressions", "group", "having", "order", "distinct", "with_"})
 
 
 def _one_pass(
@@ -145,14 +165,14 @@ def _one_pass(
         # Groups outside a public domain are dropped by the join to it: nothing is bounded
         # across groups here, so rows in them need not be dropped first.
         named = exp.select(
-            exp.Star(), *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
+            exp.Star(), *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
         ).from_(source)
         source = exp.Subquery(this=named, alias="veil_units_rows")
     totals = [_row_total(c, c.column in clamped) for c in components]
     if keys and domain is not None:
         grouped = exp.select(
-            *(exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)),
-            *(exp.alias_(t, f"veil_t{i}") for i, t in enumerate(totals)),
+            *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)),
+            *(_as(t, f"veil_t{i}") for i, t in enumerate(totals)),
         ).from_(source)
         grouped.group_by(*(k.copy() for k in key_refs), copy=False)
         source = exp.Subquery(this=grouped, alias="veil_units_rows")
@@ -171,9 +191,8 @@ def _one_pass(
         else exp.Literal.number(0)
     )
     _aggregate(query, keys, key_refs, extras, totals, units)
-    if ctes is not None:
-        query.set("with_", ctes.copy())
-    return query.sql(dialect=DIALECT, identify=True)
+    _with(query, ctes)
+    return query.sql(dialect=DIALECT, identify=True, copy=False)
 
 
 def _row_total(component: Component, clamp: bool) -> exp.Expression:
@@ -192,10 +211,20 @@ def _row_total(component: Component, clamp: bool) -> exp.Expression:
     value: exp.Expression = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
     if clamp:
         value = exp.func("LEAST", exp.func("GREATEST", value, number(low)), number(high))
+    if component.centred and not component.present_only:
+        value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])
+    midpoint = number((low + high) / 2)
+    if component.centred and max(abs(low), abs(high)) <= high - low:
+        # Bounds around zero: the midpoint is taken off once per group, not once per row. The
+        # running sum is then no larger than a centred one may be, nor is its rounding.
+        counted = exp.Count(this=value.copy() if component.present_only else exp.Star())
+        return exp.Sub(this=_total(value), expression=exp.Mul(this=midpoint, expression=counted))
     if component.centred:
-        if not component.present_only:
-            value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])
-        value = exp.Sub(this=value, expression=number((low + high) / 2))
+        value = exp.Sub(this=value, expression=midpoint)
+    return _total(value)
+
+
+def _total(value: exp.Expression) -> exp.Expression:
     return exp.Coalesce(this=exp.Sum(this=value), expressions=[exp.Literal.number(0)])
 
 
@@ -223,8 +252,25 @@ def _over_domain(
             for k, n in zip(key_refs, names, strict=True)
         )
     )
-    query = exp.select().from_(values).join(source, on=condition, join_type="left")
+    # Aggregated on its own before the join: inlined, DuckDB joins the domain's few rows to
+    # every row first, which costs a fifth of the whole query.
+    alias = source.alias
+    rows = exp.CTE(this=source.this, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    rows.set("materialized", True)
+    query = exp.select().from_(values).join(exp.table_(alias), on=condition, join_type="left")
+    query.set("with_", exp.With(expressions=[rows]))
     return query, [exp.column(n, table="veil_domain") for n in names]
+
+
+def _with(query: exp.Select, ctes: exp.With | None) -> None:
+    """The user's common table expressions ahead of any the plan added."""
+    if ctes is None:
+        return
+    added = query.args.get("with_")
+    user = ctes.copy()
+    if added is not None:
+        user.set("expressions", [*user.expressions, *added.expressions])
+    query.set("with_", user)
 
 
 def _aggregate(
@@ -239,11 +285,11 @@ def _aggregate(
     # Computed from each group's released key alone, never from its rows.
     per_group = [over_keys(e, keys, key_refs) for e in extras]
     outputs: list[exp.Expression] = []
-    outputs += [exp.alias_(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
-    outputs += [exp.alias_(e, f"veil_e{i}") for i, e in enumerate(per_group)]
-    outputs += [exp.alias_(t, f"veil_x{i}") for i, t in enumerate(totals)]
-    outputs.append(exp.alias_(units, UNITS_COLUMN))
-    outputs.append(exp.alias_(group_id(key_refs), GROUP_ID))
+    outputs += [_as(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)]
+    outputs += [_as(e, f"veil_e{i}") for i, e in enumerate(per_group)]
+    outputs += [_as(t, f"veil_x{i}") for i, t in enumerate(totals)]
+    outputs.append(_as(units, UNITS_COLUMN))
+    outputs.append(_as(group_id(key_refs), GROUP_ID))
     query.set("expressions", outputs)
     if keys:
         query.group_by(*(k.copy() for k in key_refs), copy=False)
@@ -279,9 +325,9 @@ def _histogram_sql(
     else:
         index = exp.Literal.number(0)
     query = exp.select(
-        exp.alias_(group_id(keys), GROUP_ID),
-        exp.alias_(index, "veil_bin"),
-        exp.alias_(exp.Count(this=exp.Star()), "veil_n"),
+        _as(group_id(keys), GROUP_ID),
+        _as(index, "veil_bin"),
+        _as(exp.Count(this=exp.Star()), "veil_n"),
     ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"))
     query.where(
         exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
@@ -289,7 +335,7 @@ def _histogram_sql(
     query.group_by(exp.Literal.number(1), exp.Literal.number(2), copy=False)
     if ctes is not None:
         query.set("with_", ctes.copy())
-    return query.sql(dialect=DIALECT, identify=True)
+    return query.sql(dialect=DIALECT, identify=True, copy=False)
 
 
 def group_id(keys: list[exp.Expression]) -> exp.Expression:

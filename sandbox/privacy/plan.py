@@ -83,7 +83,7 @@ class PrivateQuery:
         query = self.finish.copy()
         for index, table in enumerate(tables):
             query = query.with_(f"veil_n{index}", as_=table, copy=False)
-        return query.sql(dialect=DIALECT, identify=True)
+        return query.sql(dialect=DIALECT, identify=True, copy=False)
 
 
 def private_query(
