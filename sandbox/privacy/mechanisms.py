@@ -41,8 +41,7 @@ def laplace(values: list, sensitivity: float, epsilon: float, integer: bool) -> 
         noisy = measurement([int(v) for v in values] if integer else [float(v) for v in values])
     else:
         noisy = []
-    half_width = dp.laplacian_scale_to_accuracy(scale, ALPHA)
-    return Noisy(list(noisy), "laplace", scale, half_width)
+    return Noisy(list(noisy), "laplace", scale, half_width(scale))
 
 
 def select_partitions(
@@ -72,6 +71,7 @@ def _laplace_scale(size: int, sensitivity: float, epsilon: float, integer: bool)
     )
 
 
+@lru_cache(maxsize=1024)
 def _laplace(size: int, scale: float, integer: bool) -> dp.Measurement:
     return _space(size, integer) >> dp.m.then_laplace(scale=scale)
 
@@ -103,6 +103,7 @@ def selection_scale(max_groups: int, epsilon: float, delta: float) -> float:
     return _selection(max_groups, epsilon, delta)[0]
 
 
+@lru_cache(maxsize=1024)
 def half_width(scale: float, alpha: float = ALPHA) -> float:
     """Half the (1 - alpha) interval of Laplace noise of this scale."""
     return dp.laplacian_scale_to_accuracy(scale, alpha)
