@@ -186,7 +186,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the folder the figures go to")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, dict] = {}
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -202,7 +204,7 @@ def main() -> None:
             ask(client, body, args.warmup)
             figures[name] = measure(client, pid, body, args.requests)
             if args.profile:
-                out = RESULTS / f"gateway_cpu_{name}.txt.gz"
+                out = args.out / f"gateway_cpu_{name}.txt.gz"
                 figures[name]["profile"] = profile(client, pid, body, args.requests, out)
     report = {
         "command": "python bench/gateway_cpu.py "
@@ -224,9 +226,9 @@ def main() -> None:
             print(f"  top by {kind.removesuffix('_pct')} time:")
             for frame, pct in entry["profile"][kind]:
                 print(f"    {pct:5.1f}%  {frame}")
-    out = RESULTS / "gateway_cpu.json"
+    out = args.out / "gateway_cpu.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":
