@@ -235,10 +235,12 @@ def _check(tree: exp.Query) -> list[Violation]:
 
 def enforce_types(tree: exp.Query, schema: dict) -> exp.Query:
     """Coerce what is safe to coerce, then refuse any implicit cast that remains."""
+    annotated = _annotate(tree, schema)
     for _ in range(3):
-        if not _coerce(_annotate(tree, schema)):
+        if not _coerce(annotated):
             break
-    violations = _check(_annotate(tree, schema))
+        annotated = _annotate(tree, schema)
+    violations = _check(annotated)
     if violations:
         raise QueryRejected(explained(violations), violations)
     return tree

@@ -94,11 +94,11 @@ def bounded_sql(
                 this=exp.column("veil_g"), expression=exp.Literal.number(contribution.max_groups)
             ),
         )
-    ranked = exp.select(exp.Star(), *windows).from_(exp.Subquery(this=rows, alias="veil_rows"))
+    ranked = exp.select(exp.Star(), *windows).from_(exp.Subquery(this=rows, alias="veil_rows"), copy=False)
     if domain is not None:
         _in_domain(ranked, keys, domain)
     bounded = (
-        exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked")).where(kept)
+        exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked"), copy=False).where(kept, copy=False)
     )
     # Each unit's rows in a group become one row: its counts, and its sums clamped to the
     # measure's bounds, so a sum moves by at most the bound per group whatever the rows.
@@ -106,7 +106,7 @@ def bounded_sql(
         _as(unit_ref.copy(), "veil_pu"),
         *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
         *(_as(_per_unit(c), f"veil_y{i}") for i, c in enumerate(components)),
-    ).from_(exp.Subquery(this=bounded, alias="veil_bounded"))
+    ).from_(exp.Subquery(this=bounded, alias="veil_bounded"), copy=False)
     per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
     units = exp.Subquery(this=per_unit, alias="veil_units_rows")
     key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
@@ -166,14 +166,14 @@ def _one_pass(
         # across groups here, so rows in them need not be dropped first.
         named = exp.select(
             exp.Star(), *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
-        ).from_(source)
+        ).from_(source, copy=False)
         source = exp.Subquery(this=named, alias="veil_units_rows")
     totals = [_row_total(c, c.column in clamped) for c in components]
     if keys and domain is not None:
         grouped = exp.select(
             *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(key_refs)),
             *(_as(t, f"veil_t{i}") for i, t in enumerate(totals)),
-        ).from_(source)
+        ).from_(source, copy=False)
         grouped.group_by(*(k.copy() for k in key_refs), copy=False)
         source = exp.Subquery(this=grouped, alias="veil_units_rows")
         # One row per group joined to the domain: the sum is that row's total, or 0.
@@ -241,7 +241,7 @@ def _over_domain(
     """A select over `source`, or over every group of a public domain joined to it; and the
     references each group's keys are read from."""
     if domain is None:
-        return exp.select().from_(source), key_refs
+        return exp.select().from_(source, copy=False), key_refs
     names = [f"veil_d{i}" for i in range(len(key_refs))]
     values = exp.values(
         [tuple(_literal(v) for v in group) for group in domain], alias="veil_domain", columns=names
@@ -257,7 +257,8 @@ def _over_domain(
     alias = source.alias
     rows = exp.CTE(this=source.this, alias=exp.TableAlias(this=exp.to_identifier(alias)))
     rows.set("materialized", True)
-    query = exp.select().from_(values).join(exp.table_(alias), on=condition, join_type="left")
+    query = exp.select().from_(values, copy=False)
+    query.join(exp.table_(alias), on=condition, join_type="left", copy=False)
     query.set("with_", exp.With(expressions=[rows]))
     return query, [exp.column(n, table="veil_domain") for n in names]
 
@@ -328,7 +329,7 @@ def _histogram_sql(
         _as(group_id(keys), GROUP_ID),
         _as(index, "veil_bin"),
         _as(exp.Count(this=exp.Star()), "veil_n"),
-    ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"))
+    ).from_(exp.Subquery(this=bounded.copy(), alias="veil_bounded"), copy=False)
     query.where(
         exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
     )

@@ -346,7 +346,9 @@ def _branch(
             output = Output("derived" if inner.find(*AGGREGATES) else "key")
         projections.append(exp.alias_(lifted, projection.alias_or_name))
         outputs.append(output)
-    finish = exp.select(*projections).from_(exp.table_(f"veil_n{index}", alias=f"veil_n{index}"))
+    finish = exp.select(*projections).from_(
+        exp.table_(f"veil_n{index}", alias=f"veil_n{index}"), copy=False
+    )
     if select_c.args.get("distinct") is not None:
         finish.set("distinct", exp.Distinct())
     if select_c.args.get("having") is not None:
