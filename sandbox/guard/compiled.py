@@ -14,6 +14,9 @@ UNITS_COLUMN = "veil_units"
 # Marks a released select whose rows come from one asset checked to hold at most this many
 # rows of any unit (`sandbox.store`).
 ROWS_PER_UNIT = "veil_rows_per_unit"
+# Marks a released select whose unit counts at only these positions can differ (the others'
+# units are held equal to one of them on every row): its threshold counts only those.
+DISTINCT_UNITS = "veil_distinct_units"
 # The most unit values a group keeps to decide its threshold; beyond, every unit is counted.
 MOST_KEPT = 65_536
 
@@ -47,6 +50,9 @@ class CompiledQuery:
             checked = select.meta.get(ROWS_PER_UNIT)
             if checked is not None and dominance_top is None and min_units * checked <= MOST_KEPT:
                 units = _at_least(units, min_units * checked)
+            distinct = select.meta.get(DISTINCT_UNITS)
+            if distinct is not None and dominance_top is None:
+                units = _only(units, distinct)
             enough = exp.GTE(this=units.copy(), expression=exp.Literal.number(min_units))
             select.having(enough, copy=False)
             if dominance_top is not None:
@@ -71,6 +77,17 @@ def _at_least(units: exp.Expression, smallest: int) -> exp.Expression:
     counted = exp.func("LEN", exp.func("LIST_DISTINCT", lowest))
     units.replace(counted)
     return counted
+
+
+def _only(units: exp.Expression, positions: tuple[int, ...]) -> exp.Expression:
+    """The least of the unit counts at `positions` alone, in place of the least of all."""
+    if not isinstance(units, exp.Least):
+        return units
+    counts = [units.this, *units.expressions]
+    kept = [counts[i].copy() for i in positions]
+    fewer = kept[0] if len(kept) == 1 else exp.Least(this=kept[0], expressions=kept[1:])
+    units.replace(fewer)
+    return fewer
 
 
 def released_selects(tree: exp.Query) -> list[tuple[exp.Select, exp.Expression]]:

@@ -9,7 +9,13 @@ from sandbox.cards import AssetCard, Column, Role
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, asset_id, single_asset
 from sandbox.guard.bounds import bounded, canonical
-from sandbox.guard.compiled import ROWS_PER_UNIT, UNITS_COLUMN, CompiledQuery, released_selects
+from sandbox.guard.compiled import (
+    DISTINCT_UNITS,
+    ROWS_PER_UNIT,
+    UNITS_COLUMN,
+    CompiledQuery,
+    released_selects,
+)
 from sandbox.guard.dominance import is_magnitude
 from sandbox.guard.messages import explained
 from sandbox.guard.syntax import data_type
@@ -32,6 +38,7 @@ DATE_FUNCTIONS = (
     exp.DayOfWeek,
 )
 SAFE_INTEGER = 2**31
+FLOATS = (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
 # DuckDB sums DECIMALs of up to 18 digits in 38, with room for 10^20 of them.
 MAX_EXACT_SUM_DIGITS = 18
 DOUBLE_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
@@ -50,7 +57,7 @@ def compile_query(
     tree = analysis.tree.copy()
     kinds = _kinds_for_copy(analysis, tree)
     limit, offset = _take_paging(tree)
-    _add_unit_columns(tree, kinds, rows_per_unit or {})
+    _add_unit_columns(tree, kinds, rows_per_unit or {}, cards)
     _make_total(tree)
     _clamp_scans(tree, cards, catalogs, analysis.columns, stored_bounded)
     schema = {
@@ -105,7 +112,10 @@ def _unit_sources(scope: Scope, units: dict[int, list[str]]) -> list[exp.Column]
 
 
 def _add_unit_columns(
-    tree: exp.Query, kinds: dict[int, Kind], rows_per_unit: dict[str, int | None]
+    tree: exp.Query,
+    kinds: dict[int, Kind],
+    rows_per_unit: dict[str, int | None],
+    cards: dict[str, AssetCard],
 ) -> None:
     units: dict[int, list[str]] = {}
     for scope in traverse_scope(tree):
@@ -125,9 +135,59 @@ def _add_unit_columns(
         counts = [exp.Count(this=exp.Distinct(expressions=[c])) for c in sources]
         total = counts[0] if len(counts) == 1 else exp.Least(this=counts[0], expressions=counts[1:])
         node.select(exp.alias_(total, UNITS_COLUMN), copy=False)
+        distinct = _distinct_units(scope, sources, cards)
+        if len(distinct) < len(sources):
+            node.meta[DISTINCT_UNITS] = distinct
         checked = rows_per_unit.get(single_asset(scope) or "")
         if checked is not None:
             node.meta[ROWS_PER_UNIT] = checked
+
+
+def _distinct_units(
+    scope: Scope, sources: list[exp.Column], cards: dict[str, AssetCard]
+) -> tuple[int, ...]:
+    """The positions of the unit columns whose counts can differ: a table whose privacy unit
+    every row holds equal to another's (an inner join's ON, or the WHERE clause, says
+    `a.unit = b.unit`) has as many distinct units as that one."""
+    select = scope.expression
+    units: dict[str, tuple[str, str]] = {}  # a table's alias: its unit column and type
+    for alias, (_, source) in scope.selected_sources.items():
+        card = cards.get(asset_id(source)) if isinstance(source, exp.Table) else None
+        # Equal floats need not be one value (-0.0 and 0.0): their counts could differ.
+        if card is not None and not data_type(card.privacy_unit.type).is_type(*FLOATS):
+            units[alias] = (card.privacy_unit.name, card.privacy_unit.type)
+    conditions = [select.args["where"].this] if select.args.get("where") else []
+    for join in select.args.get("joins") or []:
+        inner = not join.side and join.kind in ("", "INNER")
+        if inner and join.args.get("on") is not None:
+            conditions.append(join.args["on"])
+    same: dict[str, str] = {alias: alias for alias in units}
+
+    def first(alias: str) -> str:
+        while same[alias] != alias:
+            alias = same[alias]
+        return alias
+
+    for condition in conditions:
+        for equal in condition.flatten() if isinstance(condition, exp.And) else [condition]:
+            if not isinstance(equal, exp.EQ):
+                continue
+            left, right = equal.this, equal.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+                continue
+            a, b = units.get(left.table), units.get(right.table)
+            if a is None or b is None or a[1] != b[1] or (left.name, right.name) != (a[0], b[0]):
+                continue
+            same[first(left.table)] = first(right.table)
+    kept, seen = [], set()
+    for position, column in enumerate(sources):
+        alias = column.table
+        if column.name != f"{UNIT_PREFIX}_source" or alias not in units:
+            kept.append(position)
+        elif first(alias) not in seen:
+            seen.add(first(alias))
+            kept.append(position)
+    return tuple(kept)
 
 
 def _make_total(tree: exp.Query) -> None:

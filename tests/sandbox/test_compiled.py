@@ -170,3 +170,64 @@ def test_a_sum_too_wide_for_duckdbs_128_bits_is_no_data_dependent_error() -> Non
     # computed value past it does, whatever the rows.
     ((total, mean, units),) = db.execute(compiled).fetchall()
     assert (total, mean, units) == (None, None, 5)
+
+
+
+ORDERS = {
+    **PRICES,
+    "id": "shop.orders",
+    "columns": [
+        {"name": "customer", "type": "VARCHAR", "role": "privacy_unit"},
+        {"name": "buyer", "type": "VARCHAR", "role": "join_key"},
+    ],
+}
+KEYED_VISITS = {
+    **VISITS,
+    "columns": [*VISITS["columns"], {"name": "ref", "type": "VARCHAR", "role": "join_key"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("join", "once"),
+    [
+        ("JOIN shop.orders o ON v.customer = o.customer", True),
+        ("JOIN shop.orders o ON o.customer = v.customer AND v.ref = o.buyer", True),
+        # Units not held equal on every row: each table's units are counted. Joined on the
+        # buyer, store s8's 8 orders come from 2 visitors: it must not pass on its orders'.
+        ("JOIN shop.orders o ON v.ref = o.buyer", False),
+        ("LEFT JOIN shop.orders o ON v.customer = o.customer", False),
+    ],
+)
+def test_a_join_on_privacy_units_counts_them_once(join: str, once: bool) -> None:
+    """Where every row holds two tables' units equal, one distinct count stands for both; any
+    other join counts each table's units. Either way exactly the groups whose every table has
+    at least 5 distinct units among the joined rows are released."""
+    visits, orders = parse_card(KEYED_VISITS), parse_card(ORDERS)
+    db = duckdb.connect()
+    catalogs = {card.id: catalog_name(card.id) for card in (visits, orders)}
+    # Store s_n has n visitors; each visitor's order is bought by one of 2 people.
+    for card, rows in (
+        (visits, [(f"c{n}_{u}", f"s{n}", f"c{n}_{u}") for n in range(9) for u in range(n)]),
+        (orders, [(f"c{n}_{u}", f"c{n}_{u % 2}") for n in range(9) for u in range(n)]),
+    ):
+        catalog = catalogs[card.id]
+        db.execute(f"ATTACH ':memory:' AS {catalog}")
+        db.execute(f"CREATE TABLE {catalog}.main.data "
+                   f"({', '.join(f'{c.name} VARCHAR' for c in card.columns)})")  # fmt: skip
+        marks = ", ".join("?" * len(card.columns))
+        db.executemany(f"INSERT INTO {catalog}.main.data VALUES ({marks})", rows)
+    sql = f"SELECT v.store, COUNT(*) AS n FROM shop.visits v {join} GROUP BY v.store"
+    analysis = analyse(sql, {c.id: c for c in (visits, orders)}, catalogs)
+    compiled = analysis.compiled.sql(min_units=5)
+    having = compiled[compiled.index("HAVING") :]
+    assert ('"v"."veil_u_source"' in having) and ('"o"."veil_u_source"' in having) is not once
+    released = sorted(row[0] for row in db.execute(compiled).fetchall())
+    tables = {t: f"(SELECT * FROM {catalogs[t]}.main.data)" for t in catalogs}
+    full = db.execute(
+        f"SELECT v.store FROM {tables['shop.visits']} v "
+        f"{join.replace('shop.orders', tables['shop.orders'])} GROUP BY v.store "
+        "HAVING COUNT(DISTINCT v.customer) >= 5 AND COUNT(DISTINCT o.customer) >= 5"
+    ).fetchall()
+    assert released == sorted(row[0] for row in full)
+    if join.endswith("ON v.ref = o.buyer"):
+        assert "s8" not in released  # its orders have 8 customers, its joined visits 2
