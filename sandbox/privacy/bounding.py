@@ -49,8 +49,7 @@ def bounded_sql(
     for each quantile, the bounded values of each group counted per candidate."""
     rows = _rows_of(select_c)
     projections = [
-        _as(exp.column(column, table=table), name)
-        for (table, column), name in columns.items()
+        _as(exp.column(column, table=table), name) for (table, column), name in columns.items()
     ]
     unit = (
         unit_columns[0]
@@ -94,11 +93,15 @@ def bounded_sql(
                 this=exp.column("veil_g"), expression=exp.Literal.number(contribution.max_groups)
             ),
         )
-    ranked = exp.select(exp.Star(), *windows).from_(exp.Subquery(this=rows, alias="veil_rows"), copy=False)
+    ranked = exp.select(exp.Star(), *windows).from_(
+        exp.Subquery(this=rows, alias="veil_rows"), copy=False
+    )
     if domain is not None:
         _in_domain(ranked, keys, domain)
     bounded = (
-        exp.select(exp.Star()).from_(exp.Subquery(this=ranked, alias="veil_ranked"), copy=False).where(kept, copy=False)
+        exp.select(exp.Star())
+        .from_(exp.Subquery(this=ranked, alias="veil_ranked"), copy=False)
+        .where(kept, copy=False)
     )
     # Each unit's rows in a group become one row: its counts, and its sums clamped to the
     # measure's bounds, so a sum moves by at most the bound per group whatever the rows.

@@ -172,7 +172,6 @@ def test_a_sum_too_wide_for_duckdbs_128_bits_is_no_data_dependent_error() -> Non
     assert (total, mean, units) == (None, None, 5)
 
 
-
 ORDERS = {
     **PRICES,
     "id": "shop.orders",
