@@ -59,6 +59,8 @@ def bounded_sql(
     rows.set("expressions", [*projections, _as(unit.copy(), "veil_pu")])
     if contribution.rows_per_unit is not None:
         return _one_pass(rows, components, extras, keys, domain, ctes, clamped), {}
+    if not any(c.measure is Measure.QUANTILE for c in components):
+        return _per_unit_first(rows, components, extras, keys, contribution, domain, ctes), {}
     unit_ref = exp.column("veil_pu")
     windows = [
         _as(
@@ -121,8 +123,7 @@ def bounded_sql(
         )
         for i in range(len(components))
     ]
-    distinct = exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")])
-    _aggregate(query, keys, key_refs, extras, totals, exp.Count(this=distinct))
+    _aggregate(query, keys, key_refs, extras, totals, _units_gathered())
     histograms = {
         index: _histogram_sql(bounded, keys, component, ctes)
         for index, component in enumerate(components)
@@ -130,6 +131,62 @@ def bounded_sql(
     }
     _with(query, ctes)
     return query.sql(dialect=DIALECT, identify=True, copy=False), histograms
+
+
+def _per_unit_first(
+    rows: exp.Select,
+    components: list[Component],
+    extras: list[exp.Expression],
+    keys: list[exp.Expression],
+    contribution: Contribution,
+    domain: list[tuple] | None,
+    ctes: exp.With | None,
+) -> str:
+    """Each unit's rows in a group gathered into one row first, its counts capped at the rows it
+    may contribute and its sums clamped to the measure's bounds: what keeping at most that many
+    of its rows would bound, without ranking every row. Then each unit keeps at most its
+    number of groups (chosen by a hash of the group and unit, as the rows-first plan does)."""
+    unit_ref = exp.column("veil_pu")
+    per_unit = exp.select(
+        _as(unit_ref.copy(), "veil_pu"),
+        *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys)),
+        *(_as(_per_unit(c, contribution.max_rows), f"veil_y{i}") for i, c in enumerate(components)),
+    ).from_(exp.Subquery(this=rows, alias="veil_rows"), copy=False)
+    if domain is not None:
+        _in_domain(per_unit, keys, domain)
+    per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
+    source = per_unit
+    if keys:
+        grouped = [exp.column(f"veil_k{i}") for i in range(len(keys))]
+        spread = exp.func("HASH", *(k.copy() for k in grouped), unit_ref.copy())
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[unit_ref.copy()],
+            order=exp.Order(expressions=[exp.Ordered(this=e) for e in (spread, *grouped)]),
+        )
+        ranked = exp.select(exp.Star(), _as(rank, "veil_g")).from_(
+            exp.Subquery(this=per_unit, alias="veil_per_unit"), copy=False
+        )
+        source = exp.select(exp.Star()).from_(
+            exp.Subquery(this=ranked, alias="veil_ranked"), copy=False
+        )
+        most = exp.Literal.number(contribution.max_groups)
+        source.where(exp.LTE(this=exp.column("veil_g"), expression=most), copy=False)
+    units = exp.Subquery(this=source, alias="veil_units_rows")
+    key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
+    query, key_refs = _over_domain(units, key_refs, domain)
+    totals = [
+        _total(exp.column(f"veil_y{i}", table="veil_units_rows")) for i in range(len(components))
+    ]
+    _aggregate(query, keys, key_refs, extras, totals, _units_gathered())
+    _with(query, ctes)
+    return query.sql(dialect=DIALECT, identify=True, copy=False)
+
+
+def _units_gathered() -> exp.Expression:
+    """A group's distinct units, where each unit's rows in it were gathered into one row: its
+    rows with a unit (a distinct count over them cost a third of the whole query)."""
+    return exp.Count(this=exp.column("veil_pu", table="veil_units_rows"))
 
 
 def _rows_of(select: exp.Select) -> exp.Select:
@@ -376,14 +433,17 @@ def over_keys(
     return node.copy().transform(swap)
 
 
-def _per_unit(component: Component) -> exp.Expression:
-    """One unit's part of a component in one group, from its bounded rows (a quantile's comes
-    from its histogram instead)."""
+def _per_unit(component: Component, max_rows: int | None = None) -> exp.Expression:
+    """One unit's part of a component in one group, from its bounded rows, or from all its rows
+    with its count capped at `max_rows` (a quantile's comes from its histogram instead)."""
     if component.measure is Measure.UNITS:
         return exp.Literal.number(1)
     if component.measure is Measure.QUANTILE:
         return exp.Literal.number(0)
     if component.measure is Measure.ROWS:
+        if max_rows is not None:
+            counted = exp.column(component.column) if component.column else exp.Star()
+            return exp.func("LEAST", exp.Count(this=counted), exp.Literal.number(max_rows))
         counted = exp.column(component.column) if component.column else exp.column("veil_r")
         return exp.Count(this=counted)
     low, high = component.bounds

@@ -458,3 +458,26 @@ def test_one_pass_keeps_the_cards_bounds_where_storage_rounded_them() -> None:
     cursor = db.execute(branch.sql)
     row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
     assert row["veil_x0"] == pytest.approx(50 * 0.5 + 50 * 0.49)
+
+
+@pytest.mark.parametrize("quantile", [False, True])
+def test_each_groups_unit_count_is_its_distinct_units(enclave, quantile: bool) -> None:
+    """Gathered one row per unit and group, a group's count of units is exactly its distinct
+    units, p0 with 10 visits in each of its wards counted once in each (partition selection
+    reads this count: one too many would let a group of one person through)."""
+    median = ", MEDIAN(cost) AS m" if quantile else ""
+    plan = _plan(
+        enclave,
+        f"SELECT ward, COUNT(*) AS n{median} FROM city.visits GROUP BY ward",
+        Contribution(max_groups=50, max_rows=3),
+    )
+    columns, rows, _ = _run(enclave)(plan.branches[0].sql)
+    units = {row[0]: row[columns.index("veil_units")] for row in rows}
+    _, db = enclave
+    truth = dict(
+        db.execute(
+            f"SELECT ward, COUNT(DISTINCT person) FROM {catalog_name('city.visits')}.main.data "
+            "GROUP BY ward"
+        ).fetchall()
+    )
+    assert units == truth
