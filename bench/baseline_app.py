@@ -25,7 +25,8 @@ class Query(BaseModel):
 
 def create_app() -> FastAPI:
     # As in the enclave: no progress bar drawn into the server's log.
-    connection = duckdb.connect(config={"threads": 1, "enable_progress_bar": False})
+    connection = duckdb.connect(config={"threads": 1})
+    connection.execute("SET enable_progress_bar = false")  # a session setting, not a global
     with tempfile.TemporaryDirectory() as folder:
         for asset in write_demo_assets(Path(folder)):
             namespace = asset.card["id"].split(".")[0]
