@@ -270,13 +270,17 @@ def _row_total(component: Component, clamp: bool) -> exp.Expression:
     low, high = component.bounds
     value: exp.Expression = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
     if clamp:
-        value = exp.func("LEAST", exp.func("GREATEST", value, number(low)), number(high))
+        # DuckDB's GREATEST skips NULLs: without the CASE a missing value would count as `low`.
+        clamped = exp.func("LEAST", exp.func("GREATEST", value.copy(), number(low)), number(high))
+        missing = exp.Is(this=value, expression=exp.Null())
+        value = exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=clamped)
     if component.centred and not component.present_only:
         value = exp.Coalesce(this=value, expressions=[number(min(max(0.0, low), high))])
     midpoint = number((low + high) / 2)
     if component.centred and max(abs(low), abs(high)) <= high - low:
         # Bounds around zero: the midpoint is taken off once per group, not once per row. The
-        # running sum is then no larger than a centred one may be, nor is its rounding.
+        # running sum then stays within twice what a centred one may reach, and so does its
+        # rounding; bounds far from zero keep the subtraction per row.
         counted = exp.Count(this=value.copy() if component.present_only else exp.Star())
         return exp.Sub(this=_total(value), expression=exp.Mul(this=midpoint, expression=counted))
     if component.centred:
@@ -448,7 +452,17 @@ def _per_unit(component: Component, max_rows: int | None = None) -> exp.Expressi
         return exp.Count(this=counted)
     low, high = component.bounds
     value = exp.TryCast(this=exp.column(component.column), to=data_type("DOUBLE"))
-    total = exp.func("LEAST", exp.func("GREATEST", exp.Sum(this=value), number(low)), number(high))
+    summed: exp.Expression = exp.Sum(this=value)
+    if max_rows is not None:
+        # All its rows were gathered: their sum scaled to the rows it may contribute, as if
+        # that many were kept at its own mean (the count beside it is capped alike).
+        counted = exp.Count(this=exp.column(component.column))
+        kept = exp.func("LEAST", counted.copy(), exp.Literal.number(max_rows))
+        summed = exp.Div(
+            this=exp.Mul(this=summed, expression=kept),
+            expression=exp.func("GREATEST", counted, exp.Literal.number(1)),
+        )
+    total = exp.func("LEAST", exp.func("GREATEST", summed, number(low)), number(high))
     present = exp.GT(
         this=exp.Count(this=exp.column(component.column)), expression=exp.Literal.number(0)
     )

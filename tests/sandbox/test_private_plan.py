@@ -481,3 +481,53 @@ def test_each_groups_unit_count_is_its_distinct_units(enclave, quantile: bool) -
         ).fetchall()
     )
     assert units == truth
+
+
+def _exact_components(card: dict, rows: list[tuple], sql: str, contribution, checked=None):
+    """The branch's exact values before noise, per component, for `rows` of one asset."""
+    parsed = parse_card(card)
+    db, catalog = stored(parsed, rows)
+    analysis = analyse(sql, {parsed.id: parsed}, {parsed.id: catalog})
+    plan = private_query(analysis, {parsed.id: parsed}, contribution, checked)
+    branch = plan.branches[0]
+    cursor = db.execute(branch.sql)
+    names = [c[0] for c in cursor.description]
+    found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return branch, found
+
+
+@pytest.mark.parametrize("max_rows", [1, 3])
+def test_a_mean_bounded_per_person_is_the_mean_of_the_rows_it_may_contribute(max_rows) -> None:
+    """Everyone visits once a week five times at cost 100: whatever number of rows a person may
+    contribute, the exact mean before noise is 100 (the red team's case: summing every row
+    while capping the count made it 500)."""
+    rows = [(f"p{i}", "w0", "e0", 100) for i in range(200) for _ in range(5)]
+    sql = "SELECT ward, AVG(cost) AS a FROM city.visits GROUP BY ward"
+    branch, (row,) = _exact_components(VISITS, rows, sql, Contribution(1, max_rows))
+    values = {
+        (c.measure.value, c.centred, c.present_only): row[f"veil_x{i}"]
+        for i, c in enumerate(branch.components)
+    }
+    counted = values[("rows", False, False)]
+    assert counted == 200 * max_rows
+    if ("sum", True, True) in values:  # centred on the bounds' midpoint per row
+        mean = 500 + values[("sum", True, True)] / counted
+    else:  # per unit, the midpoint added back once per unit
+        mean = (values[("sum", True, False)] + 500 * values[("units", False, False)]) / counted
+    assert mean == pytest.approx(100)
+
+
+def test_one_pass_sums_a_missing_value_as_missing_where_it_clamps_each_row() -> None:
+    """Bounds that are not values of the column's type are applied to each row again in one
+    pass; a NULL must stay NULL there (DuckDB's GREATEST would make it the low bound)."""
+    card = {**VISITS, "columns": [*VISITS["columns"][:3],
+            {"name": "cost", "type": "INTEGER", "role": "measure", "bounds": [10.5, 20.5]}]}  # fmt: skip
+    rows = [(f"p{i}", "w0", "e0", None if i % 2 else 15) for i in range(100)]
+    sql = "SELECT ward, SUM(cost) AS s, AVG(cost) AS a FROM city.visits GROUP BY ward"
+    branch, (row,) = _exact_components(card, rows, sql, ONE_EACH, {"city.visits": 1})
+    sums = [row[f"veil_x{i}"] for i, c in enumerate(branch.components) if not c.centred
+            and c.measure.value == "sum"]  # fmt: skip
+    assert sums == [50 * 15]
+    counts = [row[f"veil_x{i}"] for i, c in enumerate(branch.components) if c.measure.value == "rows"
+              and c.column]  # fmt: skip
+    assert counts == [50]
