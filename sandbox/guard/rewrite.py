@@ -147,8 +147,8 @@ def _distinct_units(
     scope: Scope, sources: list[exp.Column], cards: dict[str, AssetCard]
 ) -> tuple[int, ...]:
     """The positions of the unit columns whose counts can differ: a table whose privacy unit
-    every row holds equal to another's (an inner join's ON, or the WHERE clause, says
-    `a.unit = b.unit`) has as many distinct units as that one."""
+    every row holds equal to another's (an inner join's ON says `a.unit = b.unit`) has as many
+    distinct units as that one. (WHERE may not name a privacy unit at all.)"""
     select = scope.expression
     units: dict[str, tuple[str, str]] = {}  # a table's alias: its unit column and type
     for alias, (_, source) in scope.selected_sources.items():
@@ -156,7 +156,7 @@ def _distinct_units(
         # Equal floats need not be one value (-0.0 and 0.0): their counts could differ.
         if card is not None and not data_type(card.privacy_unit.type).is_type(*FLOATS):
             units[alias] = (card.privacy_unit.name, card.privacy_unit.type)
-    conditions = [select.args["where"].this] if select.args.get("where") else []
+    conditions = []
     for join in select.args.get("joins") or []:
         inner = not join.side and join.kind in ("", "INNER")
         if inner and join.args.get("on") is not None:
