@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,6 +236,12 @@ def _literal(value: object) -> exp.Expression:
         return exp.Boolean(this=value)
     if isinstance(value, int):
         return exp.Literal.number(value)
+    if isinstance(value, float) and math.isfinite(value):
+        # With an exponent DuckDB reads the literal as the DOUBLE it spells, exactly (sqlglot's
+        # Literal.number would respell a negative one without it: a DECIMAL).
+        spelled = repr(abs(value))
+        literal = exp.Literal(this=spelled if "e" in spelled else f"{spelled}e0", is_string=False)
+        return exp.Neg(this=literal) if math.copysign(1.0, value) < 0 else literal
     if isinstance(value, float):
         return exp.TryCast(this=exp.Literal.string(repr(value)), to=exp.DataType(this=DOUBLE))
     return exp.Literal.string(str(value))

@@ -123,6 +123,11 @@ def _threshold(scale: float, threshold: int) -> dp.Measurement:
 
 def composed(losses: list[tuple[float, float]]) -> tuple[float, float]:
     """The (ε, δ) of running every measurement once, by OpenDP's composition of their maps."""
+    return _composed(tuple(losses))
+
+
+@lru_cache(maxsize=1024)
+def _composed(losses: tuple[tuple[float, float], ...]) -> tuple[float, float]:
     if not losses:
         return 0.0, 0.0
     space = dp.atom_domain(T=bool), dp.symmetric_distance()

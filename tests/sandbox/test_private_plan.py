@@ -531,3 +531,27 @@ def test_one_pass_sums_a_missing_value_as_missing_where_it_clamps_each_row() -> 
     counts = [row[f"veil_x{i}"] for i, c in enumerate(branch.components) if c.measure.value == "rows"
               and c.column]  # fmt: skip
     assert counts == [50]
+
+
+def test_noisy_values_reach_the_finishing_query_as_the_doubles_they_are() -> None:
+    """Each noisy value is written into the finishing query as a DOUBLE literal DuckDB reads
+    back bit for bit, negatives and extremes included (not a DECIMAL, which would change the
+    arithmetic the finish does with it)."""
+    import math
+
+    from sqlglot import exp
+
+    from sandbox.privacy.answer import _literal
+
+    values = [1189830.7207476022, -11238269.00067202, 5e-324, -1.7976931348623157e308, 0.1,
+              -0.0, 123.0, -1e22, 2.5e-7, float("inf")]  # fmt: skip
+    sql = exp.select(*(_literal(v) for v in values)).sql(dialect="duckdb")
+    typed = ", ".join(f"typeof(c{i})" for i in range(len(values)))
+    names = ", ".join(f"c{i}" for i in range(len(values)))
+    db = duckdb.connect()
+    back = db.execute(sql).fetchone()
+    assert all(
+        a == b and math.copysign(1, a) == math.copysign(1, b)
+        for a, b in zip(back, values, strict=True)
+    )
+    assert set(db.execute(f"SELECT {typed} FROM ({sql}) t({names})").fetchone()) == {"DOUBLE"}
