@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -53,11 +54,13 @@ def _grants_query(ids: sa.Select) -> sa.Select:
 
 
 # Statements on every request's path, built once: building one costs more than running it.
-_GRANTS_OF_DEVELOPER = _grants_query(
+GRANTS_OF_DEVELOPER = _grants_query(
     sa.select(grants.c.id).where(grants.c.developer == sa.bindparam("developer"))
 )
+# Grants whose term can end: those that confer use now or may again.
+_EXPIRABLE = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
 _DUE = sa.select(grants.c.id).where(
-    grants.c.status.in_([GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value]),
+    grants.c.status.in_([status.value for status in _EXPIRABLE]),
     grants.c.valid_until <= sa.bindparam("now"),
 )
 
@@ -87,6 +90,11 @@ class Grant:
             and datetime.fromisoformat(self.valid_from) <= instant
             and instant < datetime.fromisoformat(self.valid_until)
         )
+
+    def due(self, now: str) -> bool:
+        """Live and past its term at `now`, so `expire_due` would expire it (the same test as
+        its statement's)."""
+        return self.status in _EXPIRABLE and self.valid_until <= now
 
     def covers(self, asset: str, column: str) -> bool:
         """Whether the grant names the asset and, where it narrows columns, this column (a
@@ -160,7 +168,7 @@ class GrantRecords:
             return _grant(row, sorted(parties))
 
     def grants_of(self, developer: str) -> list[Grant]:
-        return self._read_grants(_GRANTS_OF_DEVELOPER, {"developer": developer})
+        return self._read_grants(GRANTS_OF_DEVELOPER, {"developer": developer})
 
     def grants(self, ids: sa.Select | None = None) -> list[Grant]:
         """The grants whose ids `ids` selects (all when None), oldest first: one query."""
@@ -168,13 +176,7 @@ class GrantRecords:
 
     def _read_grants(self, query: sa.Select, params: dict | None = None) -> list[Grant]:
         with self.engine.connect() as db:
-            rows = db.execute(query, params or {}).all()
-        approved: dict[str, tuple[sa.Row, list[str]]] = {}
-        for row in rows:
-            _, parties = approved.setdefault(row.id, (row, []))
-            if row.party is not None:
-                parties.append(row.party)
-        return [_grant(row, sorted(parties)) for row, parties in approved.values()]
+            return grants_from(db.execute(query, params or {}).all())
 
     def history(self, grant_id: str) -> list[dict]:
         """Every change of a grant, oldest first: what happened, for which party, by whom, why."""
@@ -274,6 +276,16 @@ def _event(
             grant_id=grant_id, event=event, party=party, by=by, reason=reason, at=at or utc_now()
         )
     )
+
+
+def grants_from(rows: Iterable[sa.Row]) -> list[Grant]:
+    """Grants from the rows of a statement `_grants_query` built: one row per approval."""
+    approved: dict[str, tuple[sa.Row, list[str]]] = {}
+    for row in rows:
+        _, parties = approved.setdefault(row.id, (row, []))
+        if row.party is not None:
+            parties.append(row.party)
+    return [_grant(row, sorted(parties)) for row, parties in approved.values()]
 
 
 def _grant(row: sa.Row, approved: list[str]) -> Grant:

@@ -42,7 +42,7 @@ class QuotaRecords:
             if reserved.rowcount == 1:
                 return None
             used = self.quota_use(grant.id, day, db)
-        return _exceeded(quotas, used, rows_scanned) or "rows_scanned"
+        return exceeded(quotas, used, rows_scanned) or "rows_scanned"
 
     def reserve_envelope(self, grant: Grant, most: int, rows_each: int, day: str) -> int:
         """Count up to `most` queries of at most `rows_each` rows at once against the grant's
@@ -87,7 +87,7 @@ class QuotaRecords:
         `reserve` is what counts)."""
         if not grant.quotas:
             return None
-        return _exceeded(grant.quotas, self.quota_use(grant.id, day), rows_scanned)
+        return exceeded(grant.quotas, self.quota_use(grant.id, day), rows_scanned)
 
     def quota_use(self, grant_id: str, day: str, db: sa.Connection | None = None) -> dict:
         """Queries counted on `day` and rows scanned in all, under a grant with quotas."""
@@ -99,11 +99,15 @@ class QuotaRecords:
             row = db.execute(query).first()
         if row is None:
             return {"queries_today": 0, "rows_scanned": 0}
-        today = row.queries_today if row.day == day else 0
-        return {"queries_today": today, "rows_scanned": row.rows_scanned}
+        return use_on(day, row.day, row.queries_today, row.rows_scanned)
 
 
-def _exceeded(quotas: dict[str, int], used: dict[str, int], rows_scanned: int) -> str | None:
+def use_on(day: str, counted_on: str, queries: int, rows_scanned: int) -> dict:
+    """A grant's use on `day`, from its usage row: the day's count restarts each day."""
+    return {"queries_today": queries if counted_on == day else 0, "rows_scanned": rows_scanned}
+
+
+def exceeded(quotas: dict[str, int], used: dict[str, int], rows_scanned: int) -> str | None:
     limit = quotas.get("queries_per_day")
     if limit is not None and used["queries_today"] + 1 > limit:
         return "queries_per_day"

@@ -13,10 +13,18 @@ from governance.grants import GrantRecords
 from governance.principals import PrincipalRecords
 from governance.quotas import QuotaRecords
 from governance.sessions import SessionRecords
+from governance.standing import StandingRecords
 from governance.suspensions import SuspensionRecords
 
 
-class ControlStore(PrincipalRecords, GrantRecords, QuotaRecords, SuspensionRecords, SessionRecords):
+class ControlStore(
+    PrincipalRecords,
+    GrantRecords,
+    QuotaRecords,
+    SuspensionRecords,
+    SessionRecords,
+    StandingRecords,
+):
     """Principals, grants, quotas, suspensions and console sessions; every change is one
     transaction."""
 

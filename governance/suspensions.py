@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,28 +22,32 @@ class SuspensionKind(StrEnum):
     ASSET = "asset"
 
 
-_ASSETS_SUSPENDED = (
-    sa.select(sa.func.count())
-    .select_from(suspensions)
-    .where(
-        suspensions.c.kind == SuspensionKind.ASSET.value,
-        suspensions.c.target.in_(sa.bindparam("assets", expanding=True)),
-    )
-    .scalar_subquery()
-)
 _PRINCIPAL_STATUS = (
     sa.select(principals.c.status).where(principals.c.id == sa.bindparam("principal"))
 ).scalar_subquery()
 _GRANT_STATUS = (
     sa.select(grants.c.status).where(grants.c.id == sa.bindparam("grant")).scalar_subquery()
 )
-_IN_FORCE = sa.select(_PRINCIPAL_STATUS, _GRANT_STATUS, _ASSETS_SUSPENDED)
-_IN_FORCE_WITHOUT_GRANT = sa.select(
-    _PRINCIPAL_STATUS, sa.literal(GrantStatus.ACTIVE.value), _ASSETS_SUSPENDED
-)
-_SUSPENDED_ASSETS = sa.select(suspensions.c.target).where(
+SUSPENDED_ASSETS = sa.select(suspensions.c.target).where(
     suspensions.c.kind == SuspensionKind.ASSET.value
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _in_force(assets: int, grant: bool) -> sa.Select:
+    """The in_force statement for `assets` assets, built once per count: an expanding IN
+    would be rendered again on every execution."""
+    suspended = (
+        sa.select(sa.func.count())
+        .select_from(suspensions)
+        .where(
+            suspensions.c.kind == SuspensionKind.ASSET.value,
+            suspensions.c.target.in_([sa.bindparam(f"asset_{n}") for n in range(assets)]),
+        )
+        .scalar_subquery()
+    )
+    status = _GRANT_STATUS if grant else sa.literal(GrantStatus.ACTIVE.value)
+    return sa.select(_PRINCIPAL_STATUS, status, suspended)
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ class SuspensionRecords:
     def in_force(self, principal_id: str, grant_id: str | None, assets: list[str]) -> bool:
         """Whether the principal is active, the grant (if any) active and no asset suspended:
         what an authorisation relied on, read in one statement (it runs twice per query)."""
-        params = {"principal": principal_id, "grant": grant_id, "assets": list(assets)}
-        statement = _IN_FORCE if grant_id is not None else _IN_FORCE_WITHOUT_GRANT
+        params = {"principal": principal_id, "grant": grant_id}
+        params.update((f"asset_{n}", asset) for n, asset in enumerate(assets))
+        statement = _in_force(len(assets), grant_id is not None)
         with self.engine.connect() as db:
             row = db.execute(statement, params).one()
         return row[0] == "active" and row[1] == GrantStatus.ACTIVE.value and row[2] == 0
@@ -115,7 +121,7 @@ class SuspensionRecords:
 
     def suspended_assets(self) -> frozenset[str]:
         with self.engine.connect() as db:
-            found = db.execute(_SUSPENDED_ASSETS).scalars()
+            found = db.execute(SUSPENDED_ASSETS).scalars()
             return frozenset(found)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, null, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.canonical import canonical_json
@@ -51,6 +51,14 @@ _RECORDED = select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).w
     _entries.idempotency_key.in_(bindparam("keys", expanding=True))
 )
 _NEWEST = select(func.max(_entries.idx))
+# A batch of one, the usual case, in one statement: the entry its key names if recorded, and
+# the newest index (the row without a key). An expanding IN is rendered again on every run.
+_RECORDED_ONE = union_all(
+    select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).where(
+        _entries.idempotency_key == bindparam("key")
+    ),
+    select(null(), func.max(_entries.idx), null()),
+)
 _LEAVES_FROM = (
     select(_entries.idx, _entries.leaf_hash)
     .where(_entries.idx >= bindparam("first"))
@@ -293,11 +301,18 @@ class Ledger:
     ) -> tuple[list[Receipt], Frontier | None]:
         """Write the batch's new entries and one checkpoint in the caller's transaction."""
         keys = sorted({pending.key for pending in batch})
+        if len(keys) == 1:
+            found = connection.execute(_RECORDED_ONE, {"key": keys[0]}).all()
+            newest = next(row.idx for row in found if row.idempotency_key is None)
+            found = [row for row in found if row.idempotency_key is not None]
+        else:
+            found = connection.execute(_RECORDED, {"keys": keys}).all()
+            newest = connection.execute(_NEWEST).scalar()
+        stored = 0 if newest is None else newest + 1
         recorded = {
-            row.idempotency_key: Receipt(row.idx, row.leaf_hash, fresh=False)
-            for row in connection.execute(_RECORDED, {"keys": keys})
+            row.idempotency_key: Receipt(row.idx, row.leaf_hash, fresh=False) for row in found
         }
-        frontier = self._synced_frontier(connection)
+        frontier = self._synced_frontier(connection, stored)
         created_at = datetime.now(UTC).isoformat()
         receipts, rows = [], []
         for pending in batch:
@@ -321,7 +336,8 @@ class Ledger:
             recorded[pending.key] = Receipt(index, leaf, fresh=False)
         if not rows:
             return receipts, None
-        connection.execute(_INSERT_ENTRY, rows)
+        # One row as one statement: a list is an executemany, which costs more for a single row.
+        connection.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
         root = frontier.root()
         cosigners = [cosigner] if cosigner is not None else []
         note = sign_checkpoint(self._key, self._origin, frontier.size, root, *cosigners)
@@ -330,12 +346,14 @@ class Ledger:
         )
         return receipts, frontier
 
-    def _synced_frontier(self, connection: Connection) -> Frontier:
+    def _synced_frontier(self, connection: Connection, stored: int | None = None) -> Frontier:
         """A copy of the frontier brought up to the stored log, which another writer may
-        have extended; the copy is adopted only once a write commits."""
+        have extended; the copy is adopted only once a write commits. `stored` is the log's
+        size if the caller has just read it in this transaction."""
         frontier = Frontier() if self._frontier is None else self._frontier.copy()
-        newest = connection.execute(_NEWEST).scalar()
-        stored = 0 if newest is None else newest + 1
+        if stored is None:
+            newest = connection.execute(_NEWEST).scalar()
+            stored = 0 if newest is None else newest + 1
         if stored < frontier.size:
             raise LedgerCorrupt("the ledger store lost entries; run verify")
         if stored > frontier.size:

@@ -95,9 +95,13 @@ def asset_input(card: AssetCard, status: str = "active") -> dict:
     }
 
 
-def asset_inputs(veil: Services, cards: list[AssetCard]) -> list[dict]:
-    """Registered assets as policies see them, each `suspended` while an emergency stop holds."""
-    suspended = veil.control.suspended_assets()
+def asset_inputs(
+    veil: Services, cards: list[AssetCard], suspended: frozenset[str] | None = None
+) -> list[dict]:
+    """Registered assets as policies see them, each `suspended` while an emergency stop holds
+    (the stops are read here unless the caller has just read them)."""
+    if suspended is None:
+        suspended = veil.control.suspended_assets()
     return [asset_input(card, "suspended" if card.id in suspended else "active") for card in cards]
 
 

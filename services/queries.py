@@ -138,10 +138,15 @@ def authorise_query(
     record.update(assets=analysis.assets, columns=analysis.columns)
 
     store = veil.enclave.store
-    if not held:  # a held job's queries leave no trace its developer can time (the clock does)
+    standing = veil.control.standing(caller.id)
+    # A grant of the caller's whose term is over is expired before anything reads it. Not for
+    # a held job's queries, which leave no trace their developer can time (the clock does it).
+    if not held and standing.expiry_due(utc_now()):
         veil.expire_grants()
+        standing = veil.control.standing(caller.id)
+    cards = [store.get(asset).card for asset in analysis.assets]
     resource = {
-        "assets": asset_inputs(veil, [store.get(asset).card for asset in analysis.assets]),
+        "assets": asset_inputs(veil, cards, standing.suspended_assets),
         "columns": analysis.columns,
     }
     policy_request = {
@@ -149,7 +154,7 @@ def authorise_query(
         "purpose": request.purpose,
         "grant_id": request.grant_id,
     }
-    grants = veil.control.grants_of(caller.id)
+    grants = standing.grants
     # Grants too spent for this query are left out, so another grant of the caller may serve.
     # A retry was counted the first time, so every grant stays in.
     rows = sum(veil.enclave.rows_scanned(analysis).values())
@@ -158,7 +163,7 @@ def authorise_query(
         for grant in grants
         if retried is None
         and not held
-        and (quota := veil.control.exceeded_quota(grant, rows, utc_now()[:10]))
+        and (quota := standing.exceeded_quota(grant, rows, utc_now()[:10]))
     }
     usable = [grant.as_input() for grant in grants if grant.id not in spent]
     decision = decide(veil, caller, scope, resource, policy_request, usable)
@@ -190,6 +195,8 @@ def authorise_query(
     grant = next((g for g in grants if g.id == decision.grant_id), None)
     if decision.grant_id is not None and grant is None:
         grant = veil.control.grant(decision.grant_id)  # a policy naming a grant not offered
+        if not held and grant.due(utc_now()):
+            veil.expire_grants()  # so the checks around the run find it ended
     return AuthorisedQuery(
         caller, analysis, decision, record, release_key, retried is not None, grant
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from anyio import to_thread
+from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Caller, Veil
@@ -12,9 +13,11 @@ from gateway.authorisation import scoped
 from gateway.routes.dry_run_models import DryRun
 from gateway.routes.query_models import QueryResult
 from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
+from governance import Principal
 from sandbox.guard.syntax import MAX_SQL_CHARS
 from services.dry_run import dry_run_query
-from services.queries import SCOPE, AuthorisedQuery, QueryRequest, authorise_query, run_query
+from services.queries import SCOPE, QueryRequest, authorise_query, run_query
+from services.runtime import Services
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
 
@@ -32,18 +35,6 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$"),
 ]
-
-
-@scoped(SCOPE)
-def authorised_query(
-    body: QueryBody, caller: Caller, veil: Veil, idempotency_key: IdempotencyKey = None
-) -> AuthorisedQuery | DryRun:
-    """With an Idempotency-Key, a retried query is answered from its first release's record.
-    A dry run is answered here: it never runs."""
-    request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
-    if body.dry_run:
-        return DryRun.model_validate(dry_run_query(veil, caller=caller, request=request))
-    return authorise_query(veil, caller=caller, request=request)
 
 
 @router.post(
@@ -76,9 +67,21 @@ def authorised_query(
     # The answer's own shape: the privacy block says only what its mode has.
     response_model_exclude_unset=True,
 )
-def query(
-    query: Annotated[AuthorisedQuery | DryRun, Depends(authorised_query)], veil: Veil
+# The route decides its own scope (in _answer, before anything runs), and is a coroutine: a
+# query is decided and run on one worker thread, one hand-off from the event loop, and its
+# answer, validated there, is not handed to another thread to be validated again.
+@scoped(SCOPE)
+async def query(
+    body: QueryBody, caller: Caller, veil: Veil, idempotency_key: IdempotencyKey = None
 ) -> QueryResult | DryRun:
-    if isinstance(query, DryRun):
-        return query
-    return QueryResult.model_validate(run_query(veil, query=query))
+    request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
+    return await to_thread.run_sync(_answer, veil, caller, request, body.dry_run)
+
+
+def _answer(veil: Services, caller: Principal, request: QueryRequest, dry_run: bool) -> BaseModel:
+    """With an Idempotency-Key, a retried query is answered from its first release's record.
+    A dry run is decided, priced and recorded, never run."""
+    if dry_run:
+        return DryRun.model_validate(dry_run_query(veil, caller=caller, request=request))
+    authorised = authorise_query(veil, caller=caller, request=request)  # query:run decided
+    return QueryResult.model_validate(run_query(veil, query=authorised))
