@@ -38,7 +38,8 @@ SYSTEM = "system"
 TRANSITIONS = {
     GrantStatus.PENDING: {GrantStatus.ACTIVE, GrantStatus.REJECTED, GrantStatus.REVOKED},
     GrantStatus.ACTIVE: {GrantStatus.REVOKED, GrantStatus.SUSPENDED, GrantStatus.EXPIRED},
-    GrantStatus.SUSPENDED: {GrantStatus.ACTIVE, GrantStatus.REVOKED},
+    # A suspended grant's term runs on: past it, the grant has ended, suspended or not.
+    GrantStatus.SUSPENDED: {GrantStatus.ACTIVE, GrantStatus.REVOKED, GrantStatus.EXPIRED},
 }
 
 

@@ -79,3 +79,13 @@ def test_quota_use_read_with_the_grants_is_the_stored_use(store) -> None:
     assert standing.exceeded_quota(limited, 10, next_day) is None
     assert standing.exceeded_quota(limited, 11, next_day) == "rows_scanned"
     assert standing.exceeded_quota(free, 10**9, day) is None
+
+
+def test_a_suspended_grant_past_its_term_expires(store) -> None:
+    """expire_due selects suspended grants too; each must be allowed to end (it raised, and
+    with it every query that expired grants on its way)."""
+    suspended = _active(store, valid_until="2027-02-01T00:00:00Z")
+    store.suspend(SuspensionKind.GRANT, suspended, "looking", "op")
+    assert [g.id for g in store.expire_due("2027-02-01T00:00:00Z")] == [suspended]
+    assert store.grant(suspended).status is GrantStatus.EXPIRED
+    assert not store.standing("dev").expiry_due("2099-01-01T00:00:00Z")
