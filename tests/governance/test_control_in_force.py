@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from governance import ControlStore, SuspensionKind
-from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path / 'control.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database_url")
-    )
-    store = ControlStore(url)
-    yield store
-    store.engine.dispose()
+from governance import SuspensionKind
 
 
 def test_in_force_follows_principal_grant_and_asset_stops(store) -> None:

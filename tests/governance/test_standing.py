@@ -3,25 +3,10 @@ expiry) says what the separate reads say, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import pytest
-
 from governance import ControlStore, GrantStatus, SuspensionKind
-from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
 
 BODY = {"developer": "dev", "assets": ["a.one"], "purpose": "research", "methods": ["sql"],
         "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z"}  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path / 'control.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("database_url")
-    )
-    store = ControlStore(url)
-    yield store
-    store.engine.dispose()
 
 
 def _active(store: ControlStore, **body) -> str:
