@@ -113,24 +113,12 @@ def bounded_sql(
         *(_as(_per_unit(c), f"veil_y{i}") for i, c in enumerate(components)),
     ).from_(exp.Subquery(this=bounded, alias="veil_bounded"), copy=False)
     per_unit.group_by(unit_ref.copy(), *(k.copy() for k in keys), copy=False)
-    units = exp.Subquery(this=per_unit, alias="veil_units_rows")
-    key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
-    query, key_refs = _over_domain(units, key_refs, domain)
-    totals = [
-        exp.Coalesce(
-            this=exp.Sum(this=exp.column(f"veil_y{i}", table="veil_units_rows")),
-            expressions=[exp.Literal.number(0)],
-        )
-        for i in range(len(components))
-    ]
-    _aggregate(query, keys, key_refs, extras, totals, _units_gathered())
     histograms = {
         index: _histogram_sql(bounded, keys, component, ctes)
         for index, component in enumerate(components)
         if component.measure is Measure.QUANTILE
     }
-    _with(query, ctes)
-    return query.sql(dialect=DIALECT, identify=True, copy=False), histograms
+    return _per_group(per_unit, keys, extras, len(components), domain, ctes), histograms
 
 
 def _per_unit_first(
@@ -143,9 +131,10 @@ def _per_unit_first(
     ctes: exp.With | None,
 ) -> str:
     """Each unit's rows in a group gathered into one row first, its counts capped at the rows it
-    may contribute and its sums clamped to the measure's bounds: what keeping at most that many
-    of its rows would bound, without ranking every row. Then each unit keeps at most its
-    number of groups (chosen by a hash of the group and unit, as the rows-first plan does)."""
+    may contribute and its sums scaled to that many rows, then clamped to the measure's bounds:
+    what keeping at most that many of its rows would bound, without ranking every row. Then
+    each unit keeps at most its number of groups (chosen by a hash of the group and unit, as
+    the rows-first plan does)."""
     unit_ref = exp.column("veil_pu")
     per_unit = exp.select(
         _as(unit_ref.copy(), "veil_pu"),
@@ -172,21 +161,28 @@ def _per_unit_first(
         )
         most = exp.Literal.number(contribution.max_groups)
         source.where(exp.LTE(this=exp.column("veil_g"), expression=most), copy=False)
-    units = exp.Subquery(this=source, alias="veil_units_rows")
+    return _per_group(source, keys, extras, len(components), domain, ctes)
+
+
+def _per_group(
+    gathered: exp.Select,
+    keys: list[exp.Expression],
+    extras: list[exp.Expression],
+    components: int,
+    domain: list[tuple] | None,
+    ctes: exp.With | None,
+) -> str:
+    """Exact aggregates per group over one row per unit and group (`gathered`): each
+    component's sum, and as its units the rows with a unit (a distinct count over them cost a
+    third of the whole query)."""
+    units = exp.Subquery(this=gathered, alias="veil_units_rows")
     key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
     query, key_refs = _over_domain(units, key_refs, domain)
-    totals = [
-        _total(exp.column(f"veil_y{i}", table="veil_units_rows")) for i in range(len(components))
-    ]
-    _aggregate(query, keys, key_refs, extras, totals, _units_gathered())
+    totals = [_total(exp.column(f"veil_y{i}", table="veil_units_rows")) for i in range(components)]
+    counted = exp.Count(this=exp.column("veil_pu", table="veil_units_rows"))
+    _aggregate(query, keys, key_refs, extras, totals, counted)
     _with(query, ctes)
     return query.sql(dialect=DIALECT, identify=True, copy=False)
-
-
-def _units_gathered() -> exp.Expression:
-    """A group's distinct units, where each unit's rows in it were gathered into one row: its
-    rows with a unit (a distinct count over them cost a third of the whole query)."""
-    return exp.Count(this=exp.column("veil_pu", table="veil_units_rows"))
 
 
 def _rows_of(select: exp.Select) -> exp.Select:
@@ -398,8 +394,7 @@ def _histogram_sql(
         exp.Not(this=exp.Is(this=exp.column(component.column), expression=exp.Null())), copy=False
     )
     query.group_by(exp.Literal.number(1), exp.Literal.number(2), copy=False)
-    if ctes is not None:
-        query.set("with_", ctes.copy())
+    _with(query, ctes)
     return query.sql(dialect=DIALECT, identify=True, copy=False)
 
 

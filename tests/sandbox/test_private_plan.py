@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import duckdb
 import pytest
+from sqlglot import exp
 
 from sandbox.cards import parse_card
 from sandbox.errors import QueryRejected
 from sandbox.guard import analyse
-from sandbox.privacy.answer import Budget, answer, cost
+from sandbox.privacy.answer import Budget, _literal, answer, cost
 from sandbox.privacy.plan import private_query
 from sandbox.privacy.terms import Contribution
 from sandbox.store import catalog_name
@@ -537,12 +539,6 @@ def test_noisy_values_reach_the_finishing_query_as_the_doubles_they_are() -> Non
     """Each noisy value is written into the finishing query as a DOUBLE literal DuckDB reads
     back bit for bit, negatives and extremes included (not a DECIMAL, which would change the
     arithmetic the finish does with it)."""
-    import math
-
-    from sqlglot import exp
-
-    from sandbox.privacy.answer import _literal
-
     values = [1189830.7207476022, -11238269.00067202, 5e-324, -1.7976931348623157e308, 0.1,
               -0.0, 123.0, -1e22, 2.5e-7, float("inf")]  # fmt: skip
     sql = exp.select(*(_literal(v) for v in values)).sql(dialect="duckdb")
