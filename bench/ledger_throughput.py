@@ -48,7 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ledger_throughput.json"
 ORIGIN = "veil.local/ledger"
 POSTGRES_ENV = "VEIL_TEST_POSTGRES_URL"
-LEDGER_TABLES = ("ledger_entries", "ledger_checkpoints", "ledger_alembic_version")
+LEDGER_TABLES = (
+    "ledger_entries",
+    "ledger_checkpoints",
+    "ledger_verified",
+    "ledger_alembic_version",
+)
 WARMUP = 50
 BATCH = 10_000
 EPOCH = datetime(2026, 6, 1, tzinfo=UTC)

@@ -27,7 +27,7 @@ from gateway.routes import (
     settlements,
     twins,
 )
-from services.job_runs import write_overdue_runs
+from services.job_runs import start_jobs
 from services.metrics import Metrics
 from services.runtime import Services, open_services
 from services.settings import Settings
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = open_services(settings, metrics)
         _size_threadpool(app.state.services)
         app.state.services.start_background()
-        write_overdue_runs(app.state.services)
+        start_jobs(app.state.services)
         try:
             yield
         finally:

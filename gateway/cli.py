@@ -158,6 +158,51 @@ def keys_rotate_signing(home: Home = None) -> None:
     typer.echo(json.dumps({"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash}))
 
 
+@keys_app.command("backup")
+def keys_backup(
+    to: Annotated[Path, typer.Option("--to", help="A new or empty folder for the backup.")],
+    home: Home = None,
+) -> None:
+    """Copy the master and signing keys and every wrapped data key into a new folder, with a
+    manifest of their digests. Keep it apart from the data, no longer than your destruction
+    policy allows."""
+    from services.keys import backup_keys
+
+    settings = _settings(home)
+    if not settings.master_key_path.exists():
+        typer.echo(f"{settings.home} is not initialised", err=True)
+        raise typer.Exit(1)
+    try:
+        typer.echo(json.dumps(backup_keys(settings, to)))
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
+
+
+@keys_app.command("restore")
+def keys_restore(
+    source: Annotated[
+        Path, typer.Option("--from", help="A `veil keys backup` folder, or a copy of keys/.")
+    ],
+    home: Home = None,
+) -> None:
+    """Put back the keys a backup holds that the home lacks, and shred again every asset the
+    ledger records as destroyed that came back; print what was done. Stop every gateway
+    first."""
+    from ledger import LedgerError
+    from services.keys import restore_keys
+
+    if not source.is_dir():
+        typer.echo(f"{source} is not a folder", err=True)
+        raise typer.Exit(1)
+    try:
+        report = restore_keys(_settings(home), source)
+    except (ValueError, OSError, LedgerError) as error:
+        typer.echo(f"the restore did not finish: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(json.dumps(report))
+
+
 @ledger_app.command("verify")
 def ledger_verify(home: Home = None) -> None:
     """Exit 0 only if every entry and every checkpoint verifies."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,6 +38,16 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.String(32), nullable=True),
     sa.Column("decided_by", sa.String(64), nullable=True),
     sa.Column("decision_reason", sa.Text, nullable=True),
+    # The queue: waiting jobs start oldest first, whichever process claims them.
+    sa.Column("queued_at", sa.Float, nullable=False, server_default="0"),
+    # The process whose slot the job holds, and until when (Unix time) unless it renews: a
+    # developer's jobs in flight are those with a live lease, in every process.
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    # A cancel asked of a job running in another process, which its lease renewal picks up.
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("jobs_waiting", "status", "queued_at"),
+    sa.Index("jobs_leased", "lease_until"),
 )
 
 # A held job's run, record by record, until it is written to the ledger at the job's latest end.
@@ -63,6 +74,14 @@ class JobStatus(StrEnum):
 ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED,
                    JobStatus.CANCELLED, JobStatus.TIMEOUT})  # fmt: skip
 RELEASE_REJECTED = "RELEASE_REJECTED"
+# A running job whose process stopped renewing its lease: it failed with this code.
+JOB_LOST = "JOB_LOST"
+# A job being submitted: queued, but no process may claim it until its submission is recorded.
+SUBMITTING = "submitting"
+# A submission unfinished this long after its job was created was lost with its process.
+SUBMISSION_LOST_S = 120.0
+# The jobs a claim looks through for one whose developer has room, oldest first.
+CLAIM_WINDOW = 64
 STAMP = "%Y-%m-%dT%H:%M:%SZ"  # how utc_now() stamps
 # Where a held job can be when a reviewer decides: waiting, or ended in any way.
 DECIDABLE = sorted(status.value for status in ENDED | {JobStatus.REVIEW})
@@ -165,6 +184,8 @@ class JobRecords:
                     price_plan=price_plan,
                     cpu_ms=0,
                     submitted_at=utc_now(),
+                    queued_at=time.time(),
+                    lease_owner=SUBMITTING,
                 )
             )
         return self.get(job_id)
@@ -217,6 +238,142 @@ class JobRecords:
         with self.engine.connect() as db:
             return [_job(row) for row in db.execute(sa.select(jobs).where(jobs.c.id.in_(ids)))]
 
+    def waiting(self, developer: str) -> tuple[int, int]:
+        """How many jobs wait in all processes, and how many of them are `developer`'s."""
+        query = sa.select(
+            sa.func.count(),
+            sa.func.count().filter(jobs.c.developer == developer),
+        ).where(jobs.c.status == JobStatus.QUEUED.value)
+        with self.engine.connect() as db:
+            total, mine = db.execute(query).one()
+        return total, mine
+
+    def claim(self, owner: str, *, per_principal: int, lease_s: float) -> Job | None:
+        """Start the oldest waiting job whose developer has fewer than `per_principal` jobs
+        leased in any process, leased to `owner` for `lease_s` seconds; None if none may start.
+
+        Claims are serialised (SQLite's write lock; on PostgreSQL a transaction lock, and the
+        rows taken with FOR UPDATE SKIP LOCKED), so the developers' counts are exact."""
+        now = time.time()
+        with self.engine.begin() as db:
+            postgres = db.dialect.name == "postgresql"
+            if postgres:
+                db.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+            else:
+                db.exec_driver_sql("BEGIN IMMEDIATE")
+            waiting = (
+                sa.select(jobs.c.id, jobs.c.developer)
+                .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.lease_owner.is_(None))
+                .order_by(jobs.c.queued_at, jobs.c.id)
+                .limit(CLAIM_WINDOW)
+            )
+            if postgres:
+                waiting = waiting.with_for_update(skip_locked=True)
+            candidates = db.execute(waiting).all()
+            if not candidates:
+                return None
+            leased = dict(
+                db.execute(
+                    sa.select(jobs.c.developer, sa.func.count())
+                    .where(jobs.c.lease_until > now)
+                    .group_by(jobs.c.developer)
+                ).all()
+            )
+            chosen = next(
+                (row.id for row in candidates if leased.get(row.developer, 0) < per_principal),
+                None,
+            )
+            if chosen is None:
+                return None
+            db.execute(
+                jobs.update()
+                .where(jobs.c.id == chosen, jobs.c.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    started_at=utc_now(),
+                    lease_owner=owner,
+                    lease_until=now + lease_s,
+                )  # fmt: skip
+            )
+        return self.get(chosen)
+
+    def open(self, job_id: str) -> None:
+        """Let any process claim a job whose submission is recorded."""
+        with self.engine.begin() as db:
+            db.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == SUBMITTING)
+                .values(lease_owner=None)
+            )
+
+    def renew(self, owner: str, job_ids: set[str], lease_s: float) -> set[str]:
+        """Extend `owner`'s leases on `job_ids`; returns those to stop: asked to cancel, or no
+        longer leased to `owner` (its lease ran out and another process failed the job)."""
+        if not job_ids:
+            return set()
+        mine = sa.and_(jobs.c.id.in_(sorted(job_ids)), jobs.c.lease_owner == owner)
+        with self.engine.begin() as db:
+            db.execute(jobs.update().where(mine).values(lease_until=time.time() + lease_s))
+            kept = db.execute(sa.select(jobs.c.id, jobs.c.cancel_requested).where(mine)).all()
+        asked = {row.id for row in kept if row.cancel_requested}
+        return (job_ids - {row.id for row in kept}) | asked
+
+    def hold(self, job_id: str, owner: str, until: float) -> None:
+        """Keep `owner`'s lease on an ended job until `until`, renewed or not: its developer's
+        share stays taken that long even if this process stops."""
+        with self.engine.begin() as db:
+            db.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                .values(lease_until=until)
+            )
+
+    def release(self, job_id: str, owner: str) -> None:
+        """End `owner`'s lease on a job: its slot is free."""
+        with self.engine.begin() as db:
+            db.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def ask_cancel(self, job_id: str) -> None:
+        """Ask whichever process runs the job to stop it."""
+        with self.engine.begin() as db:
+            db.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
+
+    def lose_expired(self, held_span_s: float) -> list[Job]:
+        """Fail with JOB_LOST every running job whose lease ran out (its process stopped), and
+        every job whose submission its process never finished.
+
+        A job held for review keeps its developer's share until `held_span_s` after its start,
+        as it would have had it run to every limit: when a share frees says nothing."""
+        now = time.time()
+        running = sa.and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until <= now)
+        submitting = sa.and_(
+            jobs.c.status == JobStatus.QUEUED.value,
+            jobs.c.lease_owner == SUBMITTING,
+            jobs.c.queued_at <= now - SUBMISSION_LOST_S,
+        )
+        expired = sa.or_(running, submitting)
+        lost = []
+        with self.engine.begin() as db:
+            for row in db.execute(sa.select(jobs).where(expired)).all():
+                job = _job(row)
+                until = None
+                if job.held and job.started is not None:
+                    until = job.started.timestamp() + held_span_s
+                done = db.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id, expired)
+                    .values(status=JobStatus.FAILED.value, finished_at=utc_now(),
+                            error=json.dumps({"code": JOB_LOST, "violations": []}),
+                            lease_until=until, lease_owner=None if until is None else "lost")
+                )  # fmt: skip
+                if done.rowcount == 1:
+                    lost.append(job.id)
+        return [self.get(job_id) for job_id in lost]
+
     def move(self, job_id: str, status: JobStatus, **values: Any) -> Job:
         """Change status (and the given fields) if the current status allows it, atomically."""
         allowed = [s.value for s, nexts in TRANSITIONS.items() if status in nexts]
@@ -251,6 +408,8 @@ class JobRecords:
 
 
 JSON_FIELDS = frozenset({"review", "error", "outputs", "disclosure"})
+# The PostgreSQL transaction lock that serialises claims (any fixed number, Veil's alone).
+_CLAIM_LOCK = 0x7E11_0B5
 
 
 def _job(row: sa.Row) -> Job:

@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,20 @@ from ledger.store import (
     open_transaction,
     take_write_lock,
 )
-from ledger.verify import SIGNING_KEY_ROTATED, audit_log, rotations
+from ledger.verify import (
+    FULL_REQUESTED,
+    SIGNING_KEY_ROTATED,
+    CheckReport,
+    Rehash,
+    Rotation,
+    audit,
+    audit_log,
+    load_verified,
+    rehash,
+    rotations,
+    save_verified,
+    withdraw_verified,
+)
 
 MAX_PAGE = 1000
 MAX_KEY_LENGTH = 256
@@ -107,6 +120,9 @@ class Ledger:
         self._writing = False
         self._frontier: Frontier | None = None
         self._superseded = False
+        # Where the signing key is kept: a key rotated by another process is read from there
+        # (or from beside it, mid-rotation) as soon as its rotation entry is in the log.
+        self._key_path: Path | None = None
 
     @classmethod
     def open(cls, url: str, signing_key_path: Path, origin: str = "veil.local/ledger") -> Ledger:
@@ -116,13 +132,19 @@ class Ledger:
         except SQLAlchemyError as error:
             raise LedgerUnavailable("the ledger store cannot be opened") from error
         ledger = cls(engine, key, origin)
-        # A corrupt store still opens, so verify() can report it; appends refuse meanwhile.
+        ledger._key_path = signing_key_path
         with ledger._connect() as connection:
+            # The writer goes on from the verified prefix, recomputed from the entries' data,
+            # rather than from the stored hashes; only what follows it is read here.
+            since, _ = load_verified(connection, key.public_key(), origin)
+            ledger._frontier = since
+            # A corrupt store still opens, so verify() can report it; appends refuse meanwhile.
             with suppress(LedgerCorrupt):
                 ledger._frontier = ledger._synced_frontier(connection)
-            rotated = rotations(connection)
-        # Checkpoints signed with a key the log has replaced would never verify again.
-        ledger._superseded = bool(rotated) and rotated[-1].new != public_key_b64(key)
+            # Rotations inside a prefix signed by this key ended at this key.
+            rotated = rotations(connection, 0 if since is None else since.size)
+        if rotated:
+            ledger._follow(rotated[-1])
         return ledger
 
     def close(self) -> None:
@@ -130,6 +152,11 @@ class Ledger:
 
     def append(self, entry: dict[str, Any], idempotency_key: str) -> Receipt:
         """Record `entry` durably; the same key again returns the first receipt."""
+        if self._superseded:
+            with self._connect() as connection:
+                rotated = rotations(connection)
+            if rotated:
+                self._follow(rotated[-1])
         if self._superseded:
             raise LedgerUnavailable("the log has replaced this signing key; configure the new one")
         data = _entry_text(entry, idempotency_key)
@@ -266,12 +293,51 @@ class Ledger:
 
     def verify(self) -> VerifyReport:
         """Recompute the whole log from stored data and check every stored checkpoint."""
+        with self._snapshot() as connection:
+            return audit_log(connection, self._key.public_key(), self._origin)
+
+    def verify_incremental(self, full: bool = False) -> CheckReport:
+        """Verify what was appended since the stored verified prefix, then make the end of the
+        log the verified prefix if everything holds.
+
+        The whole log is verified instead, and the report says why, when `full` is asked for
+        or no verified prefix signed by this ledger's key is stored.
+        """
+        key = self._key  # the key the prefix is signed with, even if rotated meanwhile
+        with self._snapshot() as connection:
+            if full:
+                since, because = None, FULL_REQUESTED
+            else:
+                since, because = load_verified(connection, key.public_key(), self._origin)
+            report, frontier = audit(connection, key.public_key(), self._origin, since)
+        recorded = False
+        if report.ok:
+            try:
+                with self._connect(writing=True) as connection:
+                    save_verified(connection, key, self._origin, frontier)
+            except LedgerUnavailable:
+                pass  # the verdict stands; the next check starts from the older prefix
+            else:
+                recorded = True
+        return replace(report, full_because=because, recorded=recorded)
+
+    def rehash(self, state: Rehash | None, limit: int) -> tuple[Rehash | None, list[str], int]:
+        """Recompute up to `limit` entries of a pass over the verified prefix, beginning a new
+        pass from the stored prefix when `state` is None or done; (state, problems, hashed).
+        The state is None when no valid prefix is stored: the next check verifies in full."""
         with self._connect() as connection:
-            if connection.dialect.name != "sqlite":
-                connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                open_transaction(connection)
-                return audit_log(connection, self._key.public_key(), self._origin)
+            if state is None or state.done:
+                since, _ = load_verified(connection, self._key.public_key(), self._origin)
+                if since is None:
+                    return None, [], 0
+                state = Rehash(since)
+            problems, hashed = rehash(connection, state, limit)
+        return state, problems, hashed
+
+    def withdraw_verified(self) -> None:
+        """Forget the verified prefix (it was found not to hold): every next check is full."""
+        with self._connect(writing=True) as connection:
+            withdraw_verified(connection)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Write `batch` in one transaction and hand each caller its receipt or the error."""
@@ -336,6 +402,8 @@ class Ledger:
             recorded[pending.key] = Receipt(index, leaf, fresh=False)
         if not rows:
             return receipts, None
+        if self._superseded:
+            raise LedgerUnavailable("the log has replaced this signing key; configure the new one")
         # One row as one statement: a list is an executemany, which costs more for a single row.
         connection.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
         root = frontier.root()
@@ -345,6 +413,25 @@ class Ledger:
             _INSERT_CHECKPOINT, {"tree_size": frontier.size, "root_hash": root.hex(), "note": note}
         )
         return receipts, frontier
+
+    def _follow(self, rotation: Rotation) -> None:
+        """Sign with the key `rotation` moved to, if it is where this ledger's key is kept (or
+        beside it, as `.next`, while the rotation finishes); otherwise refuse to sign at all:
+        checkpoints signed with a key the log has replaced would never verify again."""
+        if rotation.new == public_key_b64(self._key):
+            self._superseded = False
+            return
+        self._superseded = True
+        if self._key_path is None:
+            return
+        for path in (self._key_path, self._key_path.with_name(self._key_path.name + ".next")):
+            try:
+                key = load_signing_key(path)
+            except (OSError, ValueError):
+                continue
+            if public_key_b64(key) == rotation.new:
+                self._key, self._superseded = key, False
+                return
 
     def _synced_frontier(self, connection: Connection, stored: int | None = None) -> Frontier:
         """A copy of the frontier brought up to the stored log, which another writer may
@@ -357,6 +444,10 @@ class Ledger:
         if stored < frontier.size:
             raise LedgerCorrupt("the ledger store lost entries; run verify")
         if stored > frontier.size:
+            # Another process wrote since: it may have rotated the signing key.
+            rotated = rotations(connection, frontier.size)
+            if rotated:
+                self._follow(rotated[-1])
             rows = connection.execute(_LEAVES_FROM, {"first": frontier.size})
             for row in rows:
                 if row.idx != frontier.size:
@@ -371,6 +462,16 @@ class Ledger:
         if len(leaves) < size:
             raise InvalidRange(f"the log has only {len(leaves)} entries")
         return leaves
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A connection inside one read transaction, so every read sees the same log."""
+        with self._connect() as connection:
+            if connection.dialect.name != "sqlite":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                open_transaction(connection)
+                yield connection
 
     @contextmanager
     def _connect(self, writing: bool = False) -> Iterator[Connection]:

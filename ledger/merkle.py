@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+HASH_BYTES = 32
+
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -43,9 +45,26 @@ class Frontier:
         self._size = 0
         self._hashes: list[bytes] = []
 
+    @classmethod
+    def restore(cls, size: int, hashes: Sequence[bytes]) -> Frontier:
+        """The frontier of a tree of `size` leaves from its subtree roots, largest first."""
+        if size < 0 or len(hashes) != size.bit_count():
+            raise ValueError("a frontier holds one subtree root per 1-bit of its size")
+        if any(len(node) != HASH_BYTES for node in hashes):
+            raise ValueError("a subtree root is a 32-byte hash")
+        frontier = cls()
+        frontier._size = size
+        frontier._hashes = list(hashes)
+        return frontier
+
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def hashes(self) -> list[bytes]:
+        """The subtree roots, largest (leftmost) first: with the size, all a frontier holds."""
+        return list(self._hashes)
 
     def copy(self) -> Frontier:
         clone = Frontier()

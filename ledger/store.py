@@ -49,6 +49,17 @@ ledger_checkpoints = Table(
     Column("note", Text, nullable=False),
 )
 
+# The newest prefix of the log a verification recomputed and found sound, as a signed note,
+# so the next one (in any process, after any restart) starts there. One row, `slot` "prefix".
+ledger_verified = Table(
+    "ledger_verified",
+    metadata,
+    Column("slot", Text, primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("verified_at", Text, nullable=False),
+)
+
 
 def create_store(url: str) -> Engine:
     """An engine for `url` with the ledger's schema migrated to the newest revision."""

@@ -10,6 +10,9 @@ from ledger.pricing import billed_cpu_ms
 from ledger.settlements import check_period, period_of
 
 METERED_TYPES = frozenset({"query", "job"})
+# One principal's refusals past its rate in one window, counted instead of appended one by one
+# (services/refusals.py); its rows of metered types count as requests with their outcome.
+REFUSALS_SUMMARISED = "refusals_summarised"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,13 @@ class Usage:
     outcomes: Counter[str] = field(default_factory=Counter)
     charged: Counter[str] = field(default_factory=Counter)
     lines: list[UsageLine] = field(default_factory=list)
+    # Refusals counted in summaries, by outcome: requests with no line of their own.
+    summarised: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def requests(self) -> int:
+        """Every metered request: one per line, and each refusal a summary counts."""
+        return len(self.lines) + sum(self.summarised.values())
 
     @property
     def totals(self) -> dict[str, int]:
@@ -49,6 +59,10 @@ def usage(
     """The metered entries `at` in `period` that `visible` lets the caller see, oldest first."""
     report = Usage(check_period(period))
     for index, data in entries:
+        if data.get("type") == REFUSALS_SUMMARISED and period_of(data) == period:
+            if visible(data):
+                _count_summary(report, data)
+            continue
         if data.get("type") not in METERED_TYPES or period_of(data) != period:
             continue
         if not visible(data):
@@ -74,3 +88,12 @@ def usage(
             report.charged[line.currency] += line.amount_minor
         report.lines.append(line)
     return report
+
+
+def _count_summary(report: Usage, data: dict) -> None:
+    """A summary's refusals of metered requests, counted by outcome as their lines would be."""
+    for row in data.get("counts") or ():
+        if isinstance(row, dict) and row.get("record") in METERED_TYPES:
+            refused = int(row.get("refusals") or 0)
+            report.outcomes[str(row.get("outcome"))] += refused
+            report.summarised[str(row.get("outcome"))] += refused

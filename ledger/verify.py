@@ -1,26 +1,62 @@
-"""Full audit of a stored log: leaf hashes, index sequence, postings and every checkpoint."""
+"""Auditing a stored log (leaf hashes, index sequence, postings and checkpoints), either whole
+or from the verified prefix onwards, and the signed record of that prefix."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from ledger.checkpoints import public_key_b64, public_key_from_b64, verify_checkpoint
+from ledger.checkpoints import (
+    open_note,
+    public_key_b64,
+    public_key_from_b64,
+    sign_note,
+    verify_checkpoint,
+)
 from ledger.errors import CheckpointInvalid, LedgerError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import VerifyReport
 from ledger.settlements import period_of, posting_lines
-from ledger.store import ledger_checkpoints, ledger_entries
+from ledger.store import ledger_checkpoints, ledger_entries, ledger_verified
 
 MAX_PROBLEMS = 100
 _PAGE = 1000
 SIGNING_KEY_ROTATED = "signing_key_rotated"
 # Canonical JSON writes the pair exactly so; candidates are parsed before they count.
 _ROTATION_TEXT = f'%"type":"{SIGNING_KEY_ROTATED}"%'
+
+VERIFIED_SLOT = "prefix"
+# The verified prefix's note opens with this line. It holds spaces, which a key name (and so a
+# checkpoint's origin line) never does: the ledger key's signature on one kind of note can
+# never pass for the other.
+VERIFIED_HEADER = "veil ledger verified prefix v1"
+_SIZE = re.compile(r"0|[1-9][0-9]*")
+
+# Why a verification that could have started at the verified prefix recomputed the whole log.
+NO_VERIFIED_PREFIX = "no_verified_prefix"
+INVALID_VERIFIED_PREFIX = "invalid_verified_prefix"
+FULL_REQUESTED = "requested"
+
+
+@dataclass(frozen=True)
+class CheckReport(VerifyReport):
+    """A verdict and what it covered: entries from `verified_from` on were recomputed (0: the
+    whole log), `hashed` of them; `full_because` says why a check that could have been
+    incremental was full; `recorded` whether the end of the log became the verified prefix."""
+
+    verified_from: int = 0
+    hashed: int = 0
+    full_because: str | None = None
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,13 +69,15 @@ class Rotation:
     new: str
 
 
-def rotations(connection: Connection) -> list[Rotation]:
-    """Every signing-key rotation recorded in the log, oldest first."""
+def rotations(connection: Connection, first: int = 0) -> list[Rotation]:
+    """Every signing-key rotation recorded in the log from entry `first` on, oldest first."""
     query = (
         select(ledger_entries.c.idx, ledger_entries.c.data)
         .where(ledger_entries.c.data.like(_ROTATION_TEXT))
         .order_by(ledger_entries.c.idx)
     )
+    if first:
+        query = query.where(ledger_entries.c.idx >= first)
     found = []
     for row in connection.execute(query):
         entry = _parsed(row.data)
@@ -52,10 +90,16 @@ def rotations(connection: Connection) -> list[Rotation]:
 class _Keys:
     """Which public keys must have signed the checkpoint of each tree size."""
 
-    def __init__(self, rotated: list[Rotation], current: Ed25519PublicKey) -> None:
+    def __init__(
+        self, rotated: list[Rotation], current: Ed25519PublicKey, first: str | None = None
+    ) -> None:
+        """`first` is the key in force before the first of `rotated`, when the log before
+        them is not being read (an incremental check); otherwise the first rotation says."""
         self.problems: list[str] = []
         self._rotated = rotated
-        keys = [rotated[0].previous] if rotated else [public_key_b64(current)]
+        if first is None:
+            first = rotated[0].previous if rotated else public_key_b64(current)
+        keys = [first]
         for rotation in rotated:
             if rotation.previous != keys[-1]:
                 self.problems.append(
@@ -87,11 +131,13 @@ class _Keys:
 class _Audit:
     """Walks entries and checkpoints side by side, both in ascending order."""
 
-    def __init__(self, checkpoints: Any, keys: _Keys, origin: str) -> None:
+    def __init__(self, checkpoints: Any, keys: _Keys, origin: str, start: Frontier) -> None:
+        """`start` is the prefix taken as verified: entries and checkpoints after it follow."""
         self.problems: list[str] = []
         self.hidden = 0
-        self.frontier = Frontier()
-        self.newest_checkpoint = 0
+        self.frontier = start
+        self.verified_from = start.size
+        self.newest_checkpoint = start.size
         self.checked_sizes: set[int] = set()
         self._checkpoints = iter(checkpoints)
         self._pending = next(self._checkpoints, None)
@@ -108,22 +154,7 @@ class _Audit:
             self.hidden += 1
 
     def entry(self, row: Any, expected: int) -> None:
-        if row.idx != expected:
-            self.report(f"entry {expected} is missing; the next stored index is {row.idx}")
-        computed = leaf_hash(row.data.encode("utf-8"))
-        if computed.hex() != row.leaf_hash:
-            self.report(f"entry {row.idx}: stored leaf hash does not match its data")
-        parsed = _parsed(row.data)
-        if parsed.get("idempotency_key") != row.idempotency_key:
-            self.report(f"entry {row.idx}: idempotency key does not match its data")
-        if period_of(parsed) != row.period:
-            self.report(f"entry {row.idx}: period does not match its data")
-        if "cost" in parsed:
-            try:
-                posting_lines(row.idx, parsed)
-            except LedgerError as error:
-                self.report(error.message)
-        self.frontier.append(computed)
+        self.frontier.append(_checked_leaf(row, expected, self.report))
 
     def settle_checkpoints(self) -> None:
         """Check every checkpoint up to the current size against the recomputed root."""
@@ -131,13 +162,13 @@ class _Audit:
         while self._pending is not None and self._pending.tree_size <= size:
             checkpoint = self._pending
             if checkpoint.tree_size == size:
-                self._check(checkpoint)
+                self.check(checkpoint)
             else:
                 self.report(f"checkpoint {checkpoint.tree_size} names no size of this log")
             self.newest_checkpoint = checkpoint.tree_size
             self._pending = next(self._checkpoints, None)
 
-    def finish(self) -> VerifyReport:
+    def finish(self) -> CheckReport:
         size = self.frontier.size
         for checkpoint in [self._pending, *self._checkpoints]:
             if checkpoint is not None:
@@ -149,9 +180,16 @@ class _Audit:
         for problem in self._keys.covered(self.checked_sizes):
             self.report(problem)
         problems = self.problems + ([f"... and {self.hidden} more"] if self.hidden else [])
-        return VerifyReport(ok=not problems, problems=problems, tree_size=size)
+        return CheckReport(
+            ok=not problems,
+            problems=problems,
+            tree_size=size,
+            verified_from=self.verified_from,
+            hashed=size - self.verified_from,
+        )
 
-    def _check(self, row: Any) -> None:
+    def check(self, row: Any) -> None:
+        """Check one stored checkpoint against the frontier as it stands."""
         size = row.tree_size
         try:
             signed = [
@@ -170,25 +208,216 @@ class _Audit:
 
 
 def audit_log(connection: Connection, public_key: Ed25519PublicKey, origin: str) -> VerifyReport:
-    """Recompute the log from its stored data and check it against every checkpoint.
+    """Recompute the whole log from its stored data and check it against every checkpoint.
 
     Run inside one transaction so entries and checkpoints come from the same snapshot.
     Truncating the newest entries together with their checkpoints is invisible here; only a
     checkpoint kept outside the store (a client's receipt, a witness) can reveal it.
     """
+    return audit(connection, public_key, origin)[0]
+
+
+def audit(
+    connection: Connection,
+    public_key: Ed25519PublicKey,
+    origin: str,
+    since: Frontier | None = None,
+) -> tuple[CheckReport, Frontier]:
+    """Recompute the log from the verified prefix `since` on (the whole log when None) and
+    check every checkpoint beyond it; return the report and the log's frontier.
+
+    From a prefix, the checkpoint at its size must still hold its root, the log must not be
+    shorter, and every later entry and checkpoint is checked as a full audit would; entries
+    inside the prefix are taken as verified (see `rehash`). Run inside one transaction.
+    """
+    start = Frontier() if since is None else since.copy()
+    first = start.size
+    if since is None:
+        keys = _Keys(rotations(connection), public_key)
+    else:
+        # The prefix's note verified under `public_key`, which was then the key in force.
+        keys = _Keys(rotations(connection, first), public_key, public_key_b64(public_key))
     streaming = connection.execution_options(yield_per=_PAGE)
     checkpoints = streaming.execute(
-        select(ledger_checkpoints).order_by(ledger_checkpoints.c.tree_size)
+        select(ledger_checkpoints)
+        .where(ledger_checkpoints.c.tree_size > first)
+        .order_by(ledger_checkpoints.c.tree_size)
     )
-    audit = _Audit(checkpoints, _Keys(rotations(connection), public_key), origin)
+    audit = _Audit(checkpoints, keys, origin, start)
+    if first:
+        _check_prefix(connection, audit)
     audit.settle_checkpoints()
-    entries = streaming.execute(select(ledger_entries).order_by(ledger_entries.c.idx))
-    expected = 0
+    entries = streaming.execute(
+        select(ledger_entries).where(ledger_entries.c.idx >= first).order_by(ledger_entries.c.idx)
+    )
+    expected = first
     for row in entries:
         audit.entry(row, expected)
         expected = row.idx + 1
         audit.settle_checkpoints()
-    return audit.finish()
+    return audit.finish(), audit.frontier
+
+
+def _check_prefix(connection: Connection, audit: _Audit) -> None:
+    """The log still reaches the verified prefix, and its checkpoint there still holds."""
+    size = audit.frontier.size
+    newest = connection.execute(select(func.max(ledger_entries.c.idx))).scalar()
+    stored = 0 if newest is None else newest + 1
+    if stored < size:
+        audit.report(f"the log holds {stored} entries, fewer than the {size} already verified")
+    row = connection.execute(
+        select(ledger_checkpoints).where(ledger_checkpoints.c.tree_size == size)
+    ).first()
+    if row is None:
+        audit.report(f"checkpoint {size}, the end of the verified prefix, is missing")
+    else:
+        audit.check(row)
+
+
+def _checked_leaf(row: Any, expected: int, report: Callable[[str], None]) -> bytes:
+    """Report what is wrong with one stored entry; return its leaf hash, from its data."""
+    if row.idx != expected:
+        report(f"entry {expected} is missing; the next stored index is {row.idx}")
+    computed = leaf_hash(row.data.encode("utf-8"))
+    if computed.hex() != row.leaf_hash:
+        report(f"entry {row.idx}: stored leaf hash does not match its data")
+    parsed = _parsed(row.data)
+    if parsed.get("idempotency_key") != row.idempotency_key:
+        report(f"entry {row.idx}: idempotency key does not match its data")
+    if period_of(parsed) != row.period:
+        report(f"entry {row.idx}: period does not match its data")
+    if "cost" in parsed:
+        try:
+            posting_lines(row.idx, parsed)
+        except LedgerError as error:
+            report(error.message)
+    return computed
+
+
+# --- the verified prefix ----------------------------------------------------------------------
+
+
+def sign_verified(key: Ed25519PrivateKey, origin: str, frontier: Frontier) -> str:
+    """A signed note saying the log's first `frontier.size` entries verified, with the
+    frontier that lets the next verification go on from there."""
+    lines = [VERIFIED_HEADER, origin, str(frontier.size), _b64(frontier.root())]
+    lines += [_b64(node) for node in frontier.hashes]
+    return sign_note(key, origin, "".join(f"{line}\n" for line in lines))
+
+
+def open_verified(note: str, public_key: Ed25519PublicKey, origin: str) -> Frontier:
+    """The frontier a verified-prefix note records, if the ledger key signed it for `origin`."""
+    lines = open_note(note, origin, public_key).split("\n")[:-1]
+    if len(lines) < 4 or lines[0] != VERIFIED_HEADER or lines[1] != origin:
+        raise CheckpointInvalid("not a verified-prefix note of this log")
+    if not _SIZE.fullmatch(lines[2]):
+        raise CheckpointInvalid("the verified prefix's size is malformed")
+    try:
+        root = base64.b64decode(lines[3], validate=True)
+        hashes = [base64.b64decode(line, validate=True) for line in lines[4:]]
+        frontier = Frontier.restore(int(lines[2]), hashes)
+    except (binascii.Error, ValueError) as error:
+        raise CheckpointInvalid("the verified prefix's hashes are malformed") from error
+    if frontier.root() != root:
+        raise CheckpointInvalid("the verified prefix's frontier does not make its root")
+    return frontier
+
+
+def load_verified(
+    connection: Connection, public_key: Ed25519PublicKey, origin: str
+) -> tuple[Frontier | None, str | None]:
+    """The stored verified prefix if its note verifies; else None and why not."""
+    row = connection.execute(
+        select(ledger_verified.c.note).where(ledger_verified.c.slot == VERIFIED_SLOT)
+    ).first()
+    if row is None:
+        return None, NO_VERIFIED_PREFIX
+    try:
+        return open_verified(row.note, public_key, origin), None
+    except CheckpointInvalid:
+        return None, INVALID_VERIFIED_PREFIX
+
+
+def save_verified(
+    connection: Connection, key: Ed25519PrivateKey, origin: str, frontier: Frontier
+) -> None:
+    """Make `frontier` the verified prefix, unless a valid one as long is stored already
+    (another process may have verified further). Run while holding the write lock."""
+    stored, _ = load_verified(connection, key.public_key(), origin)
+    if stored is not None and stored.size >= frontier.size:
+        return
+    values = {
+        "tree_size": frontier.size,
+        "note": sign_verified(key, origin, frontier),
+        "verified_at": datetime.now(UTC).isoformat(),
+    }
+    present = connection.execute(
+        select(ledger_verified.c.slot).where(ledger_verified.c.slot == VERIFIED_SLOT)
+    ).first()
+    if present is None:
+        connection.execute(insert(ledger_verified).values(slot=VERIFIED_SLOT, **values))
+    else:
+        connection.execute(
+            update(ledger_verified).where(ledger_verified.c.slot == VERIFIED_SLOT).values(values)
+        )
+
+
+def withdraw_verified(connection: Connection) -> None:
+    """Forget the verified prefix, so every process's next check recomputes the whole log."""
+    connection.execute(delete(ledger_verified).where(ledger_verified.c.slot == VERIFIED_SLOT))
+
+
+# --- re-hashing the prefix ----------------------------------------------------------------------
+
+
+@dataclass
+class Rehash:
+    """A slow pass over the verified prefix `target`, recomputing its leaves from their data a
+    slice at a time: tampering inside the prefix, which incremental checks take as verified,
+    shows when the pass ends with another root than the one verified."""
+
+    target: Frontier
+    frontier: Frontier = field(default_factory=Frontier)
+    next_index: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.next_index >= self.target.size
+
+
+def rehash(connection: Connection, state: Rehash, limit: int) -> tuple[list[str], int]:
+    """Recompute up to `limit` more entries of `state`'s prefix; (problems, entries hashed)."""
+    first = state.next_index
+    end = min(first + limit, state.target.size)
+    rows = connection.execute(
+        select(ledger_entries)
+        .where(ledger_entries.c.idx >= first, ledger_entries.c.idx < end)
+        .order_by(ledger_entries.c.idx)
+    )
+    problems: list[str] = []
+    hashed = 0
+    for row in rows:
+        state.frontier.append(_checked_leaf(row, state.next_index, _bounded(problems)))
+        state.next_index = row.idx + 1
+        hashed += 1
+    state.next_index = end
+    if state.done and state.frontier.root() != state.target.root():
+        _bounded(problems)(
+            f"entries before {state.target.size} no longer hash to the root verified for them"
+        )
+    return problems, hashed
+
+
+def _bounded(problems: list[str]) -> Callable[[str], None]:
+    def report(problem: str) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(problem)
+
+    return report
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _parsed(data: str) -> dict:

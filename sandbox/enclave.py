@@ -20,7 +20,7 @@ from sandbox.guard.syntax import QUANTILES
 from sandbox.privacy.answer import Budget, PrivateAnswer, answer
 from sandbox.privacy.plan import PrivateQuery, private_query
 from sandbox.privacy.terms import QUANTILE_CANDIDATES, Contribution
-from sandbox.store import AssetStore, Attachment, catalog_name
+from sandbox.store import AssetStore, Attachment, MasterKeys, catalog_name
 from sandbox.worker import WorkerConfig, WorkerPool
 
 # Checked plans kept per cache (a principal), and caches kept at once.
@@ -60,8 +60,11 @@ class Enclave:
         workers: int = 2,
         on_worker_retired: Callable[[str], None] = lambda reason: None,
         previous_master_key: bytes | None = None,
+        master_keys: MasterKeys | None = None,
     ) -> None:
-        self.store = AssetStore(assets_root, keyring, master_key, previous_master_key)
+        self.store = AssetStore(
+            assets_root, keyring, master_key, previous_master_key, master_keys=master_keys
+        )
         self.pool = WorkerPool(self._catalog, config, size=workers, on_retire=on_worker_retired)
         self._attached: tuple[int, list[Attachment]] | None = None
         # Analyses per cache, by (asset generation, SQL text): any change to the assets misses.

@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +26,15 @@ TOMBSTONES = ".destroyed"
 # Under the root: held by whichever process changes the store, and replaced after each change.
 LOCK_FILE = ".lock"
 MARKER_FILE = ".changed"
+# Under the root: what the ledger said of destructions up to some entry (services/keys.py).
+DESTRUCTIONS_FILE = ".destructions.json"
+KEY_SUFFIX = ".wrapped"
+# In an asset's folder: the record of its last change, until the caller has it in the ledger.
+# An asset with one is not served: no asset is usable before its change is on record, and a
+# crash between the two leaves the record here to be written at the next start.
+UNRECORDED = "unrecorded.json"
+# Beside a key during a version swap (`register_version`); restored with a backup, it is a key too.
+PENDING_SUFFIX = ".wrapped.next"
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,46 @@ class DestroyedAsset:
     version: int = 1
 
 
+@dataclass(frozen=True)
+class Remnant:
+    """What of one asset id lies on disk: a wrapped key, a data folder, a tombstone."""
+
+    asset_id: str
+    key: bool
+    folder: bool
+    # The data folder's registration time, when its meta.json can be read.
+    registered_at: str | None
+    tombstone: bool
+    # SHA-256 of the key's and the meta's bytes: names this remnant, so recording its removal
+    # twice (a crash between record and removal) names the same thing.
+    digest: str
+
+
+@dataclass(frozen=True)
+class Shred:
+    """What to remove of a remnant; `destroyed_at` asks for a tombstone from the folder's card
+    where none is left (the asset is destroyed, not replaced by a newer registration)."""
+
+    key: bool
+    folder: bool
+    destroyed_at: str | None = None
+
+    @property
+    def removed(self) -> list[str]:
+        """What goes, in the words of the destruction's ledger entry."""
+        return ["wrapped data key"] * self.key + ["encrypted data file"] * self.folder
+
+
+# Decides what of a remnant to shred (None: nothing).
+Judge = Callable[[Remnant], Shred | None]
+# Records a shred durably before it is done; a failure leaves the remnant where it was.
+Record = Callable[[Remnant, Shred], None]
+# What a change's caller will record of it (its ledger entry), given the asset as it stands.
+ChangeRecord = Callable[[StoredAsset], dict]
+# The master key and the one it replaces mid-rotation, as they are on disk now.
+MasterKeys = Callable[[], tuple[bytes, bytes | None]]
+
+
 def catalog_name(asset_id: str) -> str:
     """The catalog an asset is attached as: distinct for distinct ids, whatever they contain."""
     return "asset_" + hashlib.sha256(asset_id.encode()).hexdigest()[:24]
@@ -84,15 +133,21 @@ class AssetStore:
     first on destruction and last on registration), never show a destroyed one."""
 
     def __init__(
-        self, root: Path, keyring: Path, master_key: bytes, previous_master_key: bytes | None = None
+        self,
+        root: Path,
+        keyring: Path,
+        master_key: bytes,
+        previous_master_key: bytes | None = None,
+        master_keys: MasterKeys | None = None,
     ) -> None:
         self.root = root
         self.keyring = keyring
         self.root.mkdir(parents=True, exist_ok=True)
         self.keyring.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._master_key = master_key
-        # Until a rotation has wrapped every data key anew, the replaced key still opens some.
-        self._master_keys = [master_key] + ([previous_master_key] if previous_master_key else [])
+        # Read again before each change and after another process's: a master key rotated
+        # while this process serves is in use here before any key is wrapped under it alone.
+        self._reload_keys = master_keys
+        self._use_keys(master_key, previous_master_key)
         self._lock = threading.RLock()
         self._marker = ChangeMarker(self.root / MARKER_FILE)
         self._generation = 0
@@ -105,12 +160,22 @@ class AssetStore:
         self._refresh()
         return self._generation
 
+    def _use_keys(self, master_key: bytes, previous_master_key: bytes | None) -> None:
+        self._master_key = master_key
+        # Until a rotation has wrapped every data key anew, the replaced key still opens some.
+        self._master_keys = [master_key] + ([previous_master_key] if previous_master_key else [])
+
+    def _reload(self) -> None:
+        if self._reload_keys is not None:
+            self._use_keys(*self._reload_keys())
+
     def _key_path(self, asset_id: str) -> Path:
         return self.keyring / f"{asset_id}.wrapped"
 
     def _refresh(self) -> None:
         if self._marker.changed():
             with self._lock:
+                self._reload()
                 self._assets, self._destroyed = self._read()
                 self._generation += 1
 
@@ -119,6 +184,7 @@ class AssetStore:
         """The one writer across processes: fresh state in, the change announced on the way out."""
         with self._lock, open(self.root / LOCK_FILE, "a+b") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
+            self._reload()
             self._refresh()
             try:
                 yield
@@ -138,6 +204,9 @@ class AssetStore:
                 return
             for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
                 shutil.rmtree(leftover, ignore_errors=True)
+            # A key restore cut short: copies no re-shred would see; the restore is run again.
+            for leftover in self.keyring.glob(f".*{KEY_SUFFIX}.restored"):
+                leftover.unlink(missing_ok=True)
             for meta_path in self.root.glob("*/meta.json"):
                 folder = meta_path.parent
                 # Stores made before the keyring kept each wrapped key beside its data.
@@ -162,6 +231,8 @@ class AssetStore:
             folder = meta_path.parent
             # No key, no asset: data restored from a backup after destruction stays dark.
             if folder.name.startswith(".") or not self._key_path(folder.name).exists():
+                continue
+            if (folder / UNRECORDED).exists():
                 continue
             try:
                 meta = json.loads(meta_path.read_text())
@@ -212,7 +283,11 @@ class AssetStore:
             wrapped = self._key_path(asset_id).read_bytes()
         except FileNotFoundError:
             return None
-        data_key = keys.unwrap_any(self._master_keys, wrapped, asset_id)
+        try:
+            data_key = keys.unwrap_any(self._master_keys, wrapped, asset_id)
+        except ValueError:  # wrapped under a master key rotated in since this process looked
+            self._reload()
+            data_key = keys.unwrap_any(self._master_keys, wrapped, asset_id)
         return Attachment(
             asset_id, catalog_name(asset_id), folder / "data.duckdb", keys.duckdb_key(data_key)
         )
@@ -237,9 +312,12 @@ class AssetStore:
         meta = json.loads((self.root / asset_id / "meta.json").read_text())
         return meta.get("history", [])
 
-    def register(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
+    def register(
+        self, card_raw: str | bytes | dict, upload: Path, record: ChangeRecord | None = None
+    ) -> StoredAsset:
         """Validate card and file, ingest encrypted; on any failure nothing remains. An id
-        destroyed before comes back as the next version."""
+        destroyed before comes back as the next version. With `record`, what it returns for the
+        asset is kept with it, and the asset unserved, until `recorded` is called."""
         card = parse_card(card_raw)
         with self._changing():
             if card.id in self._assets or (self.root / card.id).exists():
@@ -248,6 +326,7 @@ class AssetStore:
             version = earlier.version + 1 if earlier else 1
             staging, wrapped, stored = self._stage(card, upload, version, [])
             try:
+                _keep_unrecorded(staging, record, stored)
                 self._key_path(card.id).unlink(missing_ok=True)  # a destroyed predecessor's
                 _write_private(self._key_path(card.id), wrapped)
                 os.rename(staging, self.root / card.id)
@@ -259,9 +338,12 @@ class AssetStore:
             (self.root / TOMBSTONES / f"{card.id}.json").unlink(missing_ok=True)
             return stored
 
-    def register_version(self, card_raw: str | bytes | dict, upload: Path) -> StoredAsset:
+    def register_version(
+        self, card_raw: str | bytes | dict, upload: Path, record: ChangeRecord | None = None
+    ) -> StoredAsset:
         """A new data version of a registered asset: new data under a new key, the next version
-        number. The old version's key is shredded as the new one takes its place."""
+        number. The old version's key is shredded as the new one takes its place. `record` as
+        for `register`."""
         card = parse_card(card_raw)
         with self._changing():
             current = self.get(card.id)
@@ -271,6 +353,7 @@ class AssetStore:
             retired = self.root / f".retired-{uuid.uuid4().hex}"
             pending_key = self.keyring / f".{card.id}.wrapped.next"
             try:
+                _keep_unrecorded(staging, record, stored)
                 pending_key.unlink(missing_ok=True)  # left by a crash mid-swap
                 _write_private(pending_key, wrapped)
                 os.rename(self.root / card.id, retired)
@@ -285,9 +368,12 @@ class AssetStore:
             shutil.rmtree(retired, ignore_errors=True)
             return stored
 
-    def update_card(self, card_raw: str | bytes | dict) -> StoredAsset:
+    def update_card(
+        self, card_raw: str | bytes | dict, record: ChangeRecord | None = None
+    ) -> StoredAsset:
         """Change what a card says about its asset, never its data: the columns, owner and id
-        stay; the revision goes up and the old card stays in the history."""
+        stay; the revision goes up and the old card stays in the history. `record` as for
+        `register`."""
         card = parse_card(card_raw)
         with self._changing():
             current = self.get(card.id)
@@ -308,8 +394,22 @@ class AssetStore:
                 current.revision + 1, current.bounded, current.rows_per_unit,
             )  # fmt: skip
             history = self.history(card.id)
+            _keep_unrecorded(self.root / card.id, record, stored)
             _write_meta(self.root / card.id, stored, history)
             return stored
+
+    def recorded(self, asset_id: str) -> None:
+        """The asset's last change is on record: serve it."""
+        with self._changing():
+            (self.root / asset_id / UNRECORDED).unlink(missing_ok=True)
+
+    def unrecorded(self) -> dict[str, dict]:
+        """The records kept with changes whose caller never confirmed them, by asset id."""
+        found = {}
+        for path in sorted(self.root.glob(f"*/{UNRECORDED}")):
+            if not path.parent.name.startswith("."):
+                found[path.parent.name] = json.loads(path.read_text())
+        return found
 
     def _stage(
         self, card: AssetCard, upload: Path, version: int, history: list[dict]
@@ -344,18 +444,169 @@ class AssetStore:
                 datetime.now(UTC).isoformat(),
                 stored.version,
             )
-            tombstones = self.root / TOMBSTONES
-            tombstones.mkdir(exist_ok=True)
-            tombstone = {
-                "card": stored.card.model_dump(mode="json"),
-                "row_count": gone.row_count,
-                "registered_at": gone.registered_at,
-                "destroyed_at": gone.destroyed_at,
-                "version": gone.version,
-            }
-            (tombstones / f"{asset_id}.json").write_text(json.dumps(tombstone, ensure_ascii=False))
+            self._write_tombstone(
+                asset_id,
+                {
+                    "card": stored.card.model_dump(mode="json"),
+                    "row_count": gone.row_count,
+                    "registered_at": gone.registered_at,
+                    "destroyed_at": gone.destroyed_at,
+                    "version": gone.version,
+                },
+            )
             shutil.rmtree(self.root / asset_id, ignore_errors=True)
             return gone
+
+    def _write_tombstone(self, asset_id: str, tombstone: dict) -> None:
+        tombstones = self.root / TOMBSTONES
+        tombstones.mkdir(exist_ok=True)
+        temporary = tombstones / f".{asset_id}.json.next"
+        temporary.write_text(json.dumps(tombstone, ensure_ascii=False))
+        os.replace(temporary, tombstones / f"{asset_id}.json")
+
+    def destructions_note(self) -> dict | None:
+        """What `note_destructions` last kept, if it can be read."""
+        try:
+            note = json.loads((self.root / DESTRUCTIONS_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return note if isinstance(note, dict) else None
+
+    def note_destructions(self, note: dict) -> None:
+        """Keep what the caller read of the ledger's destructions, so the next reading starts
+        where this one stopped; replaced whole. It sits with the data, so a restored copy of
+        the data brings an older note back and the next reading starts earlier."""
+        temporary = self.root / f".{DESTRUCTIONS_FILE}.{uuid.uuid4().hex}"
+        temporary.write_text(json.dumps(note, ensure_ascii=False))
+        os.replace(temporary, self.root / DESTRUCTIONS_FILE)
+
+    def wrapped_keys(self) -> dict[str, bytes]:
+        """Every wrapped data key in the keyring, by asset id: what a key backup holds."""
+        found = {}
+        for path in sorted(self.keyring.glob(f"*{KEY_SUFFIX}")):
+            if not path.name.startswith("."):
+                found[path.name.removesuffix(KEY_SUFFIX)] = path.read_bytes()
+        return found
+
+    def unopenable(self) -> list[str]:
+        """The asset ids whose wrapped key unwraps under none of this store's master keys."""
+        failed = []
+        for asset_id, wrapped in self.wrapped_keys().items():
+            try:
+                keys.unwrap_any(self._master_keys, wrapped, asset_id)
+            except ValueError:
+                failed.append(asset_id)
+        return failed
+
+    def reshred(self, judge: Judge, record: Record) -> list[tuple[Remnant, Shred]]:
+        """Shred again what `judge` picks among the remnants on disk (keys, data folders, also
+        those the store's view hides), each recorded first; returns what was shredded."""
+        if not any(_wanted(judge(remnant)) for remnant in self._remnants()):
+            return []  # nothing came back: no change for every process to reload
+        with self._changing():
+            return self._reshred(judge, record)
+
+    def restore_keys(
+        self, wrapped: Mapping[str, bytes], judge: Judge, record: Record
+    ) -> list[tuple[Remnant, Shred]]:
+        """Put wrapped data keys back, then shred again what `judge` picks, in one change: no
+        process sees a restored key of a destroyed asset in between."""
+        with self._changing():
+            for asset_id, content in wrapped.items():
+                restored = self.keyring / f".{asset_id}{KEY_SUFFIX}.restored"
+                restored.unlink(missing_ok=True)  # left by a crash mid-restore
+                _write_private(restored, content)
+                os.replace(restored, self._key_path(asset_id))
+            return self._reshred(judge, record)
+
+    def _reshred(self, judge: Judge, record: Record) -> list[tuple[Remnant, Shred]]:
+        done = []
+        for remnant in self._remnants():
+            shred = judge(remnant)
+            if shred is None or not _wanted(shred):
+                continue
+            record(remnant, shred)
+            self._shred(remnant, shred)
+            done.append((remnant, shred))
+        return done
+
+    def _remnants(self) -> list[Remnant]:
+        """Every asset id with a key or a data folder on disk, read from disk, not the view;
+        a file gone as it is read (a change in another process) counts as absent."""
+        pending = {
+            path.name[1 : -len(PENDING_SUFFIX)] for path in self.keyring.glob(f".*{PENDING_SUFFIX}")
+        }
+        ids = {
+            path.name.removesuffix(KEY_SUFFIX)
+            for path in self.keyring.glob(f"*{KEY_SUFFIX}")
+            if not path.name.startswith(".")
+        }
+        ids |= pending
+        ids |= {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        found = []
+        for asset_id in sorted(ids):
+            key_paths = [self._key_path(asset_id), self.keyring / f".{asset_id}{PENDING_SUFFIX}"]
+            present = [content for content in map(_read_if_there, key_paths) if content is not None]
+            meta = _read_if_there(self.root / asset_id / "meta.json") or b""
+            digest = hashlib.sha256()
+            for part in [*present, meta]:
+                digest.update(hashlib.sha256(part).digest())
+            found.append(
+                Remnant(
+                    asset_id=asset_id,
+                    key=bool(present),
+                    folder=(self.root / asset_id).is_dir(),
+                    registered_at=_registered_at(meta),
+                    tombstone=(self.root / TOMBSTONES / f"{asset_id}.json").exists(),
+                    digest=digest.hexdigest(),
+                )
+            )
+        return found
+
+    def _shred(self, remnant: Remnant, shred: Shred) -> None:
+        """The keys first, as `destroy` does; every failure raises, none is ignored."""
+        asset_id = remnant.asset_id
+        if shred.key:
+            self._key_path(asset_id).unlink(missing_ok=True)
+            (self.keyring / f".{asset_id}{PENDING_SUFFIX}").unlink(missing_ok=True)
+        if not shred.folder:
+            return
+        folder = self.root / asset_id
+        if shred.destroyed_at is not None and not remnant.tombstone:
+            meta = json.loads((folder / "meta.json").read_text()) if remnant.registered_at else None
+            if meta is not None:
+                self._write_tombstone(
+                    asset_id,
+                    {
+                        "card": meta["card"],
+                        "row_count": meta["row_count"],
+                        "registered_at": meta["registered_at"],
+                        "destroyed_at": shred.destroyed_at,
+                        "version": meta.get("version", 1),
+                    },
+                )
+        shutil.rmtree(folder)
+
+
+def _wanted(shred: Shred | None) -> bool:
+    return shred is not None and (shred.key or shred.folder)
+
+
+def _read_if_there(path: Path) -> bytes | None:
+    """A file's bytes, or None if there is none; anything else there (a folder) raises."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _registered_at(meta: bytes) -> str | None:
+    """A data folder's registration time from its meta.json's bytes; None if unreadable."""
+    try:
+        value = json.loads(meta)["registered_at"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _check_same_owner(current: AssetCard, new: AssetCard) -> None:
@@ -381,6 +632,14 @@ def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
     temporary = folder / "meta.json.next"
     temporary.write_text(json.dumps(meta, ensure_ascii=False))
     os.replace(temporary, folder / "meta.json")
+
+
+def _keep_unrecorded(folder: Path, record: ChangeRecord | None, stored: StoredAsset) -> None:
+    if record is None:
+        return
+    temporary = folder / f"{UNRECORDED}.next"
+    temporary.write_text(json.dumps(record(stored), ensure_ascii=False))
+    os.replace(temporary, folder / UNRECORDED)
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -4,13 +4,14 @@ destroys it; the catalogue describes each, never its data."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from governance import LIVE, GrantStatus, utc_now
 from ledger import canonical_json
 from sandbox.cards import AssetCard
 from sandbox.dcat import dataset
-from sandbox.store import DestroyedAsset, StoredAsset
+from sandbox.store import ChangeRecord, DestroyedAsset, StoredAsset
 from services.authorisation import Permit
 from services.errors import Invalid
 from services.runtime import Services
@@ -61,10 +62,11 @@ def card_of_asset(card: AssetCard, *, asset_id: str) -> AssetCard:
 
 
 def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Path) -> StoredAsset:
-    """A new asset: its data encrypted under a key of its own, its registration recorded."""
-    stored = veil.enclave.store.register(card.model_dump(mode="json"), data)
-    veil.ledger.append(
-        {
+    """A new asset: its data encrypted under a key of its own, served once its registration
+    is on record."""
+
+    def registration(stored: StoredAsset) -> tuple[dict, str]:
+        entry = {
             "type": "asset_registered",
             "asset": stored.card.id,
             "provider": stored.card.provider,
@@ -75,23 +77,53 @@ def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Pat
             "by": permit.caller.id,
             "at": stored.registered_at,
             "decision_id": permit.decision.decision_id,
-        },
-        idempotency_key=f"asset:{stored.card.id}:{stored.registered_at}",
+        }
+        return entry, f"asset:{stored.card.id}:{stored.registered_at}"
+
+    card_json = card.model_dump(mode="json")
+    return _on_record(
+        veil, lambda keep: veil.enclave.store.register(card_json, data, keep), registration
     )
-    return stored
 
 
 def update_card(veil: Services, *, permit: Permit, card: AssetCard) -> StoredAsset:
     """Change what the card says (not its columns, provider or data): the next revision."""
-    stored = veil.enclave.store.update_card(card.model_dump(mode="json"))
-    _record_card(veil, permit, "asset_card_updated", stored)
-    return stored
+    card_json = card.model_dump(mode="json")
+    return _on_record(
+        veil,
+        lambda keep: veil.enclave.store.update_card(card_json, keep),
+        _card_record(permit, "asset_card_updated"),
+    )
 
 
 def register_version(veil: Services, *, permit: Permit, card: AssetCard, data: Path) -> StoredAsset:
     """New data for the asset: the next version number, under a new data key."""
-    stored = veil.enclave.store.register_version(card.model_dump(mode="json"), data)
-    _record_card(veil, permit, "asset_version_registered", stored)
+    card_json = card.model_dump(mode="json")
+    return _on_record(
+        veil,
+        lambda keep: veil.enclave.store.register_version(card_json, data, keep),
+        _card_record(permit, "asset_version_registered"),
+    )
+
+
+def _on_record(
+    veil: Services,
+    change: Callable[[ChangeRecord], StoredAsset],
+    record: Callable[[StoredAsset], tuple[dict, str]],
+) -> StoredAsset:
+    """Make a change to the store whose result is served only once its entry is in the
+    ledger; the entry is kept with it first, so a crash between leaves it to be written at
+    the next start (services/recovery.py)."""
+    kept: dict = {}
+
+    def keep(stored: StoredAsset) -> dict:
+        entry, key = record(stored)
+        kept.update(entry=entry, key=key)
+        return kept
+
+    stored = change(keep)
+    veil.ledger.append(kept["entry"], idempotency_key=kept["key"])
+    veil.enclave.store.recorded(stored.card.id)
     return stored
 
 
@@ -125,10 +157,10 @@ def destroy_asset(veil: Services, *, permit: Permit, asset: StoredAsset, reason:
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
 
 
-def _record_card(veil: Services, permit: Permit, kind: str, stored: StoredAsset) -> None:
-    card = canonical_json(stored.card.model_dump(mode="json"))
-    veil.ledger.append(
-        {
+def _card_record(permit: Permit, kind: str) -> Callable[[StoredAsset], tuple[dict, str]]:
+    def record(stored: StoredAsset) -> tuple[dict, str]:
+        card = canonical_json(stored.card.model_dump(mode="json"))
+        entry = {
             "type": kind,
             "asset": stored.card.id,
             "version": stored.version,
@@ -138,6 +170,7 @@ def _record_card(veil: Services, permit: Permit, kind: str, stored: StoredAsset)
             "by": permit.caller.id,
             "decision_id": permit.decision.decision_id,
             "at": utc_now(),
-        },
-        idempotency_key=f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}",
-    )
+        }
+        return entry, f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}"
+
+    return record

@@ -62,21 +62,20 @@ def decide(
 def refuse(
     veil: Services, caller: Principal, scope: str, decision: Decision, resource: dict
 ) -> NoReturn:
-    """Record a denial in the ledger, then refuse with the policy's reason codes."""
-    with veil.metrics.stage("ledger"):
-        veil.ledger.append(
-            {
-                "type": "access_denied",
-                "scope": scope,
-                "principal": caller.id,
-                "resource": resource,
-                "reasons": list(decision.reasons),
-                "decision_id": decision.decision_id,
-                "at": utc_now(),
-            },
-            idempotency_key="denied:" + uuid.uuid4().hex,
-        )
-    veil.refused(caller.id, "denied", decision.reasons)
+    """Record a denial in the ledger (past the caller's rate, in its window's summary), then
+    refuse with the policy's reason codes: the same answer either way."""
+    entry = {
+        "type": "access_denied",
+        "scope": scope,
+        "principal": caller.id,
+        "resource": resource,
+        "reasons": list(decision.reasons),
+        "decision_id": decision.decision_id,
+        "at": utc_now(),
+    }
+    veil.refused(
+        caller.id, "denied", decision.reasons, entry=entry, key="denied:" + uuid.uuid4().hex
+    )
     raise Denied(
         f"the policy does not allow {scope}",
         [{"rule": reason} for reason in decision.reasons],

@@ -78,8 +78,8 @@ def dry_run_job(veil: Services, *, caller: Principal, request: JobRequest) -> di
               "at": utc_now()}  # fmt: skip
     key = f"job:dry_run:{uuid.uuid4().hex}"
     if not decision.allow:
-        veil.ledger.append(dict(record, outcome="denied"), idempotency_key=key)
-        veil.refused(caller.id, "denied", decision.reasons)
+        veil.refused(caller.id, "denied", decision.reasons, entry=dict(record, outcome="denied"),
+                     key=key)  # fmt: skip
         return _refused(list(decision.reasons))
     obligations = decision.obligations
     noise = obligations.noise

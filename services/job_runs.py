@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from governance import Grant, Principal, utc_now
-from governance.job_records import Job, JobStatus
+from governance.job_records import JOB_LOST, Job, JobStatus
 from ledger import ENVELOPE_PLAN, AssetUse, billed_cpu_ms, canonical_json, post, price
 from sandbox.cards import Role
 from sandbox.disclosure import Dominance
@@ -53,15 +53,31 @@ HELD_MARGIN_S = 5
 JOB_DOMINANCE = Dominance()
 
 
-def execute_logged(veil: Services, job_id: str) -> None:
+def execute_logged(veil: Services, job: Job) -> None:
+    """Run a job this process claimed, however it ends; a held one keeps its slot after."""
     try:
-        execute(veil, job_id)
+        execute(veil, job)
     except Exception:  # noqa: BLE001 - a job thread must never die silently
-        log.exception("job %s failed in the runner", job_id)
-        end_quietly(veil, job_id, JobStatus.FAILED, "JOB_FAILED")
+        log.exception("job %s failed in the runner", job.id)
+        end_quietly(veil, job.id, JobStatus.FAILED, "JOB_FAILED")
     finally:
-        veil.jobs.forget(job_id)  # its run's cancel event: every run sets it as it ends
-        _hold_slot(veil, job_id)
+        veil.jobs.forget(job.id)  # its run's cancel event: every run sets it as it ends
+        _hold_slot(veil, job.id)
+
+
+def reap_lost(veil: Services) -> None:
+    """Fail the running jobs of processes that stopped (JOB_LOST), each with its entry.
+
+    The rule: a job that never started waits for any process to start it; a job that started
+    is not run again, since its queries were answered, charged and spent as they ran (a retry
+    would ask them again). It ends failed, charged no CPU, and nothing it spent is refunded."""
+    span = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + HELD_MARGIN_S
+    for job in veil.job_records.lose_expired(span):
+        log.warning("job %s was lost with its process", job.id)
+        veil.metrics.jobs.labels("lost").inc()
+        _meter(veil, job, veil.control.grant(job.grant_id), JobRun(status="lost", error=JOB_LOST))
+        if job.held:
+            _write_when_due(veil, job)
 
 
 def _hold_slot(veil: Services, job_id: str) -> None:
@@ -74,6 +90,8 @@ def _hold_slot(veil: Services, job_id: str) -> None:
     left = (latest_end(veil, job) - datetime.now(UTC)).total_seconds()
     if left < 0:  # its end now says when it really ended: the margin needs widening
         log.warning("held job %s ended %.1f s after its latest end", job_id, -left)
+    # Held in the store as well, so the developer's share stays taken past this process.
+    veil.jobs.hold(job_id, latest_end(veil, job).timestamp())
     # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
     veil.jobs.cancel_event(job_id).wait(max(0.0, left))
     veil.jobs.forget(job_id)
@@ -114,21 +132,31 @@ def write_held_run(veil: Services, job: Job) -> None:
     veil.job_records.untraced(job.id)
 
 
-def write_overdue_runs(veil: Services) -> None:
+def start_jobs(veil: Services) -> None:
+    """Serve the job queue, and write the runs of held jobs a stopped process kept."""
+    veil.jobs.start(lambda job: execute_logged(veil, job), lambda: reap_lost(veil))
+    _write_overdue_runs(veil)
+
+
+def _write_overdue_runs(veil: Services) -> None:
     """At start-up: write the runs of held jobs a stopped process kept, once each is due."""
     for job in veil.job_records.with_traces():
-        wait = (latest_end(veil, job) - datetime.now(UTC)).total_seconds() if job.started else 0
-        timer = threading.Timer(max(0.0, wait), write_held_run, args=(veil, job))
-        timer.daemon = True
-        timer.start()
+        if job.status is not JobStatus.RUNNING:  # a running one is reaped when its lease ends
+            _write_when_due(veil, job)
 
 
-def execute(veil: Services, job_id: str) -> None:
-    """Run a queued job to its end; every ending is recorded, the run metered."""
-    job = veil.job_records.get(job_id)
-    if job.status is not JobStatus.QUEUED:
-        return  # cancelled while it waited
-    job = veil.job_records.move(job_id, JobStatus.RUNNING)
+def _write_when_due(veil: Services, job: Job) -> None:
+    wait = (latest_end(veil, job) - datetime.now(UTC)).total_seconds() if job.started else 0
+    timer = threading.Timer(max(0.0, wait), write_held_run, args=(veil, job))
+    timer.daemon = True
+    timer.start()
+
+
+def execute(veil: Services, job: Job) -> None:
+    """Run a claimed job to its end; its start and every ending are recorded, the run
+    metered."""
+    job_id = job.id
+    _record_start(veil, job)
     grant = veil.control.grant(job.grant_id)
     caller = veil.control.principal(job.developer)
     assert caller is not None
@@ -188,6 +216,16 @@ def execute(veil: Services, job_id: str) -> None:
         veil.metrics.jobs.labels(run.status).inc()
         return
     _gate(veil, job, grant, run, asked, limits)
+
+
+def _record_start(veil: Services, job: Job) -> None:
+    """Which process started the job, and when: kept with a held job's run."""
+    entry = {"type": "job_started", "job_id": job.id, "principal": job.developer,
+             "grant_id": job.grant_id, "by": veil.jobs.owner, "at": job.started_at}  # fmt: skip
+    if job.held:
+        veil.job_records.trace(job.id, entry)
+        return
+    veil.ledger.append(entry, idempotency_key=f"job:{job.id}:started")
 
 
 def _private_envelope(veil: Services, caller: Principal, grant: Grant) -> Envelope | None:

@@ -21,7 +21,7 @@ from sandbox.jobs.gate import compile_job
 from services.authorisation import asset_inputs, decide, refuse
 from services.errors import Conflict, Invalid, Missing
 from services.job_queue import Place
-from services.job_runs import POLICY_REVIEW, SCOPE, execute_logged, record_release
+from services.job_runs import POLICY_REVIEW, SCOPE, record_release
 from services.job_views import shown
 from services.runtime import Services
 
@@ -86,7 +86,7 @@ def _submit(veil: Services, caller: Principal, request: JobRequest, place: Place
         idempotency_key=f"job:{job.id}:submitted",
     )
     veil.metrics.jobs.labels("queued").inc()
-    place.enqueue(lambda: execute_logged(veil, job.id), job.id)
+    place.enqueue(job.id)
     return job
 
 
@@ -97,14 +97,15 @@ def check_code(veil: Services, *, caller: Principal, code: str) -> str:
     try:
         compile_job(code)
     except JobRejected as exc:
-        veil.ledger.append(
-            {"type": "job_submitted", "principal": caller.id, "code_sha256": code_sha256,
-             "outcome": "rejected", "rules": sorted({v.rule for v in exc.violations}),
-             "at": utc_now()},
-            # Every refused submission is its own entry, even the same code twice in a second.
-            idempotency_key="job:rejected:" + uuid.uuid4().hex,
-        )  # fmt: skip
-        veil.refused(caller.id, "rejected", sorted({v.rule for v in exc.violations}))
+        rules = sorted({v.rule for v in exc.violations})
+        entry = {"type": "job_submitted", "principal": caller.id, "scope": SCOPE,
+                 "code_sha256": code_sha256, "outcome": "rejected", "rules": rules,
+                 "at": utc_now()}  # fmt: skip
+        # Every refused submission is its own entry (even the same code twice in a second),
+        # until its principal is past its rate: then counted into a summary.
+        veil.refused(
+            caller.id, "rejected", rules, entry=entry, key="job:rejected:" + uuid.uuid4().hex
+        )
         raise
     return code_sha256
 

@@ -13,6 +13,9 @@ from services.runtime import Services
 
 # Where a held job's query is recorded first: with its job, until the job's run is written.
 KEPT_WITH_JOB = Receipt(index=-1, leaf_hash="")
+# Where a refusal past its principal's rate is recorded: in the summary of its window.
+SUMMARISED = Receipt(index=-1, leaf_hash="")
+REFUSED = ("rejected", "denied")
 
 
 def released_under(veil: Services, key: str, fingerprint: str) -> dict | None:
@@ -47,8 +50,17 @@ def cost_of(charge: Charge) -> dict:
 
 
 def append_record(veil: Services, entry: dict, outcome: str, key: str | None = None) -> Receipt:
-    """Append the query's entry (a held job's: keep it with the job), then count it: its
-    outcome, refusal, rows and charge."""
+    """Append the query's entry (a held job's: keep it with the job; a refusal past its
+    principal's rate: count it into a summary), then count it: its outcome, refusal, rows and
+    charge."""
+    if outcome in REFUSED and "job_id" not in entry:
+        # A job's queries are recorded one by one (at most its query limit): they are its trace.
+        receipt = veil.refused(
+            entry["principal"], outcome, _reasons(entry, outcome), entry=entry,
+            key=key or entry["query_id"],
+        )  # fmt: skip
+        veil.metrics.queries.labels(outcome).inc()
+        return receipt or SUMMARISED
     if entry.get("held"):
         veil.job_records.trace(entry["job_id"], entry)
         receipt = KEPT_WITH_JOB
@@ -58,15 +70,18 @@ def append_record(veil: Services, entry: dict, outcome: str, key: str | None = N
     veil.metrics.queries.labels(outcome).inc()
     if not receipt.fresh:
         return receipt
-    if outcome == "rejected":
-        veil.refused(entry["principal"], "rejected", entry["rules"])
-    elif outcome == "denied":
-        veil.refused(entry["principal"], "denied", entry["decision"]["reasons"])
+    if outcome in REFUSED:
+        veil.refused(entry["principal"], outcome, _reasons(entry, outcome))
     if outcome in ("released", "failed"):
         veil.metrics.rows_scanned.inc(sum(entry["usage"]["rows_scanned"].values()))
     if "cost" in entry:
         charge_counted(veil, entry["cost"])
     return receipt
+
+
+def _reasons(entry: dict, outcome: str) -> list[str]:
+    """A refused query's codes: the guard's rules, or the decision's reasons."""
+    return entry["rules"] if outcome == "rejected" else entry["decision"]["reasons"]
 
 
 def charge_counted(veil: Services, cost: dict) -> None:

@@ -1,16 +1,44 @@
-"""Refusal spikes: a principal refused again and again within a short window is probing."""
+"""Refusals watched and bounded: a principal refused again and again within a short window is
+probing (a spike), and past its rate its further refusals are counted into one summary entry
+per window instead of each being appended, so refused requests cannot grow the ledger without
+bound."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+import uuid
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ledger import parties
+from ledger.usage import REFUSALS_SUMMARISED
+
+log = logging.getLogger(__name__)
 
 # Principals followed at once; the least recently refused is forgotten first.
 MAX_PRINCIPALS = 10_000
 # Spikes kept for the overseers' page, newest last.
 RECENT_SPIKES = 50
+# Party groups (the assets, or the grant, a refusal's entry names) one principal's window keeps
+# apart; refusals naming yet others are folded into the group that names no party.
+MAX_GROUPS = 16
+# Reason codes one row of a summary keeps apart; any further code counts as OTHER_REASON.
+MAX_REASONS = 64
+OTHER_REASON = "other"
+# Groups held at once, open or waiting to be written; past it, refusals are appended one by one.
+MAX_HELD_GROUPS = 100_000
+# How long summaries the ledger could not take wait before they are tried again.
+RETRY_S = 5.0
+# The scope of a query's refusal, the one refusal entry that does not name its scope.
+QUERY_SCOPE = "query:run"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+Write = Callable[[dict, str], object]
 
 
 class RefusalWatch:
@@ -27,6 +55,7 @@ class RefusalWatch:
         self._spiking: set[str] = set()
         self._recent: deque[tuple[str, float]] = deque(maxlen=RECENT_SPIKES)
         self._lock = threading.Lock()
+        self._summaries: RefusalSummaries | None = None
 
     def refused(self, principal: str) -> bool:
         """Note one refusal; True when it takes `principal` past the limit."""
@@ -53,3 +82,285 @@ class RefusalWatch:
         """The latest spikes this process saw: who, and when (Unix time)."""
         with self._lock:
             return list(self._recent)
+
+    def summarising(self, limit: int, window_s: int, write: Write) -> RefusalSummaries:
+        """This process's refusal summaries, made on first use with these settings."""
+        with self._lock:
+            if self._summaries is None:
+                self._summaries = RefusalSummaries(limit, window_s, write)
+            return self._summaries
+
+    def close(self) -> None:
+        """Write every summary still open; refusals after this are appended one by one."""
+        with self._lock:
+            summaries = self._summaries
+        if summaries is not None:
+            summaries.close()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refusal as a summary counts it: stable codes, and the parties its entry names."""
+
+    principal: str
+    record: str  # the entry's type: `access_denied`, `query`
+    scope: str
+    outcome: str  # `denied` or `rejected`
+    reasons: tuple[str, ...]
+    assets: tuple[str, ...] = ()
+    grant: str | None = None
+
+    @property
+    def footprint(self) -> tuple[tuple[str, ...], str | None]:
+        return self.assets, self.grant
+
+
+def refusal_of(entry: dict, outcome: str, reasons: Iterable[str]) -> Refusal | None:
+    """What a summary counts of a refusal's `entry`; None for an entry naming parties a
+    summary could not name alike (it is then appended, so its readers stay the same)."""
+    named = parties(entry)
+    principal = entry.get("principal")
+    if named.public or named.principals != {principal} or len(named.grants) > 1:
+        return None
+    return Refusal(
+        principal=str(principal),
+        record=str(entry.get("type")),
+        scope=str(entry.get("scope") or QUERY_SCOPE),
+        outcome=outcome,
+        reasons=tuple(reasons),
+        assets=tuple(sorted(named.assets)),
+        grant=next(iter(named.grants), None),
+    )
+
+
+@dataclass
+class _Row:
+    refusals: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Group:
+    """The refusals of one principal's window whose entries would name the same parties."""
+
+    key: str
+    start: int
+    end: int
+    assets: tuple[str, ...]
+    grant: str | None
+    rows: dict[tuple[str, str, str], _Row] = field(default_factory=dict)
+    refusals: int = 0
+    folded: int = 0
+
+    def add(self, refusal: Refusal, folded: bool) -> None:
+        row = self.rows.setdefault((refusal.record, refusal.scope, refusal.outcome), _Row())
+        row.refusals += 1
+        for reason in dict.fromkeys(refusal.reasons):
+            kept = reason in row.reasons or len(row.reasons) < MAX_REASONS
+            row.reasons[reason if kept else OTHER_REASON] += 1
+        self.refusals += 1
+        self.folded += folded
+
+    def entry(self, principal: str, limit: int) -> dict:
+        """The summary's ledger entry: the same parties as the entries it stands for."""
+        entry: dict = {
+            "type": REFUSALS_SUMMARISED,
+            "principal": principal,
+            "window": {"start": _stamp(self.start), "end": _stamp(self.end)},
+            "at": _stamp(self.start),
+            "limit": limit,
+            "refusals": self.refusals,
+            "counts": [
+                {
+                    "record": record,
+                    "scope": scope,
+                    "outcome": outcome,
+                    "refusals": row.refusals,
+                    "reasons": dict(sorted(row.reasons.items())),
+                }
+                for (record, scope, outcome), row in sorted(self.rows.items())
+            ],
+        }
+        if self.assets:
+            entry["assets"] = list(self.assets)
+        elif self.grant is not None:
+            entry["grant_id"] = self.grant
+        if self.folded:
+            entry["folded"] = self.folded
+        return entry
+
+
+@dataclass
+class _Window:
+    """One principal's current window: its refusals so far, and the groups past the limit."""
+
+    start: int
+    # The monotonic instant the window ends, so a clock stepped back cannot hold it open.
+    deadline: float
+    refusals: int = 0
+    groups: dict[tuple[tuple[str, ...], str | None], _Group] = field(default_factory=dict)
+
+
+class RefusalSummaries:
+    """Past `limit` refusals of one principal within a window of `window_s` seconds (aligned
+    on the clock), each further refusal is counted, not appended; when the window closes its
+    counts are written as one entry per party group through `write(entry, idempotency_key)`.
+
+    Windows are closed by a timer of their own, by the principal's next refusal, and by
+    `close`. A summary the ledger refuses is kept and tried again under the same key, so it is
+    written once. Counts of windows still open when the process dies are lost."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: int,
+        write: Write,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        timer: bool = True,
+    ) -> None:
+        self._limit = limit
+        self._window_s = window_s
+        self._write = write
+        self._clock = clock
+        self._monotonic = monotonic
+        self._timer = timer
+        # Keys are this process's own: another process's summary of the same window stands.
+        self._token = uuid.uuid4().hex[:12]
+        self._serial = itertools.count()
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
+        self._due: deque[tuple[str, _Group]] = deque()
+        self._held = 0
+        self._closed = False
+        self._retry_at: float | None = None
+        self._changed = threading.Condition()
+        self._flushing = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def count(self, refusal: Refusal) -> bool:
+        """Note one refusal; True when it was counted into a summary, so is not to be appended."""
+        now, instant = self._clock(), self._monotonic()
+        start = int(now // self._window_s) * self._window_s
+        with self._changed:
+            if self._closed:
+                return False
+            window = self._windows.pop(refusal.principal, None)
+            # A clock stepped back (start < window.start) keeps counting in the open window.
+            if window is not None and (start > window.start or instant >= window.deadline):
+                self._retire(refusal.principal, window)
+                window = None
+            if window is None:
+                window = _Window(start, instant + start + self._window_s - now)
+            self._windows[refusal.principal] = window
+            while len(self._windows) > MAX_PRINCIPALS:
+                self._retire(*self._windows.popitem(last=False))
+            window.refusals += 1
+            if window.refusals <= self._limit:
+                return False
+            group, folded = self._group(refusal, window)
+            if group is None:
+                return False
+            group.add(refusal, folded)
+            return True
+
+    def flush(self, everything: bool = False) -> int:
+        """Write the summaries of the windows that have ended (with `everything`, of all);
+        the number written. One the ledger refuses stays, to be written later."""
+        with self._flushing:
+            with self._changed:
+                instant = self._monotonic()
+                for principal, window in list(self._windows.items()):
+                    if everything or instant >= window.deadline:
+                        del self._windows[principal]
+                        self._retire(principal, window)
+                batch = list(self._due)
+            written = 0
+            for principal, group in batch:
+                try:
+                    self._write(group.entry(principal, self._limit), group.key)
+                except Exception:  # noqa: BLE001 - kept and tried again under the same key
+                    log.exception("a refusal summary could not be written; it is kept")
+                    with self._changed:
+                        self._retry_at = self._monotonic() + RETRY_S
+                    return written
+                with self._changed:
+                    self._due.popleft()  # only flushes take from the front, one at a time
+                    self._held -= 1
+                    self._retry_at = None
+                written += 1
+            return written
+
+    def close(self) -> None:
+        """Count no more, and write every summary held, open or not."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self.flush(everything=True)
+        with self._changed:
+            for principal, group in self._due:
+                log.error(
+                    "refusal summary lost at shutdown: %d refusals of principal %s",
+                    group.refusals,
+                    principal,
+                )
+
+    def held(self) -> int:
+        """Groups held now, open or waiting to be written."""
+        with self._changed:
+            return self._held
+
+    def _group(self, refusal: Refusal, window: _Window) -> tuple[_Group | None, bool]:
+        """The group `refusal` counts in, opened if need be; None when none may be opened."""
+        footprint = refusal.footprint
+        folded = footprint not in window.groups and len(window.groups) >= MAX_GROUPS
+        if folded:
+            footprint = ((), None)
+        group = window.groups.get(footprint)
+        if group is not None:
+            return group, folded
+        if self._held >= MAX_HELD_GROUPS:
+            return None, False
+        start = window.start
+        stamp = _stamp(start)
+        key = f"refusals:{refusal.principal}:{stamp}:{self._token}:{next(self._serial)}"
+        group = _Group(key, start, start + self._window_s, *footprint)
+        window.groups[footprint] = group
+        self._held += 1
+        self._wake()
+        return group, folded
+
+    def _retire(self, principal: str, window: _Window) -> None:
+        """Freeze a window that has closed: its groups wait, in order, to be written."""
+        self._due.extend((principal, group) for group in window.groups.values())
+        if window.groups:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._timer and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="refusal-summaries", daemon=True)
+            self._thread.start()
+        self._changed.notify_all()
+
+    def _run(self) -> None:
+        """Write each window's summaries as it ends (and retry those the ledger refused)."""
+        while True:
+            with self._changed:
+                wait = self._next_wait()
+                if not self._closed and (wait is None or wait > 0):
+                    self._changed.wait(wait)
+                if self._closed:
+                    return
+            self.flush()
+
+    def _next_wait(self) -> float | None:
+        """Seconds until there may be something to write; None: nothing held."""
+        instant = self._monotonic()
+        ends = [window.deadline for window in self._windows.values() if window.groups]
+        if self._due:
+            ends.append(self._retry_at if self._retry_at is not None else instant)
+        return max(0.0, min(ends) - instant) if ends else None
+
+
+def _stamp(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime(TIME_FORMAT)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from governance import ControlStore, utc_now
 from governance.budgets import Budgets
 from governance.job_records import JobRecords
-from ledger import Ledger, generate_signing_key
+from ledger import Ledger, Receipt, generate_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
 from policies.engine import ENGINE_FAILURES
@@ -23,10 +23,11 @@ from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key
 from sandbox.worker import WorkerConfig
 from services.job_queue import JobQueue
-from services.keys import load_master_keys, metrics_token
+from services.keys import load_master_keys, metrics_token, reshred_destroyed
 from services.ledger_watch import LedgerWatch
 from services.metrics import Metrics, State
-from services.refusals import RefusalWatch
+from services.recovery import record_unrecorded
+from services.refusals import RefusalWatch, refusal_of
 from services.running import Running, RunningWork
 from services.settings import Settings
 from services.shared_policy import SharedPolicy, publish
@@ -60,14 +61,37 @@ class Services:
     ledger_watch: LedgerWatch
     metrics_token: str
 
-    def refused(self, principal: str, kind: str, reasons: Iterable[str]) -> None:
+    def refused(
+        self,
+        principal: str,
+        kind: str,
+        reasons: Iterable[str],
+        entry: dict | None = None,
+        key: str = "",
+    ) -> Receipt | None:
         """Count a refusal (kind `denied` or `rejected`) by reason, and notice a principal
-        refused so often that it is probing; who it is goes to the log, never a label."""
+        refused so often that it is probing; who it is goes to the log, never a label.
+
+        Given the refusal's ledger `entry`, record it first: appended under `key`, or, once
+        the principal is past its rate, counted into its window's summary (then None)."""
         reasons = list(reasons)
+        # An engine that cannot decide refuses everyone: no one is probing, nothing is summarised.
+        engine = bool(reasons) and ENGINE_FAILURES.issuperset(reasons)
+        receipt = None
+        if entry is not None:
+            summaries = self.refusal_watch.summarising(
+                self.settings.refusal_summary_limit,
+                self.settings.refusal_summary_window_s,
+                self.ledger.append,
+            )
+            counted = None if engine else refusal_of(entry, kind, reasons)
+            if counted is None or not summaries.count(counted):
+                with self.metrics.stage("ledger"):
+                    receipt = self.ledger.append(entry, idempotency_key=key)
         for reason in reasons:
             self.metrics.refusals.labels(kind, reason).inc()
-        if reasons and ENGINE_FAILURES.issuperset(reasons):
-            return  # an engine that cannot decide refuses everyone; nobody is probing
+        if engine:
+            return receipt
         if self.refusal_watch.refused(principal):
             self.metrics.refusal_spikes.inc()
             log.warning(
@@ -76,6 +100,7 @@ class Services:
                 self.settings.refusal_limit,
                 self.settings.refusal_window_s,
             )
+        return receipt
 
     def state(self) -> State:
         """What /metrics reports as true now: the ledger's head, the engine, the storage."""
@@ -114,6 +139,8 @@ class Services:
 
     def close(self) -> None:
         self.closing.set()
+        # Refusals still counted in open windows are written before anything else stops.
+        self.refusal_watch.close()
         self.ledger_watch.close()
         self.running.close()
         self.jobs.close()
@@ -226,6 +253,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         settings.workers,
         on_worker_retired=lambda reason: metrics.worker_restarts.labels(reason).inc(),
         previous_master_key=replaced,
+        master_keys=lambda: load_master_keys(settings),
     )
 
     def in_force(work: Running) -> bool:
@@ -233,6 +261,19 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         return registered and control.in_force(work.principal, work.grant_id, sorted(work.assets))
 
     ledger = Ledger.open(settings.ledger_url, settings.signing_key_path)
+    try:
+        # Before a single query: changes a crash left off the record are put on it, and a
+        # restored backup may have brought destroyed assets back.
+        record_unrecorded(enclave.store, ledger)
+        reshred_destroyed(enclave.store, ledger, trigger="startup")
+    except Exception as error:
+        enclave.close()
+        ledger.close()
+        raise RuntimeError(
+            "the asset store could not be brought in line with the ledger (changes a crash "
+            "left unrecorded, or destroyed assets back on disk); not serving"
+        ) from error
+    job_records = JobRecords(control.engine)
     services = Services(
         settings=settings,
         control=control,
@@ -258,12 +299,15 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         running=RunningWork(in_force if settings.processes > 1 else None),
         jobs=JobQueue(
             JobRunner(),
+            job_records,
             settings.job_concurrency,
             settings.jobs_in_flight_per_principal,
             capacity=settings.job_queue_size,
             per_principal_waiting=settings.job_queue_per_principal,
+            lease_s=settings.job_lease_s,
+            poll_s=settings.job_poll_s,
         ),
-        job_records=JobRecords(control.engine),
+        job_records=job_records,
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),
         metrics_token=metrics_token(settings),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.cores import available_cores
@@ -14,6 +14,7 @@ from services.cores import available_cores
 MAX_DEFAULT_WORKERS = 8
 # Two at least, so one slow query never holds every worker.
 MIN_DEFAULT_WORKERS = 2
+SECONDS_PER_DAY = 86_400
 
 
 class Settings(BaseSettings):
@@ -60,6 +61,10 @@ class Settings(BaseSettings):
     # Jobs that may wait to start, in all and of one principal; beyond, a submission is a 429.
     job_queue_size: int = Field(64, ge=0)
     job_queue_per_principal: int = Field(16, ge=0)
+    # A running job's lease: renewed every third of it; a process silent this long has lost
+    # its running jobs. Idle slots look for jobs queued by other processes every poll.
+    job_lease_s: float = Field(30.0, gt=0)
+    job_poll_s: float = Field(1.0, gt=0)
     job_timeout_s: float = 60.0
     job_cpu_s: int = 30
     job_memory_mb: int = 512
@@ -68,10 +73,22 @@ class Settings(BaseSettings):
     # A principal refused more than this often within the window counts as a refusal spike.
     refusal_limit: int = 20
     refusal_window_s: float = 300.0
+    # Refusals of one principal each gateway process appends one by one within a window of
+    # `refusal_summary_window_s` (aligned on the clock, a whole divisor of a day so no window
+    # spans two months); past them, one summary entry per window counts the rest.
+    refusal_summary_limit: int = Field(1000, ge=0)
+    refusal_summary_window_s: int = Field(300, ge=1, le=SECONDS_PER_DAY)
     # How often each gateway process verifies the whole ledger for /metrics.
     ledger_verify_interval_s: float = 600.0
     # The server's log: uvicorn's text lines, or one JSON object per line for a collector.
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("refusal_summary_window_s")
+    @classmethod
+    def _divides_a_day(cls, seconds: int) -> int:
+        if SECONDS_PER_DAY % seconds:
+            raise ValueError("the refusal summary window must divide a day (86400 s) exactly")
+        return seconds
 
     @model_validator(mode="after")
     def _from_the_machine(self) -> Settings:

@@ -70,7 +70,7 @@ def usage_report(veil: Services, *, caller: Principal, period: str | None, limit
     report = usage(veil.ledger.replay(chosen), chosen, reader(veil, caller))
     return {
         "period": report.period,
-        "requests": len(report.lines),
+        "requests": report.requests,
         "outcomes": dict(sorted(report.outcomes.items())),
         "charged_minor": dict(sorted(report.charged.items())),
         **report.totals,

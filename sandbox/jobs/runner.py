@@ -79,7 +79,7 @@ class Published:
 class JobRun:
     """How a job ended, what it offered, and what the enclave released to it on the way."""
 
-    status: str  # succeeded | failed | timeout | cancelled | rejected
+    status: str  # succeeded | failed | timeout | cancelled | rejected | lost (its process died)
     error: str | None = None
     violations: list[dict] = field(default_factory=list)
     # A failure of the job's own code: the exception's kind and its line (`failures.py`).

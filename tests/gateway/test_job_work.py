@@ -1,97 +1,18 @@
-"""A job's work is bounded and shared fairly: one principal's jobs cannot hold every slot, the
-gate has a deadline of its own, and a gate refusal names a rule and nothing the job chose."""
+"""A job's work is bounded and shared fairly over HTTP: one principal's jobs cannot hold every
+slot, the gate has a deadline of its own, and a gate refusal names a rule and nothing the job
+chose. The queue itself is tested in tests/governance/test_job_queue.py."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from services.errors import Busy
-from services.job_queue import JobQueue
 from tests.gateway.test_jobs import run, submit, wait
 from tests.support import Server, start_server, stop_server
 
 PATIENCE_S = 60
-
-
-class _Runner:
-    """The queue only closes its runner; these tests run plain callables in its slots."""
-
-    def close(self) -> None:
-        pass
-
-
-def test_a_full_job_queue_refuses_a_job_before_it_is_submitted() -> None:
-    """A principal with too many jobs waiting, or a process with too many, is refused (Busy:
-    429) at once, before its job is compiled or recorded; a place given back makes room."""
-    queue = JobQueue(_Runner(), 1, 1, capacity=3, per_principal_waiting=2)  # type: ignore[arg-type]
-    release, started, done = threading.Event(), threading.Event(), threading.Event()
-
-    def hog() -> None:
-        started.set()
-        release.wait(PATIENCE_S)
-
-    try:
-        queue.enqueue(hog, "a0", "a")
-        assert started.wait(PATIENCE_S)  # running, so no longer waiting
-        queue.enqueue(lambda: None, "a1", "a")
-        queue.enqueue(lambda: None, "a2", "a")
-        with pytest.raises(Busy, match="2 jobs of one principal") as refused:
-            queue.enqueue(lambda: None, "a3", "a")
-        assert refused.value.code == "RATE_LIMITED"
-        with queue.place("b"), pytest.raises(Busy, match="at most 3 jobs may wait"):
-            queue.enqueue(lambda: None, "c1", "c")
-        with pytest.raises(ValueError), queue.place("c"):
-            raise ValueError("the submission was refused before it queued its job")
-        queue.enqueue(done.set, "c1", "c")
-        release.set()
-        assert done.wait(PATIENCE_S)
-    finally:
-        release.set()
-        queue.close()
-
-
-def test_a_principal_over_its_share_waits_and_others_start() -> None:
-    queue = JobQueue(_Runner(), 2, 1, capacity=8, per_principal_waiting=8)  # type: ignore[arg-type]
-    release = threading.Event()
-    started = {name: threading.Event() for name in ("a1", "a2", "a3", "b1")}
-
-    def job(name: str) -> None:
-        started[name].set()
-        release.wait(PATIENCE_S)
-
-    try:
-        for name in ("a1", "a2", "a3"):
-            queue.enqueue(lambda name=name: job(name), name, "a")
-        assert started["a1"].wait(PATIENCE_S)
-        queue.enqueue(lambda: job("b1"), "b1", "b")
-        # b1 takes the second slot although a2 and a3 were queued before it.
-        assert started["b1"].wait(PATIENCE_S)
-        assert not started["a2"].is_set() and not started["a3"].is_set()
-        release.set()
-        # With the slots free again, a's jobs run in the order they came.
-        assert started["a2"].wait(PATIENCE_S) and started["a3"].wait(PATIENCE_S)
-    finally:
-        release.set()
-        queue.close()
-
-
-def test_a_job_that_raises_leaves_its_slot_serving() -> None:
-    queue = JobQueue(_Runner(), 1, 1, capacity=8, per_principal_waiting=8)  # type: ignore[arg-type]
-    done = threading.Event()
-
-    def broken() -> None:
-        raise RuntimeError("a bug in one job")
-
-    try:
-        queue.enqueue(broken, "j1", "a")
-        queue.enqueue(done.set, "j2", "a")
-        assert done.wait(PATIENCE_S)
-    finally:
-        queue.close()
 
 
 @pytest.fixture(scope="module")

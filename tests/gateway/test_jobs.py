@@ -80,8 +80,9 @@ def test_a_job_queries_through_the_guard_and_publishes_checked_tables(demo) -> N
     # four significant figures at most
     assert all(len(f"{row[2]:.10g}".replace(".", "").lstrip("0")) <= 4 for row in table["rows"])
     kinds = [entry["type"] for entry in entries_of(demo, job["id"])]
-    assert kinds == ["job_submitted", "query", "job", "job_release"]
-    query, metered, release = entries_of(demo, job["id"])[1:]
+    assert kinds == ["job_submitted", "job_started", "query", "job", "job_release"]
+    started, query, metered, release = entries_of(demo, job["id"])[1:]
+    assert started["principal"] == "analyst" and started["at"] == job["started_at"]
     assert query["outcome"] == "released" and query["cost"]["amount_minor"] == 0  # public welfare
     assert metered["outcome"] == "succeeded" and metered["usage"]["queries"] == 1
     assert metered["usage"]["cpu_ms"] > 0
@@ -333,20 +334,24 @@ def test_the_escape_corpus_fails_without_leaking_and_the_service_keeps_serving(t
         "error text": "sql('SELECT error(patient_name) FROM hospital.visits')",
         "cast text": "sql('SELECT CAST(patient_name AS INTEGER) FROM hospital.visits')",
     }
+    # Not held for review: each job frees its slot as it ends, and its developer reads how it
+    # really ended, which is what must leak nothing.
+    grant = tight.grant("analyst", ["hospital.visits"], ["city-hospital", "supervisor"], ("job",))
     ids = {}
     for name, code in corpus.items():
-        submitted = submit(tight, code)
+        submitted = submit(tight, code, grant_id=grant)
         assert submitted.status_code in (202, 422), name
         if submitted.status_code == 202:
             ids[name] = submitted.json()["id"]
     for name, job_id in ids.items():
-        job = wait(tight, job_id, who="operator")
-        assert job["status"] in ("failed", "rejected"), (name, job)
-        assert job["outputs"] is None, name
-        assert set(job["error"]) <= {"code", "violations", "kind", "line"}, name
+        for who in ("analyst", "operator"):
+            job = wait(tight, job_id, who=who)
+            assert job["status"] in ("failed", "rejected"), (name, who, job)
+            assert job["outputs"] is None, name
+            assert set(job["error"]) <= {"code", "violations", "kind", "line"}, name
     # Poisoning stayed in its own process: the next job's math is intact.
-    check = run(tight, "import math\nok = math.pi > 3.14\nassert ok")
-    assert check["status"] in ("succeeded", "review")
+    check = run(tight, "import math\nok = math.pi > 3.14\nassert ok", grant_id=grant)
+    assert check["status"] == "succeeded", check
     assert tight.query("SELECT COUNT(*) AS n FROM hospital.visits").status_code == 200
 
 

@@ -1,6 +1,5 @@
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -31,28 +30,14 @@ from ledger import (
 )
 from ledger.checkpoints import public_key_b64
 from ledger.store import SEQUENCER_LOCK
+from tests.ledger.stores import raw, store_paths
 
 ORIGIN = "veil.local/ledger"
-# e.g. postgresql+psycopg://veil@/veil_test?host=/tmp; its ledger tables are dropped per test.
-POSTGRES_URL = os.environ.get("VEIL_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def paths(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
-    key = tmp_path / "ledger.key"
-    generate_signing_key(key)
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}", key
-    if not POSTGRES_URL:
-        # `make test` starts a real PostgreSQL; outside it these run only when one is given.
-        if os.environ.get("CI"):
-            pytest.fail("VEIL_TEST_POSTGRES_URL is not set; run the tests with `make test`")
-        pytest.skip("set VEIL_TEST_POSTGRES_URL (make test does) to run against PostgreSQL")
-    raw(
-        (POSTGRES_URL, key),
-        "DROP TABLE IF EXISTS ledger_entries, ledger_checkpoints, ledger_alembic_version",
-    )
-    return POSTGRES_URL, key
+    return store_paths(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -67,14 +52,6 @@ def fill(log: Ledger, n: int) -> list[Receipt]:
         log.append({"kind": "query", "n": i, "at": f"2026-11-{1 + i % 28:02d}T00:00:00Z"}, f"k{i}")
         for i in range(n)
     ]
-
-
-def raw(paths: tuple[str, Path], sql: str, **params: object) -> None:
-    """Tamper with the store behind the ledger's back."""
-    engine = create_engine(paths[0])
-    with engine.begin() as connection:
-        connection.execute(text(sql), params)
-    engine.dispose()
 
 
 def test_append_and_page(log: Ledger) -> None:
@@ -351,7 +328,7 @@ def test_schema_is_under_alembic(paths: tuple[str, Path]) -> None:
     engine = create_engine(paths[0])
     with engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM ledger_alembic_version"))
-        assert version.scalar_one() == "ledger_0002"
+        assert version.scalar_one() == "ledger_0003"
     engine.dispose()
 
 
