@@ -140,13 +140,13 @@ class Metrics:
         # Each process verifies on its own; the worst and the newest result stand.
         self.verification_ok = Gauge(
             "veil_ledger_verification_ok",
-            "1 if the last full verification of the ledger passed, 0 if it failed",
+            "1 if the last verification of the ledger (incremental or full) passed, 0 if not",
             multiprocess_mode="livemin",
             registry=self.registry,
         )
         self.verified_at = Gauge(
             "veil_ledger_verification_timestamp_seconds",
-            "Unix time of the last full verification of the ledger",
+            "Unix time of the last verification of the ledger (incremental or full)",
             multiprocess_mode="livemax",
             registry=self.registry,
         )
