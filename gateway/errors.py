@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.security import CONSOLE
@@ -22,6 +24,9 @@ from services import errors as refusals
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER_S = 1
+# The control store's database out of reach: nothing was done, and asking again may succeed.
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+STORE_UNREACHABLE = "the control store could not be reached; nothing was released"
 HTTP_CODES = {
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
@@ -71,6 +76,14 @@ def invalid_request(problems: Sequence[Any]) -> tuple[str, list[dict]]:
         violations["invalid_parameter", name] = None
     listed = [{"rule": rule, "column": column} for rule, column in violations]
     return "; ".join(messages), listed
+
+
+def store_unreachable(exc: Exception) -> bool:
+    """Whether `exc` is the control store's database being out of reach (down, restarting, a
+    connection it dropped, no connection free), which passes, rather than a fault of Veil's."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def error_body(code: str, message: str, violations: list[dict] | None = None) -> dict:
@@ -131,10 +144,16 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.lower()
         return _respond(exc.status_code, code, message)
 
+    # Also what the request gate raises, outside the routes: Starlette hands every error that
+    # reaches the top to the handler of Exception, and to no other.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error")
-        response = _respond(500, "INTERNAL", "an internal error occurred; nothing was released")
+        if store_unreachable(exc):
+            log.error("control store failure: %s", type(exc).__name__)
+            response = _respond(503, STORE_UNAVAILABLE, STORE_UNREACHABLE)
+        else:
+            log.exception("unexpected error")
+            response = _respond(500, "INTERNAL", "an internal error occurred; nothing was released")
         if request.url.path.startswith(CONSOLE):
             # Answered outside the console's own middleware: its headers are added here.
             for name, value in CONSOLE_HEADERS.items():

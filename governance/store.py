@@ -29,7 +29,8 @@ class ControlStore(
     transaction."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, future=True)
+        # Never a bound value in an error's text (a logged failure could carry a key's hash).
+        self.engine = sa.create_engine(url, future=True, hide_parameters=True)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         migrate(self.engine)

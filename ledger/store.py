@@ -63,7 +63,8 @@ ledger_verified = Table(
 
 def create_store(url: str) -> Engine:
     """An engine for `url` with the ledger's schema migrated to the newest revision."""
-    engine = create_engine(url)
+    # Never a bound value in an error's text: entries are the parties' to read, not the log's.
+    engine = create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     migrate(engine)

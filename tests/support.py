@@ -201,19 +201,22 @@ OPERATOR_POLICY = ROOT / "tests" / "operator_policy"
 
 
 def start_opa(
-    policy_dir: Path = ROOT / "policies", operator_dir: Path | None = OPERATOR_POLICY
+    policy_dir: Path = ROOT / "policies",
+    operator_dir: Path | None = OPERATOR_POLICY,
+    port: int | None = None,
 ) -> Opa:
     """A real `opa run --server` on loopback, loading the shipped Rego modules.
 
     With operator_dir (by default the tests' wide budgets) it also loads that directory and
-    watches it, as a sidecar would.
+    watches it, as a sidecar would. With `port` it listens there (a restarted sidecar keeps
+    its address); otherwise on a free port.
     """
     import shutil
 
     binary = shutil.which("opa")
     if binary is None:
         raise RuntimeError("no opa binary on PATH; `make test` installs one")
-    port = free_port()
+    port = port or free_port()
     modules = sorted(str(p) for p in policy_dir.glob("*.rego") if not p.name.endswith("_test.rego"))
     if operator_dir is not None:
         modules += ["--watch", str(operator_dir)]
