@@ -99,10 +99,18 @@ MEANING: dict[int, tuple[str, ErrorDetail]] = {
         ),
     ),
     503: (
-        "The policy engine, ledger, enclave or job runner cannot serve it now "
-        "(POLICY_UNAVAILABLE, LEDGER_UNAVAILABLE, ...)",
+        "The policy engine, control store, ledger, enclave or job runner cannot serve it now "
+        "(POLICY_UNAVAILABLE, STORE_UNAVAILABLE, LEDGER_UNAVAILABLE, ...)",
         ErrorDetail(
             code="POLICY_UNAVAILABLE", message="the policy engine could not decide", violations=[]
+        ),
+    ),
+    507: (
+        "The asset storage has no room for the file (STORAGE_FULL); nothing of it was kept",
+        ErrorDetail(
+            code="STORAGE_FULL",
+            message="there is no room to store this file; nothing of it was kept",
+            violations=[],
         ),
     ),
 }

@@ -9,6 +9,20 @@ from governance.grants import Grant
 from governance.tables import grant_usage
 
 
+def _today(day: str) -> sa.ColumnElement:
+    """The queries counted on `day`: the row's count, unless the row is of an earlier day. A
+    clock stepped back across midnight finds the later day's count, never a fresh one."""
+    return sa.case((grant_usage.c.day >= sa.literal(day), grant_usage.c.queries_today), else_=0)
+
+
+def _day_counted(day: str) -> sa.ColumnElement:
+    """The day the row counts once `day`'s query is in: the later of the two, or `day` while
+    the row counts no query. Moved back to a day it left, it would start the later day afresh
+    once the clock returned."""
+    counting = sa.and_(grant_usage.c.day >= sa.literal(day), grant_usage.c.queries_today > 0)
+    return sa.case((counting, grant_usage.c.day), else_=sa.literal(day))
+
+
 class QuotaRecords:
     """Quota use, counted by conditional updates so concurrent processes never overspend."""
 
@@ -23,7 +37,7 @@ class QuotaRecords:
         quotas = grant.quotas or {}
         if not quotas:
             return None
-        today = sa.case((grant_usage.c.day == day, grant_usage.c.queries_today), else_=0)
+        today = _today(day)
         conditions = [grant_usage.c.grant_id == grant.id]
         if "queries_per_day" in quotas:
             conditions.append(today + 1 <= quotas["queries_per_day"])
@@ -34,7 +48,7 @@ class QuotaRecords:
                 grant_usage.update()
                 .where(*conditions)
                 .values(
-                    day=day,
+                    day=_day_counted(day),
                     queries_today=today + 1,
                     rows_scanned=grant_usage.c.rows_scanned + rows_scanned,
                 )
@@ -63,7 +77,7 @@ class QuotaRecords:
             count = min(room)
             if count <= 0:
                 return 0
-            today = sa.case((grant_usage.c.day == day, grant_usage.c.queries_today), else_=0)
+            today = _today(day)
             with self.engine.begin() as db:
                 reserved = db.execute(
                     grant_usage.update()
@@ -73,7 +87,7 @@ class QuotaRecords:
                         grant_usage.c.rows_scanned == used["rows_scanned"],
                     )
                     .values(
-                        day=day,
+                        day=_day_counted(day),
                         queries_today=today + count,
                         rows_scanned=grant_usage.c.rows_scanned + count * rows_each,
                     )
@@ -103,8 +117,9 @@ class QuotaRecords:
 
 
 def use_on(day: str, counted_on: str, queries: int, rows_scanned: int) -> dict:
-    """A grant's use on `day`, from its usage row: the day's count restarts each day."""
-    return {"queries_today": queries if counted_on == day else 0, "rows_scanned": rows_scanned}
+    """A grant's use on `day`, from its usage row: the day's count restarts each day, and not
+    on a day before the one counted (a clock stepped back)."""
+    return {"queries_today": queries if counted_on >= day else 0, "rows_scanned": rows_scanned}
 
 
 def exceeded(quotas: dict[str, int], used: dict[str, int], rows_scanned: int) -> str | None:

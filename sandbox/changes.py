@@ -6,6 +6,8 @@ import os
 import uuid
 from pathlib import Path
 
+from sandbox.storage import NO_ROOM
+
 TOKEN_BYTES = 64
 
 
@@ -43,6 +45,22 @@ class ChangeMarker:
         """Tell the other processes; this marker counts its own announcement as seen."""
         token = uuid.uuid4().hex.encode()
         staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.{token.decode()}")
-        staging.write_bytes(token)
-        os.replace(staging, self.path)
+        try:
+            staging.write_bytes(token)
+            os.replace(staging, self.path)
+        except OSError as exc:
+            staging.unlink(missing_ok=True)
+            if exc.errno not in NO_ROOM:
+                raise
+            self._overwrite(token)
         self._seen = token
+
+    def _overwrite(self, token: bytes) -> None:
+        """On a full volume: the token written over the marker's own bytes, which takes no new
+        room. A reader may catch it half-written: that differs from what it saw, so it reloads,
+        and reloads once more when it reads the whole token; it never misses the change."""
+        descriptor = os.open(self.path, os.O_WRONLY)
+        try:
+            os.pwrite(descriptor, token, 0)
+        finally:
+            os.close(descriptor)

@@ -96,6 +96,13 @@ class JobRejected(SandboxError):
     status = 422
 
 
+class StorageFull(SandboxError):
+    """The volume holding the assets has no room for what was asked: nothing of it was kept."""
+
+    code = "STORAGE_FULL"
+    status = 507
+
+
 class EnclaveUnavailable(SandboxError):
     code = "ENCLAVE_UNAVAILABLE"
     status = 503

@@ -34,6 +34,8 @@ CRASHED, TIMEOUT, CANCELLED = "crashed", "timeout", "cancelled"
 ASSETS_CHANGED, START_FAILED = "assets_changed", "start_failed"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+# What names one state of an asset file: its device, inode, size and modification time.
+FileStamp = tuple[int, int, int, int] | None
 
 
 class StartFailed(Exception):
@@ -130,10 +132,21 @@ def _answer(channel: Connection, attachments: list[Attachment], config: WorkerCo
             channel.send(("error", type(exc).__name__))
 
 
+def _stamp(path: Path) -> FileStamp:
+    """The file's stamp now; None if it cannot be read."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
 class Worker:
     """One enclave process and the pipe to it."""
 
     def __init__(self, attachments: list[Attachment], config: WorkerConfig) -> None:
+        # Taken before the worker opens the files: one changed in between only looks stale.
+        self._stamps = {attachment.path: _stamp(attachment.path) for attachment in attachments}
         context = multiprocessing.get_context("spawn")
         self._channel, child = context.Pipe()
         # A spill folder of its own, readable by this user alone and gone with the worker.
@@ -194,6 +207,13 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.process.is_alive()
+
+    @property
+    def current(self) -> bool:
+        """Every asset file is the one this worker opened. A worker holds the file (the inode) it
+        attached, and one it could not attach stays unattached: a file repaired or restored
+        since, in place or by rename, is read only by a new worker."""
+        return all(_stamp(path) == stamp for path, stamp in self._stamps.items())
 
     def kill(self, reason: str | None = None) -> None:
         if self.stopped_for is None:
@@ -276,7 +296,7 @@ class WorkerPool:
         with self._lock:
             while self._idle:
                 held_generation, worker = self._idle.pop()
-                if held_generation == generation and worker.alive:
+                if held_generation == generation and worker.alive and worker.current:
                     return generation, worker
                 self._retire(worker)
         return generation, self._start(attachments)

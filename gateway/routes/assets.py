@@ -26,6 +26,7 @@ from gateway.routes.asset_models import (
 from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
 from sandbox.cards import AssetCard, parse_card
 from sandbox.dcat import CONTEXT, catalog
+from sandbox.storage import refused_when_full
 from sandbox.store import DestroyedAsset, StoredAsset
 from services import assets
 from services.assets import asset_view
@@ -114,6 +115,7 @@ def get_versions(
         *AUTHORISED,
         *WITH_BODY,
         409,
+        507,
         examples={
             409: example("CONFLICT", "an asset with this id is already registered"),
             422: CARD_INVALID,
@@ -126,7 +128,8 @@ def register_asset(
     permit: Allowed("asset:register", new_asset),
     veil: Veil,
 ) -> ActiveAsset:
-    with _received(file, veil.settings.max_upload_bytes) as upload:
+    # The store's own writes (folders, keys, cards) raise the system's OSError when it is full.
+    with refused_when_full(), _received(file, veil.settings.max_upload_bytes) as upload:
         stored = assets.register_asset(veil, permit=permit, card=card, data=upload)
     return ActiveAsset.model_validate(asset_view(stored))
 
@@ -167,7 +170,7 @@ def update_card(
 @router.post(
     "/{asset_id}/versions",
     status_code=201,
-    responses=errors(*AUTHORISED, *WITH_BODY, 404, examples={**UNKNOWN, 422: CARD_INVALID}),
+    responses=errors(*AUTHORISED, *WITH_BODY, 404, 507, examples={**UNKNOWN, 422: CARD_INVALID}),
 )
 def register_version(
     card: NewVersion,
@@ -176,7 +179,7 @@ def register_version(
     veil: Veil,
 ) -> ActiveAsset:
     """New data for the asset: the next version number, under a new data key."""
-    with _received(file, veil.settings.max_upload_bytes) as upload:
+    with refused_when_full(), _received(file, veil.settings.max_upload_bytes) as upload:
         stored = assets.register_version(veil, permit=permit, card=card, data=upload)
     return ActiveAsset.model_validate(asset_view(stored))
 
