@@ -31,6 +31,7 @@ from services.refusals import RefusalWatch, refusal_of
 from services.running import Running, RunningWork
 from services.settings import Settings
 from services.shared_policy import SharedPolicy, publish
+from services.shared_slots import SharedSlots, shared_slots
 from services.throttle import FairQueue
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,19 @@ def one_at_a_time(settings: Settings, what: str) -> FairQueue:
     )
 
 
+def query_slots(settings: Settings, control: ControlStore) -> SharedSlots | None:
+    """The slots that hold a principal's query limit across every gateway process sharing the
+    home or the database; none without a limit of its own."""
+    if not settings.queries_per_principal:
+        return None
+    return shared_slots(
+        control.engine,
+        settings.run_root,
+        settings.queries_per_principal,
+        connections=settings.queries_running,
+    )
+
+
 def open_services(settings: Settings, metrics: Metrics) -> Services:
     if not settings.master_key_path.exists():
         raise RuntimeError(f"{settings.home} is not initialised; run `veil init` first")
@@ -285,13 +299,14 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         queries=FairQueue(
             slots=settings.queries_running,
-            per_principal=settings.queries_per_principal,
+            per_principal=settings.queries_per_principal or settings.queries_running,
             capacity=settings.query_queue_size,
             per_principal_waiting=settings.query_queue_per_principal,
             wait_s=settings.query_queue_wait_s,
             what="queries",
             waiting=metrics.query_queue_waiting,
             waited=metrics.query_queue_wait,
+            shared=query_slots(settings, control),
         ),
         submissions=one_at_a_time(settings, "job submissions"),
         twin_downloads=one_at_a_time(settings, "twin downloads"),

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     processes: int = 1
     # Queries each gateway process runs at once; 0: one per enclave worker.
     queries_running: int = Field(0, ge=0)
-    # Of those, one principal's; 0: all of them (alone, a developer may use every worker).
+    # Queries one principal runs at once in all the gateway processes sharing this home or
+    # database (slots in `run_root`, or PostgreSQL advisory locks); 0: no limit of its own,
+    # only each process's `queries_running` (alone, a developer may use every worker).
     # VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL is its former name.
     queries_per_principal: int = Field(
         0,
@@ -49,8 +51,8 @@ class Settings(BaseSettings):
             "VEIL_QUERIES_PER_PRINCIPAL", "VEIL_QUERIES_IN_FLIGHT_PER_PRINCIPAL"
         ),
     )
-    # Queries that may wait for a slot, in all and of one principal, and for how long;
-    # beyond these a query is refused with 429 RATE_LIMITED.
+    # Queries that may wait for a slot in each process, in all and of one principal, and for
+    # how long; beyond these a query is refused with 429 RATE_LIMITED.
     query_queue_size: int = Field(64, ge=0)
     query_queue_per_principal: int = Field(32, ge=0)
     query_queue_wait_s: float = Field(30.0, ge=0)
@@ -101,8 +103,6 @@ class Settings(BaseSettings):
             self.workers = min(MAX_DEFAULT_WORKERS, max(MIN_DEFAULT_WORKERS, cores))
         if self.queries_running == 0:
             self.queries_running = self.workers
-        if self.queries_per_principal == 0:
-            self.queries_per_principal = self.queries_running
         return self
 
     @property
@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     def policy_root(self) -> Path:
         """The module set published to every gateway process, when several serve."""
         return self.home / "policy"
+
+    @property
+    def run_root(self) -> Path:
+        """What the gateway processes sharing the home coordinate through while they run."""
+        return self.home / "run"
 
     @property
     def spill_root(self) -> Path:

@@ -1,9 +1,11 @@
 """A bounded, fair queue with a deadline for work that runs on request threads (queries, job
 submissions, twin downloads), so one principal can neither hold every slot nor fill the
-queue for everyone. Jobs, which run on threads of their own, queue in services/job_queue.py."""
+queue for everyone; with shared slots, a principal's limit holds across every process that
+shares them. Jobs, which run on threads of their own, queue in services/job_queue.py."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 import time
@@ -14,6 +16,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.errors import Busy
+from services.shared_slots import SharedSlots, Slot
+
+# How soon a request whose principal held every shared slot tries again: a slot given back in
+# this process is seen at once, one given back in another process within this.
+SHARED_RETRY_S = 0.1
 
 
 class Level(Protocol):
@@ -34,9 +41,17 @@ class _Ticket:
     """One request waiting for a slot; `admitted` once a slot is its own."""
 
     principal: str
+    # Its place in the order requests came, kept when it goes back to wait.
+    arrival: int
     admitted: bool = False
     # Its place went to a principal with fewer waiting, the queue being full.
     displaced: bool = False
+    # It had to wait at least once: its wait is observed from its arrival.
+    waited: bool = False
+
+
+def _arrival(ticket: _Ticket) -> int:
+    return ticket.arrival
 
 
 class FairQueue:
@@ -49,7 +64,14 @@ class FairQueue:
     requests takes turns with one that has a single request. A principal's own requests run
     in the order they came. When the queue is full, a request of a principal with fewer waiting
     takes the place of the newest request of the principal with the most, so that several
-    accounts, each within its share, cannot fill the queue for everyone else."""
+    accounts, each within its share, cannot fill the queue for everyone else.
+
+    With `shared` slots, a request given a slot here must also take one of its principal's
+    shared slots, held by every process at once at most `shared.per_principal`. If all are
+    taken (in other processes) it gives this process's slot to the next in turn at once and
+    waits again in its place, its principal passed over for `retry_s`, then tries again
+    when its turn comes back; so a principal at its limit elsewhere holds no slot here that
+    others could use, and its requests still count against the queue's bounds and deadline."""
 
     def __init__(
         self,
@@ -62,6 +84,8 @@ class FairQueue:
         what: str,
         waiting: Level | None = None,
         waited: Spread | None = None,
+        shared: SharedSlots | None = None,
+        retry_s: float = SHARED_RETRY_S,
     ) -> None:
         if slots < 1 or per_principal < 1:
             raise ValueError("a queue needs at least one slot, and one per principal")
@@ -73,9 +97,14 @@ class FairQueue:
         self.what = what
         self._waiting_gauge = waiting
         self._waited = waited
+        self._shared = shared
+        self.retry_s = retry_s
         self._running: Counter[str] = Counter()
         self._waiting: list[_Ticket] = []  # in the order they came
+        self._arrivals = itertools.count()
         self._turns = itertools.count()
+        # Principals whose shared slots were all taken at the last try: passed over until then.
+        self._saturated: dict[str, float] = {}
         self._last_turn: dict[str, int] = {}  # of principals running or waiting
         self._changed = threading.Condition()
 
@@ -86,28 +115,82 @@ class FairQueue:
 
     @contextmanager
     def hold(self, principal_id: str) -> Iterator[None]:
-        """Run the body in a slot once one is free for `principal_id`; Busy if the queue has
-        no room for it or none frees within `wait_s`."""
-        self._enter(principal_id)
+        """Run the body in a slot once one is free for `principal_id` (and one of its shared
+        slots); Busy if the queue has no room for it or none frees within `wait_s`."""
+        slot = self._enter(principal_id)
         try:
             yield
         finally:
-            with self._changed:
-                self._leave(principal_id)
+            try:
+                if slot is not None:
+                    slot.release()  # first: a request of its principal waiting here goes next
+            finally:
+                with self._changed:
+                    self._leave(principal_id)
 
-    def _enter(self, principal: str) -> None:
+    def _enter(self, principal: str) -> Slot | None:
+        started = time.monotonic()
+        deadline = started + self.wait_s
         with self._changed:
-            ticket = _Ticket(principal)
-            self._waiting.append(ticket)
-            self._admit()
-            if ticket.admitted:
-                self._observe_wait(0.0)
-                return
+            ticket = self._arrive(principal)
+        try:
+            while True:
+                with self._changed:
+                    self._wait(ticket, deadline)
+                if self._shared is None:
+                    return None
+                slot = self._take_shared(ticket)
+                if slot is not None:
+                    return slot
+        finally:
+            # Not a request refused for want of room to wait, as at its arrival.
+            if ticket.admitted or ticket.waited:
+                self._observe_wait(time.monotonic() - started if ticket.waited else 0.0)
+
+    def _arrive(self, principal: str) -> _Ticket:
+        """A new request: given a slot if one is free for it, else a place to wait; Busy at
+        once if there is no room for it to wait."""
+        ticket = _Ticket(principal, next(self._arrivals))
+        self._waiting.append(ticket)
+        self._admit()
+        if not ticket.admitted:
             full = self._no_room_for(principal)
             if full is not None:
                 self._withdraw(ticket)
                 raise Busy(full)
-            self._wait(ticket)
+        return ticket
+
+    def _take_shared(self, ticket: _Ticket) -> Slot | None:
+        """One of the principal's shared slots for an admitted request; if none is free, its
+        slot here is given up and it waits again (or is refused if there is no room)."""
+        assert self._shared is not None
+        try:
+            slot = self._shared.take(ticket.principal)
+        except BaseException:
+            with self._changed:
+                self._leave(ticket.principal)
+            raise
+        if slot is None:
+            with self._changed:
+                self._step_aside(ticket)
+        return slot
+
+    def _step_aside(self, ticket: _Ticket) -> None:
+        """Give the slot of a request whose principal has no shared slot free to the next in
+        turn; put the request back in its place, its principal passed over for a while."""
+        principal = ticket.principal
+        ticket.admitted = False
+        self._running[principal] -= 1
+        if not self._running[principal]:
+            del self._running[principal]
+        self._saturated[principal] = time.monotonic() + self.retry_s
+        bisect.insort(self._waiting, ticket, key=_arrival)
+        full = self._no_room_for(principal)
+        if full is not None:
+            self._withdraw(ticket)
+        self._admit()
+        if full is not None:
+            raise Busy(full)
 
     def _no_room_for(self, principal: str) -> str | None:
         """Why a request that must wait cannot (it is already counted), or None; in a full
@@ -137,17 +220,27 @@ class FairQueue:
             return None
         return next(t for t in reversed(self._waiting) if t.principal == heaviest)
 
-    def _wait(self, ticket: _Ticket) -> None:
+    def _wait(self, ticket: _Ticket, deadline: float) -> None:
         """Wait (holding the lock's condition) until admitted; on the deadline, or anything
         raised while waiting (an interrupt), give up the place, or the slot just given."""
-        started = time.monotonic()
+        if ticket.admitted:
+            return
+        ticket.waited = True
         counted = False  # on the gauge: a failure before it is counted must not uncount it
         try:
             if self._waiting_gauge is not None:
                 self._waiting_gauge.inc()
                 counted = True
-            if not self._changed.wait_for(lambda: ticket.admitted or ticket.displaced, self.wait_s):
-                raise Busy(f"no slot for {self.what} came free within {self.wait_s:g} s; try again")
+            while True:
+                now = time.monotonic()
+                until = self._passed_over_until(ticket.principal, now)
+                if ticket.admitted or ticket.displaced:
+                    break
+                if now >= deadline:
+                    raise Busy(
+                        f"no slot for {self.what} came free within {self.wait_s:g} s; try again"
+                    )
+                self._changed.wait(min(until, deadline) - now)
             if ticket.displaced:
                 raise Busy(
                     f"the queue for {self.what} is full and this request, the newest of the "
@@ -164,7 +257,18 @@ class FairQueue:
         finally:
             if counted:
                 self._waiting_gauge.dec()
-            self._observe_wait(time.monotonic() - started)
+
+    def _passed_over_until(self, principal: str, now: float) -> float:
+        """Until when `principal` is passed over for having had no shared slot free (inf if
+        it is not); once that is over, its turn may come again."""
+        until = self._saturated.get(principal)
+        if until is None:
+            return float("inf")
+        if until > now:
+            return until
+        del self._saturated[principal]
+        self._admit()
+        return float("inf")
 
     def _observe_wait(self, seconds: float) -> None:
         if self._waited is not None:
@@ -174,6 +278,8 @@ class FairQueue:
         self._running[principal] -= 1
         if not self._running[principal]:
             del self._running[principal]
+        # Its shared slot, if it had one, was just given back: its waiters here try at once.
+        self._saturated.pop(principal, None)
         self._forget_if_idle(principal)
         self._admit()
 
@@ -185,6 +291,7 @@ class FairQueue:
         waiting = any(t.principal == principal for t in self._waiting)
         if not waiting and principal not in self._running:
             self._last_turn.pop(principal, None)
+            self._saturated.pop(principal, None)
 
     def _admit(self) -> None:
         """Give every free slot to the next in turn; wake the waiters to see whose it is."""
@@ -205,10 +312,13 @@ class FairQueue:
         """Each principal's oldest waiting request, of those under their share: the one whose
         principal runs fewest, then had its last turn longest ago, then came first."""
         firsts: dict[str, tuple[int, int, int, _Ticket]] = {}
+        now = time.monotonic() if self._saturated else 0.0
         for arrival, ticket in enumerate(self._waiting):
             principal = ticket.principal
             running = self._running[principal]
             if principal in firsts or running >= self.per_principal:
+                continue
+            if self._saturated.get(principal, now) > now:
                 continue
             firsts[principal] = (running, self._last_turn.get(principal, -1), arrival, ticket)
         if not firsts:
