@@ -9,8 +9,10 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 
 import httpx
 import pytest
@@ -301,22 +303,53 @@ TRUE_STATUS = {"succeeds": "review", "fails": "failed", "times out": "timeout",
 
 
 WALL_S, GATE_S = 4, 2
+SQL_BY_DISTRICT = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
+# A held job keeps its slot to its latest end, WALL_S + GATE_S + HELD_MARGIN_S after its start:
+# room for every job a test holds at once (and the last test's, still in their slots), so a
+# test waits out that footprint once, not once per job. The slot itself has its own server.
+HELD_AT_ONCE = 8
+
+
+def _held_env(folder: Path, in_flight: int) -> dict[str, str]:
+    """Short job limits, jobs on hospital visits held for review by a policy module written
+    into `folder`, and `in_flight` of a developer's jobs in their slots at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "review.rego").write_text(HELD_RULE)
+    shutil.copy(OPERATOR_POLICY / "tests.rego", folder)
+    slots = max(2, in_flight)  # a held job waits out its footprint in its slot
+    return {"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
+            "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_JOB_CONCURRENCY": str(slots),
+            "VEIL_JOBS_IN_FLIGHT_PER_PRINCIPAL": str(in_flight), "VEIL_POLICY_DIR": str(folder)}  # fmt: skip
+
+
+def _warmed(server: Server) -> Server:
+    """The server once enclave workers for the jobs' queries at once have answered: a fresh
+    worker's first answer waits for it to start, seconds a job's WALL_S cannot spare."""
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: server.query(SQL_BY_DISTRICT), range(4)))
+    assert all(answer.status_code == 200 for answer in answers), [a.json() for a in answers]
+    return server
 
 
 @pytest.fixture(scope="module")
 def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Jobs on hospital visits held for review by policy, with a short wall-clock limit."""
-    policies = tmp_path_factory.mktemp("held-policies")
-    (policies / "review.rego").write_text(HELD_RULE)
-    shutil.copy(OPERATOR_POLICY / "tests.rego", policies)
-    server = start_server(
-        tmp_path_factory.mktemp("held") / "home",
-        env={"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
-             "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_JOB_CONCURRENCY": "2",
-             "VEIL_JOBS_IN_FLIGHT_PER_PRINCIPAL": "1", "VEIL_POLICY_DIR": str(policies)},
-    )  # fmt: skip
-    yield server
-    stop_server(server)
+    env = _held_env(tmp_path_factory.mktemp("held-policies"), HELD_AT_ONCE)
+    server = start_server(tmp_path_factory.mktemp("held") / "home", env=env)
+    try:
+        yield _warmed(server)
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def held_one_at_a_time(tmp_path: Path) -> Iterator[Server]:
+    """Held as in `held`, with one job of a developer's running (or in its slot) at a time."""
+    server = start_server(tmp_path / "home", env=_held_env(tmp_path / "policies", 1))
+    try:
+        yield _warmed(server)
+    finally:
+        stop_server(server)
 
 
 def _held_jobs(server: Server) -> dict[str, str]:
@@ -412,8 +445,11 @@ def test_a_held_jobs_run_stays_off_its_developers_ledger_and_usage(held) -> None
 
 def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection(held) -> None:
     ids = _held_jobs(held)
-    for job_id in ids.values():
+    for name, job_id in ids.items():
         wait(held, job_id, until={"review"})
+        # Its developer sees `review` from its start plus WALL_S, however it ended; its reviewer
+        # decides once it has really ended, which a job run to its time limit may not have yet.
+        wait(held, job_id, until={TRUE_STATUS[name]}, who="city-hospital")
     decisions = {"succeeds": "approve", "fails": "approve", "times out": "reject",
                  "breaks a gate rule": "reject"}  # fmt: skip
     with held.client("city-hospital") as reviewer:
@@ -447,15 +483,18 @@ def test_a_reviewers_decision_shows_the_developer_the_real_ending_or_a_rejection
     assert rejected == [("job", ""), ("job_release", "city-hospital"), ("job_submitted", "")]
 
 
-def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ended(held) -> None:
+def test_a_held_job_frees_its_developers_share_only_when_it_could_last_have_ended(
+    held_one_at_a_time: Server,
+) -> None:
     """One job of the developer runs at a time. A held job that fails at once hands the next
     its start no sooner than one that ran to every limit would: the start says nothing."""
-    with held.client("analyst") as owner:
+    server = held_one_at_a_time
+    with server.client("analyst") as owner:
         first = owner.post("/v1/jobs", json={"code": ENDINGS["fails"]}).json()["id"]
         second = owner.post("/v1/jobs", json={"code": "x = 1"}).json()["id"]
-    assert wait(held, first, until={"failed"}, who="operator")["status"] == "failed"
-    started = wait(held, second, until={"running", "review"}, who="operator")["started_at"]
-    with held.client("operator") as operator:
+    assert wait(server, first, until={"failed"}, who="operator")["status"] == "failed"
+    started = wait(server, second, until={"running", "review"}, who="operator")["started_at"]
+    with server.client("operator") as operator:
         began = operator.get(f"/v1/jobs/{first}").json()["started_at"]
     gap = datetime.fromisoformat(started) - datetime.fromisoformat(began)
     assert gap >= timedelta(seconds=WALL_S + GATE_S + HELD_MARGIN_S)
@@ -484,9 +523,6 @@ def test_a_held_job_stopped_while_it_ran_looks_like_any_other_ending(held) -> No
     assert wait(held, job_id, until={"cancelled"})["error"]["code"] == "CANCELLED"
 
 
-SQL_BY_DISTRICT = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
-
-
 def _asking(queries: int) -> str:
     """A job that asks `queries` questions: what an attacker would pick by a value it read."""
     return "x = 0\n" + "".join(f'x += len(sql("{SQL_BY_DISTRICT}")["rows"])\n' * queries)
@@ -502,17 +538,21 @@ def test_a_held_jobs_footprint_is_the_same_however_many_queries_it_asked(held) -
     job that asked nothing and one that asked a dozen questions, and written no sooner than
     the job could last have ended. Only its reviewers read what it really did."""
     asked = {0: None, 4: None, 12: None}
+    ended = {"review", "failed", "timeout"}
     with held.client("analyst") as owner:
         for queries in asked:
             submitted = owner.post("/v1/jobs", json={"code": _asking(queries)})
             asked[queries] = submitted.json()["id"]
+            # Each asks its questions alone, as when one job runs at a time, so a dozen fit in
+            # WALL_S on a loaded machine; only their footprints overlap.
+            wait(held, asked[queries], who="operator", until=ended)
     written = _runs_written(held, asked.values())
     mine = _readable(held, "analyst")
     charges = set()
     for queries, job_id in asked.items():
         entries = written[job_id]
         assert [e["type"] for e in entries] == ["job_submitted", "job", "job_run"]
-        job = wait(held, job_id, who="operator", until={"review", "failed", "timeout"})
+        job = wait(held, job_id, who="operator", until=ended)
         for entry in entries[1:]:
             at = datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%SZ")
             assert at >= _latest_end(job), (queries, entry["type"])
@@ -542,39 +582,50 @@ def test_a_held_job_reserves_its_quota_before_it_runs_whatever_it_asks(held) -> 
     held.approve(grant_id, "city-hospital", "supervisor")
     rows = held.client("analyst").get("/v1/assets/hospital.visits").json()["row_count"]
     use = []
-    runs = {}
+    job_ids = []
     for queries in (0, 7, 7):
         with held.client("analyst") as owner:
             submitted = owner.post(
                 "/v1/jobs", json={"code": _asking(queries), "grant_id": grant_id}
             )
             assert submitted.status_code == 202, submitted.json()
-            job_id = submitted.json()["id"]
-            runs[job_id] = _runs_written(held, [job_id])[job_id][-1]["records"]
+            job_ids.append(submitted.json()["id"])
+            # Really ended (as its reviewers see) before the next starts: each reserves in
+            # turn, and the quota is read once every question the job asked was answered.
+            wait(held, job_ids[-1], who="operator")
             use.append(owner.get(f"/v1/grants/{grant_id}").json()["quota_use"])
     assert [u["queries_today"] for u in use] == [100, 200, 205]
     assert [u["rows_scanned"] for u in use] == [100 * rows, 200 * rows, 205 * rows]
-    answered = [[r["type"] for r in records].count("query") for records in runs.values()]
+    runs = _runs_written(held, job_ids)
+    with held.client("analyst") as owner:
+        # Writing the runs, at each job's latest end, gives nothing back.
+        assert owner.get(f"/v1/grants/{grant_id}").json()["quota_use"] == use[-1]
+    answered = [
+        [r["type"] for r in runs[job_id][-1]["records"]].count("query") for job_id in job_ids
+    ]
     assert answered == [0, 7, 5]
 
 
 def test_a_held_jobs_run_survives_its_gateway_and_is_written_when_due(tmp_path) -> None:
     """Killed while a held job runs, the gateway keeps the run it recorded; started again, it
     writes that run at the job's latest end, with every query the job was answered."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "review.rego").write_text(HELD_RULE)
-    shutil.copy(OPERATOR_POLICY / "tests.rego", policies)
-    env = {"VEIL_JOB_TIMEOUT_S": str(WALL_S), "VEIL_JOB_CPU_S": "2",
-           "VEIL_JOB_GATE_TIMEOUT_S": str(GATE_S), "VEIL_POLICY_DIR": str(policies)}  # fmt: skip
-    server = start_server(tmp_path / "home", env=env)
+    # The restarted gateway fails the job its killed one ran once that one's lease runs out:
+    # a short lease, so the run is written at the job's latest end rather than a default
+    # lease (30 s) after the kill.
+    env = {**_held_env(tmp_path / "policies", 1), "VEIL_JOB_LEASE_S": "6"}
+    server = _warmed(start_server(tmp_path / "home", env=env))
     code = _asking(3) + "while True:\n    pass\n"
     with server.client("analyst") as owner:
         job_id = owner.post("/v1/jobs", json={"code": code}).json()["id"]
     control = sqlite3.connect(tmp_path / "home" / "control.db")
     deadline = time.monotonic() + 60
-    traced = "SELECT COUNT(*) FROM job_traces WHERE job_id = ?"
-    while control.execute(traced, (job_id,)).fetchone()[0] < 3:
+    traced = "SELECT entry FROM job_traces WHERE job_id = ?"
+
+    def asked() -> int:
+        entries = control.execute(traced, (job_id,)).fetchall()
+        return [json.loads(entry)["type"] for (entry,) in entries].count("query")
+
+    while asked() < 3:
         assert time.monotonic() < deadline, "the job's queries were never recorded"
         time.sleep(0.05)
     server.process.kill()
@@ -583,7 +634,7 @@ def test_a_held_jobs_run_survives_its_gateway_and_is_written_when_due(tmp_path) 
     try:
         (run,) = [e for e in _runs_written(restarted, [job_id])[job_id] if e["type"] == "job_run"]
         assert [r["type"] for r in run["records"]].count("query") == 3
-        assert control.execute(traced, (job_id,)).fetchone()[0] == 0
+        assert control.execute(traced, (job_id,)).fetchall() == []
         mine = [e for e in _readable(restarted, "analyst").values() if e.get("job_id") == job_id]
         assert [(e["type"], e.get("outcome")) for e in mine] == [
             ("job_submitted", None),
@@ -624,16 +675,19 @@ def test_a_grant_expiring_under_a_held_job_says_nothing_of_whether_it_still_ran(
     """The expiry of a grant is recorded by the clock, whoever asks what, and its entry, which
     the developer reads, is the same for a held job that was still busy when the term ended
     and for one that had long returned."""
-    entries = []
+    jobs = {}
     for code in ("while True:\n    pass\n", "x = 1\n"):
         grant = _short_grant(held, 3)
         with held.client("analyst") as owner:
             submitted = owner.post("/v1/jobs", json={"code": code, "grant_id": grant["id"]})
             assert submitted.status_code == 202, submitted.json()
-        entry = _expiry_of(held, grant["id"])
+        jobs[grant["id"]] = submitted.json()["id"]
+    entries = []
+    for grant_id in jobs:
+        entry = _expiry_of(held, grant_id)
         named = ("grant", "valid_until", "at", "idempotency_key")
         entries.append({k: v for k, v in entry.items() if k not in named})
-        _runs_written(held, [submitted.json()["id"]])
+    _runs_written(held, list(jobs.values()))
     assert entries[0] == entries[1] == {"type": "grant_expired"}
 
 
