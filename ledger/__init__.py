@@ -15,7 +15,7 @@ from ledger.errors import (
     PricingInvalid,
 )
 from ledger.keys import generate_signing_key, load_signing_key
-from ledger.log import Ledger
+from ledger.log import Ledger, check_entry
 from ledger.merkle import (
     Frontier,
     consistency_proof,
@@ -70,6 +70,7 @@ __all__ = [
     "Receipt",
     "VerifyReport",
     "canonical_json",
+    "check_entry",
     "consistency_proof",
     "generate_signing_key",
     "inclusion_proof",

@@ -303,6 +303,13 @@ class Ledger:
         The whole log is verified instead, and the report says why, when `full` is asked for
         or no verified prefix signed by this ledger's key is stored.
         """
+        with self._connect() as connection:
+            # A rotation another process made since this one last wrote: checked (and the
+            # prefix signed) with the key it moved to, as this process's next append signs.
+            start = 0 if self._frontier is None else self._frontier.size
+            rotated = rotations(connection, start)
+        if rotated:
+            self._follow(rotated[-1])
         key = self._key  # the key the prefix is signed with, even if rotated meanwhile
         with self._snapshot() as connection:
             if full:
@@ -486,6 +493,12 @@ class Ledger:
                     yield connection
         except SQLAlchemyError as error:
             raise LedgerUnavailable("the ledger store failed") from error
+
+
+def check_entry(entry: dict[str, Any], idempotency_key: str) -> None:
+    """Raise InvalidEntry if `append` would refuse `entry` under `idempotency_key` whatever the
+    store's state: for a caller that must know before it changes anything the entry records."""
+    _entry_text(entry, idempotency_key)
 
 
 def _entry_text(entry: dict[str, Any], idempotency_key: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from governance import LIVE, GrantStatus, utc_now
-from ledger import canonical_json
+from ledger import canonical_json, check_entry
 from sandbox.cards import AssetCard
 from sandbox.dcat import dataset
 from sandbox.store import ChangeRecord, DestroyedAsset, StoredAsset
@@ -118,6 +118,9 @@ def _on_record(
 
     def keep(stored: StoredAsset) -> dict:
         entry, key = record(stored)
+        # An entry the ledger would refuse (an id too long for its key) is refused here, so
+        # the change is undone: kept, it could never be written, and no start would pass.
+        check_entry(entry, key)
         kept.update(entry=entry, key=key)
         return kept
 
@@ -171,6 +174,10 @@ def _card_record(permit: Permit, kind: str) -> Callable[[StoredAsset], tuple[dic
             "decision_id": permit.decision.decision_id,
             "at": utc_now(),
         }
-        return entry, f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}"
+        # The version and revision alone repeat once a restore has taken the store back: the
+        # ledger would then take the change for the one it recorded before and keep none of
+        # it. The entry's digest (its decision is this change's own) keeps each change apart.
+        digest = hashlib.sha256(canonical_json(entry).encode()).hexdigest()[:16]
+        return entry, f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}:{digest}"
 
     return record

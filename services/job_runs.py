@@ -75,7 +75,13 @@ def reap_lost(veil: Services) -> None:
     for job in veil.job_records.lose_expired(span):
         log.warning("job %s was lost with its process", job.id)
         veil.metrics.jobs.labels("lost").inc()
-        _meter(veil, job, veil.control.grant(job.grant_id), JobRun(status="lost", error=JOB_LOST))
+        grant, run = veil.control.grant(job.grant_id), JobRun(status="lost", error=JOB_LOST)
+        if job.started is None:
+            # Its submission never finished: nothing ran and no footprint was fixed, so it is
+            # recorded as lost and charged nothing, held or not (not a held job's fixed price).
+            _meter(veil, replace(job, review=[]), grant, run)
+            continue
+        _meter(veil, job, grant, run)
         if job.held:
             _write_when_due(veil, job)
 
@@ -320,11 +326,11 @@ def _gate(
         checked = check_outputs(run.tables, run.answers, rules, budget)
     except OutputRejected as exc:
         error = {"code": exc.code, "violations": [v.as_dict() for v in exc.violations]}
+        rules = [v.rule for v in exc.violations]
+        record_release(veil, job, "rejected", "gate", rules, None)
         veil.job_records.move(
             job.id, JobStatus.REJECTED, cpu_ms=billed_cpu_ms(run.cpu_ms), error=error
         )
-        rules = [v.rule for v in exc.violations]
-        record_release(veil, job, "rejected", "gate", rules, None)
         veil.refused(job.developer, "rejected", sorted(set(rules)))
         veil.metrics.jobs.labels("rejected").inc()
         return
@@ -332,9 +338,12 @@ def _gate(
     outputs = {name: table.as_output() for name, table in checked.tables.items()}
     disclosure = {name: table.as_record() for name, table in checked.tables.items()}
     status = JobStatus.REVIEW if review else JobStatus.SUCCEEDED
+    # Recorded before the tables are shown, as a reviewer's decision is: a ledger that fails
+    # here leaves the job failed, never its tables out without their record. (A move refused
+    # after it, the job lost meanwhile, leaves a record of tables never shown: the safe side.)
+    record_release(veil, job, "held" if review else "released", "gate", sorted(review), checked)
     veil.job_records.move(job.id, status, cpu_ms=billed_cpu_ms(run.cpu_ms), outputs=outputs,
                           disclosure=disclosure, review=sorted(review))  # fmt: skip
-    record_release(veil, job, "held" if review else "released", "gate", sorted(review), checked)
     veil.metrics.jobs.labels(status.value).inc()
 
 

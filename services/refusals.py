@@ -5,8 +5,8 @@ bound."""
 
 from __future__ import annotations
 
-import itertools
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -228,7 +228,6 @@ class RefusalSummaries:
         self._timer = timer
         # Keys are this process's own: another process's summary of the same window stands.
         self._token = uuid.uuid4().hex[:12]
-        self._serial = itertools.count()
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         self._due: deque[tuple[str, _Group]] = deque()
         self._held = 0
@@ -323,7 +322,9 @@ class RefusalSummaries:
             return None, False
         start = window.start
         stamp = _stamp(start)
-        key = f"refusals:{refusal.principal}:{stamp}:{self._token}:{next(self._serial)}"
+        # A nonce, not a count: a number shared by every principal's groups would tell the
+        # principal reading its summary how many groups others opened in between.
+        key = f"refusals:{refusal.principal}:{stamp}:{self._token}:{secrets.token_hex(8)}"
         group = _Group(key, start, start + self._window_s, *footprint)
         window.groups[footprint] = group
         self._held += 1
