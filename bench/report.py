@@ -1,8 +1,9 @@
 """The benchmark report: a chart of the TPC-H comparison and the README's tables, from results.
 
 Run: .venv/bin/python bench/report.py  (make bench runs it last)
-Reads bench/results/tpch_compare.json, gateway_load.json and dp_groupby.json, draws
-bench/results/tpch.png and rewrites the README between the `bench:report` markers.
+Reads bench/results/tpch_compare.json, gateway_load.json, dp_groupby.json and, when
+bench/soak.py has written it, soak.json; draws bench/results/tpch.png and rewrites the README
+between the `bench:report` markers.
 """
 
 from __future__ import annotations
@@ -112,6 +113,58 @@ def private_table(private: dict) -> list[str]:
     return lines
 
 
+def soak_table(soak: dict) -> list[str]:
+    lines = [
+        "| traffic | requests | answered | refused, by code | errors | p50 / p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, row in soak["traffic"].items():
+        latency = row["latency"] or {"p50_ms": 0.0, "p99_ms": 0.0}
+        refused = ", ".join(f"{code} × {n}" for code, n in row["refused"].items()) or "–"
+        errors = sum(row["errors"].values())
+        lines.append(f"| {kind} | {row['requests']:,} | {row['ok']:,} | {refused} | {errors} "
+                     f"| {latency['p50_ms']:.0f} / {latency['p99_ms']:.0f} ms |")  # fmt: skip
+    lines += ["", "| process | start | end | max | slope, second half |", "|---|---|---|---|---|"]
+    for row in soak["memory"]:
+        if "start_mb" in row and row["process"] != "job zygote":
+            slope = row["second_half_slope_mb_per_min"]
+            shown = "–" if slope is None else f"{slope:+.1f} MB/min"
+            name = f"{row['gateway']} {row['process']}"
+            lines.append(f"| {name} | {row['start_mb']:.0f} MB | {row['end_mb']:.0f} MB "
+                         f"| {row['max_mb']:.0f} MB | {shown} |")  # fmt: skip
+    ledger, settlement = soak["ledger"], soak["settlement"]
+    lost = ledger["receipts_missing"] + ledger["receipts_mismatched"]
+    lines += [
+        "",
+        f"{soak['error_total']} errors; {ledger['receipts']:,} receipts and "
+        f"{ledger['accepted_changes']:,} grant and job changes checked against "
+        f"{ledger['entries']:,} ledger entries, {lost + ledger['accepted_changes_without_entry']} "
+        f"lost; settlement {settlement['settlement_total_minor']:,} = charges received "
+        f"{settlement['charges_received_minor']:,}; jobs: "
+        + ", ".join(f"{n} {status}" for status, n in soak["jobs"]["statuses"].items())
+        + f"; `veil ledger verify` exit {soak['verify']['exit_code']}. Verdict: "
+        + ", ".join(f"{name.replace('_', ' ')} {'yes' if ok else '**no**'}"
+                    for name, ok in soak["verdict"].items()) + ".",
+    ]  # fmt: skip
+    return lines
+
+
+def soak_section(path: Path) -> list[str]:
+    """The soak's tables, when bench/soak.py has written its results."""
+    if not path.exists():
+        return []
+    soak = json.loads(path.read_text())
+    return [
+        "",
+        f"`{soak['command']}` (commit {soak['git']['commit'][:7]}, {soak['postgres']}, "
+        f"{soak['policy_engine']} policy engine): two gateway processes on one PostgreSQL "
+        f"database, {soak['duration_s']:g} s of mixed traffic, the revocation storm from "
+        f"{soak['phases']['storm_from_s']:g} s to {soak['phases']['storm_until_s']:g} s:",
+        "",
+        *soak_table(soak),
+    ]
+
+
 def main() -> None:
     tpch = json.loads((RESULTS / "tpch_compare.json").read_text())
     load = json.loads((RESULTS / "gateway_load.json").read_text())
@@ -139,6 +192,7 @@ def main() -> None:
         "… GROUP BY district, sex` over HTTP with default settings, each round a new question:",
         "",
         *private_table(private),
+        *soak_section(RESULTS / "soak.json"),
         END,
     ]
     text = README.read_text()
