@@ -34,7 +34,7 @@ lint: install
 test: lint $(TOOLS)/opa
 	VEIL_TOOLS=$(TOOLS) scripts/ops-tools
 	scripts/browser
-	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider
+	PATH="$(TOOLS):$$PATH" scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 # Not part of the tests: the benchmark figures in the README and docs/benchmarks.md, about an hour.
 bench: install $(TOOLS)/opa

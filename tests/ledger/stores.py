@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from ledger import generate_signing_key
 
@@ -26,8 +26,26 @@ def store_paths(backend: str, folder: Path) -> tuple[str, Path]:
         if os.environ.get("CI"):
             pytest.fail("VEIL_TEST_POSTGRES_URL is not set; run the tests with `make test`")
         pytest.skip("set VEIL_TEST_POSTGRES_URL (make test does) to run against PostgreSQL")
-    raw((POSTGRES_URL, key), f"DROP TABLE IF EXISTS {LEDGER_TABLES}")
-    return POSTGRES_URL, key
+    url = _own_database(POSTGRES_URL)
+    raw((url, key), f"DROP TABLE IF EXISTS {LEDGER_TABLES}")
+    return url, key
+
+
+def _own_database(base: str) -> str:
+    """A database of this test process's own: pytest-xdist runs tests in several at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base
+    name = f"veil_ledger_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        )
+        if found.first() is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
 def raw(paths: tuple[str, Path], sql: str, **params: object) -> None:
