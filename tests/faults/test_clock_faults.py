@@ -28,6 +28,10 @@ from tests.faults.after_fault import (
     ledger_items,
     released_queries,
 )
+
+# A short lease (renewed every third of it, so renewals under the stepped clock come soon),
+# and jobs that ask once then spin, or finish at once: those of the job faults.
+from tests.faults.test_job_faults import ASKS_THEN_SPINS, LEASE, QUICK
 from tests.gateway.test_jobs import submit, wait
 from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
 from tests.support import Server, start_server, stop_server
@@ -35,16 +39,6 @@ from tests.support import Server, start_server, stop_server
 HOUR = 3600
 VISITS = "SELECT department, COUNT(*) AS n{turn} FROM hospital.visits GROUP BY department"
 CLAIMS = "SELECT plan, COUNT(*) AS n{turn} FROM insurance.claims GROUP BY plan"
-# A short lease, renewed every third of it, so that renewals under the stepped clock come soon.
-LEASE = {"VEIL_JOB_LEASE_S": "2", "VEIL_JOB_POLL_S": "0.2", "VEIL_JOB_CONCURRENCY": "1",
-         "VEIL_JOB_TIMEOUT_S": "120", "VEIL_JOB_CPU_S": "120"}  # fmt: skip
-# Asks one question (answered, charged and recorded), then runs until it is stopped.
-ASKS_THEN_SPINS = """
-answer = sql("SELECT department, COUNT(*) AS n FROM hospital.visits GROUP BY department")
-while True:
-    pass
-"""
-QUICK = 'publish("one", [["n", "count"]], [[1]])'
 
 
 @dataclass(frozen=True)
