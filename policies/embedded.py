@@ -1,16 +1,17 @@
-"""In-process policy engine: data.veil.authz.decision evaluated by regopy (rego-cpp)."""
+"""The embedded policy engine: data.veil.authz.decision evaluated by regopy (rego-cpp), in an
+evaluator process of the gateway's own that never loads DuckDB (policies/rego_worker.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import select
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
-
-from regopy import Interpreter, Node, Output, RegoError
-from regopy.rego_shared import rego_node_value
 
 from .engine import (
     POLICY_ERROR,
@@ -63,37 +64,143 @@ TRIAL_INPUT: dict[str, Any] = {
 }
 
 
+# How long one decision may take before the evaluator is replaced and the decision fails
+# closed, and how long compiling the modules in a new evaluator may take.
+EVALUATION_TIMEOUT_S = 10.0
+COMPILE_TIMEOUT_S = 60.0
+# rego-cpp 1.5.2, as driven here, keeps about 90 KB of native memory per evaluation: an
+# evaluator is replaced after this many, which bounds it to about 100 MB.
+DECISIONS_PER_EVALUATOR = 1000
+EVALUATOR = [sys.executable, "-m", "policies.rego_worker"]
+
+
 class _EvaluationFailed(RuntimeError):
     pass
 
 
+class _NotCompiled(RuntimeError):
+    pass
+
+
+class _Evaluator:
+    """One evaluator process with the modules compiled in it."""
+
+    def __init__(self, modules: list[Module]) -> None:
+        self.process: subprocess.Popen | None = subprocess.Popen(
+            EVALUATOR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            # Out of the terminal's process group: a Ctrl-C is the gateway's to handle.
+            process_group=0,
+        )
+        self.decisions = 0
+        compiled = self.ask({"modules": modules, "entrypoint": DECISION_ENTRYPOINT},
+                            COMPILE_TIMEOUT_S)  # fmt: skip
+        if not compiled.get("ok"):
+            self.close()
+            raise _NotCompiled(str(compiled.get("error")))
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ask(self, message: dict, timeout_s: float) -> dict:
+        """One line to the evaluator and its one line back; an evaluator that does not answer
+        in time, or answers nothing, is ended."""
+        process = self.process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise _EvaluationFailed("the policy evaluator is closed")
+        try:
+            process.stdin.write(json.dumps(message, allow_nan=False) + "\n")
+            process.stdin.flush()
+            readable, _, _ = select.select([process.stdout], [], [], timeout_s)
+            line = process.stdout.readline() if readable else ""
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise _EvaluationFailed("the policy evaluator stopped") from exc
+        try:
+            return json.loads(line)
+        except ValueError as exc:  # nothing (it stopped, or took too long), or not a reply
+            self.close()
+            raise _EvaluationFailed("the policy evaluator stopped or did not answer") from exc
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 class _Compiled:
-    """One interpreter with the modules built into a bundle for the decision entrypoint."""
+    """The modules, compiled for the decision entrypoint in an evaluator process. One that
+    dies or hangs is replaced at the next decision, the one it was on failing closed; one that
+    has made DECISIONS_PER_EVALUATOR decisions is replaced by a spare started beforehand."""
 
     def __init__(self, modules: list[Module]) -> None:
         if not survives_in_child(modules, DECISION_ENTRYPOINT, TRIAL_INPUT):
             raise PolicyInvalid("the policy modules crash the Rego engine")
-        self.interpreter = Interpreter()
-        try:
-            for name, source in modules:
-                self.interpreter.add_module(name, source)
-            self.bundle = self.interpreter.build(None, [DECISION_ENTRYPOINT])
-        except RegoError as exc:
-            log.error("policy modules do not compile: %s", exc)
-            raise PolicyInvalid("the policy modules do not compile") from exc
-        if not self.bundle.ok():
-            raise PolicyInvalid("the policy modules do not compile")
+        self.modules = modules
         self.policy_set = PolicySet.of(modules)
+        self._spare: _Evaluator | None = None
+        self._preparing = False
+        self._evaluator: _Evaluator | None = self._new()
         try:
             validate_decision(self.evaluate(TRIAL_INPUT))
         except Exception as exc:
+            self.close()
             log.error("policy modules cannot decide: %s", exc)
             raise PolicyInvalid("the policy modules cannot produce a decision") from exc
 
+    def _new(self) -> _Evaluator:
+        try:
+            return _Evaluator(self.modules)
+        except _NotCompiled as exc:
+            log.error("policy modules do not compile: %s", exc)
+            raise PolicyInvalid("the policy modules do not compile") from exc
+        except _EvaluationFailed as exc:
+            raise PolicyInvalid("the policy modules crash the Rego engine") from exc
+
     def evaluate(self, input: dict[str, Any]) -> object | None:
-        self.interpreter.set_input_term(json.dumps(input, allow_nan=False))
-        output = self.interpreter.query_bundle_entrypoint(self.bundle, DECISION_ENTRYPOINT)
-        return raw_decision(output)
+        evaluator = self._current()
+        evaluator.decisions += 1
+        reply = evaluator.ask({"input": input}, EVALUATION_TIMEOUT_S)
+        if "error" in reply:
+            raise _EvaluationFailed(reply["error"])
+        return reply["result"]
+
+    def _current(self) -> _Evaluator:
+        evaluator = self._evaluator
+        if evaluator is not None and evaluator.alive():
+            if evaluator.decisions < DECISIONS_PER_EVALUATOR:
+                if evaluator.decisions >= DECISIONS_PER_EVALUATOR * 4 // 5:
+                    self._prepare_spare()
+                return evaluator
+            evaluator.close()
+        spare, self._spare = self._spare, None
+        self._evaluator = spare if spare is not None and spare.alive() else self._new()
+        return self._evaluator
+
+    def _prepare_spare(self) -> None:
+        """Start the next evaluator beside the current one, so replacing it costs no wait."""
+        if self._preparing or self._spare is not None:
+            return
+        self._preparing = True
+
+        def prepare() -> None:
+            try:
+                self._spare = _Evaluator(self.modules)
+            except Exception:  # noqa: BLE001 - the replacement is then made when it is due
+                log.exception("a spare policy evaluator could not start")
+            finally:
+                self._preparing = False
+
+        threading.Thread(target=prepare, name="policy-evaluator", daemon=True).start()
+
+    def close(self) -> None:
+        for evaluator in (self._evaluator, self._spare):
+            if evaluator is not None:
+                evaluator.close()
+        self._evaluator = self._spare = None
 
 
 class EmbeddedEngine:
@@ -148,29 +255,11 @@ class EmbeddedEngine:
         """Compile exactly `modules` and swap them in only if they can decide."""
         compiled = _Compiled(modules)
         with self._lock:
-            self._compiled = compiled
+            replaced, self._compiled = self._compiled, compiled
             self._decided.clear()
+        replaced.close()
         return compiled.policy_set
 
-
-def raw_decision(output: Output) -> object | None:
-    """The decision document in a query output, or None when it is undefined."""
-    if not output.ok():
-        raise _EvaluationFailed("; ".join(_error_text(output.node())) or "rego error")
-    if len(output) == 0 or not output[0].expressions:
-        return None
-    if len(output) > 1 or len(output[0].expressions) > 1:
-        raise _EvaluationFailed("the decision query gave several results")
-    return output[0].expressions[0]
-
-
-def _error_text(node: Node) -> list[str]:
-    """The messages inside a rego-cpp error tree (str() of an error output is just '<error>')."""
-    try:
-        text = rego_node_value(node._impl) if len(node) == 0 else ""
-    except Exception:
-        text = ""
-    parts = [text] if text else []
-    for index in range(len(node)):
-        parts += _error_text(node.at(index))
-    return parts
+    def close(self) -> None:
+        with self._lock:
+            self._compiled.close()

@@ -145,6 +145,7 @@ class Services:
         self.ledger_watch.close()
         self.running.close()
         self.jobs.close()
+        self.queries.close()
         self.enclave.close()
 
     def expire_grants(self) -> None:

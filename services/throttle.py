@@ -128,6 +128,11 @@ class FairQueue:
                 with self._changed:
                     self._leave(principal_id)
 
+    def close(self) -> None:
+        """Give back what the shared slots hold open (their PostgreSQL connections)."""
+        if self._shared is not None:
+            self._shared.close()
+
     def _enter(self, principal: str) -> Slot | None:
         started = time.monotonic()
         deadline = started + self.wait_s

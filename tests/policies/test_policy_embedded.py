@@ -13,8 +13,8 @@ import pytest
 from regopy import Interpreter
 
 from policies import EmbeddedEngine, PolicyEngine, PolicyError, PolicyInvalid
-from policies.embedded import raw_decision
 from policies.modules import DECISION_ENTRYPOINT, policy_modules, shipped_modules
+from policies.rego_worker import raw_decision
 
 Doc = dict[str, Any]
 
