@@ -31,7 +31,7 @@ from tests.faults.after_fault import (
 
 # A short lease (renewed every third of it, so renewals under the stepped clock come soon),
 # and jobs that ask once then spin, or finish at once: those of the job faults.
-from tests.faults.test_job_faults import ASKS_THEN_SPINS, LEASE, QUICK
+from tests.faults.test_job_faults import ASKS_THEN_SPINS, LEASE, QUICK, asked_and_spinning
 from tests.gateway.test_jobs import submit, wait
 from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
 from tests.support import Server, start_server, stop_server
@@ -201,17 +201,6 @@ def _renewed_behind(url: str, job_id: str, other_than: float | None = None) -> f
     raise AssertionError(f"the lease of {job_id} was not renewed by the stepped clock")
 
 
-def _asked(server: Server, job_id: str) -> None:
-    """Wait until the running job's question was answered and recorded."""
-    wait(server, job_id, who="operator", until={"running"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(e.get("job_id") == job_id and e["type"] == "query" for e in server.ledger()):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the job's question was never recorded")
-
-
 def test_a_clock_stepped_back_under_a_running_job_never_runs_a_job_twice(
     tmp_path: Path,
     wall_clock: WallClock,
@@ -232,7 +221,7 @@ def test_a_clock_stepped_back_under_a_running_job_never_runs_a_job_twice(
                valid_from=datetime.now(UTC) - timedelta(days=2),
                valid_until=datetime.now(UTC) + timedelta(days=365))  # fmt: skip
         spinning = submit(first, ASKS_THEN_SPINS, who="clockdev").json()["id"]
-        _asked(first, spinning)
+        asked_and_spinning(first, spinning)
         waiting = submit(first, QUICK, who="clockdev").json()["id"]
         assert wait(first, waiting, who="operator", until={"queued"})["status"] == "queued"
 

@@ -47,7 +47,7 @@ def _verify(home: Path, env: dict[str, str]) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def _running(server: Server, job_id: str) -> None:
+def asked_and_spinning(server: Server, job_id: str) -> None:
     """Wait until the job has started and its question was answered and recorded."""
     wait(server, job_id, who="operator", until={"running"})
     deadline = time.monotonic() + 120
@@ -84,7 +84,7 @@ def test_a_gateway_killed_mid_job_leaves_its_queue_to_the_next_and_its_job_faile
     first = start_server(home, env=LEASE)
     try:
         spinning = submit(first, ASKS_THEN_SPINS).json()["id"]
-        _running(first, spinning)
+        asked_and_spinning(first, spinning)
         waiting = submit(first, QUICK).json()["id"]  # behind the developer's running job
         assert wait(first, waiting, who="operator", until={"queued"})["status"] == "queued"
     finally:
@@ -108,7 +108,7 @@ def test_two_gateways_share_one_queue_and_the_survivor_finishes_the_killed_ones_
     survivor = None
     try:
         spinning = submit(doomed, ASKS_THEN_SPINS).json()["id"]
-        _running(doomed, spinning)
+        asked_and_spinning(doomed, spinning)
         waiting = submit(doomed, QUICK).json()["id"]
         # The second gateway starts now: the first has the job, and the developer's one share.
         survivor = start_server(home, env=env, command="serve")
