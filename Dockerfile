@@ -16,6 +16,7 @@ COPY governance ./governance
 COPY sandbox ./sandbox
 COPY ledger ./ledger
 COPY policies ./policies
+COPY database ./database
 # The `veil` command mounts the client's remote commands, so both distributions go in.
 RUN /opt/veil/bin/pip install ./clients/python .
 

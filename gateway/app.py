@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Once for every route: an unexpected failure, which releases nothing.
         responses=schemas.errors(500),
         generate_unique_id_function=docs.operation_id,
+        # Veil's metrics are its own (Prometheus); FastAPI's OpenTelemetry hooks would only
+        # look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # A multipart upload carries the card and framing besides the file itself.
     app.add_middleware(RequestGate, max_upload_bytes=settings.max_upload_bytes + 1024 * 1024)

@@ -9,7 +9,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from gateway.auth import principal, scraper
+from gateway.auth import bearer, principal, scraper
 from gateway.schemas import MEANING
 
 # Swagger UI styles its widgets inline, so style-src alone admits 'unsafe-inline', on /docs only.
@@ -46,7 +46,9 @@ def operation_id(route: APIRoute) -> str:
 
 def _takes_key(dependant: Dependant) -> bool:
     """Whether the route reads a bearer key: a principal's, or the metrics token."""
-    return dependant.call in (principal, scraper) or any(map(_takes_key, dependant.dependencies))
+    return dependant.call in (principal, bearer, scraper) or any(
+        map(_takes_key, dependant.dependencies)
+    )
 
 
 def _public(app: FastAPI) -> list[tuple[str, str]]:

@@ -3,8 +3,12 @@ with it, and bodies stay small."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
+import time
+from collections import OrderedDict
 
 from anyio import to_thread
 from starlette.requests import cookie_parser
@@ -20,6 +24,9 @@ JSON_BODY_LIMIT = 1024 * 1024
 # Routes that take a data file: the API's registration and new versions, and the console's.
 UPLOAD = re.compile(r"^(/v1/assets(/[^/]+/versions)?|/console/assets/new)$")
 SIGN_IN = CONSOLE + "/sign-in"
+# How long, and for how many keys, an authenticated key's JSON bodies are read unchecked.
+RECENT_KEY_S = 5.0
+RECENT_KEYS = 4096
 
 
 class RequestGate:
@@ -34,6 +41,7 @@ class RequestGate:
     def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
+        self.recent = RecentKeys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -45,7 +53,12 @@ class RequestGate:
             message = "send an API key as 'Authorization: Bearer <key>'"
             await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
             return
-        if not await to_thread.run_sync(_admitted, scope["app"].state.services, scope, headers):
+        veil: Services = scope["app"].state.services
+        if UPLOAD.match(path) or not self.recent.admits(headers):
+            admitted = await to_thread.run_sync(_admitted, veil, scope, headers, self.recent)
+        else:
+            admitted = True
+        if not admitted:
             if path.startswith(CONSOLE + "/"):
                 await _sign_in_first(send)
                 return
@@ -66,7 +79,37 @@ class RequestGate:
         await self.app(scope, _replay(buffered, receive), send)
 
 
-def _admitted(veil: Services, scope: Scope, headers: dict[bytes, bytes]) -> bool:
+class RecentKeys:
+    """Keys that authenticated in the last few seconds, by digest: a JSON body sent with one
+    is read without another look at the control store, and its route authenticates the key
+    (the gate reads at most JSON_BODY_LIMIT bytes for a key revoked since). A data file's
+    route always has its key checked here first."""
+
+    def __init__(self, seconds: float = RECENT_KEY_S, most: int = RECENT_KEYS) -> None:
+        self._seconds = seconds
+        self._most = most
+        self._until: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def admits(self, headers: dict[bytes, bytes]) -> bool:
+        header = headers.get(b"authorization")
+        if header is None:
+            return False
+        until = self._until.get(hashlib.sha256(header).digest())
+        return until is not None and time.monotonic() < until
+
+    def add(self, header: bytes) -> None:
+        digest = hashlib.sha256(header).digest()
+        with self._lock:
+            self._until[digest] = time.monotonic() + self._seconds
+            self._until.move_to_end(digest)
+            while len(self._until) > self._most:
+                self._until.popitem(last=False)
+
+
+def _admitted(
+    veil: Services, scope: Scope, headers: dict[bytes, bytes], recent: RecentKeys
+) -> bool:
     """A key that authenticates (its principal kept for the route), a live console session, or
     (for the sign-in form alone, whose body is small) the sign-in form's cookie."""
     if b"authorization" in headers:
@@ -75,7 +118,10 @@ def _admitted(veil: Services, scope: Scope, headers: dict[bytes, bytes]) -> bool
         if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_CHARS:
             return False
         found = authenticate(veil, scope, token)
-        return found is not None and found.status != "revoked"
+        if found is None or found.status == "revoked":
+            return False
+        recent.add(headers[b"authorization"])
+        return True
     cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
     if scope["path"] == SIGN_IN:
         return bool(cookies.get(SIGN_IN_COOKIE))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from database.prepared import Prepared
 from governance.tables import metadata
 
 # Spends are kept as integers: ε in millionths, δ in 10^-15, each spend rounded up.
@@ -47,6 +48,12 @@ private_answers = sa.Table(
 _answers = private_answers.c
 _spends = privacy_spends.c
 _EARLIER = sa.select(private_answers).where(_answers.question == sa.bindparam("asked"))
+# An answer, once stored, never changes: a question answered before is found without a write.
+_ANSWERED = Prepared(
+    sa.select(_answers.answer).where(
+        _answers.question == sa.bindparam("asked"), _answers.answer.is_not(None)
+    )
+)
 _DROP_QUESTION = private_answers.delete().where(_answers.question == sa.bindparam("asked"))
 _ANSWER = (
     private_answers.update()
@@ -130,6 +137,10 @@ class Budgets:
         epsilon_units = _units(epsilon, EPSILON_UNIT)
         delta_units = _units(delta, DELTA_UNIT)
         now = datetime.now(UTC)
+        with self.engine.connect() as db:
+            answered = _ANSWERED.first(db, {"asked": question})
+        if answered is not None:
+            return Asked(answered.answer)
         try:
             with self.engine.begin() as db:
                 earlier = db.execute(_EARLIER, {"asked": question}).first()

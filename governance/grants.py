@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -279,9 +280,9 @@ def _event(
     )
 
 
-def grants_from(rows: Iterable[sa.Row]) -> list[Grant]:
+def grants_from(rows: Iterable[Any]) -> list[Grant]:
     """Grants from the rows of a statement `_grants_query` built: one row per approval."""
-    approved: dict[str, tuple[sa.Row, list[str]]] = {}
+    approved: dict[str, tuple[Any, list[str]]] = {}
     for row in rows:
         _, parties = approved.setdefault(row.id, (row, []))
         if row.party is not None:
@@ -289,7 +290,7 @@ def grants_from(rows: Iterable[sa.Row]) -> list[Grant]:
     return [_grant(row, sorted(parties)) for row, parties in approved.values()]
 
 
-def _grant(row: sa.Row, approved: list[str]) -> Grant:
+def _grant(row: Any, approved: list[str]) -> Grant:
     body = json.loads(row.body)
     return Grant(
         id=row.id,

@@ -7,14 +7,18 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
+from database.prepared import Prepared
 from governance.clock import utc_now
 from governance.errors import ControlError, NotFound
 from governance.tables import principals, suspensions
 
-_BY_KEY_HASH = sa.select(principals).where(principals.c.key_hash == sa.bindparam("key_hash"))
+_BY_KEY_HASH = Prepared(
+    sa.select(principals).where(principals.c.key_hash == sa.bindparam("key_hash"))
+)
 
 
 def hash_key(api_key: str) -> str:
@@ -103,7 +107,7 @@ class PrincipalRecords:
 
     def authenticate(self, api_key: str) -> Principal | None:
         with self.engine.connect() as db:
-            row = db.execute(_BY_KEY_HASH, {"key_hash": hash_key(api_key)}).first()
+            row = _BY_KEY_HASH.first(db, {"key_hash": hash_key(api_key)})
         return _principal(row) if row else None
 
     def principal(self, principal_id: str) -> Principal | None:
@@ -131,5 +135,5 @@ def set_principal_status(db: sa.Connection, principal_id: str, status: str) -> N
         raise NotFound("no such principal")
 
 
-def _principal(row: sa.Row) -> Principal:
+def _principal(row: Any) -> Principal:
     return Principal(row.id, frozenset(json.loads(row.roles)), row.org, row.status)

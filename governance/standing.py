@@ -7,19 +7,21 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from database.prepared import Prepared
 from governance.grants import GRANTS_OF_DEVELOPER, Grant, grants_from
 from governance.quotas import exceeded, use_on
 from governance.suspensions import SUSPENDED_ASSETS
 from governance.tables import grant_usage, grants
 
 # The developer's grants, a row per approval, each with its usage row (kept for quotas only).
-_GRANTS_WITH_USE = GRANTS_OF_DEVELOPER.outerjoin(
-    grant_usage, grant_usage.c.grant_id == grants.c.id
-).add_columns(
-    grant_usage.c.day.label("use_day"),
-    grant_usage.c.queries_today.label("use_queries"),
-    grant_usage.c.rows_scanned.label("use_rows"),
+_GRANTS_WITH_USE = Prepared(
+    GRANTS_OF_DEVELOPER.outerjoin(grant_usage, grant_usage.c.grant_id == grants.c.id).add_columns(
+        grant_usage.c.day.label("use_day"),
+        grant_usage.c.queries_today.label("use_queries"),
+        grant_usage.c.rows_scanned.label("use_rows"),
+    )
 )
+_SUSPENDED_ASSETS = Prepared(SUSPENDED_ASSETS)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ class StandingRecords:
         """The developer's grants, oldest first, with their quota use, and the suspended
         assets."""
         with self.engine.connect() as db:
-            suspended = frozenset(db.execute(SUSPENDED_ASSETS).scalars())
-            rows = db.execute(_GRANTS_WITH_USE, {"developer": developer}).all()
+            suspended = frozenset(_SUSPENDED_ASSETS.scalars(db))
+            rows = _GRANTS_WITH_USE.all(db, {"developer": developer})
         use = {
             row.id: (row.use_day, row.use_queries, row.use_rows)
             for row in rows

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
+from database.prepared import Prepared
 from governance.clock import utc_now
 from governance.errors import ControlError
 from governance.grants import GrantStatus, transition
@@ -34,7 +35,7 @@ SUSPENDED_ASSETS = sa.select(suspensions.c.target).where(
 
 
 @functools.lru_cache(maxsize=64)
-def _in_force(assets: int, grant: bool) -> sa.Select:
+def _in_force(assets: int, grant: bool) -> Prepared:
     """The in_force statement for `assets` assets, built once per count: an expanding IN
     would be rendered again on every execution."""
     suspended = (
@@ -47,7 +48,7 @@ def _in_force(assets: int, grant: bool) -> sa.Select:
         .scalar_subquery()
     )
     status = _GRANT_STATUS if grant else sa.literal(GrantStatus.ACTIVE.value)
-    return sa.select(_PRINCIPAL_STATUS, status, suspended)
+    return Prepared(sa.select(_PRINCIPAL_STATUS, status, suspended))
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class SuspensionRecords:
         params.update((f"asset_{n}", asset) for n, asset in enumerate(assets))
         statement = _in_force(len(assets), grant_id is not None)
         with self.engine.connect() as db:
-            row = db.execute(statement, params).one()
+            row = statement.first(db, params)
         return row[0] == "active" and row[1] == GrantStatus.ACTIVE.value and row[2] == 0
 
     def suspend(self, kind: SuspensionKind, target: str, reason: str, by: str) -> Suspension:

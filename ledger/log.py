@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, bindparam, func, insert, null, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
+from database.prepared import Prepared
 from ledger.canonical import canonical_json
 from ledger.checkpoints import check_key_name, public_key_b64, sign_checkpoint
 from ledger.errors import (
@@ -66,11 +67,13 @@ _RECORDED = select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).w
 _NEWEST = select(func.max(_entries.idx))
 # A batch of one, the usual case, in one statement: the entry its key names if recorded, and
 # the newest index (the row without a key). An expanding IN is rendered again on every run.
-_RECORDED_ONE = union_all(
-    select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).where(
-        _entries.idempotency_key == bindparam("key")
-    ),
-    select(null(), func.max(_entries.idx), null()),
+_RECORDED_ONE = Prepared(
+    union_all(
+        select(_entries.idempotency_key, _entries.idx, _entries.leaf_hash).where(
+            _entries.idempotency_key == bindparam("key")
+        ),
+        select(null(), func.max(_entries.idx), null()),
+    )
 )
 _LEAVES_FROM = (
     select(_entries.idx, _entries.leaf_hash)
@@ -78,7 +81,14 @@ _LEAVES_FROM = (
     .order_by(_entries.idx)
 )
 _INSERT_ENTRY = insert(ledger_entries)
-_INSERT_CHECKPOINT = insert(ledger_checkpoints)
+_INSERT_ONE_ENTRY = Prepared(
+    insert(ledger_entries).values({column.name: bindparam(column.name) for column in _entries})
+)
+_INSERT_CHECKPOINT = Prepared(
+    insert(ledger_checkpoints).values(
+        {column.name: bindparam(column.name) for column in _checkpoints}
+    )
+)
 
 
 @dataclass
@@ -375,16 +385,14 @@ class Ledger:
         """Write the batch's new entries and one checkpoint in the caller's transaction."""
         keys = sorted({pending.key for pending in batch})
         if len(keys) == 1:
-            found = connection.execute(_RECORDED_ONE, {"key": keys[0]}).all()
-            newest = next(row.idx for row in found if row.idempotency_key is None)
-            found = [row for row in found if row.idempotency_key is not None]
+            found = _RECORDED_ONE.all(connection, {"key": keys[0]})
+            newest = next(idx for key, idx, _ in found if key is None)
+            found = [row for row in found if row[0] is not None]
         else:
-            found = connection.execute(_RECORDED, {"keys": keys}).all()
+            found = [tuple(row) for row in connection.execute(_RECORDED, {"keys": keys})]
             newest = connection.execute(_NEWEST).scalar()
         stored = 0 if newest is None else newest + 1
-        recorded = {
-            row.idempotency_key: Receipt(row.idx, row.leaf_hash, fresh=False) for row in found
-        }
+        recorded = {key: Receipt(idx, leaf, fresh=False) for key, idx, leaf in found}
         frontier = self._synced_frontier(connection, stored)
         created_at = datetime.now(UTC).isoformat()
         receipts, rows = [], []
@@ -412,12 +420,15 @@ class Ledger:
         if self._superseded:
             raise LedgerUnavailable("the log has replaced this signing key; configure the new one")
         # One row as one statement: a list is an executemany, which costs more for a single row.
-        connection.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
+        if len(rows) == 1:
+            _INSERT_ONE_ENTRY.run(connection, rows[0])
+        else:
+            connection.execute(_INSERT_ENTRY, rows)
         root = frontier.root()
         cosigners = [cosigner] if cosigner is not None else []
         note = sign_checkpoint(self._key, self._origin, frontier.size, root, *cosigners)
-        connection.execute(
-            _INSERT_CHECKPOINT, {"tree_size": frontier.size, "root_hash": root.hex(), "note": note}
+        _INSERT_CHECKPOINT.run(
+            connection, {"tree_size": frontier.size, "root_hash": root.hex(), "note": note}
         )
         return receipts, frontier
 

@@ -21,6 +21,8 @@ from sqlalchemy import (
     text,
 )
 
+from database.prepared import Prepared
+
 metadata = MetaData()
 # The ledger may share a database with the control store, so its Alembic history is its own.
 VERSION_TABLE = "ledger_alembic_version"
@@ -71,6 +73,10 @@ def create_store(url: str) -> Engine:
     return engine
 
 
+_BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))
+_SEQUENCER_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(:key)"))
+
+
 def take_write_lock(connection: Connection) -> None:
     """Begin the transaction just begun on `connection` as the log's only writer until it ends,
     across processes.
@@ -80,9 +86,9 @@ def take_write_lock(connection: Connection) -> None:
     append one after another and never fork the log.
     """
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _BEGIN_IMMEDIATE.run(connection)
     elif connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+        _SEQUENCER_LOCK.first(connection, {"key": SEQUENCER_LOCK})
 
 
 def open_transaction(connection: Connection) -> None:

@@ -8,12 +8,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import Caller, Veil
+from gateway.auth import Bearer, LateCaller, Veil
 from gateway.authorisation import scoped
 from gateway.routes.dry_run_models import DryRun
 from gateway.routes.query_models import QueryResult
 from gateway.schemas import AUTHORISED, WITH_BODY, errors, example
-from governance import Principal
 from sandbox.guard.syntax import MAX_SQL_CHARS
 from services.dry_run import dry_run_query
 from services.queries import SCOPE, QueryRequest, authorise_query, run_query
@@ -68,19 +67,20 @@ IdempotencyKey = Annotated[
     response_model_exclude_unset=True,
 )
 # The route decides its own scope (in _answer, before anything runs), and is a coroutine: a
-# query is decided and run on one worker thread, one hand-off from the event loop, and its
-# answer, validated there, is not handed to another thread to be validated again.
+# query is authenticated, decided and run on one worker thread, one hand-off from the event
+# loop, and its answer, validated there, is not handed to another thread to be validated again.
 @scoped(SCOPE)
 async def query(
-    body: QueryBody, caller: Caller, veil: Veil, idempotency_key: IdempotencyKey = None
+    body: QueryBody, bearer: LateCaller, veil: Veil, idempotency_key: IdempotencyKey = None
 ) -> QueryResult | DryRun:
     request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
-    return await to_thread.run_sync(_answer, veil, caller, request, body.dry_run)
+    return await to_thread.run_sync(_answer, veil, bearer, request, body.dry_run)
 
 
-def _answer(veil: Services, caller: Principal, request: QueryRequest, dry_run: bool) -> BaseModel:
+def _answer(veil: Services, bearer: Bearer, request: QueryRequest, dry_run: bool) -> BaseModel:
     """With an Idempotency-Key, a retried query is answered from its first release's record.
     A dry run is decided, priced and recorded, never run."""
+    caller = bearer.caller(veil)
     if dry_run:
         return DryRun.model_validate(dry_run_query(veil, caller=caller, request=request))
     authorised = authorise_query(veil, caller=caller, request=request)  # query:run decided

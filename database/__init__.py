@@ -1,0 +1,1 @@
+"""What the control store and the ledger share about their SQL databases."""
