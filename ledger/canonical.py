@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,8 @@ _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 # From here up, repr (which json.dumps uses) writes a float's shortest digits in fixed notation,
 # as ECMAScript does, integral floats aside ("1.0" where ECMAScript writes "1").
 _FIXED_FROM = 1e-4
+# Up to here repr writes fixed notation too (from 1e16 it writes an exponent).
+_FIXED_BELOW = 1e16
 # Integral floats below this are exact integers, whose digits ECMAScript writes in full.
 _EXACT_BELOW = 2.0**53
 _NOT_PLAIN = object()
@@ -28,24 +31,28 @@ def canonical_json(obj: Any) -> str:
     """
     try:
         plain = _plain(obj)
-        if plain is not _NOT_PLAIN:
-            # The common case, in C: for these values sorted compact json.dumps is the same text.
-            text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-            if not text.isascii():
-                text.encode("utf-8")  # raises on lone surrogates, which have no UTF-8 form
-            return text
-        return _canonical(obj)
+        if plain is _NOT_PLAIN:
+            return _canonical(obj)
+        value, numbers = plain
+        # The common case, in C: for these values sorted compact json.dumps is the same text.
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        if not text.isascii():
+            text.encode("utf-8")  # raises on lone surrogates, which have no UTF-8 form
+        for placeholder, number in numbers.items():
+            text = text.replace(json.dumps(placeholder), number)
+        return text
     except RecursionError as error:
         raise ValueError("the value is nested too deeply or refers to itself") from error
 
 
-def _plain(obj: Any) -> Any:
-    """`obj` in a form json.dumps writes canonically, or _NOT_PLAIN. That takes exact JSON types
-    only, floats that json.dumps writes as ECMAScript does (integral ones are made ints), ASCII
-    keys (whose code point order is their UTF-16 order), and each container once (no cycles)."""
+def _plain(obj: Any) -> tuple[Any, dict[str, str]] | object:
+    """`obj` in a form json.dumps writes canonically, with the floats it would write otherwise
+    as placeholders (by placeholder, the float's text), or _NOT_PLAIN. That takes exact JSON
+    types only, finite floats, ASCII keys (whose code point order is their UTF-16 order), and
+    each container once (no cycles)."""
     seen: set[int] = set()
     stack = [obj]
-    integral_floats = False
+    odd = False
     while stack:
         item = stack.pop()
         kind = type(item)
@@ -60,26 +67,40 @@ def _plain(obj: Any) -> Any:
             else:
                 stack.extend(item)
         elif kind is float:
-            if item.is_integer():
-                if abs(item) >= _EXACT_BELOW:
-                    return _NOT_PLAIN
-                integral_floats = True
-            elif not (math.isfinite(item) and abs(item) >= _FIXED_FROM):
+            if not math.isfinite(item):
                 return _NOT_PLAIN
+            odd = odd or not _written_alike(item)
         elif kind not in _PLAIN_SCALARS:
             return _NOT_PLAIN
-    return _integral_floats_as_ints(obj) if integral_floats else obj
+    if not odd:
+        return obj, {}
+    numbers: dict[str, str] = {}
+    # Unguessable, so no string in the value can pass for one.
+    nonce = secrets.token_hex(16)
+    return _with_placeholders(obj, nonce, numbers), numbers
 
 
-def _integral_floats_as_ints(value: Any) -> Any:
-    """A copy of a plain value with each integral float an int (-0.0 becomes 0, as in JSON)."""
+def _written_alike(value: float) -> bool:
+    """Whether json.dumps (repr) writes the finite `value` as ECMAScript does."""
+    return not value.is_integer() and _FIXED_FROM <= abs(value) < _FIXED_BELOW
+
+
+def _with_placeholders(value: Any, nonce: str, numbers: dict[str, str]) -> Any:
+    """A copy of a plain value with each integral float below 2**53 an int (-0.0 becomes 0, as
+    in JSON), and each float json.dumps would write unlike ECMAScript a placeholder string."""
     kind = type(value)
-    if kind is float and value.is_integer():
-        return int(value)
+    if kind is float:
+        if value.is_integer() and abs(value) < _EXACT_BELOW:
+            return int(value)
+        if _written_alike(value):
+            return value
+        placeholder = f"\x00{nonce}:{len(numbers)}\x00"
+        numbers[placeholder] = _es_number(value)
+        return placeholder
     if kind is dict:
-        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+        return {key: _with_placeholders(item, nonce, numbers) for key, item in value.items()}
     if kind is list or kind is tuple:
-        return [_integral_floats_as_ints(item) for item in value]
+        return [_with_placeholders(item, nonce, numbers) for item in value]
     return value
 
 

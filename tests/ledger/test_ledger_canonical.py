@@ -107,3 +107,11 @@ def test_floats_where_notations_change_are_written_as_the_reference(
 ) -> None:
     value = -value if negative else value
     assert canonical_json({"x": [value, 1]}) == _canonical({"x": [value, 1]})
+
+
+def test_text_shaped_like_a_placeholder_stays_text() -> None:
+    """Floats json.dumps writes unlike ECMAScript go through placeholders; a string that looks
+    like one (whatever its nonce) is written as the string it is."""
+    value = {"delta": 1e-7, "sql": "\x000123456789abcdef0123456789abcdef:0\x00", "n": 2.0}
+    assert canonical_json(value) == _canonical(value)
+    assert json.loads(canonical_json(value))["sql"] == value["sql"]
