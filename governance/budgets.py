@@ -113,6 +113,7 @@ class Budgets:
 
     def __init__(self, engine: sa.Engine, stale_after_s: float) -> None:
         self.engine = engine
+        self._unsynced = _unsynced(engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         # A spender's row for an asset and period, at nothing spent, unless it is there already.
         self._open_spend = dialect.insert(privacy_spends).on_conflict_do_nothing()
@@ -225,7 +226,12 @@ class Budgets:
         return taken.rowcount == 1
 
     def answered(self, question: str, answer: str) -> None:
-        with self.engine.begin() as db:
+        """Keep `question`'s answer, so that asking it again spends nothing. Not waited onto
+        disk, unlike a reservation: an answer lost to a power cut leaves its question reserved,
+        to be asked afresh once stale and spent again; no answer is ever out without its spend."""
+        with self._unsynced.begin() as db:
+            if db.dialect.name == "postgresql":
+                db.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             db.execute(_ANSWER, {"asked": question, "text": answer})
 
     def forget(self, question: str) -> None:
@@ -289,3 +295,20 @@ def _floor(value: float, unit: int) -> int:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _unsynced(engine: sa.Engine) -> sa.Engine:
+    """An engine whose commits are not waited onto disk: SQLite's own connections with
+    `synchronous=NORMAL` (PostgreSQL turns it off per transaction instead)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    unsynced = sa.create_engine(engine.url, hide_parameters=True)
+
+    @sa.event.listens_for(unsynced, "connect")
+    def _normal(connection, _record) -> None:  # noqa: ANN001 - DB-API hook
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return unsynced

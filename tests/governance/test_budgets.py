@@ -97,3 +97,18 @@ def test_a_failed_question_is_forgotten_but_its_spend_stands(tmp_path: Path) -> 
     store.engine.dispose()
     assert ask(url, "acme", "failing") == "reserved"
     assert spends(url)["acme"] == pytest.approx(1.4)
+
+
+def test_an_answer_is_kept_without_loosening_what_reservations_wait_for(tmp_path: Path) -> None:
+    """The answer store's write is not waited onto disk; reservations still are (SQLite's
+    synchronous=FULL, 2, on the control store's own connections)."""
+    store = ControlStore(f"sqlite:///{tmp_path / 'control.db'}")
+    budgets = Budgets(store.engine, 60)
+    asked = {"org": "lab", "query_id": "q_1", "period": "2026-12", "allowances": [ALLOWANCE],
+             "epsilon": 0.5, "delta": 1e-7}  # fmt: skip
+    assert budgets.ask(question="kept", **asked).answer is None
+    budgets.answered("kept", '{"rows": [[1]]}')
+    assert budgets.ask(question="kept", **asked).answer == '{"rows": [[1]]}'
+    with store.engine.connect() as db:
+        assert db.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    assert spends(f"sqlite:///{tmp_path / 'control.db'}")["lab"] == 0.5
