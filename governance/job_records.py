@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,10 +37,11 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.String(32), nullable=True),
     sa.Column("decided_by", sa.String(64), nullable=True),
     sa.Column("decision_reason", sa.Text, nullable=True),
-    # The queue: waiting jobs start oldest first, whichever process claims them.
+    # The queue: waiting jobs start oldest first, whichever process claims them. This and
+    # lease_until are Unix times by the database server's clock, never a process's own.
     sa.Column("queued_at", sa.Float, nullable=False, server_default="0"),
-    # The process whose slot the job holds, and until when (Unix time) unless it renews: a
-    # developer's jobs in flight are those with a live lease, in every process.
+    # The process whose slot the job holds, and until when unless it renews: a developer's
+    # jobs in flight are those with a live lease, in every process.
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.Float, nullable=True),
     # A cancel asked of a job running in another process, which its lease renewal picks up.
@@ -184,7 +184,7 @@ class JobRecords:
                     price_plan=price_plan,
                     cpu_ms=0,
                     submitted_at=utc_now(),
-                    queued_at=time.time(),
+                    queued_at=_db_now(db.dialect),
                     lease_owner=SUBMITTING,
                 )
             )
@@ -253,9 +253,11 @@ class JobRecords:
         leased in any process, leased to `owner` for `lease_s` seconds; None if none may start.
 
         Claims are serialised (SQLite's write lock; on PostgreSQL a transaction lock, and the
-        rows taken with FOR UPDATE SKIP LOCKED), so the developers' counts are exact."""
-        now = time.time()
+        rows taken with FOR UPDATE SKIP LOCKED), so the developers' counts are exact. Leases
+        are judged and taken by the database's clock, as is the start's stamp that a held
+        job's span counts from."""
         with self.engine.begin() as db:
+            now = _db_now(db.dialect)
             postgres = db.dialect.name == "postgresql"
             if postgres:
                 db.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
@@ -290,7 +292,7 @@ class JobRecords:
                 .where(jobs.c.id == chosen, jobs.c.status == JobStatus.QUEUED.value)
                 .values(
                     status=JobStatus.RUNNING.value,
-                    started_at=utc_now(),
+                    started_at=_db_stamp(db.dialect),
                     lease_owner=owner,
                     lease_until=now + lease_s,
                 )  # fmt: skip
@@ -307,26 +309,36 @@ class JobRecords:
             )
 
     def renew(self, owner: str, job_ids: set[str], lease_s: float) -> set[str]:
-        """Extend `owner`'s leases on `job_ids`; returns those to stop: asked to cancel, or no
-        longer leased to `owner` (its lease ran out and another process failed the job)."""
+        """Extend `owner`'s leases on `job_ids` to `lease_s` from now by the database's clock;
+        returns those to stop: asked to cancel, or no longer leased to `owner` (its lease ran
+        out and another process failed the job)."""
         if not job_ids:
             return set()
         mine = sa.and_(jobs.c.id.in_(sorted(job_ids)), jobs.c.lease_owner == owner)
         with self.engine.begin() as db:
-            db.execute(jobs.update().where(mine).values(lease_until=time.time() + lease_s))
+            until = _db_now(db.dialect) + lease_s
+            db.execute(jobs.update().where(mine).values(lease_until=until))
             kept = db.execute(sa.select(jobs.c.id, jobs.c.cancel_requested).where(mine)).all()
         asked = {row.id for row in kept if row.cancel_requested}
         return (job_ids - {row.id for row in kept}) | asked
 
-    def hold(self, job_id: str, owner: str, until: float) -> None:
-        """Keep `owner`'s lease on an ended job until `until`, renewed or not: its developer's
-        share stays taken that long even if this process stops."""
+    def hold(self, job_id: str, owner: str, until: float) -> float:
+        """Keep `owner`'s lease on an ended job until `until` (Unix time by the database's
+        clock, as its start is stamped), renewed or not: its developer's share stays taken that
+        long even if this process stops. Returns the seconds left until then, by that clock."""
         with self.engine.begin() as db:
             db.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
                 .values(lease_until=until)
             )
+            now = db.execute(sa.select(_db_now(db.dialect))).scalar_one()
+        return until - now
+
+    def clock(self) -> float:
+        """The database's time now (Unix seconds): the clock every lease goes by."""
+        with self.engine.connect() as db:
+            return db.execute(sa.select(_db_now(db.dialect))).scalar_one()
 
     def release(self, job_id: str, owner: str) -> None:
         """End `owner`'s lease on a job: its slot is free."""
@@ -347,8 +359,11 @@ class JobRecords:
         every job whose submission its process never finished.
 
         A job held for review keeps its developer's share until `held_span_s` after its start,
-        as it would have had it run to every limit: when a share frees says nothing."""
-        now = time.time()
+        as it would have had it run to every limit: when a share frees says nothing.
+
+        Expiry is judged by the database's clock, in the statement that ends the job: a process
+        whose own clock is ahead fails no live job, one whose clock is behind keeps none."""
+        now = _db_now(self.engine.dialect)
         running = sa.and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until <= now)
         submitting = sa.and_(
             jobs.c.status == JobStatus.QUEUED.value,
@@ -366,7 +381,7 @@ class JobRecords:
                 done = db.execute(
                     jobs.update()
                     .where(jobs.c.id == job.id, expired)
-                    .values(status=JobStatus.FAILED.value, finished_at=utc_now(),
+                    .values(status=JobStatus.FAILED.value, finished_at=_db_stamp(db.dialect),
                             error=json.dumps({"code": JOB_LOST, "violations": []}),
                             lease_until=until, lease_owner=None if until is None else "lost")
                 )  # fmt: skip
@@ -410,6 +425,31 @@ class JobRecords:
 JSON_FIELDS = frozenset({"review", "error", "outputs", "disclosure"})
 # The PostgreSQL transaction lock that serialises claims (any fixed number, Veil's alone).
 _CLAIM_LOCK = 0x7E11_0B5
+# The Julian day of 1970-01-01T00:00:00Z, SQLite's way to Unix time.
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+def _db_now(dialect: sa.Dialect) -> sa.ColumnElement[float]:
+    """The database server's time (Unix seconds) as the statement it is part of runs: one
+    clock for every process, whichever host it runs on and however its own clock is set."""
+    if dialect.name == "postgresql":
+        # The statement's start: now() is its transaction's, which may have waited on a lock.
+        return sa.cast(sa.extract("epoch", sa.func.statement_timestamp()), sa.Float)
+    if dialect.name == "sqlite":
+        # 'now' is one value throughout a statement; to the millisecond.
+        days = sa.func.julianday(sa.literal_column("'now'")) - _UNIX_EPOCH_JULIAN_DAY
+        return sa.cast(days * 86400.0, sa.Float)
+    raise ControlError(f"no database clock for {dialect.name}")
+
+
+def _db_stamp(dialect: sa.Dialect) -> sa.ColumnElement[str]:
+    """The database server's time as utc_now() stamps, from the same reading as _db_now."""
+    if dialect.name == "postgresql":
+        utc = sa.func.timezone("UTC", sa.func.statement_timestamp())
+        return sa.func.to_char(utc, sa.literal_column('\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''))
+    if dialect.name == "sqlite":
+        return sa.func.strftime(sa.literal_column(f"'{STAMP}'"), sa.literal_column("'now'"))
+    raise ControlError(f"no database clock for {dialect.name}")
 
 
 def _job(row: sa.Row) -> Job:

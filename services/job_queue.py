@@ -41,6 +41,8 @@ class JobQueue:
 
     A slot claims a job with a lease of `lease_s` seconds, renewed every third of it while the
     job runs; a process that stops renewing loses its running jobs to `reap` (any process's).
+    Leases are taken and judged by the database's clock, so processes whose own clocks differ
+    agree on which have run out.
     Idle slots look for jobs queued elsewhere every `poll_s` seconds, and at once for their own.
     """
 
@@ -132,11 +134,12 @@ class JobQueue:
         with self._changed:
             self._cancels.pop(job_id, None)
 
-    def hold(self, job_id: str, until: float) -> None:
-        """Keep an ended job's slot taken until `until` (Unix time), even past this process."""
+    def hold(self, job_id: str, until: float) -> float:
+        """Keep an ended job's slot taken until `until` (Unix time by the database's clock),
+        even past this process; returns the seconds left until then by that clock."""
         with self._changed:
             self._leased.discard(job_id)
-        self.records.hold(job_id, self.owner, until)
+        return self.records.hold(job_id, self.owner, until)
 
     def close(self) -> None:
         """Stop this process's slots; its running jobs are cancelled, waiting ones stay queued

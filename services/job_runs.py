@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from governance import Grant, Principal, utc_now
 from governance.job_records import JOB_LOST, Job, JobStatus
@@ -92,12 +92,12 @@ def _hold_slot(veil: Services, job_id: str) -> None:
     job = veil.job_records.get(job_id)
     if not job.held or job.started is None:
         return
+    # Held in the store as well, so the developer's share stays taken past this process; the
+    # time left is by the database's clock, which stamped the start and judges every lease.
+    left = veil.jobs.hold(job_id, latest_end(veil, job).timestamp())
     # The start is stamped to the second; the gate runs after the job, up to its own deadline.
-    left = (latest_end(veil, job) - datetime.now(UTC)).total_seconds()
     if left < 0:  # its end now says when it really ended: the margin needs widening
         log.warning("held job %s ended %.1f s after its latest end", job_id, -left)
-    # Held in the store as well, so the developer's share stays taken past this process.
-    veil.jobs.hold(job_id, latest_end(veil, job).timestamp())
     # A fresh event, which a stop by an overseer or a shutdown sets; the job is recorded.
     veil.jobs.cancel_event(job_id).wait(max(0.0, left))
     veil.jobs.forget(job_id)
@@ -107,7 +107,8 @@ def _hold_slot(veil: Services, job_id: str) -> None:
 
 
 def latest_end(veil: Services, job: Job) -> datetime:
-    """The latest a held job could end, gate included: when its run is written."""
+    """The latest a held job could end, gate included: when its run is written. By the
+    database's clock, as its start was stamped."""
     assert job.started is not None
     latest = veil.settings.job_timeout_s + veil.settings.job_gate_timeout_s + HELD_MARGIN_S
     return job.started + timedelta(seconds=latest)
@@ -152,7 +153,9 @@ def _write_overdue_runs(veil: Services) -> None:
 
 
 def _write_when_due(veil: Services, job: Job) -> None:
-    wait = (latest_end(veil, job) - datetime.now(UTC)).total_seconds() if job.started else 0
+    wait = 0.0
+    if job.started:  # due by the database's clock, whatever this process's own says
+        wait = latest_end(veil, job).timestamp() - veil.job_records.clock()
     timer = threading.Timer(max(0.0, wait), write_held_run, args=(veil, job))
     timer.daemon = True
     timer.start()

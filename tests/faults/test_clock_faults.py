@@ -4,12 +4,14 @@ as with a real step of the system clock).
 
 The ledger takes entries whose times go back and still verifies; a quota used up is not given
 again when the clock returns to the day before, nor an expired grant revived; a privacy budget
-spent is not reset; a job running across the step is neither lost by its own gateway nor run
-twice, even by a second gateway whose clock is an hour ahead of the first's."""
+spent is not reset; a job running across the step is neither lost nor run twice, by its own
+gateway or by a second one whose clock is an hour ahead of the first's: leases go by the
+database's clock."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -37,6 +39,11 @@ from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
 from tests.support import Server, start_server, stop_server
 
 HOUR = 3600
+# Runs until it is stopped, asking nothing.
+SPINS = """
+while True:
+    pass
+"""
 VISITS = "SELECT department, COUNT(*) AS n{turn} FROM hospital.visits GROUP BY department"
 CLAIMS = "SELECT plan, COUNT(*) AS n{turn} FROM insurance.claims GROUP BY plan"
 
@@ -179,65 +186,96 @@ def test_a_clock_stepped_back_across_midnight_gives_no_second_quota_or_grant(
     assert_verifies(server.home)
 
 
-def _lease(url: str, job_id: str) -> float:
+def _lease(url: str, job_id: str) -> tuple[str | None, float | None, float]:
+    """The job's lease as the database holds it (its owner and end), and that database's time."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as db:
-            query = sa.text("SELECT lease_until FROM jobs WHERE id = :id")
-            return float(db.execute(query, {"id": job_id}).scalar_one())
+            query = sa.text(
+                "SELECT lease_owner, lease_until, CAST(EXTRACT(epoch FROM clock_timestamp())"
+                " AS FLOAT) FROM jobs WHERE id = :id"
+            )
+            owner, until, now = db.execute(query, {"id": job_id}).one()
+            return owner, until, now
     finally:
         engine.dispose()
 
 
-def _renewed_behind(url: str, job_id: str, other_than: float | None = None) -> float:
-    """Wait until the job's lease is renewed by a clock half an hour or more behind this one's
-    (to an end other than `other_than`); returns its new end."""
+def _renewed_twice(url: str, job_id: str) -> tuple[str | None, float | None, float]:
+    """Wait until the job's lease is renewed twice from now on, so that the renewing process's
+    reaping pass ran between the two (it follows each renewal); returns the lease as then."""
     deadline = time.monotonic() + 60
+    seen, renewals = _lease(url, job_id)[1], 0
     while time.monotonic() < deadline:
-        until = _lease(url, job_id)
-        if until < time.time() - HOUR / 2 and until != other_than:
-            return until
-        time.sleep(0.1)
-    raise AssertionError(f"the lease of {job_id} was not renewed by the stepped clock")
+        owner, until, now = _lease(url, job_id)
+        if until != seen:
+            seen, renewals = until, renewals + 1
+            if renewals == 2:
+                return owner, until, now
+        time.sleep(0.05)
+    raise AssertionError(f"the lease of {job_id} was not renewed twice")
 
 
-def test_a_clock_stepped_back_under_a_running_job_never_runs_a_job_twice(
+def test_a_clock_stepped_back_under_a_running_job_never_loses_or_runs_a_job_twice(
     tmp_path: Path,
     wall_clock: WallClock,
     database_url: str,  # noqa: F811 - the fixture imported above
 ) -> None:
     """On PostgreSQL. The first gateway's clock steps an hour back while a job runs there and
-    another waits behind it: its own gateway neither loses nor restarts either. A second
-    gateway then starts on the kernel's clock, an hour ahead of the first: it judges the
-    first's lease by its own clock and fails the running job as lost (acceptable, though the
-    job was alive), and the waiting job runs once. No step runs or is recorded twice."""
-    env = {**LEASE, "VEIL_DATABASE_URL": database_url}
+    another waits behind it: its own gateway neither loses nor restarts either, and renews the
+    lease by the database's clock. A second gateway then starts on the kernel's clock, an hour
+    ahead of the first: it reaps while the first renews, and neither fails the running job nor
+    starts the waiting one, whose developer's share stays taken. Once the first is killed, the
+    second finds the job lost after its lease and runs the waiting job once. No step runs or
+    is recorded twice."""
+    # Long enough that two spinning jobs on a busy machine do not delay a renewal past it.
+    env = {**LEASE, "VEIL_JOB_LEASE_S": "6", "VEIL_DATABASE_URL": database_url}
     home = tmp_path / "home"
     first = start_server(home, env={**env, **wall_clock.env})
     second = None
     try:
         _developer(first, "clockdev")
-        _grant(first, "clockdev", "hospital.visits", "city-hospital",
-               valid_from=datetime.now(UTC) - timedelta(days=2),
-               valid_until=datetime.now(UTC) + timedelta(days=365))  # fmt: skip
+        _developer(first, "otherdev")
+        for who, asset, provider in (
+            ("clockdev", "hospital.visits", "city-hospital"),
+            ("otherdev", "insurance.claims", "insurer"),
+        ):
+            _grant(first, who, asset, provider,
+                   valid_from=datetime.now(UTC) - timedelta(days=2),
+                   valid_until=datetime.now(UTC) + timedelta(days=365))  # fmt: skip
         spinning = submit(first, ASKS_THEN_SPINS, who="clockdev").json()["id"]
         asked_and_spinning(first, spinning)
         waiting = submit(first, QUICK, who="clockdev").json()["id"]
         assert wait(first, waiting, who="operator", until={"queued"})["status"] == "queued"
 
         wall_clock.step(-HOUR)
-        # Renewed under the stepped clock, then again: a reaping pass ran between the two.
-        renewed = _renewed_behind(database_url, spinning)
-        _renewed_behind(database_url, spinning, other_than=renewed)
+        # Renewed (and reaped) under the stepped clock, the lease still ends by the database's.
+        first_owner, until, now = _renewed_twice(database_url, spinning)
+        assert until is not None and abs(until - now) < HOUR / 2
         assert wait(first, spinning, who="operator", until={"running"})["status"] == "running"
         assert wait(first, waiting, who="operator", until={"queued"})["status"] == "queued"
 
         second = start_server(home, env=env, command="serve")
+        # The first's one slot is taken: another developer's job runs in the second, whose
+        # renewals of it show that the second reaped in between.
+        second.keys.update(first.keys)  # the developers made since the demo
+        other = submit(second, SPINS, who="otherdev").json()["id"]
+        assert wait(second, other, who="operator", until={"running"})["status"] == "running"
+        second_owner, _, _ = _renewed_twice(database_url, other)
+        assert second_owner not in (None, first_owner)
+        assert wait(second, spinning, who="operator", until={"running"})["status"] == "running"
+        assert wait(second, waiting, who="operator", until={"queued"})["status"] == "queued"
+        with second.client("operator") as operator:
+            assert operator.post(f"/v1/jobs/{other}/cancel").status_code == 200
+        assert wait(second, other, who="operator")["status"] == "cancelled"
+
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=30)
         ended = wait(second, spinning, who="operator")
         assert ended["status"] == "failed" and ended["error"]["code"] == "JOB_LOST", ended
         assert wait(second, waiting, who="operator")["status"] == "succeeded"
         steps = Counter((e.get("job_id"), e["type"]) for e in second.ledger() if e.get("job_id"))
-        for job in (spinning, waiting):
+        for job in (spinning, waiting, other):
             assert steps[(job, "job_submitted")] == steps[(job, "job_started")] == 1
             assert steps[(job, "job")] == 1
         assert steps[(spinning, "query")] == 1
@@ -247,5 +285,6 @@ def test_a_clock_stepped_back_under_a_running_job_never_runs_a_job_twice(
     finally:
         if second is not None:
             stop_server(second)
-        stop_server(first)
+        if first.process.poll() is None:
+            stop_server(first)
     assert_verifies(home, {"VEIL_DATABASE_URL": database_url})

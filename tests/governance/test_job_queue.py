@@ -5,13 +5,15 @@ job whose process stopped renewing is failed, never run twice."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 
 from governance import ControlStore
-from governance.job_records import JOB_LOST, Job, JobRecords, JobStatus
+from governance.job_records import JOB_LOST, Job, JobRecords, JobStatus, jobs
 from services.errors import Busy
 from services.job_queue import JobQueue
 
@@ -50,6 +52,20 @@ def test_a_job_being_submitted_waits_until_its_submission_is_recorded(store) -> 
     claimed = records.claim("p1", per_principal=1, lease_s=30)
     assert claimed is not None and claimed.id == job.id
     assert claimed.status is JobStatus.RUNNING and claimed.started_at is not None
+
+
+def test_leases_and_the_start_are_taken_from_the_database_clock_in_unix_seconds(store) -> None:
+    """One reading of the database's clock stamps a job's start and dates its lease, in Unix
+    seconds as leases always were (on one host it agrees with this process's clock)."""
+    records = JobRecords(store.engine)
+    assert abs(records.clock() - time.time()) < PATIENCE_S
+    job = _queued(records, store, "a")
+    claimed = records.claim("p1", per_principal=1, lease_s=30)
+    assert claimed is not None and claimed.started is not None
+    with store.engine.connect() as db:
+        until = db.execute(sa.select(jobs.c.lease_until).where(jobs.c.id == job.id)).scalar_one()
+    # The start is stamped to the second of the reading the lease's 30 s count from.
+    assert -0.01 < until - 30 - claimed.started.timestamp() < 1.01
 
 
 def test_claims_take_the_oldest_job_whose_developer_has_room_in_any_process(store) -> None:
