@@ -61,17 +61,23 @@ def _plain(obj: Any) -> tuple[Any, dict[str, str]] | object:
                 return _NOT_PLAIN
             seen.add(id(item))
             if kind is dict:
-                if not all(type(key) is str and key.isascii() for key in item):
+                if not all(type(key) is str for key in item) or not "".join(item).isascii():
                     return _NOT_PLAIN
-                stack.extend(item.values())
+                values: Any = item.values()
             else:
-                stack.extend(item)
-        elif kind is float:
-            if not math.isfinite(item):
+                values = item
+        else:
+            values = (item,)
+        for value in values:
+            kind = type(value)
+            if kind in _PLAIN_SCALARS:
+                continue
+            if kind is dict or kind is list or kind is tuple:
+                stack.append(value)
+            elif kind is float and math.isfinite(value):
+                odd = odd or not _written_alike(value)
+            else:
                 return _NOT_PLAIN
-            odd = odd or not _written_alike(item)
-        elif kind not in _PLAIN_SCALARS:
-            return _NOT_PLAIN
     if not odd:
         return obj, {}
     numbers: dict[str, str] = {}
