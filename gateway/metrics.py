@@ -6,6 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.errors import store_unreachable
 from services.metrics import Metrics
 
 
@@ -30,6 +31,12 @@ class MetricsMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            # Answered above this middleware (errors.py's handler of Exception): the same
+            # status it will send, so a database out of reach counts as 503, not 500.
+            if store_unreachable(exc):
+                status["code"] = 503
+            raise
         finally:
             method = scope["method"]
             route = _route_template(scope)

@@ -10,10 +10,12 @@ never stopped."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -154,10 +156,14 @@ def test_postgres_crashed_and_restarted_under_paid_queries(tmp_path: Path, postg
         items = ledger_items(server)
         assert_log_whole(server, items)
         settled = settlement(server)
+        # The request metrics count the refusals under the status the clients were sent.
+        counted = posts_by_status(server.metrics())
     finally:
         clients.phases.stop.set()
         stop_server(server)
     asked = clients.snapshot()
+    sent = Counter(str(a.status) for a in asked)
+    assert counted.get("500", 0) == 0 and counted.get("503", 0) >= sent["503"] > 0
     answers = [a.body for a in asked if a.status == 200]
     # While it is down: a clean 503 and a stable code, never an answer, never engine text.
     assert [a for a in asked if a.during and (a.status, a.body) not in UNAVAILABLE] == []
@@ -291,3 +297,15 @@ def _enclave_workers(server: Server) -> list[int]:
         if parent == server.process.pid and "multiprocessing.spawn" in command:
             found.append(int(stat.parent.name))
     return found
+
+
+def posts_by_status(metrics: str) -> dict[str, float]:
+    """veil_http_requests_total of POSTs, by status (a refusal in the request gate is counted
+    before a route is matched)."""
+    counted: dict[str, float] = {}
+    pattern = r"^veil_http_requests_total\{([^}]*)\} (\S+)$"
+    for labels, value in re.findall(pattern, metrics, re.MULTILINE):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if found.get("method") == "POST":
+            counted[found["status"]] = counted.get(found["status"], 0) + float(value)
+    return counted
