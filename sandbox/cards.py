@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sandbox.errors import CardInvalid, Violation
 
 ASSET_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# The longest id a new card may take: every file name the store makes from an id (at most the
+# id and 19 characters) stays within a file system's 255, with room to spare. Cards stored
+# before the rule still load.
+MAX_ASSET_ID = 200
 # Providers are principals, so a provider is spelled as a principal id.
 PRINCIPAL_ID = r"^[a-z][a-z0-9_-]{1,63}$"
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -277,6 +281,12 @@ def parse_card(raw: str | bytes | dict, *, new: bool = False) -> AssetCard:
         raise CardInvalid(
             "a card states whether it holds personal data: rights.personal_data, true or false",
             [Violation("personal_data_required", "rights.personal_data")],
+        )
+    asset_id = data.get("id") if isinstance(data, dict) else None
+    if new and isinstance(asset_id, str) and len(asset_id) > MAX_ASSET_ID:
+        raise CardInvalid(
+            f"invalid asset card: id: an asset id is at most {MAX_ASSET_ID} characters",
+            [Violation("card_field", "id")],
         )
     try:
         return AssetCard.model_validate(data)

@@ -1,4 +1,5 @@
-"""Data keys: a random AES-256 key per asset, wrapped by the master key."""
+"""Data keys: a random AES-256 key per asset, wrapped by the master key; and seals, HMACs under
+keys derived from the master key, on the files kept beside the data that must not be forged."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import base64
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -61,3 +65,36 @@ def unwrap_any(master_keys: list[bytes], wrapped: bytes, asset_id: str) -> bytes
 def duckdb_key(data_key: bytes) -> str:
     """The text form DuckDB's ENCRYPTION_KEY option takes."""
     return base64.b64encode(data_key).decode()
+
+
+def _seal_key(master_key: bytes, purpose: str) -> bytes:
+    """A key for one purpose's seals alone, derived from the master key (HKDF-SHA256)."""
+    info = f"veil seal v1 {purpose}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master_key)
+
+
+def seal(master_key: bytes, purpose: str, content: bytes) -> str:
+    """An HMAC-SHA256 tag (hex) over `content` under the master key's key for `purpose`."""
+    mac = HMAC(_seal_key(master_key, purpose), hashes.SHA256())
+    mac.update(content)
+    return mac.finalize().hex()
+
+
+def sealed(master_keys: list[bytes], purpose: str, content: bytes, tag: object) -> bool:
+    """Whether `tag` is a seal on `content` for `purpose` under one of `master_keys` (the
+    replaced one still counts until a rotation has sealed everything anew)."""
+    if not isinstance(tag, str):
+        return False
+    try:
+        expected = bytes.fromhex(tag)
+    except ValueError:
+        return False
+    for master_key in master_keys:
+        mac = HMAC(_seal_key(master_key, purpose), hashes.SHA256())
+        mac.update(content)
+        try:
+            mac.verify(expected)
+        except InvalidSignature:
+            continue
+        return True
+    return False

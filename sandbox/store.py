@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox import keys
-from sandbox.cards import AssetCard, parse_card
+from sandbox.cards import ASSET_ID, AssetCard, parse_card
 from sandbox.changes import ChangeMarker
 from sandbox.errors import AssetExists, AssetNotFound, CardInvalid, Violation
 from sandbox.ingest import ingest
@@ -35,6 +35,14 @@ KEY_SUFFIX = ".wrapped"
 UNRECORDED = "unrecorded.json"
 # Beside a key during a version swap (`register_version`); restored with a backup, it is a key too.
 PENDING_SUFFIX = ".wrapped.next"
+# In an asset's folder: the SHA-256 of the wrapped key it was stored with, so a version swap cut
+# short between the folder and its key is finished (or undone) by the next process.
+FOLDER_KEY = "key.sha256"
+# The field of a kept change record and of the destructions note holding its seal, and what
+# each seal is for (sandbox/keys.py): files beside the data are believed only when sealed.
+SEAL_FIELD = "seal"
+CHANGE_SEAL = "unrecorded change"
+NOTE_SEAL = "destructions note"
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,9 @@ class Remnant:
     # SHA-256 of the key's and the meta's bytes: names this remnant, so recording its removal
     # twice (a crash between record and removal) names the same thing.
     digest: str
+    # The change record kept in the data folder (its ledger entry and key), if it is sealed
+    # under a master key: a change whose entry is still to be written.
+    kept: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,8 @@ class AssetStore:
         with self._lock, open(self.root / LOCK_FILE, "a+b") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             self._reload()
+            # A process that died mid-change left its work here; no change is under way now.
+            self._recover()
             self._refresh()
             try:
                 yield
@@ -202,16 +215,39 @@ class AssetStore:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return
-            for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
-                shutil.rmtree(leftover, ignore_errors=True)
-            # A key restore cut short: copies no re-shred would see; the restore is run again.
-            for leftover in self.keyring.glob(f".*{KEY_SUFFIX}.restored"):
-                leftover.unlink(missing_ok=True)
+            self._recover()
             for meta_path in self.root.glob("*/meta.json"):
                 folder = meta_path.parent
                 # Stores made before the keyring kept each wrapped key beside its data.
                 if (folder / "key.wrapped").exists() and not self._key_path(folder.name).exists():
                     os.replace(folder / "key.wrapped", self._key_path(folder.name))
+
+    def _recover(self) -> None:
+        """Finish or undo what a change cut short by a crash left; only while holding the
+        store's file lock, when no other change can be under way.
+
+        A version swap (`register_version`) puts the old folder aside, the new one in place,
+        then the new key (kept beside the old one until then): a folder put aside with none in
+        its place goes back; a waiting key whose folder says it is that folder's key takes the
+        old key's place; one whose folder names another key is the undone swap's, and goes."""
+        for retired in self.root.glob(".retired-*"):
+            asset_id = _folder_asset(retired)
+            if asset_id is not None and not (self.root / asset_id).exists():
+                os.rename(retired, self.root / asset_id)
+        for pending in self.keyring.glob(f".*{PENDING_SUFFIX}"):
+            asset_id = pending.name[1 : -len(PENDING_SUFFIX)]
+            needs = _read_if_there(self.root / asset_id / FOLDER_KEY)
+            if needs is None:
+                continue  # no folder, or one stored before folders named their key: left as is
+            if needs.decode(errors="replace").strip() == _sha256(pending.read_bytes()):
+                os.replace(pending, self._key_path(asset_id))
+            elif self._key_path(asset_id).exists():
+                pending.unlink()
+        for leftover in [*self.root.glob(".staging-*"), *self.root.glob(".retired-*")]:
+            shutil.rmtree(leftover, ignore_errors=True)
+        # A key restore cut short: copies no re-shred would see; the restore is run again.
+        for leftover in self.keyring.glob(f".*{KEY_SUFFIX}.restored"):
+            leftover.unlink(missing_ok=True)
 
     def _read(self) -> tuple[dict[str, StoredAsset], dict[str, DestroyedAsset]]:
         """The assets and tombstones on disk now."""
@@ -304,6 +340,12 @@ class AssetStore:
                 fresh.unlink(missing_ok=True)
                 _write_private(fresh, keys.wrap(self._master_key, data_key, asset_id))
                 os.replace(fresh, path)
+            # Sealed anew too, so they still hold once the replaced master key is gone.
+            for asset_id, kept in self.unrecorded().items():
+                _write_json(self.root / asset_id / UNRECORDED, self._sealed(asset_id, kept))
+            note = self.destructions_note()
+            if note is not None:
+                self.note_destructions(note)
             return len(paths)
 
     def history(self, asset_id: str) -> list[dict]:
@@ -326,7 +368,7 @@ class AssetStore:
             version = earlier.version + 1 if earlier else 1
             staging, wrapped, stored = self._stage(card, upload, version, [])
             try:
-                _keep_unrecorded(staging, record, stored)
+                self._keep(staging, record, stored)
                 self._key_path(card.id).unlink(missing_ok=True)  # a destroyed predecessor's
                 _write_private(self._key_path(card.id), wrapped)
                 os.rename(staging, self.root / card.id)
@@ -353,9 +395,10 @@ class AssetStore:
             retired = self.root / f".retired-{uuid.uuid4().hex}"
             pending_key = self.keyring / f".{card.id}.wrapped.next"
             try:
-                _keep_unrecorded(staging, record, stored)
+                self._keep(staging, record, stored)
                 pending_key.unlink(missing_ok=True)  # left by a crash mid-swap
                 _write_private(pending_key, wrapped)
+                # From here a crash is finished or undone by the next process (`_recover`).
                 os.rename(self.root / card.id, retired)
                 os.rename(staging, self.root / card.id)
                 os.replace(pending_key, self._key_path(card.id))
@@ -394,7 +437,7 @@ class AssetStore:
                 current.revision + 1, current.bounded, current.rows_per_unit,
             )  # fmt: skip
             history = self.history(card.id)
-            _keep_unrecorded(self.root / card.id, record, stored)
+            self._keep(self.root / card.id, record, stored)
             _write_meta(self.root / card.id, stored, history)
             return stored
 
@@ -404,12 +447,53 @@ class AssetStore:
             (self.root / asset_id / UNRECORDED).unlink(missing_ok=True)
 
     def unrecorded(self) -> dict[str, dict]:
-        """The records kept with changes whose caller never confirmed them, by asset id."""
+        """The records kept with changes whose caller never confirmed them, by asset id: those
+        sealed under a master key (`unsealed` names the others)."""
         found = {}
-        for path in sorted(self.root.glob(f"*/{UNRECORDED}")):
-            if not path.parent.name.startswith("."):
-                found[path.parent.name] = json.loads(path.read_text())
+        for asset_id in self._kept_ids():
+            kept = self._kept(asset_id)
+            if kept is not None:
+                found[asset_id] = kept
         return found
+
+    def unsealed(self) -> list[str]:
+        """The asset ids whose kept change record is not sealed under any master key: written
+        by someone without it (or before records were sealed). Never to be written to the
+        ledger; the asset stays unserved while the record is there."""
+        return [asset_id for asset_id in self._kept_ids() if self._kept(asset_id) is None]
+
+    def _kept_ids(self) -> list[str]:
+        return [
+            path.parent.name
+            for path in sorted(self.root.glob(f"*/{UNRECORDED}"))
+            if not path.parent.name.startswith(".")
+        ]
+
+    def _keep(self, folder: Path, record: ChangeRecord | None, stored: StoredAsset) -> None:
+        """Keep what `record` says of the change in `folder`, sealed to the asset's id."""
+        if record is not None:
+            _write_json(folder / UNRECORDED, self._sealed(stored.card.id, record(stored)))
+
+    def _sealed(self, asset_id: str, kept: dict) -> dict:
+        body = {k: v for k, v in kept.items() if k != SEAL_FIELD}
+        tag = keys.seal(self._master_key, CHANGE_SEAL, _seal_content(asset_id, body))
+        return {**body, SEAL_FIELD: tag}
+
+    def _kept(self, asset_id: str) -> dict | None:
+        """The asset's kept change record (entry and key) if it is sealed to it; else None."""
+        try:
+            raw = json.loads((self.root / asset_id / UNRECORDED).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        body = {k: v for k, v in raw.items() if k != SEAL_FIELD}
+        content = _seal_content(asset_id, body)
+        if not keys.sealed(self._master_keys, CHANGE_SEAL, content, raw.get(SEAL_FIELD)):
+            return None
+        if not isinstance(body.get("entry"), dict) or not isinstance(body.get("key"), str):
+            return None
+        return body
 
     def _stage(
         self, card: AssetCard, upload: Path, version: int, history: list[dict]
@@ -426,14 +510,17 @@ class AssetStore:
                 rows_per_unit=card.privacy.max_rows_per_unit,
             )  # fmt: skip
             _write_meta(staging, stored, history)
-            return staging, keys.wrap(self._master_key, data_key, card.id), stored
+            wrapped = keys.wrap(self._master_key, data_key, card.id)
+            (staging / FOLDER_KEY).write_text(_sha256(wrapped))
+            return staging, wrapped, stored
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def destroy(self, asset_id: str) -> DestroyedAsset:
+    def destroy(self, asset_id: str, destroyed_at: str | None = None) -> DestroyedAsset:
         """Crypto-shred: the wrapped data key goes first, so no copy of the data opens again;
-        then the ciphertext. The card stays as a tombstone for the catalogue."""
+        then the ciphertext. The card stays as a tombstone for the catalogue, destroyed at
+        `destroyed_at` (the time the destruction was recorded; now by default)."""
         with self._changing():
             stored = self.get(asset_id)
             self._key_path(asset_id).unlink()
@@ -441,7 +528,7 @@ class AssetStore:
                 stored.card,
                 stored.row_count,
                 stored.registered_at,
-                datetime.now(UTC).isoformat(),
+                destroyed_at or datetime.now(UTC).isoformat(),
                 stored.version,
             )
             self._write_tombstone(
@@ -465,19 +552,29 @@ class AssetStore:
         os.replace(temporary, tombstones / f"{asset_id}.json")
 
     def destructions_note(self) -> dict | None:
-        """What `note_destructions` last kept, if it can be read."""
+        """What `note_destructions` last kept, if it can be read and its seal holds (a note
+        written by anyone without the master key is no note)."""
         try:
             note = json.loads((self.root / DESTRUCTIONS_FILE).read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return note if isinstance(note, dict) else None
+        if not isinstance(note, dict):
+            return None
+        body = {k: v for k, v in note.items() if k != SEAL_FIELD}
+        content = _seal_content(DESTRUCTIONS_FILE, body)
+        if not keys.sealed(self._master_keys, NOTE_SEAL, content, note.get(SEAL_FIELD)):
+            return None
+        return body
 
     def note_destructions(self, note: dict) -> None:
-        """Keep what the caller read of the ledger's destructions, so the next reading starts
-        where this one stopped; replaced whole. It sits with the data, so a restored copy of
-        the data brings an older note back and the next reading starts earlier."""
+        """Keep what the caller read of the ledger's destructions, sealed under the master key,
+        so the next reading starts where this one stopped; replaced whole. It sits with the
+        data, so a restored copy of the data brings an older note back and the next reading
+        starts earlier."""
+        body = {k: v for k, v in note.items() if k != SEAL_FIELD}
+        tag = keys.seal(self._master_key, NOTE_SEAL, _seal_content(DESTRUCTIONS_FILE, body))
         temporary = self.root / f".{DESTRUCTIONS_FILE}.{uuid.uuid4().hex}"
-        temporary.write_text(json.dumps(note, ensure_ascii=False))
+        temporary.write_text(json.dumps({**body, SEAL_FIELD: tag}, ensure_ascii=False))
         os.replace(temporary, self.root / DESTRUCTIONS_FILE)
 
     def wrapped_keys(self) -> dict[str, bytes]:
@@ -559,6 +656,7 @@ class AssetStore:
                     registered_at=_registered_at(meta),
                     tombstone=(self.root / TOMBSTONES / f"{asset_id}.json").exists(),
                     digest=digest.hexdigest(),
+                    kept=self._kept(asset_id),
                 )
             )
         return found
@@ -573,18 +671,9 @@ class AssetStore:
             return
         folder = self.root / asset_id
         if shred.destroyed_at is not None and not remnant.tombstone:
-            meta = json.loads((folder / "meta.json").read_text()) if remnant.registered_at else None
-            if meta is not None:
-                self._write_tombstone(
-                    asset_id,
-                    {
-                        "card": meta["card"],
-                        "row_count": meta["row_count"],
-                        "registered_at": meta["registered_at"],
-                        "destroyed_at": shred.destroyed_at,
-                        "version": meta.get("version", 1),
-                    },
-                )
+            tombstone = _tombstone_from(folder / "meta.json", shred.destroyed_at)
+            if tombstone is not None:
+                self._write_tombstone(asset_id, tombstone)
         shutil.rmtree(folder)
 
 
@@ -597,6 +686,51 @@ def _read_if_there(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
+        return None
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _seal_content(subject: str, body: dict) -> bytes:
+    """The bytes a seal covers: what it is about (an asset id, a file) and the body, canonical."""
+    text = json.dumps([subject, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode()
+
+
+def _write_json(path: Path, content: dict) -> None:
+    """Replace `path` in one step with `content` as JSON."""
+    temporary = path.with_name(f"{path.name}.next")
+    temporary.write_text(json.dumps(content, ensure_ascii=False))
+    os.replace(temporary, path)
+
+
+def _folder_asset(folder: Path) -> str | None:
+    """The asset id a data folder's meta.json names, if it can be read."""
+    try:
+        asset_id = json.loads((folder / "meta.json").read_text())["card"]["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return asset_id if isinstance(asset_id, str) and ASSET_ID.match(asset_id) else None
+
+
+def _tombstone_from(meta_path: Path, destroyed_at: str) -> dict | None:
+    """A tombstone from a restored folder's meta.json; None if it is too damaged to make one
+    the catalogue can read (the shred goes on without it)."""
+    try:
+        meta = json.loads(meta_path.read_text())
+        card = parse_card(meta["card"])
+        if card.id != meta_path.parent.name:
+            return None
+        return {
+            "card": card.model_dump(mode="json"),
+            "row_count": int(meta["row_count"]),
+            "registered_at": str(meta["registered_at"]),
+            "destroyed_at": destroyed_at,
+            "version": int(meta.get("version", 1)),
+        }
+    except (OSError, ValueError, KeyError, TypeError, CardInvalid):
         return None
 
 
@@ -632,14 +766,6 @@ def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
     temporary = folder / "meta.json.next"
     temporary.write_text(json.dumps(meta, ensure_ascii=False))
     os.replace(temporary, folder / "meta.json")
-
-
-def _keep_unrecorded(folder: Path, record: ChangeRecord | None, stored: StoredAsset) -> None:
-    if record is None:
-        return
-    temporary = folder / f"{UNRECORDED}.next"
-    temporary.write_text(json.dumps(record(stored), ensure_ascii=False))
-    os.replace(temporary, folder / UNRECORDED)
 
 
 def _write_private(path: Path, content: bytes) -> None:

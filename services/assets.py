@@ -4,6 +4,7 @@ destroys it; the catalogue describes each, never its data."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sandbox.dcat import dataset
 from sandbox.store import ChangeRecord, DestroyedAsset, StoredAsset
 from services.authorisation import Permit
 from services.errors import Invalid
+from services.keys import asset_entry_key
 from services.runtime import Services
 
 Catalogued = StoredAsset | DestroyedAsset
@@ -78,7 +80,7 @@ def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Pat
             "at": stored.registered_at,
             "decision_id": permit.decision.decision_id,
         }
-        return entry, f"asset:{stored.card.id}:{stored.registered_at}"
+        return entry, asset_entry_key("asset", stored.card.id, stored.registered_at)
 
     card_json = card.model_dump(mode="json")
     return _on_record(
@@ -132,31 +134,43 @@ def _on_record(
 
 def destroy_asset(veil: Services, *, permit: Permit, asset: StoredAsset, reason: str) -> dict:
     """Crypto-shred the asset: its data can never be read again, its work stops, its grants
-    end; returns the destruction's ledger entry with its receipt."""
+    end; returns the destruction's ledger entry with its receipt.
+
+    The destruction is recorded first and done after: no entry, no destruction (a ledger that
+    cannot be written leaves the asset as it was, and the caller may ask again), and a process
+    that dies once the entry is written leaves the shred to the next start's re-shred."""
     asset_id, caller = asset.card.id, permit.caller.id
-    gone = veil.enclave.store.destroy(asset_id)
     cancelled = veil.running.stop(asset=asset_id)
-    ended = []
-    for grant in veil.control.grants():
-        if asset_id in grant.assets and grant.status in LIVE:
-            veil.control.set_status(grant.id, GrantStatus.REVOKED, caller, "asset destroyed")
-            ended.append(grant.id)
+    ending = [
+        grant.id
+        for grant in veil.control.grants()
+        if asset_id in grant.assets and grant.status in LIVE
+    ]
     record = {
         "type": "asset_destroyed",
         "asset": asset_id,
         "provider": asset.card.provider,
-        "row_count": gone.row_count,
-        "registered_at": gone.registered_at,
+        "row_count": asset.row_count,
+        "registered_at": asset.registered_at,
         "method": "crypto_shred",
         "destroyed": ["wrapped data key", "encrypted data file"],
-        "grants_ended": ended,
+        "grants_ended": ending,
         "cancelled": cancelled,
         "reason": reason,
         "by": caller,
         "decision_id": permit.decision.decision_id,
-        "at": gone.destroyed_at,
+        "at": utc_now(),
     }
-    receipt = veil.ledger.append(record, idempotency_key=f"destroy:{asset_id}:{gone.registered_at}")
+    key = asset_entry_key("destroy", asset_id, asset.registered_at)
+    receipt = veil.ledger.append(record, idempotency_key=key)
+    if not receipt.fresh:  # asked again after an answer was lost: the destruction on record
+        found = veil.ledger.find(key)
+        if found is not None:
+            record = {k: v for k, v in json.loads(found.data).items() if k != "idempotency_key"}
+    veil.enclave.store.destroy(asset_id, destroyed_at=record["at"])
+    for grant in veil.control.grants():
+        if grant.id in record["grants_ended"] and grant.status in LIVE:
+            veil.control.set_status(grant.id, GrantStatus.REVOKED, caller, "asset destroyed")
     return dict(record, receipt={"ledger_index": receipt.index, "leaf_hash": receipt.leaf_hash})
 
 
@@ -178,6 +192,6 @@ def _card_record(permit: Permit, kind: str) -> Callable[[StoredAsset], tuple[dic
         # ledger would then take the change for the one it recorded before and keep none of
         # it. The entry's digest (its decision is this change's own) keeps each change apart.
         digest = hashlib.sha256(canonical_json(entry).encode()).hexdigest()[:16]
-        return entry, f"{kind}:{stored.card.id}:{stored.version}:{stored.revision}:{digest}"
+        return entry, asset_entry_key(kind, stored.card.id, stored.version, stored.revision, digest)
 
     return record

@@ -9,11 +9,20 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from governance import utc_now
-from ledger import Ledger, Receipt, generate_signing_key, load_signing_key
+from ledger import (
+    CheckpointInvalid,
+    Frontier,
+    Ledger,
+    Receipt,
+    generate_signing_key,
+    leaf_hash,
+    load_signing_key,
+    verify_checkpoint,
+)
+from ledger.log import MAX_KEY_LENGTH
 from sandbox.keys import KEY_BYTES, create_master_key, load_master_key
 from sandbox.store import AssetStore, Judge, Record, Remnant, Shred
 from services.settings import Settings
@@ -30,6 +39,17 @@ PAGE = 1000
 BACKUP_FORMAT = "veil-keys/1"
 BACKUP_MANIFEST = "backup.json"
 MASTER, PREVIOUS, SIGNING = "master.key", "master.key.previous", "ledger-signing.key"
+
+
+def asset_entry_key(kind: str, asset_id: str, *parts: object) -> str:
+    """The idempotency key of a ledger entry about an asset: `kind:asset_id:parts...`, with the
+    id's SHA-256 in place of the id where the id would take the key past the ledger's bound
+    (an id holds no `-`, so the two never meet)."""
+    tail = [str(part) for part in parts]
+    key = ":".join([kind, asset_id, *tail])
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return ":".join([kind, "sha256-" + hashlib.sha256(asset_id.encode()).hexdigest(), *tail])
 
 
 def load_master_keys(settings: Settings) -> tuple[bytes, bytes | None]:
@@ -126,13 +146,52 @@ class Lifecycle:
         return last is not None and (self.registered is None or self.registered < last.index)
 
 
+def covered_size(ledger: Ledger) -> int:
+    """How many of the log's first entries a checkpoint signed with the ledger's key covers,
+    their leaves recomputed from their data: the whole log when it verifies. Otherwise the
+    newest checkpoint if it verifies and the entries after the verified prefix make its root,
+    else the verified prefix: rows added by whoever can write the database without the
+    signing key are never acted on."""
+    report = ledger.verify_incremental()
+    if report.ok:
+        return report.tree_size
+    log.error(
+        "the ledger failed verification; acting only on the entries a signed checkpoint covers: %s",
+        "; ".join(report.problems[:5]),
+    )
+    prefix, _, _ = ledger.rehash(None, 0)  # the stored verified prefix, as signed; not hashed
+    frontier = Frontier() if prefix is None else prefix.target.copy()
+    floor = frontier.size
+    origin, public_key = ledger.public_key()
+    try:
+        size, root = verify_checkpoint(ledger.checkpoint().note, public_key, origin)
+    except CheckpointInvalid:
+        return floor
+    if size <= floor:
+        return floor
+    while frontier.size < size:
+        page = ledger.entries(after=frontier.size - 1, limit=PAGE)
+        if not page:
+            return floor
+        for entry in page[: size - frontier.size]:
+            if entry.index != frontier.size:
+                return floor
+            frontier.append(leaf_hash(entry.data.encode("utf-8")))
+    return size if frontier.root() == root else floor
+
+
 def lifecycles(store: AssetStore, ledger: Ledger) -> dict[str, Lifecycle]:
-    """Every asset id's lifecycle in the ledger, read on from the store's note of the
-    last reading (whose last entry must still be there, unchanged), so a start-up reads only
-    what was appended since; the note is kept for the next reading."""
-    known, size = _from_note(store.destructions_note(), ledger)
+    """Every asset id's lifecycle in the ledger, as far as a signed checkpoint covers it
+    (`covered_size`), read on from the store's sealed note of the last reading (whose last
+    entry must still be there, unchanged), so a start-up reads only what was appended since;
+    the note is kept for the next reading."""
+    covered = covered_size(ledger)
+    known, size = _from_note(store.destructions_note(), ledger, covered)
     anchor = None
-    while page := ledger.entries(after=size - 1, limit=PAGE):
+    while size < covered:
+        page = [e for e in ledger.entries(after=size - 1, limit=PAGE) if e.index < covered]
+        if not page:
+            break
         for entry in page:
             if LIFECYCLE_MARK in entry.data:
                 _follow(known, entry.index, json.loads(entry.data))
@@ -156,15 +215,20 @@ def _follow(known: dict[str, Lifecycle], index: int, data: dict) -> None:
         known.setdefault(asset_id, Lifecycle()).registered = index
 
 
-def _from_note(note: dict | None, ledger: Ledger) -> tuple[dict[str, Lifecycle], int]:
+def _from_note(note: dict | None, ledger: Ledger, covered: int) -> tuple[dict[str, Lifecycle], int]:
     """The lifecycles a note kept and the log size it read to; nothing and 0 when there is no
-    note, or the log no longer holds the entry it ended with (a restored or replaced log)."""
+    note (or none sealed), when it read past what a signed checkpoint covers now, or when the
+    log no longer holds the entry it ended with (a restored or replaced log)."""
     if note is None or note.get("format") != NOTE_FORMAT:
         return {}, 0
     try:
         size, anchor = int(note["size"]), str(note["leaf_hash"])
         ends = ledger.entries(after=size - 2, limit=1)
-        if size < 1 or not ends or (ends[0].index, ends[0].leaf_hash) != (size - 1, anchor):
+        if (
+            not 1 <= size <= covered
+            or not ends
+            or (ends[0].index, ends[0].leaf_hash) != (size - 1, anchor)
+        ):
             log.info("the note of the ledger's destructions no longer matches the log; rereading")
             return {}, 0
         known = {
@@ -190,37 +254,43 @@ def _note(known: dict[str, Lifecycle], size: int, anchor: str) -> dict:
     return {"format": NOTE_FORMAT, "size": size, "leaf_hash": anchor, "assets": assets}
 
 
-def judge(known: dict[str, Lifecycle]) -> Judge:
-    """What to shred of a remnant: a data folder whose registration the ledger records as
-    destroyed, and a key that came back with it or whose asset stays destroyed."""
+def judge(known: dict[str, Lifecycle], ledger: Ledger) -> Judge:
+    """What to shred of a remnant, from the ledger alone: everything of an asset it records as
+    destroyed and not registered since, unless the folder keeps a sealed registration whose
+    entry is still to be written (a registration on its way); of an asset registered again
+    since, a data folder of a destroyed registration and its key."""
 
     def decide(remnant: Remnant) -> Shred | None:
         life = known.get(remnant.asset_id)
         if life is None or not life.destructions:
             return None
         last = life.destructions[-1]
+        if life.gone:
+            if _on_its_way(remnant, last, ledger):
+                return None
+            return Shred(key=remnant.key, folder=remnant.folder, destroyed_at=last.at)
+        # Registered again since: the folder's meta.json says which registration it holds.
         ended = {d.registered_at for d in life.destructions}
-        folder = remnant.folder and (
-            remnant.registered_at in ended
-            # A data version older than the destruction (a version replaced before it), or a
-            # folder too damaged to say; a newer one is a registration whose entry is on its way.
-            or (life.gone and not _after(remnant.registered_at, last.at))
-        )
-        key = remnant.key and (folder or (life.gone and not remnant.folder))
-        if not (key or folder):
+        folder = remnant.folder and remnant.registered_at in ended
+        if not folder:
             return None
-        return Shred(key=key, folder=folder, destroyed_at=last.at if life.gone else None)
+        return Shred(key=remnant.key, folder=True)
 
     return decide
 
 
-def _after(registered_at: str | None, destroyed_at: str) -> bool:
-    if registered_at is None:
+def _on_its_way(remnant: Remnant, last: Destruction, ledger: Ledger) -> bool:
+    """Whether the remnant's folder keeps a sealed registration of this asset whose entry the
+    ledger does not hold yet, or holds after the destruction: a registration not yet on record
+    (its process is writing the entry, or died first and the next start writes it)."""
+    kept = remnant.kept
+    if kept is None or not remnant.folder:
         return False
-    try:
-        return datetime.fromisoformat(registered_at) > datetime.fromisoformat(destroyed_at)
-    except ValueError:
+    entry = kept["entry"]
+    if entry.get("type") not in REGISTERED or entry.get("asset") != remnant.asset_id:
         return False
+    found = ledger.find(kept["key"])
+    return found is None or found.index > last.index
 
 
 def recorder(ledger: Ledger, known: dict[str, Lifecycle], trigger: str, done: list[dict]) -> Record:
@@ -244,7 +314,7 @@ def recorder(ledger: Ledger, known: dict[str, Lifecycle], trigger: str, done: li
             "trigger": trigger,
             "at": utc_now(),
         }
-        key = f"reshred:{remnant.asset_id}:{destruction.index}:{remnant.digest}"
+        key = asset_entry_key("reshred", remnant.asset_id, destruction.index, remnant.digest)
         receipt = ledger.append(entry, idempotency_key=key)
         log.warning(
             "asset %s came back after its destruction (ledger entry %d): shredding it again",
@@ -269,7 +339,7 @@ def reshred_destroyed(store: AssetStore, ledger: Ledger, trigger: str) -> list[d
     any of it fails: the caller must not serve then."""
     known = lifecycles(store, ledger)
     done: list[dict] = []
-    store.reshred(judge(known), recorder(ledger, known, trigger, done))
+    store.reshred(judge(known, ledger), recorder(ledger, known, trigger, done))
     return done
 
 
@@ -411,7 +481,9 @@ def restore_keys(settings: Settings, source: Path) -> dict:
         stale = {a for a in backup.wrapped() if _registered_since(known, a, backup.ledger_size)}
         wrapped = {a: k for a, k in backup.wrapped().items() if a not in present | stale}
         done: list[dict] = []
-        store.restore_keys(wrapped, judge(known), recorder(ledger, known, "keys_restore", done))
+        store.restore_keys(
+            wrapped, judge(known, ledger), recorder(ledger, known, "keys_restore", done)
+        )
     finally:
         ledger.close()
     rewrapped = 0

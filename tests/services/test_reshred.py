@@ -118,9 +118,15 @@ def test_a_registration_after_the_destruction_is_kept(settings: Settings, tmp_pa
     card, data = _demo_claims(tmp_path)
     with _serving(settings) as veil:
         _destroy(veil, CLAIMS)
-        # Registered again in the store, its ledger entry not yet written: not destroyed data.
-        veil.enclave.store.register(card.model_dump(mode="json"), data)
+        # Registered again in the store with its sealed record, its ledger entry not yet
+        # written: a registration on its way, not destroyed data.
+        entry, key = {"type": "asset_registered", "asset": CLAIMS}, f"asset:{CLAIMS}:again"
+        veil.enclave.store.register(
+            card.model_dump(mode="json"), data, lambda _: {"entry": entry, "key": key}
+        )
         assert reshred_destroyed(veil.enclave.store, veil.ledger, "startup") == []
+        veil.ledger.append(entry, idempotency_key=key)
+        veil.enclave.store.recorded(CLAIMS)
         assert veil.enclave.store.get(CLAIMS).version == 2
         veil.enclave.store.destroy(CLAIMS)
         _register_again(veil, card, data)

@@ -1,0 +1,336 @@
+"""What the start-up re-shred and recovery believe, through the services on real files and a
+real ledger: only sealed records kept beside the data, only entries a signed checkpoint
+covers, a destruction recorded before it is done, keys that fit the ledger whatever the id,
+and a version swap cut short put right."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ledger import LedgerCorrupt, canonical_json, check_entry, leaf_hash
+from ledger.log import MAX_KEY_LENGTH
+from ledger.settlements import period_of
+from sandbox.cards import AssetCard, parse_card
+from sandbox.demo import write_demo_assets
+from sandbox.store import AssetStore
+from services import assets
+from services.authorisation import assets_resource, authorise
+from services.demo import set_up_demo
+from services.keys import (
+    asset_entry_key,
+    load_master_keys,
+    reshred_destroyed,
+    rotate_master_key,
+)
+from services.metrics import Metrics
+from services.runtime import Services, open_services
+from services.settings import Settings
+from tests.support import ROOT
+
+CLAIMS = "insurance.claims"
+VISITS = "hospital.visits"
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("restore-integrity") / "home"
+    set_up_demo(Settings(home=home))
+    return home
+
+
+@pytest.fixture
+def settings(demo_home: Path, tmp_path: Path) -> Settings:
+    """A copy of the demo's home of its own: no process holds it."""
+    shutil.copytree(demo_home, tmp_path / "home")
+    return Settings(home=tmp_path / "home")
+
+
+@contextmanager
+def _serving(settings: Settings) -> Iterator[Services]:
+    """The services as a gateway opens them: recovery and re-shred first."""
+    services = open_services(settings, Metrics())
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def _destroy(veil: Services, asset_id: str) -> int:
+    """Destroy as the operator does over the API; the destruction's ledger index."""
+    operator = veil.control.principal("operator")
+    stored = veil.enclave.store.get(asset_id)
+    resource = assets_resource(veil, [stored.card])
+    permit = authorise(veil, caller=operator, scope="asset:destroy", resource=resource)
+    record = assets.destroy_asset(veil, permit=permit, asset=stored, reason="term ended")
+    return record["receipt"]["ledger_index"]
+
+
+def _demo_claims(folder: Path) -> tuple[AssetCard, Path]:
+    (found,) = [a for a in write_demo_assets(folder) if parse_card(a.card).id == CLAIMS]
+    return parse_card(found.card, new=True), found.csv_path
+
+
+def _back_up(settings: Settings, backup: Path) -> None:
+    for part in ("keys", "assets"):
+        shutil.copytree(settings.home / part, backup / part)
+
+
+def _put_back(settings: Settings, backup: Path) -> None:
+    """The keys and assets restored from the backup, as the runbook's copy does."""
+    for part in ("keys", "assets"):
+        shutil.rmtree(settings.home / part)
+        shutil.copytree(backup / part, settings.home / part)
+
+
+def _key(settings: Settings, asset_id: str) -> Path:
+    return settings.keyring_root / f"{asset_id}.wrapped"
+
+
+def _insert_row(settings: Settings, entry: dict, key: str) -> None:
+    """A row written straight into the ledger's database, as by someone without its signing
+    key: right leaf hash, no checkpoint."""
+    data = canonical_json({**entry, "idempotency_key": key})
+    with sqlite3.connect(settings.home / "ledger.db") as db:
+        (size,) = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries").fetchone()
+        db.execute(
+            "INSERT INTO ledger_entries (idx, idempotency_key, data, leaf_hash, created_at, period)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (size, key, data, leaf_hash(data.encode()).hex(), datetime.now(UTC).isoformat(),
+             period_of(entry)),
+        )  # fmt: skip
+
+
+def _forged_destruction(settings: Settings, asset_id: str) -> None:
+    meta = json.loads((settings.assets_root / asset_id / "meta.json").read_text())
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entry = {"type": "asset_destroyed", "asset": asset_id, "provider": meta["card"]["provider"],
+             "registered_at": meta["registered_at"], "method": "crypto_shred", "at": at}  # fmt: skip
+    _insert_row(settings, entry, f"destroy:{asset_id}:{meta['registered_at']}")
+
+
+def test_a_forged_change_record_in_a_restored_folder_is_never_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _back_up(settings, tmp_path / "backup")
+    with _serving(settings) as veil:
+        _destroy(veil, CLAIMS)
+    _put_back(settings, tmp_path / "backup")
+    # Beside the restored data: a registration "still to be written", and a meta.json to match.
+    folder = settings.assets_root / CLAIMS
+    forged_key = f"asset:{CLAIMS}:forged"
+    later = datetime.now(UTC).isoformat()
+    kept = {"entry": {"type": "asset_registered", "asset": CLAIMS, "provider": "insurer",
+                      "at": later}, "key": forged_key}  # fmt: skip
+    (folder / "unrecorded.json").write_text(json.dumps(kept))
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps(dict(meta, registered_at=later)))
+
+    with _serving(settings) as veil:
+        assert veil.ledger.find(forged_key) is None
+        assert CLAIMS in veil.enclave.store.destroyed()
+        assert CLAIMS not in veil.enclave.store.cards()
+    assert not _key(settings, CLAIMS).exists() and not folder.exists()
+
+
+def test_a_registration_on_its_way_after_a_destruction_is_kept(
+    settings: Settings, tmp_path: Path
+) -> None:
+    card, data = _demo_claims(tmp_path)
+    key = f"asset:{CLAIMS}:again"
+    with _serving(settings) as veil:
+        _destroy(veil, CLAIMS)
+        # Registered again, its sealed record kept with it and its entry not yet written (its
+        # process is writing it, or died first).
+        veil.enclave.store.register(
+            card.model_dump(mode="json"),
+            data,
+            lambda stored: {"entry": {"type": "asset_registered", "asset": CLAIMS,
+                                      "at": stored.registered_at}, "key": key},
+        )  # fmt: skip
+        assert reshred_destroyed(veil.enclave.store, veil.ledger, "startup") == []
+        assert _key(settings, CLAIMS).exists()
+    # The next start writes its entry, then serves it.
+    with _serving(settings) as veil:
+        assert veil.ledger.find(key) is not None
+        assert veil.enclave.store.get(CLAIMS).version == 2
+
+
+# A destruction through the services, in a process killed once its entry is written, as the
+# store is about to shred.
+DESTROY_THEN_DIE = """
+import os, signal, sys
+from pathlib import Path
+from sandbox.store import AssetStore
+from services import assets
+from services.authorisation import assets_resource, authorise
+from services.metrics import Metrics
+from services.runtime import open_services
+from services.settings import Settings
+
+veil = open_services(Settings(home=Path(sys.argv[1])), Metrics())
+operator = veil.control.principal("operator")
+stored = veil.enclave.store.get("insurance.claims")
+resource = assets_resource(veil, [stored.card])
+permit = authorise(veil, caller=operator, scope="asset:destroy", resource=resource)
+AssetStore.destroy = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+assets.destroy_asset(veil, permit=permit, asset=stored, reason="term ended")
+"""
+
+
+def test_a_destruction_on_record_whose_process_died_is_done_at_the_next_start(
+    settings: Settings,
+) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", DESTROY_THEN_DIE, str(settings.home)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _key(settings, CLAIMS).exists()  # died before the shred
+
+    with _serving(settings) as veil:
+        entries = [(i, e) for i, e in veil.ledger.replay() if e["type"].startswith("asset_")]
+        assert CLAIMS in veil.enclave.store.destroyed()
+        assert CLAIMS not in veil.enclave.store.cards()
+        tombstone = veil.enclave.store.destroyed()[CLAIMS]
+    ((index, destroyed),) = [(i, e) for i, e in entries if e["type"] == "asset_destroyed"]
+    reshredded = [e for _, e in entries if e["type"] == "asset_reshredded"]
+    assert [(e["asset"], e["destruction_index"], e["trigger"]) for e in reshredded] == [
+        (CLAIMS, index, "startup")
+    ]
+    assert tombstone.destroyed_at == destroyed["at"]
+    assert not _key(settings, CLAIMS).exists()
+    assert not (settings.assets_root / CLAIMS).exists()
+
+
+def test_rows_no_checkpoint_covers_do_not_hide_a_destruction_one_covers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _back_up(settings, tmp_path / "backup")
+    with _serving(settings) as veil:
+        _destroy(veil, CLAIMS)
+    _put_back(settings, tmp_path / "backup")
+    # After the destruction, a row without a checkpoint: the log no longer verifies as a whole.
+    _insert_row(settings, {"type": "note", "at": "2030-01-01T00:00:00Z"}, "note:junk")
+
+    with _serving(settings) as veil:
+        assert CLAIMS in veil.enclave.store.destroyed()
+        assert VISITS in veil.enclave.store.cards()
+    assert not _key(settings, CLAIMS).exists() and _key(settings, VISITS).exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="the ledger's writer signs its next checkpoint over rows no checkpoint covered "
+    "(ledger/log.py `Ledger._synced_frontier` reads the stored leaf hashes after its frontier), "
+    "so a forged row the start-up ignored is covered, and acted on, after the next append; "
+    "needs the ledger change proposed in the restore report",
+)
+def test_a_forged_destruction_is_not_signed_over_by_the_next_append(settings: Settings) -> None:
+    _forged_destruction(settings, VISITS)
+    with _serving(settings) as veil:
+        assert VISITS in veil.enclave.store.cards()
+        with pytest.raises(LedgerCorrupt):
+            veil.ledger.append({"type": "probe"}, idempotency_key="probe:1")
+    with _serving(settings) as veil:
+        assert VISITS in veil.enclave.store.cards()
+
+
+def test_sealed_records_outlast_a_master_key_rotation(settings: Settings, tmp_path: Path) -> None:
+    card, data = _demo_claims(tmp_path)
+    key = f"asset:{CLAIMS}:again"
+    with _serving(settings) as veil:
+        _destroy(veil, CLAIMS)
+        veil.enclave.store.register(
+            card.model_dump(mode="json"),
+            data,
+            lambda stored: {"entry": {"type": "asset_registered", "asset": CLAIMS,
+                                      "at": stored.registered_at}, "key": key},
+        )  # fmt: skip
+    rotate_master_key(settings)  # the replaced master key is gone once it returns
+
+    store = AssetStore(settings.assets_root, settings.keyring_root, *load_master_keys(settings))
+    assert store.destructions_note() is not None
+    assert store.unsealed() == []
+    with _serving(settings) as veil:
+        assert veil.ledger.find(key) is not None
+        assert veil.enclave.store.get(CLAIMS).version == 2
+
+
+@pytest.mark.parametrize("length", [3, 181, 200, 236])
+def test_every_key_built_from_an_asset_id_fits_the_ledger(length: int) -> None:
+    asset_id = "a." + "b" * (length - 2)
+    keys = [
+        asset_entry_key("asset", asset_id, datetime.now(UTC).isoformat()),
+        asset_entry_key("asset_version_registered", asset_id, 10**6, 10**6, "f" * 16),
+        asset_entry_key("destroy", asset_id, datetime.now(UTC).isoformat()),
+        asset_entry_key("reshred", asset_id, 10**12, "f" * 64),
+    ]
+    for key in keys:
+        assert len(key) <= MAX_KEY_LENGTH
+        check_entry({"type": "asset_probe"}, key)
+    assert asset_entry_key("destroy", "a.b", "t") == "destroy:a.b:t"  # as before for short ids
+    assert asset_entry_key("reshred", asset_id, 1, "f" * 64) != asset_entry_key(
+        "reshred", asset_id + "c", 1, "f" * 64
+    )
+
+
+# A new data version of hospital.visits through the services, in a process killed as its old
+# data folder has been put aside and the new one is about to take its place.
+VERSION_THEN_DIE = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from sandbox.cards import parse_card
+from sandbox.demo import write_demo_assets
+from services import assets
+from services.authorisation import authorise, card_resource
+from services.metrics import Metrics
+from services.runtime import open_services
+from services.settings import Settings
+
+veil = open_services(Settings(home=Path(sys.argv[1])), Metrics())
+(demo,) = [a for a in write_demo_assets(Path(tempfile.mkdtemp()))
+           if parse_card(a.card).id == "hospital.visits"]
+card = veil.enclave.store.get("hospital.visits").card
+provider = veil.control.principal(card.provider)
+permit = authorise(veil, caller=provider, scope="asset:register", resource=card_resource(card))
+rename = os.rename
+
+def dying(source, target, *args, **kwargs):
+    if Path(source).name.startswith(".staging-"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return rename(source, target, *args, **kwargs)
+
+os.rename = dying
+assets.register_version(veil, permit=permit, card=card, data=demo.csv_path)
+"""
+
+
+def test_a_version_cut_short_with_its_old_folder_put_aside_keeps_the_old_version(
+    settings: Settings,
+) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", VERSION_THEN_DIE, str(settings.home)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (settings.assets_root / VISITS).exists()  # put aside, nothing in its place
+
+    with _serving(settings) as veil:
+        assert veil.enclave.store.get(VISITS).version == 1
+        opened = {a.asset_id for a in veil.enclave.store.attachments()}
+        assert [e for _, e in veil.ledger.replay() if e["type"] == "asset_version_registered"] == []
+    assert opened == {VISITS, CLAIMS}
+    assert not (settings.keyring_root / f".{VISITS}.wrapped.next").exists()
+    assert not list(settings.assets_root.glob(".retired-*"))
