@@ -351,6 +351,19 @@ class Ledger:
             problems, hashed = rehash(connection, state, limit)
         return state, problems, hashed
 
+    def recheck(self, state: Rehash | None, limit: int) -> tuple[Rehash | None, list[str], int]:
+        """As `rehash`, and the pass also checks every stored checkpoint inside the prefix when
+        it reaches its size: signed by the key then in force, holding the re-hashed root."""
+        with self._connect() as connection:
+            if state is None or state.done:
+                key = self._key.public_key()
+                since, _ = load_verified(connection, key, self._origin)
+                if since is None:
+                    return None, [], 0
+                state = Rehash(since, signer=public_key_b64(key), origin=self._origin)
+            problems, hashed = rehash(connection, state, limit)
+        return state, problems, hashed
+
     def withdraw_verified(self) -> None:
         """Forget the verified prefix (it was found not to hold): every next check is full."""
         with self._connect(writing=True) as connection:

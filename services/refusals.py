@@ -1,7 +1,7 @@
 """Refusals watched and bounded: a principal refused again and again within a short window is
-probing (a spike), and past its rate its further refusals are counted into one summary entry
+probing (a spike), and past its rate its further refusals are counted into summary entries
 per window instead of each being appended, so refused requests cannot grow the ledger without
-bound."""
+bound, and none of them hides from the provider of an asset it names."""
 
 from __future__ import annotations
 
@@ -25,11 +25,19 @@ MAX_PRINCIPALS = 10_000
 # Spikes kept for the overseers' page, newest last.
 RECENT_SPIKES = 50
 # Party groups (the assets, or the grant, a refusal's entry names) one principal's window keeps
-# apart; refusals naming yet others are folded into the group that names no party.
+# apart. A refusal naming yet others is counted in the group of the first registered asset it
+# names (and noted in each other one's group), so every provider it concerns still reads of it;
+# one naming no registered asset is folded into the group that names no party.
 MAX_GROUPS = 16
+# How a refusal's entry marks the assets it names that are registered (or destroyed, whose use
+# stays their provider's to trace); any other asset is an id the caller chose (a card it sent),
+# which must not open a group of its own past MAX_GROUPS.
+REGISTERED_STATUSES = frozenset({"active", "suspended", "destroyed"})
 # Reason codes one row of a summary keeps apart; any further code counts as OTHER_REASON.
 MAX_REASONS = 64
 OTHER_REASON = "other"
+# The footprint of the group that names no party: readable by the principal and overseers.
+NO_PARTY: tuple[tuple[str, ...], str | None] = ((), None)
 # Groups held at once, open or waiting to be written; past it, refusals are appended one by one.
 MAX_HELD_GROUPS = 100_000
 # How long summaries the ledger could not take wait before they are tried again.
@@ -109,6 +117,9 @@ class Refusal:
     reasons: tuple[str, ...]
     assets: tuple[str, ...] = ()
     grant: str | None = None
+    # The named assets known to be in the catalogue, so to have a provider: never more of them
+    # than there are assets, whatever the caller sends.
+    registered: tuple[str, ...] = ()
 
     @property
     def footprint(self) -> tuple[tuple[str, ...], str | None]:
@@ -122,15 +133,32 @@ def refusal_of(entry: dict, outcome: str, reasons: Iterable[str]) -> Refusal | N
     principal = entry.get("principal")
     if named.public or named.principals != {principal} or len(named.grants) > 1:
         return None
+    assets = tuple(sorted(named.assets))
+    unregistered = _unregistered(entry)
     return Refusal(
         principal=str(principal),
         record=str(entry.get("type")),
         scope=str(entry.get("scope") or QUERY_SCOPE),
         outcome=outcome,
         reasons=tuple(reasons),
-        assets=tuple(sorted(named.assets)),
+        assets=assets,
         grant=next(iter(named.grants), None),
+        registered=tuple(asset for asset in assets if asset not in unregistered),
     )
+
+
+def _unregistered(entry: dict) -> set[str]:
+    """Assets a refusal's entry names as the caller described them (a card being registered),
+    not as the catalogue holds them. Every other asset an entry names comes from the
+    catalogue: the guard's analysis, a grant's assets, a registered card."""
+    resource = entry.get("resource")
+    if not isinstance(resource, dict):
+        return set()
+    return {
+        str(asset.get("id"))
+        for asset in resource.get("assets") or ()
+        if isinstance(asset, dict) and asset.get("status") not in REGISTERED_STATUSES
+    }
 
 
 @dataclass
@@ -151,6 +179,9 @@ class _Group:
     rows: dict[tuple[str, str, str], _Row] = field(default_factory=dict)
     refusals: int = 0
     folded: int = 0
+    # Refusals naming this group's asset that another group counts (one naming several assets
+    # is counted once, in the group of the first): so its provider still reads of them.
+    shared: int = 0
 
     def add(self, refusal: Refusal, folded: bool) -> None:
         row = self.rows.setdefault((refusal.record, refusal.scope, refusal.outcome), _Row())
@@ -187,6 +218,8 @@ class _Group:
             entry["grant_id"] = self.grant
         if self.folded:
             entry["folded"] = self.folded
+        if self.shared:
+            entry["shared"] = self.shared
         return entry
 
 
@@ -199,6 +232,8 @@ class _Window:
     deadline: float
     refusals: int = 0
     groups: dict[tuple[tuple[str, ...], str | None], _Group] = field(default_factory=dict)
+    # Past MAX_GROUPS: one group per registered asset, so bounded by the catalogue.
+    spilled: dict[str, _Group] = field(default_factory=dict)
 
 
 class RefusalSummaries:
@@ -257,11 +292,7 @@ class RefusalSummaries:
             window.refusals += 1
             if window.refusals <= self._limit:
                 return False
-            group, folded = self._group(refusal, window)
-            if group is None:
-                return False
-            group.add(refusal, folded)
-            return True
+            return self._place(refusal, window)
 
     def flush(self, everything: bool = False) -> int:
         """Write the summaries of the windows that have ended (with `everything`, of all);
@@ -309,32 +340,74 @@ class RefusalSummaries:
         with self._changed:
             return self._held
 
-    def _group(self, refusal: Refusal, window: _Window) -> tuple[_Group | None, bool]:
-        """The group `refusal` counts in, opened if need be; None when none may be opened."""
+    def _place(self, refusal: Refusal, window: _Window) -> bool:
+        """Count `refusal` in its window's groups, opening what it needs; False when they may
+        not be opened (the refusal is then appended)."""
         footprint = refusal.footprint
-        folded = footprint not in window.groups and len(window.groups) >= MAX_GROUPS
-        if folded:
-            footprint = ((), None)
         group = window.groups.get(footprint)
+        if group is None and len(window.groups) < MAX_GROUPS:
+            group = self._open(refusal.principal, window, footprint)
+            if group is None:
+                return False
         if group is not None:
-            return group, folded
+            group.add(refusal, folded=False)
+            return True
+        if not refusal.registered:
+            group = window.groups.get(NO_PARTY) or self._open(refusal.principal, window, NO_PARTY)
+            if group is None:
+                return False
+            group.add(refusal, folded=True)
+            return True
+        # Past the cap, a refusal naming registered assets still reaches their providers: counted
+        # once, in the group of the first, and noted in each other one's.
+        missing = sum(_asset_group(window, asset) is None for asset in refusal.registered)
+        if self._held + missing > MAX_HELD_GROUPS:
+            return False
+        first, *others = [
+            _asset_group(window, asset) or self._spill(refusal.principal, window, asset)
+            for asset in refusal.registered
+        ]
+        first.add(refusal, folded=True)
+        for group in others:
+            group.shared += 1
+        return True
+
+    def _open(
+        self, principal: str, window: _Window, footprint: tuple[tuple[str, ...], str | None]
+    ) -> _Group | None:
+        """A new group of `window` for the parties of `footprint`; None when no more may be
+        held."""
         if self._held >= MAX_HELD_GROUPS:
-            return None, False
+            return None
+        group = self._new_group(principal, window, footprint)
+        window.groups[footprint] = group
+        return group
+
+    def _spill(self, principal: str, window: _Window, asset: str) -> _Group:
+        """A new group of `window` past MAX_GROUPS, naming `asset` alone (the caller has made
+        sure it may be held)."""
+        group = self._new_group(principal, window, ((asset,), None))
+        window.spilled[asset] = group
+        return group
+
+    def _new_group(
+        self, principal: str, window: _Window, footprint: tuple[tuple[str, ...], str | None]
+    ) -> _Group:
         start = window.start
         stamp = _stamp(start)
         # A nonce, not a count: a number shared by every principal's groups would tell the
         # principal reading its summary how many groups others opened in between.
-        key = f"refusals:{refusal.principal}:{stamp}:{self._token}:{secrets.token_hex(8)}"
+        key = f"refusals:{principal}:{stamp}:{self._token}:{secrets.token_hex(8)}"
         group = _Group(key, start, start + self._window_s, *footprint)
-        window.groups[footprint] = group
         self._held += 1
         self._wake()
-        return group, folded
+        return group
 
     def _retire(self, principal: str, window: _Window) -> None:
         """Freeze a window that has closed: its groups wait, in order, to be written."""
-        self._due.extend((principal, group) for group in window.groups.values())
-        if window.groups:
+        groups = [*window.groups.values(), *window.spilled.values()]
+        self._due.extend((principal, group) for group in groups)
+        if groups:
             self._wake()
 
     def _wake(self) -> None:
@@ -357,10 +430,17 @@ class RefusalSummaries:
     def _next_wait(self) -> float | None:
         """Seconds until there may be something to write; None: nothing held."""
         instant = self._monotonic()
-        ends = [window.deadline for window in self._windows.values() if window.groups]
+        ends = [
+            window.deadline for window in self._windows.values() if window.groups or window.spilled
+        ]
         if self._due:
             ends.append(self._retry_at if self._retry_at is not None else instant)
         return max(0.0, min(ends) - instant) if ends else None
+
+
+def _asset_group(window: _Window, asset: str) -> _Group | None:
+    """The group of `window` naming `asset` alone, if there is one."""
+    return window.groups.get(((asset,), None)) or window.spilled.get(asset)
 
 
 def _stamp(seconds: int) -> str:

@@ -13,6 +13,7 @@ from ledger import Frontier, Ledger, LedgerError, canonical_json, load_signing_k
 from ledger.checkpoints import sign_checkpoint, sign_note, verify_checkpoint
 from ledger.merkle import leaf_hash
 from ledger.verify import (
+    CHECKPOINT_COST,
     INVALID_VERIFIED_PREFIX,
     NO_VERIFIED_PREFIX,
     open_verified,
@@ -472,7 +473,8 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
 def test_the_watch_checks_what_is_new_and_reports_it(paths: tuple[str, Path]) -> None:
     grown(paths).close()
     log, metrics = Ledger.open(*paths), Metrics()
-    watch = LedgerWatch(log, metrics, interval_s=600, rehash_entries=4)
+    # A slice of two entries with their checkpoints (fill() signs one an entry).
+    watch = LedgerWatch(log, metrics, interval_s=600, rehash_entries=2 * (1 + CHECKPOINT_COST))
     watch.verify()  # as at start-up: the prefix was stored by the process before
     assert watch.last is not None and watch.last[0] is True
     assert watch.last_report.hashed == GROWN - VERIFIED
@@ -481,7 +483,7 @@ def test_the_watch_checks_what_is_new_and_reports_it(paths: tuple[str, Path]) ->
     assert (
         sample(metrics, "veil_ledger_verifications_total", mode="incremental", reason="none") == 1
     )
-    assert sample(metrics, "veil_ledger_rehashed_entries_total") == 4
+    assert sample(metrics, "veil_ledger_rehashed_entries_total") == 2
     log.close()
 
 
@@ -522,9 +524,10 @@ def test_the_watch_fails_once_its_pass_meets_tampering_and_stays_failed(
     for _ in range(6):
         watch.verify()
         verdicts.append(watch.last[0])
-    # The first check moves the prefix to GROWN; slices 0-3, 4-7 and 8-11 pass, 12-14 ends the
-    # pass on another root. From then on every check is full, and fails, in this process and
-    # (the prefix withdrawn) in every other.
+    # The first check moves the prefix to GROWN; an entry and its checkpoint cost more than 4,
+    # so each check re-hashes one entry: entries 0, 1 and 2 pass, and entry 3 reaches
+    # checkpoint 4, which no longer holds. From then on every check is full, and fails, in this
+    # process and (the prefix withdrawn) in every other.
     assert verdicts == [True, True, True, False, False, False]
     assert stored_prefix(paths) is None
     labels = {"mode": "full", "reason": PREFIX_DID_NOT_HOLD}
