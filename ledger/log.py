@@ -18,8 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from database.prepared import Prepared
 from ledger.canonical import canonical_json
-from ledger.checkpoints import check_key_name, public_key_b64, sign_checkpoint
+from ledger.checkpoints import (
+    check_key_name,
+    public_key_b64,
+    sign_checkpoint,
+    verify_checkpoint,
+)
 from ledger.errors import (
+    CheckpointInvalid,
     InvalidEntry,
     InvalidRange,
     LedgerCorrupt,
@@ -75,11 +81,12 @@ _RECORDED_ONE = Prepared(
         select(null(), func.max(_entries.idx), null()),
     )
 )
-_LEAVES_FROM = (
-    select(_entries.idx, _entries.leaf_hash)
+_ENTRIES_FROM = (
+    select(_entries.idx, _entries.data)
     .where(_entries.idx >= bindparam("first"))
     .order_by(_entries.idx)
 )
+_CHECKPOINT_AT = select(_checkpoints.note).where(_checkpoints.tree_size == bindparam("size"))
 _INSERT_ENTRY = insert(ledger_entries)
 _INSERT_ONE_ENTRY = Prepared(
     insert(ledger_entries).values({column.name: bindparam(column.name) for column in _entries})
@@ -479,11 +486,21 @@ class Ledger:
             rotated = rotations(connection, frontier.size)
             if rotated:
                 self._follow(rotated[-1])
-            rows = connection.execute(_LEAVES_FROM, {"first": frontier.size})
+            # Hashed again from the entries' text, and held to the checkpoint every writer signs
+            # with what it appends: rows a writer of the database slipped in without the key
+            # are never signed over by this one.
+            rows = connection.execute(_ENTRIES_FROM, {"first": frontier.size})
             for row in rows:
                 if row.idx != frontier.size:
                     raise LedgerCorrupt("ledger indices are not contiguous; run verify")
-                frontier.append(_hash_bytes(row.leaf_hash))
+                frontier.append(leaf_hash(row.data.encode("utf-8")))
+            note = connection.execute(_CHECKPOINT_AT, {"size": stored}).scalar()
+            try:
+                _, root = verify_checkpoint(note or "", self._key.public_key(), self._origin)
+            except CheckpointInvalid as error:
+                raise LedgerCorrupt("entries no signed checkpoint covers; run verify") from error
+            if root != frontier.root():
+                raise LedgerCorrupt("entries no signed checkpoint covers; run verify")
         return frontier
 
     def _leaves(self, size: int) -> list[bytes]:
