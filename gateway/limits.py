@@ -4,7 +4,6 @@ with it, and bodies stay small."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
@@ -12,10 +11,11 @@ from collections import OrderedDict
 
 from anyio import to_thread
 from starlette.requests import cookie_parser
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.security import CONSOLE, SESSION_COOKIE, SIGN_IN_COOKIE
-from gateway.auth import MAX_KEY_CHARS, authenticate
+from gateway.auth import AUTHENTICATED, MAX_KEY_CHARS, authenticate
 from gateway.errors import error_body
 from services.runtime import Services
 
@@ -24,6 +24,8 @@ JSON_BODY_LIMIT = 1024 * 1024
 # Routes that take a data file: the API's registration and new versions, and the console's.
 UPLOAD = re.compile(r"^(/v1/assets(/[^/]+/versions)?|/console/assets/new)$")
 SIGN_IN = CONSOLE + "/sign-in"
+NO_KEY = "send an API key as 'Authorization: Bearer <key>'"
+NOT_VALID = "the API key is not valid"
 # How long, and for how many keys, an authenticated key's JSON bodies are read unchecked.
 RECENT_KEY_S = 5.0
 RECENT_KEYS = 4096
@@ -50,31 +52,33 @@ class RequestGate:
         headers = dict(scope["headers"])
         path = scope["path"]
         if b"authorization" not in headers and not path.startswith(CONSOLE + "/"):
-            message = "send an API key as 'Authorization: Bearer <key>'"
-            await _reply(send, 401, "UNAUTHENTICATED", message, bearer=True)
+            await _reply(scope, receive, send, 401, "UNAUTHENTICATED", NO_KEY)
             return
         veil: Services = scope["app"].state.services
         if UPLOAD.match(path) or not self.recent.admits(headers):
             admitted = await to_thread.run_sync(_admitted, veil, scope, headers, self.recent)
         else:
             admitted = True
+            send = _checked_late(veil, scope, receive, send, headers, self.recent)
         if not admitted:
             if path.startswith(CONSOLE + "/"):
                 await _sign_in_first(send)
                 return
-            await _reply(send, 401, "UNAUTHENTICATED", "the API key is not valid", bearer=True)
+            await _reply(scope, receive, send, 401, "UNAUTHENTICATED", NOT_VALID)
             return
         limit = self.max_upload_bytes if UPLOAD.match(path) else JSON_BODY_LIMIT
         declared = headers.get(b"content-length")
-        if declared is not None:
+        # A chunked body is as long as what arrives, whatever Content-Length also says
+        # (Transfer-Encoding wins, RFC 9112 6.3): h11 hands the app both and reads the chunks.
+        if declared is not None and b"transfer-encoding" not in headers:
             if not declared.isdigit() or int(declared) > limit:
-                await _reply(send, 413, "PAYLOAD_TOO_LARGE", f"this route takes {limit} bytes")
+                await _reply(scope, receive, send, 413, "PAYLOAD_TOO_LARGE", _takes(limit))
                 return
             await self.app(scope, receive, send)
             return
         buffered = await _read_up_to(receive, limit)
         if buffered is None:
-            await _reply(send, 413, "PAYLOAD_TOO_LARGE", f"this route takes {limit} bytes")
+            await _reply(scope, receive, send, 413, "PAYLOAD_TOO_LARGE", _takes(limit))
             return
         await self.app(scope, _replay(buffered, receive), send)
 
@@ -82,8 +86,9 @@ class RequestGate:
 class RecentKeys:
     """Keys that authenticated in the last few seconds, by digest: a JSON body sent with one
     is read without another look at the control store, and its route authenticates the key
-    (the gate reads at most JSON_BODY_LIMIT bytes for a key revoked since). A data file's
-    route always has its key checked here first."""
+    (the gate reads at most JSON_BODY_LIMIT bytes for a key revoked since; an answer given
+    without the route authenticating, such as a body's 422, waits for the key's lookup). A
+    data file's route always has its key checked here first."""
 
     def __init__(self, seconds: float = RECENT_KEY_S, most: int = RECENT_KEYS) -> None:
         self._seconds = seconds
@@ -129,6 +134,41 @@ def _admitted(
     return bool(session) and veil.control.session(session) is not None
 
 
+def _checked_late(
+    veil: Services,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    headers: dict[bytes, bytes],
+    recent: RecentKeys,
+) -> Send:
+    """`send`, for a request admitted on a recent key: an answer its route gives without
+    authenticating the key (a body or header that is not valid, no such route, a redirect)
+    is sent only once the key is found valid now, and otherwise refused as the gate refuses
+    a key never issued, so nothing tells a key revoked a moment ago from one never valid.
+    The lookup is made on those answers alone: a route that authenticated has decided."""
+    refused: list[bool] = []
+
+    async def checked(message: Message) -> None:
+        if message["type"] == "http.response.start" and not refused:
+            authenticated = AUTHENTICATED in scope.get("state", {})
+            refused.append(
+                not authenticated
+                and not await to_thread.run_sync(_admitted, veil, scope, headers, recent)
+            )
+            if refused[0]:
+                if scope["path"].startswith(CONSOLE + "/"):
+                    await _sign_in_first(send)
+                else:
+                    await _reply(scope, receive, send, 401, "UNAUTHENTICATED", NOT_VALID)
+                return
+        if refused and refused[0]:
+            return  # the route's own answer, replaced by the refusal
+        await send(message)
+
+    return checked
+
+
 async def _read_up_to(receive: Receive, limit: int) -> list[Message] | None:
     messages: list[Message] = []
     size = 0
@@ -157,11 +197,16 @@ async def _sign_in_first(send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _reply(send: Send, status: int, code: str, message: str, bearer: bool = False) -> None:
-    headers = [(b"content-type", b"application/json")]
-    if bearer:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send(
-        {"type": "http.response.body", "body": json.dumps(error_body(code, message)).encode()}
+def _takes(limit: int) -> str:
+    return f"this route takes {limit} bytes"
+
+
+async def _reply(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+) -> None:
+    """The error body as the routes' handlers send it (gateway/errors.py), byte for byte: which
+    part of the gateway refused a request is not for the client to tell."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    await JSONResponse(error_body(code, message), status_code=status, headers=headers)(
+        scope, receive, send
     )

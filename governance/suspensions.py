@@ -37,7 +37,8 @@ SUSPENDED_ASSETS = sa.select(suspensions.c.target).where(
 @functools.lru_cache(maxsize=64)
 def _in_force(assets: int, grant: bool) -> Prepared:
     """The in_force statement for `assets` assets, built once per count: an expanding IN
-    would be rendered again on every execution."""
+    would be rendered again on every execution (and so would an empty one: no assets, none
+    suspended)."""
     suspended = (
         sa.select(sa.func.count())
         .select_from(suspensions)
@@ -46,6 +47,8 @@ def _in_force(assets: int, grant: bool) -> Prepared:
             suspensions.c.target.in_([sa.bindparam(f"asset_{n}") for n in range(assets)]),
         )
         .scalar_subquery()
+        if assets
+        else sa.literal(0)
     )
     status = _GRANT_STATUS if grant else sa.literal(GrantStatus.ACTIVE.value)
     return Prepared(sa.select(_PRINCIPAL_STATUS, status, suspended))
