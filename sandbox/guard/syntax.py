@@ -190,7 +190,22 @@ def parse(sql: str) -> exp.Query:
     if not isinstance(tree, exp.Select | exp.SetOperation):
         raise QueryRejected(explained([Violation("not_a_select")]), [Violation("not_a_select")])
     check_constructs(tree)
+    for node in tree.walk():
+        if node._meta and all(type(value) in _SCALARS for value in node._meta.values()):
+            node._meta = _Positions(node._meta)
     return tree
+
+
+# What the parser notes about a node (its line, column and offsets): values copied as they are.
+_SCALARS = frozenset({int, str, bool, type(None)})
+
+
+class _Positions(dict):
+    """A node's notes of plain values, copied without the copy module's bookkeeping: the tree
+    is copied whole at each step of the guard and the private plan."""
+
+    def __deepcopy__(self, memo: dict) -> _Positions:
+        return _Positions(self)
 
 
 def _unparsed(exc: ParseError) -> QueryRejected:
