@@ -6,58 +6,30 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from sandbox.cards import AssetCard, parse_card
-from sandbox.demo import write_demo_assets
+from sandbox.cards import AssetCard
 from sandbox.store import DESTRUCTIONS_FILE
 from services import assets
-from services.authorisation import assets_resource, authorise, card_resource
-from services.demo import set_up_demo
+from services.authorisation import authorise, card_resource
 from services.keys import backup_keys, reshred_destroyed, restore_keys, rotate_master_key
-from services.metrics import Metrics
-from services.runtime import Services, open_services
+from services.runtime import Services
 from services.settings import Settings
+from tests.services import restored
 
-CLAIMS = "insurance.claims"
+CLAIMS = restored.CLAIMS
 
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("reshred") / "home"
-    set_up_demo(Settings(home=home))
-    return home
+    return restored.demo_home(tmp_path_factory.mktemp("reshred"))
 
 
 @pytest.fixture
 def settings(demo_home: Path, tmp_path: Path) -> Settings:
-    """A copy of the demo's home of its own: no process holds it."""
-    shutil.copytree(demo_home, tmp_path / "home")
-    return Settings(home=tmp_path / "home")
-
-
-@contextmanager
-def _serving(settings: Settings) -> Iterator[Services]:
-    """The services as a gateway opens them, shredding again at the opening."""
-    services = open_services(settings, Metrics())
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-def _destroy(veil: Services, asset_id: str) -> int:
-    """Destroy as the operator does over the API; the destruction's ledger index."""
-    operator = veil.control.principal("operator")
-    stored = veil.enclave.store.get(asset_id)
-    resource = assets_resource(veil, [stored.card])
-    permit = authorise(veil, caller=operator, scope="asset:destroy", resource=resource)
-    record = assets.destroy_asset(veil, permit=permit, asset=stored, reason="term ended")
-    return record["receipt"]["ledger_index"]
+    return restored.copied(demo_home, tmp_path)
 
 
 def _register_again(veil: Services, card: AssetCard, data: Path) -> None:
@@ -66,12 +38,6 @@ def _register_again(veil: Services, card: AssetCard, data: Path) -> None:
     resource = card_resource(card, status="new")
     permit = authorise(veil, caller=provider, scope="asset:register", resource=resource)
     assets.register_asset(veil, permit=permit, card=card, data=data)
-
-
-def _demo_claims(folder: Path) -> tuple[AssetCard, Path]:
-    """The demo's claims card and data, written anew."""
-    (found,) = [a for a in write_demo_assets(folder) if parse_card(a.card).id == CLAIMS]
-    return parse_card(found.card, new=True), found.csv_path
 
 
 def _reshreds(veil: Services) -> list[dict]:
@@ -90,8 +56,8 @@ def test_the_reading_goes_on_from_its_note_or_starts_again(
     home = settings.home
     _copy(home / "keys", tmp_path / "keys-backup")
     _copy(home / "assets", tmp_path / "assets-backup")
-    with _serving(settings) as veil:
-        index = _destroy(veil, CLAIMS)
+    with restored.serving(settings) as veil:
+        index = restored.destroy(veil, CLAIMS)
         assert reshred_destroyed(veil.enclave.store, veil.ledger, "startup") == []
         kept = json.loads((home / "assets" / DESTRUCTIONS_FILE).read_text())
         assert kept["size"] == veil.ledger.head()[0] and CLAIMS in kept["assets"]
@@ -102,7 +68,7 @@ def test_the_reading_goes_on_from_its_note_or_starts_again(
         kept = dict(kept, leaf_hash="00" * 32, assets={})
     (home / "assets" / DESTRUCTIONS_FILE).write_text(json.dumps(kept))
 
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert CLAIMS not in veil.enclave.store.cards()
         assert CLAIMS in veil.enclave.store.destroyed()
         shredded = [(e["asset"], e["destruction_index"]) for e in _reshreds(veil)]
@@ -115,9 +81,9 @@ def test_the_reading_goes_on_from_its_note_or_starts_again(
 def test_a_registration_after_the_destruction_is_kept(settings: Settings, tmp_path: Path) -> None:
     backup = tmp_path / "keys-backup"
     backup_keys(settings, backup)
-    card, data = _demo_claims(tmp_path)
-    with _serving(settings) as veil:
-        _destroy(veil, CLAIMS)
+    card, data = restored.demo_claims(tmp_path)
+    with restored.serving(settings) as veil:
+        restored.destroy(veil, CLAIMS)
         # Registered again in the store with its sealed record, its ledger entry not yet
         # written: a registration on its way, not destroyed data.
         entry, key = {"type": "asset_registered", "asset": CLAIMS}, f"asset:{CLAIMS}:again"
@@ -155,7 +121,7 @@ def test_a_restore_under_a_rotated_master_key_wraps_the_keys_anew(
     assert report["wrapped_keys"] == ["hospital.visits"] and report["kept"] == [CLAIMS]
     assert report["rewrapped"] == 2 and report["unopenable"] == []
     assert not settings.previous_master_key_path.exists()
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         # Opened under the home's master key alone: the restored key was wrapped anew.
         opened = {a.asset_id for a in veil.enclave.store.attachments()}
         assert opened == {"hospital.visits", CLAIMS}

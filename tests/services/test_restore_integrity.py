@@ -11,8 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,64 +19,28 @@ import pytest
 from ledger import LedgerCorrupt, canonical_json, check_entry, leaf_hash
 from ledger.log import MAX_KEY_LENGTH
 from ledger.settlements import period_of
-from sandbox.cards import AssetCard, parse_card
-from sandbox.demo import write_demo_assets
 from sandbox.store import AssetStore
-from services import assets
-from services.authorisation import assets_resource, authorise
-from services.demo import set_up_demo
 from services.keys import (
     asset_entry_key,
     load_master_keys,
     reshred_destroyed,
     rotate_master_key,
 )
-from services.metrics import Metrics
-from services.runtime import Services, open_services
 from services.settings import Settings
+from tests.services import restored
 from tests.support import ROOT
 
-CLAIMS = "insurance.claims"
-VISITS = "hospital.visits"
+CLAIMS, VISITS = restored.CLAIMS, restored.VISITS
 
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("restore-integrity") / "home"
-    set_up_demo(Settings(home=home))
-    return home
+    return restored.demo_home(tmp_path_factory.mktemp("restore-integrity"))
 
 
 @pytest.fixture
 def settings(demo_home: Path, tmp_path: Path) -> Settings:
-    """A copy of the demo's home of its own: no process holds it."""
-    shutil.copytree(demo_home, tmp_path / "home")
-    return Settings(home=tmp_path / "home")
-
-
-@contextmanager
-def _serving(settings: Settings) -> Iterator[Services]:
-    """The services as a gateway opens them: recovery and re-shred first."""
-    services = open_services(settings, Metrics())
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-def _destroy(veil: Services, asset_id: str) -> int:
-    """Destroy as the operator does over the API; the destruction's ledger index."""
-    operator = veil.control.principal("operator")
-    stored = veil.enclave.store.get(asset_id)
-    resource = assets_resource(veil, [stored.card])
-    permit = authorise(veil, caller=operator, scope="asset:destroy", resource=resource)
-    record = assets.destroy_asset(veil, permit=permit, asset=stored, reason="term ended")
-    return record["receipt"]["ledger_index"]
-
-
-def _demo_claims(folder: Path) -> tuple[AssetCard, Path]:
-    (found,) = [a for a in write_demo_assets(folder) if parse_card(a.card).id == CLAIMS]
-    return parse_card(found.card, new=True), found.csv_path
+    return restored.copied(demo_home, tmp_path)
 
 
 def _back_up(settings: Settings, backup: Path) -> None:
@@ -123,8 +85,8 @@ def test_a_forged_change_record_in_a_restored_folder_is_never_written(
     settings: Settings, tmp_path: Path
 ) -> None:
     _back_up(settings, tmp_path / "backup")
-    with _serving(settings) as veil:
-        _destroy(veil, CLAIMS)
+    with restored.serving(settings) as veil:
+        restored.destroy(veil, CLAIMS)
     _put_back(settings, tmp_path / "backup")
     # Beside the restored data: a registration "still to be written", and a meta.json to match.
     folder = settings.assets_root / CLAIMS
@@ -136,7 +98,7 @@ def test_a_forged_change_record_in_a_restored_folder_is_never_written(
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps(dict(meta, registered_at=later)))
 
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert veil.ledger.find(forged_key) is None
         assert CLAIMS in veil.enclave.store.destroyed()
         assert CLAIMS not in veil.enclave.store.cards()
@@ -146,10 +108,10 @@ def test_a_forged_change_record_in_a_restored_folder_is_never_written(
 def test_a_registration_on_its_way_after_a_destruction_is_kept(
     settings: Settings, tmp_path: Path
 ) -> None:
-    card, data = _demo_claims(tmp_path)
+    card, data = restored.demo_claims(tmp_path)
     key = f"asset:{CLAIMS}:again"
-    with _serving(settings) as veil:
-        _destroy(veil, CLAIMS)
+    with restored.serving(settings) as veil:
+        restored.destroy(veil, CLAIMS)
         # Registered again, its sealed record kept with it and its entry not yet written (its
         # process is writing it, or died first).
         veil.enclave.store.register(
@@ -161,7 +123,7 @@ def test_a_registration_on_its_way_after_a_destruction_is_kept(
         assert reshred_destroyed(veil.enclave.store, veil.ledger, "startup") == []
         assert _key(settings, CLAIMS).exists()
     # The next start writes its entry, then serves it.
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert veil.ledger.find(key) is not None
         assert veil.enclave.store.get(CLAIMS).version == 2
 
@@ -198,7 +160,7 @@ def test_a_destruction_on_record_whose_process_died_is_done_at_the_next_start(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert _key(settings, CLAIMS).exists()  # died before the shred
 
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         entries = [(i, e) for i, e in veil.ledger.replay() if e["type"].startswith("asset_")]
         assert CLAIMS in veil.enclave.store.destroyed()
         assert CLAIMS not in veil.enclave.store.cards()
@@ -217,19 +179,19 @@ def test_rows_no_checkpoint_covers_do_not_hide_a_destruction_one_covers(
     settings: Settings, tmp_path: Path
 ) -> None:
     _back_up(settings, tmp_path / "backup")
-    with _serving(settings) as veil:
-        _destroy(veil, CLAIMS)
+    with restored.serving(settings) as veil:
+        restored.destroy(veil, CLAIMS)
     _put_back(settings, tmp_path / "backup")
     # After the destruction, a row without a checkpoint: the log no longer verifies as a whole.
     _insert_row(settings, {"type": "note", "at": "2030-01-01T00:00:00Z"}, "note:junk")
 
     # The ledger refuses to sign over the row, so the re-shred's entry cannot be written first
     # and nothing is served at all until an operator takes the row out.
-    with pytest.raises(RuntimeError, match="not serving"), _serving(settings):
+    with pytest.raises(RuntimeError, match="not serving"), restored.serving(settings):
         pass
     with sqlite3.connect(settings.home / "ledger.db") as db:
         db.execute("DELETE FROM ledger_entries WHERE idempotency_key = 'note:junk'")
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert CLAIMS in veil.enclave.store.destroyed()
         assert VISITS in veil.enclave.store.cards()
     assert not _key(settings, CLAIMS).exists() and _key(settings, VISITS).exists()
@@ -237,19 +199,19 @@ def test_rows_no_checkpoint_covers_do_not_hide_a_destruction_one_covers(
 
 def test_a_forged_destruction_is_not_signed_over_by_the_next_append(settings: Settings) -> None:
     _forged_destruction(settings, VISITS)
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert VISITS in veil.enclave.store.cards()
         with pytest.raises(LedgerCorrupt):
             veil.ledger.append({"type": "probe"}, idempotency_key="probe:1")
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert VISITS in veil.enclave.store.cards()
 
 
 def test_sealed_records_outlast_a_master_key_rotation(settings: Settings, tmp_path: Path) -> None:
-    card, data = _demo_claims(tmp_path)
+    card, data = restored.demo_claims(tmp_path)
     key = f"asset:{CLAIMS}:again"
-    with _serving(settings) as veil:
-        _destroy(veil, CLAIMS)
+    with restored.serving(settings) as veil:
+        restored.destroy(veil, CLAIMS)
         veil.enclave.store.register(
             card.model_dump(mode="json"),
             data,
@@ -261,7 +223,7 @@ def test_sealed_records_outlast_a_master_key_rotation(settings: Settings, tmp_pa
     store = AssetStore(settings.assets_root, settings.keyring_root, *load_master_keys(settings))
     assert store.destructions_note() is not None
     assert store.unsealed() == []
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert veil.ledger.find(key) is not None
         assert veil.enclave.store.get(CLAIMS).version == 2
 
@@ -325,7 +287,7 @@ def test_a_version_cut_short_with_its_old_folder_put_aside_keeps_the_old_version
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (settings.assets_root / VISITS).exists()  # put aside, nothing in its place
 
-    with _serving(settings) as veil:
+    with restored.serving(settings) as veil:
         assert veil.enclave.store.get(VISITS).version == 1
         opened = {a.asset_id for a in veil.enclave.store.attachments()}
         assert [e for _, e in veil.ledger.replay() if e["type"] == "asset_version_registered"] == []
