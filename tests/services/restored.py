@@ -57,3 +57,40 @@ def demo_claims(folder: Path) -> tuple[AssetCard, Path]:
     """The demo's claims card and data, written anew."""
     (found,) = [a for a in write_demo_assets(folder) if parse_card(a.card).id == CLAIMS]
     return parse_card(found.card, new=True), found.csv_path
+
+
+# A new data version of hospital.visits through the services as the API does it, in a process
+# killed (as by the OOM killer or a node's loss) at the file operation `call` (os.rename or
+# os.replace) whose source path satisfies `matches`, a Python expression over `source`.
+_NEW_VERSION_KILLED = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from sandbox.cards import parse_card
+from sandbox.demo import write_demo_assets
+from services import assets
+from services.authorisation import authorise, card_resource
+from services.metrics import Metrics
+from services.runtime import open_services
+from services.settings import Settings
+
+veil = open_services(Settings(home=Path(sys.argv[1])), Metrics())
+(demo,) = [a for a in write_demo_assets(Path(tempfile.mkdtemp()))
+           if parse_card(a.card).id == "hospital.visits"]
+card = veil.enclave.store.get("hospital.visits").card
+provider = veil.control.principal(card.provider)
+permit = authorise(veil, caller=provider, scope="asset:register", resource=card_resource(card))
+original = os.{call}
+
+def dying(source, target, *args, **kwargs):
+    if {matches}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(source, target, *args, **kwargs)
+
+os.{call} = dying
+assets.register_version(veil, permit=permit, card=card, data=demo.csv_path)
+"""
+
+
+def new_version_killed(call: str, matches: str) -> str:
+    """The script of a new version killed mid-way; run it with the home as its argument."""
+    return _NEW_VERSION_KILLED.format(call=call, matches=matches)

@@ -248,33 +248,9 @@ def test_every_key_built_from_an_asset_id_fits_the_ledger(length: int) -> None:
 
 # A new data version of hospital.visits through the services, in a process killed as its old
 # data folder has been put aside and the new one is about to take its place.
-VERSION_THEN_DIE = """
-import os, signal, sys, tempfile
-from pathlib import Path
-from sandbox.cards import parse_card
-from sandbox.demo import write_demo_assets
-from services import assets
-from services.authorisation import authorise, card_resource
-from services.metrics import Metrics
-from services.runtime import open_services
-from services.settings import Settings
-
-veil = open_services(Settings(home=Path(sys.argv[1])), Metrics())
-(demo,) = [a for a in write_demo_assets(Path(tempfile.mkdtemp()))
-           if parse_card(a.card).id == "hospital.visits"]
-card = veil.enclave.store.get("hospital.visits").card
-provider = veil.control.principal(card.provider)
-permit = authorise(veil, caller=provider, scope="asset:register", resource=card_resource(card))
-rename = os.rename
-
-def dying(source, target, *args, **kwargs):
-    if Path(source).name.startswith(".staging-"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return rename(source, target, *args, **kwargs)
-
-os.rename = dying
-assets.register_version(veil, permit=permit, card=card, data=demo.csv_path)
-"""
+VERSION_THEN_DIE = restored.new_version_killed(
+    "rename", 'Path(source).name.startswith(".staging-")'
+)
 
 
 def test_a_version_cut_short_with_its_old_folder_put_aside_keeps_the_old_version(
