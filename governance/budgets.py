@@ -225,6 +225,11 @@ class Budgets:
         )  # fmt: skip
         return taken.rowcount == 1
 
+    def close(self) -> None:
+        """Let go of the connections of the engine `answered` writes through, if its own."""
+        if self._unsynced is not self.engine:
+            self._unsynced.dispose()
+
     def answered(self, question: str, answer: str) -> None:
         """Keep `question`'s answer, so that asking it again spends nothing. Not waited onto
         disk, unlike a reservation: an answer lost to a power cut leaves its question reserved,

@@ -147,6 +147,7 @@ class Services:
         self.jobs.close()
         self.queries.close()
         self.enclave.close()
+        self.budgets.close()
 
     def expire_grants(self) -> None:
         """End every grant whose term is over: record it, and stop work still running under it.
