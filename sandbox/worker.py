@@ -31,7 +31,11 @@ START_TIMEOUT_S = 60.0
 CANCEL_CHECK_S = 0.05
 # Why a worker left service.
 CRASHED, TIMEOUT, CANCELLED = "crashed", "timeout", "cancelled"
-ASSETS_CHANGED, START_FAILED = "assets_changed", "start_failed"
+ASSETS_CHANGED, START_FAILED, RECYCLED = "assets_changed", "start_failed", "recycled"
+# A worker is replaced once it has served this long: whatever memory DuckDB keeps between
+# queries (caches, allocator arenas) is bounded by time alone, which says nothing of how much
+# any tenant asked.
+WORKER_LIFETIME_S = 600.0
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 # What names one state of an asset file: its device, inode, size and modification time.
@@ -57,6 +61,7 @@ class WorkerConfig:
     max_fetch_rows: int = 100_000
     # Each worker spills, encrypted, into a folder of its own made here (`Limits`).
     spill_root: Path | None = None
+    lifetime_s: float = WORKER_LIFETIME_S
 
 
 def plain(value: object) -> object:
@@ -159,6 +164,7 @@ class Worker:
         self._config = config
         # Why the pool stopped this worker, if it did: a dead worker without one crashed.
         self.stopped_for: str | None = None
+        self.retires_at = time.monotonic() + config.lifetime_s
         self.process = context.Process(
             target=_serve, args=(child, attachments, config), daemon=True, name="veil-enclave"
         )
@@ -230,8 +236,8 @@ class WorkerPool:
     """At most `size` workers over the current set of assets, replaced when they die or the
     assets change. A slot is freed the moment a query ends, however it ends.
 
-    `on_retire` hears why each worker left service: crashed, timeout, cancelled, assets_changed
-    or start_failed (a worker that never started)."""
+    `on_retire` hears why each worker left service: crashed, timeout, cancelled, assets_changed,
+    recycled (its lifetime over) or start_failed (a worker that never started)."""
 
     def __init__(
         self,
@@ -302,7 +308,9 @@ class WorkerPool:
         return generation, self._start(attachments)
 
     def _checkin(self, generation: int, worker: Worker) -> None:
-        if worker.alive and generation == self._catalog()[0]:
+        if worker.alive and time.monotonic() >= worker.retires_at:
+            worker.stopped_for = RECYCLED
+        elif worker.alive and generation == self._catalog()[0]:
             with self._lock:
                 # Warming may have filled the pool while this worker was out.
                 if not self._closed and len(self._idle) < self._size:

@@ -258,6 +258,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         ),
         timeout_s=settings.query_timeout_s,
         spill_root=settings.spill_root,
+        lifetime_s=settings.worker_lifetime_s,
     )
     control = ControlStore(settings.control_url)
     master_key, replaced = load_master_keys(settings)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # What each enclave worker may spill, encrypted, under `spill_root` once past its memory
     # limit; "0B": nothing, and such a query fails instead.
     worker_spill_limit: str = "8GB"
+    # An enclave worker is replaced once it has served this long (its successor starts at once).
+    worker_lifetime_s: float = Field(600.0, gt=0)
     # DuckDB threads per enclave worker; 0: the cores this gateway process may use.
     worker_threads: int = Field(0, ge=0)
     # Enclave (DuckDB) worker processes per gateway process; 0: from the cores, 2 to 8.

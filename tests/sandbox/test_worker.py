@@ -246,3 +246,21 @@ def test_a_killed_worker_is_replaced_before_anyone_asks(tmp_path: Path) -> None:
     (successor,) = [worker for _, worker in workers._idle]
     assert successor is not first
     workers.close()
+
+
+def test_a_worker_past_its_lifetime_is_replaced_after_its_query() -> None:
+    """Whatever DuckDB keeps between queries is bounded by the worker's lifetime: past it, the
+    worker answers the query it has, then leaves, and a successor starts at once."""
+    reasons: list[str] = []
+    workers = WorkerPool(
+        lambda: (0, []), WorkerConfig(timeout_s=3.0, lifetime_s=0.0), size=1,
+        on_retire=reasons.append,
+    )  # fmt: skip
+    workers.warm()
+    (first,) = [worker for _, worker in workers._idle]
+    assert workers.run("SELECT 41 + 1").rows == [[42]]
+    assert not first.alive
+    assert reasons == ["recycled"]
+    assert workers.run("SELECT 2").rows == [[2]]
+    assert reasons == ["recycled", "recycled"]
+    workers.close()
