@@ -53,6 +53,17 @@ def destroy(veil: Services, asset_id: str) -> int:
     return record["receipt"]["ledger_index"]
 
 
+def registered_on_its_way(veil: Services, card: AssetCard, data: Path, key: str) -> None:
+    """Registered again in the store with its sealed change record, its ledger entry (under
+    `key`) not yet written: its process is writing it, or died first."""
+    veil.enclave.store.register(
+        card.model_dump(mode="json"),
+        data,
+        lambda stored: {"entry": {"type": "asset_registered", "asset": card.id,
+                                  "at": stored.registered_at}, "key": key},
+    )  # fmt: skip
+
+
 def demo_claims(folder: Path) -> tuple[AssetCard, Path]:
     """The demo's claims card and data, written anew."""
     (found,) = [a for a in write_demo_assets(folder) if parse_card(a.card).id == CLAIMS]

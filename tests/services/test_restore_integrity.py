@@ -112,14 +112,7 @@ def test_a_registration_on_its_way_after_a_destruction_is_kept(
     key = f"asset:{CLAIMS}:again"
     with restored.serving(settings) as veil:
         restored.destroy(veil, CLAIMS)
-        # Registered again, its sealed record kept with it and its entry not yet written (its
-        # process is writing it, or died first).
-        veil.enclave.store.register(
-            card.model_dump(mode="json"),
-            data,
-            lambda stored: {"entry": {"type": "asset_registered", "asset": CLAIMS,
-                                      "at": stored.registered_at}, "key": key},
-        )  # fmt: skip
+        restored.registered_on_its_way(veil, card, data, key)
         assert reshred_destroyed(veil.enclave.store, veil.ledger, "startup") == []
         assert _key(settings, CLAIMS).exists()
     # The next start writes its entry, then serves it.
@@ -212,12 +205,7 @@ def test_sealed_records_outlast_a_master_key_rotation(settings: Settings, tmp_pa
     key = f"asset:{CLAIMS}:again"
     with restored.serving(settings) as veil:
         restored.destroy(veil, CLAIMS)
-        veil.enclave.store.register(
-            card.model_dump(mode="json"),
-            data,
-            lambda stored: {"entry": {"type": "asset_registered", "asset": CLAIMS,
-                                      "at": stored.registered_at}, "key": key},
-        )  # fmt: skip
+        restored.registered_on_its_way(veil, card, data, key)
     rotate_master_key(settings)  # the replaced master key is gone once it returns
 
     store = AssetStore(settings.assets_root, settings.keyring_root, *load_master_keys(settings))
