@@ -55,6 +55,15 @@ def _put_back(settings: Settings, backup: Path) -> None:
         shutil.copytree(backup / part, settings.home / part)
 
 
+def _killed_running(script: str, settings: Settings) -> None:
+    """Run `script` on the home in a process of its own, which must end killed (SIGKILL)."""
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(settings.home)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 def _key(settings: Settings, asset_id: str) -> Path:
     return settings.keyring_root / f"{asset_id}.wrapped"
 
@@ -146,11 +155,7 @@ assets.destroy_asset(veil, permit=permit, asset=stored, reason="term ended")
 def test_a_destruction_on_record_whose_process_died_is_done_at_the_next_start(
     settings: Settings,
 ) -> None:
-    killed = subprocess.run(
-        [sys.executable, "-c", DESTROY_THEN_DIE, str(settings.home)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _killed_running(DESTROY_THEN_DIE, settings)
     assert _key(settings, CLAIMS).exists()  # died before the shred
 
     with restored.serving(settings) as veil:
@@ -244,11 +249,7 @@ VERSION_THEN_DIE = restored.new_version_killed(
 def test_a_version_cut_short_with_its_old_folder_put_aside_keeps_the_old_version(
     settings: Settings,
 ) -> None:
-    killed = subprocess.run(
-        [sys.executable, "-c", VERSION_THEN_DIE, str(settings.home)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _killed_running(VERSION_THEN_DIE, settings)
     assert not (settings.assets_root / VISITS).exists()  # put aside, nothing in its place
 
     with restored.serving(settings) as veil:
