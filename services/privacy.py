@@ -116,6 +116,21 @@ def question(
     for asset in sorted(assets):
         stored = veil.enclave.store.get(asset)
         versions[asset] = [stored.version, stored.revision]
+    asked = (tuple((a, *v) for a, v in versions.items()), org, budget.epsilon, budget.delta)
+    known = private.questions.get(asked)
+    if known is None:
+        if len(private.questions) >= KEPT_QUESTIONS:
+            private.questions.clear()
+        known = private.questions[asked] = _question(versions, org, private, budget)
+    return known
+
+
+# Askings of one checked query whose questions are kept: its data's versions, its askers'
+# organisations and budgets change rarely.
+KEPT_QUESTIONS = 16
+
+
+def _question(versions: dict[str, list], org: str, private: PrivateQuery, budget: Budget) -> str:
     body = {
         "branches": [branch.sql for branch in private.branches],
         "finish": private.finish_text,

@@ -72,6 +72,9 @@ class PrivateQuery:
     columns: list[str]
     # What answers spend, per (ε, δ) budget (`answer.cost`).
     costs: dict[tuple[float, float], tuple[float, float]] = field(default_factory=dict)
+    # The question each asking of it is, per data versions, asker and budget: worked out once
+    # by whoever asks (`services.privacy.question`).
+    questions: dict[tuple, str] = field(default_factory=dict)
 
     @cached_property
     def finish_text(self) -> str:

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from governance import GrantStatus, Principal, SuspensionKind
+from sandbox.privacy.answer import Budget
 from services import emergency, grants
 from services.authorisation import assets_resource, authorise, grant_resource, target_resource
 from services.demo import set_up_demo
 from services.errors import Denied
 from services.metrics import Metrics
+from services.privacy import KEPT_QUESTIONS, _question, contribution, question
 from services.queries import QueryRequest, authorise_query, run_query
 from services.runtime import Services, open_services
 from services.settings import Settings
@@ -123,3 +125,26 @@ def test_policy_tests_report_a_failing_operator_test(tmp_path) -> None:
     tested = run_policy_tests(veil, permit=None)  # type: ignore[arg-type]
     assert tested.ran
     assert (tested.passed, tested.failed) == (1, ["data.veil.authz_test.test_breaks"])
+
+
+def test_a_question_is_the_same_only_for_the_same_data_asker_and_terms(veil: Services) -> None:
+    analysis = veil.enclave.analyse(BY_DISTRICT)
+    private = veil.enclave.private(analysis, contribution(veil, analysis.assets))
+    budget = Budget(1.0, 1e-7)
+    key = question(veil, analysis.assets, "org-a", private, budget)
+    # Worked out once per asking and kept on the plan: the same key as from scratch.
+    versions = {a: [veil.enclave.store.get(a).version, veil.enclave.store.get(a).revision]
+                for a in analysis.assets}  # fmt: skip
+    assert key == _question(versions, "org-a", private, budget)
+    assert question(veil, analysis.assets, "org-a", private, budget) == key
+    assert question(veil, analysis.assets, "org-b", private, budget) != key
+    assert question(veil, analysis.assets, "org-a", private, Budget(0.5, 1e-7)) != key
+    assert question(veil, analysis.assets, "org-a", private, Budget(1.0, 1e-8)) != key
+    newer = {asset: [version, revision + 1] for asset, (version, revision) in versions.items()}
+    assert _question(newer, "org-a", private, budget) != key
+    # Askings past what a plan keeps are still answered right.
+    for n in range(KEPT_QUESTIONS + 3):
+        org = f"org-{n}"
+        assert question(veil, analysis.assets, org, private, budget) == _question(
+            versions, org, private, budget
+        )
