@@ -117,7 +117,15 @@ class Enclave:
         if compiled is None:
             raise ValueError("run takes an analysis made by Enclave.analyse")
         dominance = thresholds.dominance
-        result = self.pool.run(self._sql(compiled, thresholds), cancel)
+        sql = self._sql(compiled, thresholds)
+        result, cpu_ms = None, 0
+        if self._by_rows_first(analysis, thresholds):
+            by_rows = compiled.sql(thresholds.min_distinct_units, by_rows=True)
+            result = self.pool.run(by_rows, cancel)
+            cpu_ms = result.cpu_ms
+        if result is None or not result.rows:
+            result = self.pool.run(sql, cancel)
+            cpu_ms += result.cpu_ms
         released = release(
             result.columns,
             result.rows,
@@ -130,7 +138,26 @@ class Enclave:
             dominance=dominance,
             magnitudes=compiled.magnitudes,
         )
-        return QueryOutcome(released, self.rows_scanned(analysis), result.cpu_ms)
+        return QueryOutcome(released, self.rows_scanned(analysis), cpu_ms)
+
+    def _by_rows_first(self, analysis: Analysis, thresholds: Thresholds) -> bool:
+        """Whether a first pass that reads no unit may decide the query's one group: it passes
+        there with more than k x R rows (`CompiledQuery.sql`), and only the asset's public row
+        count says whether it could have that many. Otherwise, and when that pass returns no
+        row, the exact count decides.
+
+        Whether the second pass runs tells nothing unreleased: it runs when the group has at
+        most k x R rows or fails the query's own HAVING. A group that fails the threshold
+        always runs it; for one that passes, `COUNT(*)` and the HAVING's value over the same
+        rows are released to anyone who may run this query. A GROUP BY is never split so: a
+        second pass over its small groups would show, by its time, that some group, perhaps a
+        suppressed one, is small (DuckDB skips a pass that has no group to count)."""
+        compiled = analysis.compiled
+        per_unit = compiled.rows_per_unit if compiled is not None else None
+        if per_unit is None or thresholds.dominance is not None or len(analysis.assets) != 1:
+            return False
+        (asset,) = analysis.assets
+        return thresholds.min_distinct_units * per_unit < self.store.get(asset).row_count
 
     def private(self, analysis: Analysis, contribution: Contribution) -> PrivateQuery:
         """The query under differential privacy with these public contribution bounds, or a

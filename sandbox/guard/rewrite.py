@@ -14,6 +14,7 @@ from sandbox.guard.compiled import (
     ROWS_PER_UNIT,
     UNITS_COLUMN,
     CompiledQuery,
+    one_checked_group,
     released_selects,
 )
 from sandbox.guard.dominance import is_magnitude
@@ -74,8 +75,10 @@ def compile_query(
     for select, _ in released_selects(tree):
         for i, projection in enumerate(select.expressions[:-1]):
             magnitudes[i] = magnitudes[i] or is_magnitude(projection)
-    compiled = CompiledQuery(tree, limit, offset, tuple(magnitudes))
+    compiled = CompiledQuery(tree, limit, offset, tuple(magnitudes), one_checked_group(tree))
     compiled.sql(min_units=2)  # generating the SQL must work now, not first at run time
+    if compiled.rows_per_unit is not None:
+        compiled.sql(min_units=2, by_rows=True)
     return compiled
 
 
