@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from database.prepared import Prepared
+from database.turns import prepare_turn, writers_turn
 from governance.tables import metadata
 
 # Spends are kept as integers: ε in millionths, δ in 10^-15, each spend rounded up.
@@ -114,6 +115,7 @@ class Budgets:
     def __init__(self, engine: sa.Engine, stale_after_s: float) -> None:
         self.engine = engine
         self._unsynced = _unsynced(engine)
+        prepare_turn(engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         # A spender's row for an asset and period, at nothing spent, unless it is there already.
         self._open_spend = dialect.insert(privacy_spends).on_conflict_do_nothing()
@@ -143,7 +145,7 @@ class Budgets:
         if answered is not None:
             return Asked(answered.answer)
         try:
-            with self.engine.begin() as db:
+            with writers_turn(self.engine), self.engine.begin() as db:
                 earlier = db.execute(_EARLIER, {"asked": question}).first()
                 if earlier is not None and earlier.answer is not None:
                     return Asked(earlier.answer)
@@ -166,7 +168,7 @@ class Budgets:
     ) -> None:
         """Reserve ε and δ from every allowance at once, for no one question (a held job's
         envelope); raises BudgetExhausted and reserves nothing when any has no room."""
-        with self.engine.begin() as db:
+        with writers_turn(self.engine), self.engine.begin() as db:
             self._take_all(
                 db,
                 org,
@@ -234,7 +236,7 @@ class Budgets:
         """Keep `question`'s answer, so that asking it again spends nothing. Not waited onto
         disk, unlike a reservation: an answer lost to a power cut leaves its question reserved,
         to be asked afresh once stale and spent again; no answer is ever out without its spend."""
-        with self._unsynced.begin() as db:
+        with writers_turn(self._unsynced), self._unsynced.begin() as db:
             if db.dialect.name == "postgresql":
                 db.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             db.execute(_ANSWER, {"asked": question, "text": answer})
@@ -242,7 +244,7 @@ class Budgets:
     def forget(self, question: str) -> None:
         """Drop a question that found no answer (its spend stands): asked again, it is asked
         afresh."""
-        with self.engine.begin() as db:
+        with writers_turn(self.engine), self.engine.begin() as db:
             db.execute(
                 private_answers.delete().where(
                     private_answers.c.question == question, private_answers.c.answer.is_(None)

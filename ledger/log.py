@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, null, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from database.prepared import Prepared
+from database.turns import writers_turn
 from ledger.canonical import canonical_json
 from ledger.checkpoints import (
     check_key_name,
@@ -529,7 +530,7 @@ class Ledger:
                 if not writing:
                     yield connection
                     return
-                with connection.begin():
+                with writers_turn(self._engine), connection.begin():
                     take_write_lock(connection)
                     yield connection
         except SQLAlchemyError as error:

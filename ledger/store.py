@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from database.prepared import Prepared
+from database.turns import prepare_turn
 
 metadata = MetaData()
 # The ledger may share a database with the control store, so its Alembic history is its own.
@@ -70,6 +71,7 @@ def create_store(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     migrate(engine)
+    prepare_turn(engine)
     return engine
 
 
