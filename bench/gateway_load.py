@@ -2,8 +2,8 @@
 baseline that runs the same DuckDB query with no governance.
 
 Run: .venv/bin/python bench/gateway_load.py [--duration S] [--concurrency 1,8,32] [--processes N]
-    [--runs R]
-Prints a table and writes bench/results/gateway_load.json. Needs `wrk` (Debian's package;
+    [--runs R] [--out FILE]
+Prints a table and writes bench/results/gateway_load.json (or FILE). Needs `wrk` (Debian's package;
 `make bench` installs it) and `ss` (iproute2).
 
 For each target and concurrency: requests per second, latency percentiles (wrk's own
@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON file written")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or make bench)")
@@ -208,8 +209,8 @@ def main() -> None:
         "veil": veil,
         "baseline": baseline,
     }  # fmt: skip
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'c':>3} {'veil rps':>9} {'p50':>8} {'p99':>8} {'base rps':>9} {'p50':>8} "
           f"{'share':>6} {'errors':>6} ledger")  # fmt: skip
     for ours, theirs in zip(veil, baseline, strict=True):
@@ -218,7 +219,7 @@ def main() -> None:
               f"{theirs['requests_per_s']:>9.1f} {theirs['latency_ms']['p50_ms']:>6.1f}ms "
               f"{ours['share_of_baseline']:>6.2f} {ours['error_total']:>6} "
               f"{ours['ledger_entries_gained']}/{ours['queries_answered_by_veil']}")  # fmt: skip
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":
