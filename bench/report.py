@@ -124,14 +124,21 @@ def soak_table(soak: dict) -> list[str]:
         errors = sum(row["errors"].values())
         lines.append(f"| {kind} | {row['requests']:,} | {row['ok']:,} | {refused} | {errors} "
                      f"| {latency['p50_ms']:.0f} / {latency['p99_ms']:.0f} ms |")  # fmt: skip
-    lines += ["", "| process | start | end | max | slope, second half |", "|---|---|---|---|---|"]
+    lines += ["", "| process | start | end | max | peak, middle → last third | slope, last third "
+              "| trend, whole recycle periods |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in soak["memory"]:
-        if "start_mb" in row and row["process"] != "job zygote":
-            slope = row["second_half_slope_mb_per_min"]
-            shown = "–" if slope is None else f"{slope:+.1f} MB/min"
+        if "start_mb" in row and row["process"] in ("main", "enclave workers"):
+            peaks = (
+                f"{row['peak_middle_third_mb']:.0f} → {row['peak_last_third_mb']:.0f} MB "
+                f"({row['peak_rise_mb']:+.0f})"
+                if row["peak_rise_mb"] is not None
+                else "–"
+            )
             name = f"{row['gateway']} {row['process']}"
             lines.append(f"| {name} | {row['start_mb']:.0f} MB | {row['end_mb']:.0f} MB "
-                         f"| {row['max_mb']:.0f} MB | {shown} |")  # fmt: skip
+                         f"| {row['max_mb']:.0f} MB | {peaks} "
+                         f"| {_per_min(row['last_third_slope_mb_per_min'])} "
+                         f"| {_per_min(row['whole_period_trend_mb_per_min'])} |")  # fmt: skip
     ledger, settlement = soak["ledger"], soak["settlement"]
     lost = ledger["receipts_missing"] + ledger["receipts_mismatched"]
     lines += [
@@ -147,6 +154,10 @@ def soak_table(soak: dict) -> list[str]:
                     for name, ok in soak["verdict"].items()) + ".",
     ]  # fmt: skip
     return lines
+
+
+def _per_min(slope: float | None) -> str:
+    return "–" if slope is None else f"{slope:+.1f} MB/min"
 
 
 def soak_section(path: Path) -> list[str]:

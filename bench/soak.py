@@ -2,7 +2,8 @@
 errors, lost entries and memory growth.
 
 Run: .venv/bin/python bench/soak.py [--duration S] [--database-url URL] [--out PATH]
-    [--sample-s S] [--seed N] [--flat-mb-per-min M] [--policy-engine embedded|opa]
+    [--sample-s S] [--seed N] [--flat-mb-per-min M] [--peak-tolerance-mb MB]
+    [--policy-engine embedded|opa]
 Prints a table and writes bench/results/soak.json (or --out). Exits 1 when a check fails.
 A default run takes about 11 minutes: 600 s of traffic, set-up and the checks.
 
@@ -27,11 +28,16 @@ a 200 without a receipt, a job that failed or timed out, and a 200 for a query s
 grant's revocation had returned.
 
 Every few seconds it samples the resident memory of each gateway process and, separately, of
-its children (enclave workers, the job zygote; short-lived job processes are summarised), and
-reports start, end, max and the slope over the second half of the run; memory is flat when no
-gateway process, and no gateway's enclave workers together, grew faster than
---flat-mb-per-min (default 2) over that half. With --policy-engine opa both gateways ask one
-OPA server (the `opa` on PATH), whose memory is sampled too. At the end: every
+its children (enclave workers, the job zygote; short-lived job processes and the replaced
+policy evaluators are summarised). Flat memory means bounded: for every gateway process, and
+each gateway's enclave workers together, after the first third (warm-up) the last third's
+peak is at most --peak-tolerance-mb (default 5) above the middle third's, and the slope is at
+most --flat-mb-per-min (default 2). The slope judged for enclave workers, which are replaced
+every `VEIL_WORKER_LIFETIME_S`, is the trend over whole recycle periods (of the mean over the
+last period) when the run holds enough of it, else, as for the gateways, the slope over the
+last third, after the storm (`judge`). Clients let a pooled connection go after 2 s idle,
+before the server's keep-alive closes it (`KEEPALIVE_EXPIRY_S`). With --policy-engine opa
+both gateways ask one OPA server (the `opa` on PATH), whose memory is sampled too. At the end: every
 receipt is in the ledger with the same leaf hash (recomputed from the entry's text), every
 grant change and job submission that was accepted has its entry, the settlement equals the
 sum of the charges received, no job is left queued or running, and `veil ledger verify`
@@ -67,6 +73,7 @@ from environment import git_state, machine, version
 from figures import summarise
 
 from governance import SUPERVISOR_PARTY
+from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -77,6 +84,11 @@ JOB_ERRORS = {"failed", "timeout"}
 QUERY_REFUSALS = {(409, "CONFLICT"), (429, "RATE_LIMITED"), (429, "BUDGET_EXHAUSTED")}
 UNDER_GRANT_REFUSALS = QUERY_REFUSALS | {(403, "POLICY_DENIED"), (409, "CANCELLED")}
 JOB_REFUSALS = {(429, "RATE_LIMITED"), (429, "BUDGET_EXHAUSTED")}
+# A pooled connection idle this long is not reused. uvicorn closes one idle for its
+# `timeout_keep_alive` (5 s unless set), and a request sent on a connection the server is
+# closing fails (`ReadError`); httpx's own expiry is also 5 s, so the client's idle clock must
+# run out well before the server's, which starts earlier (when it sends the response).
+KEEPALIVE_EXPIRY_S = 2.0
 # Wide budgets (thousands of new questions) and thresholds alone for the soak's own asset,
 # whose card says it holds no personal data.
 OPERATOR_MODULE = """package veil.authz
@@ -253,6 +265,8 @@ def role(pid: int) -> str:
         return "job zygote"
     if "resource_tracker" in command:
         return "resource tracker"
+    if "policies.rego_worker" in command:
+        return "policy evaluator"
     return "job"
 
 
@@ -280,6 +294,11 @@ def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
 
 
 PARTS = ("main", "enclave worker", "job zygote", "whole tree")
+# Replaced as they go (jobs end, the embedded policy evaluator after 1,000 decisions): only the
+# largest of each is reported.
+SHORT_LIVED = {"job": "jobs (short-lived)", "policy evaluator": "policy evaluators (replaced)"}
+# Judged for flat memory: each main process (gateways, OPA) and each gateway's enclave workers.
+JUDGED = ("main", "enclave workers")
 
 
 @dataclass
@@ -330,10 +349,9 @@ class MemorySampler:
             self.sample()
             self.stop.wait(self.every_s)
 
-    def report(self, half_from: float) -> list[dict]:
+    def report(self, duration: float, lifetime_s: float, tolerance_mb: float) -> list[dict]:
         rows = []
         for (name, part), points in self.series.items():
-            late = [(t, mb) for t, mb in points if t >= half_from]
             row = {
                 "gateway": name,
                 "process": "enclave workers" if part == "enclave worker" else part,
@@ -341,9 +359,10 @@ class MemorySampler:
                 "start_mb": round(points[0][1], 1),
                 "end_mb": round(points[-1][1], 1),
                 "max_mb": round(max(mb for _, mb in points), 1),
-                "second_half_slope_mb_per_min": slope_per_min(late),
+                **judge(points, duration, lifetime_s if part == "enclave worker" else None,
+                        tolerance_mb),
                 "samples_s_mb": [[round(t), round(mb, 1)] for t, mb in points],
-            }
+            }  # fmt: skip
             if part == "enclave worker":
                 largest = self.largest[(name, part)]
                 row["live"] = sorted(set(self.live_workers[name]))
@@ -351,11 +370,83 @@ class MemorySampler:
                 row["largest_one_mb"] = round(max(largest.values(), default=0.0), 1)
             rows.append(row)
         for (name, kind), largest in self.largest.items():
-            if kind == "job":
-                rows.append({"gateway": name, "process": "jobs (short-lived)",
+            if kind in SHORT_LIVED:
+                rows.append({"gateway": name, "process": SHORT_LIVED[kind],
                              "processes_seen": len(largest),
                              "largest_one_mb": round(max(largest.values()), 1)})  # fmt: skip
         return rows
+
+
+def judge(
+    points: list[tuple[float, float]],
+    duration: float,
+    period_s: float | None,
+    tolerance_mb: float,
+) -> dict:
+    """How one memory series ended, and what flat (bounded) memory is judged by.
+
+    The first third of the run is warm-up. Peaks are taken after a 3-sample running median,
+    since one sample's spike is a worker and its successor alive together, not growth. The
+    slope judged is, for enclave workers (replaced every `period_s`), the trend over whole
+    recycle periods: the least-squares slope of the mean over the last period, which a
+    bounded sawtooth holds level. Where the run has too little of that after the warm-up
+    (less than half a period of such means), and for processes never replaced, it is the
+    least-squares slope over the last third, which starts after the revocation storm (the
+    second half starts inside it; that slope is reported too)."""
+    smooth = running_median(points)
+    middle = [mb for t, mb in smooth if duration / 3 <= t < 2 * duration / 3]
+    last = [mb for t, mb in smooth if t >= 2 * duration / 3]
+    peak_middle = max(middle, default=None)
+    peak_last = max(last, default=None)
+    rise = None if peak_middle is None or peak_last is None else round(peak_last - peak_middle, 1)
+    half = slope_per_min([(t, mb) for t, mb in points if t >= duration / 2])
+    late = slope_per_min([(t, mb) for t, mb in points if t >= 2 * duration / 3])
+    trend = period_trend(smooth, period_s, duration / 3) if period_s else None
+    return {
+        "peak_middle_third_mb": None if peak_middle is None else round(peak_middle, 1),
+        "peak_last_third_mb": None if peak_last is None else round(peak_last, 1),
+        "peak_rise_mb": rise,
+        "peak_tolerance_mb": tolerance_mb,
+        "second_half_slope_mb_per_min": half,
+        "last_third_slope_mb_per_min": late,
+        "recycle_period_s": period_s,
+        "whole_period_trend_mb_per_min": trend,
+        "judged_slope_mb_per_min": trend if trend is not None else late,
+    }
+
+
+def running_median(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each sample replaced by the median of it and its two neighbours (at either end, the
+    lower of it and its one neighbour)."""
+    smooth = []
+    for i, (t, _) in enumerate(points):
+        near = sorted(mb for _, mb in points[max(0, i - 1) : i + 2])
+        smooth.append((t, near[(len(near) - 1) // 2]))
+    return smooth
+
+
+def period_trend(
+    points: list[tuple[float, float]], period_s: float, after_s: float
+) -> float | None:
+    """The slope of the mean over the last `period_s` seconds, from `after_s` (and a whole
+    period in) to the end; None with less than half a period of it."""
+    begin = max(after_s, points[0][0] + period_s)
+    means = []
+    for t, _ in points:
+        if t < begin:
+            continue
+        window = [mb for at, mb in points if t - period_s < at <= t]
+        means.append((t, sum(window) / len(window)))
+    if not means or means[-1][0] - means[0][0] < period_s / 2:
+        return None
+    return slope_per_min(means)
+
+
+def bounded(row: dict, limit: float) -> bool:
+    """A series is flat when its last third's peak is within the tolerance of its middle
+    third's and its judged slope is at most `limit` MB/min."""
+    rise, slope = row["peak_rise_mb"], row["judged_slope_mb_per_min"]
+    return (rise is None or rise <= row["peak_tolerance_mb"]) and (slope or 0.0) <= limit
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float | None:
@@ -397,6 +488,8 @@ class Tally:
     changes: list[tuple[str, str, str | None]] = field(default_factory=list)
     jobs: dict[str, str] = field(default_factory=dict)
     asked: set[str] = field(default_factory=set)
+    # The first connection failures, whole: when, where and what the transport said.
+    failures: list[dict] = field(default_factory=list)
 
     def error(self, kind: str, what: str) -> None:
         with self.lock:
@@ -440,6 +533,7 @@ class Clients:
                     base_url=self.gateways[gateway].url,
                     headers={"Authorization": f"Bearer {self.keys[who]}"},
                     timeout=60,
+                    limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
                 )
             return self._clients[key]
 
@@ -465,6 +559,13 @@ class Clients:
             return None
         except httpx.TransportError as exc:
             self.tally.error(kind, f"connection ({type(exc).__name__})")
+            with self.tally.lock:
+                if len(self.tally.failures) < 10:
+                    self.tally.failures.append({
+                        "kind": kind, "path": path, "gateway": str(client.base_url),
+                        "after_s": round((time.perf_counter_ns() - started) / 1e9, 3),
+                        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "error": f"{type(exc).__name__}: {exc}"[:300]})  # fmt: skip
             return None
         elapsed = time.perf_counter_ns() - started
         code = _code(response)
@@ -1014,7 +1115,7 @@ def run_gateways(
     finally:
         exits = {gateway.name: stop_gateway(gateway) for gateway in gateways}
     tally = clients.tally
-    memory = sampler.report(half_from=args.duration / 2)
+    memory = sampler.report(args.duration, worker_lifetime_s(), args.peak_tolerance_mb)
     errors = {kind: dict(counts) for kind, counts in tally.errors.items() if counts}
     return {
         "traffic_seconds": round(seconds, 1),
@@ -1022,6 +1123,7 @@ def run_gateways(
         "traffic": traffic_report(tally, seconds),
         "error_total": sum(sum(counts.values()) for counts in tally.errors.values()),
         "errors": errors,
+        "connection_failures": tally.failures,
         "storm": {
             "grant_cycles": storm.cycles,
             "grants_in_storm": len(storm.recent),
@@ -1039,10 +1141,14 @@ def run_gateways(
 
 
 def flat(memory: list[dict], limit: float) -> bool:
-    """Every main process (gateways, OPA) and each gateway's enclave workers together grew no
-    faster than `limit` MB/min over the second half of the run."""
-    judged = [row for row in memory if row["process"] in ("main", "enclave workers")]
-    return all((row["second_half_slope_mb_per_min"] or 0.0) <= limit for row in judged)
+    """Every main process (gateways, OPA) and each gateway's enclave workers together are
+    bounded (`bounded`)."""
+    return all(bounded(row, limit) for row in memory if row["process"] in JUDGED)
+
+
+def worker_lifetime_s() -> float:
+    """How long the gateways keep an enclave worker: `VEIL_WORKER_LIFETIME_S`, or its default."""
+    return Settings().worker_lifetime_s
 
 
 def verdict(report: dict) -> dict[str, bool]:
@@ -1073,18 +1179,38 @@ def print_report(report: dict) -> None:
         print(f"{kind:<22} {row['requests']:>8} {row['per_s']:>6.2f} {row['ok']:>7} "
               f"{latency['p50_ms']:>6.1f}ms {latency['p99_ms']:>6.0f}ms  "
               f"{refused}; {errors}")  # fmt: skip
-    print(f"\n{'process':<36} {'start':>7} {'end':>7} {'max':>7} {'slope 2nd half':>15}")
+    print(f"\n{'process':<36} {'start':>6} {'end':>6} {'max':>6} {'peaks mid→last':>18} "
+          f"{'2nd half':>10} {'last third':>10} {'periods':>10}  bounded")  # fmt: skip
+    limit = report["flat_mb_per_min"]
     for row in report["memory"]:
         name = f"{row['gateway']} {row['process']}"
         if "start_mb" not in row:
             print(f"{name:<36} {row['processes_seen']} seen, largest {row['largest_one_mb']:.0f}MB")
             continue
-        slope = row["second_half_slope_mb_per_min"]
-        shown = "-" if slope is None else f"{slope:+.2f} MB/min"
+        peaks = (
+            f"{row['peak_middle_third_mb']:.0f}→{row['peak_last_third_mb']:.0f} "
+            f"({row['peak_rise_mb']:+.0f})"
+            if row["peak_rise_mb"] is not None
+            else "-"
+        )
         extra = (f"  ({row['processes_seen']} processes over the run, live {row['live']})"
                  if "live" in row else "")  # fmt: skip
-        print(f"{name:<36} {row['start_mb']:>5.0f}MB {row['end_mb']:>5.0f}MB "
-              f"{row['max_mb']:>5.0f}MB {shown:>15}{extra}")  # fmt: skip
+        judged = ("yes" if bounded(row, limit) else "NO") if row["process"] in JUDGED else ""
+        print(f"{name:<36} {row['start_mb']:>4.0f}MB {row['end_mb']:>4.0f}MB "
+              f"{row['max_mb']:>4.0f}MB {peaks:>18} "
+              f"{per_min(row['second_half_slope_mb_per_min']):>10} "
+              f"{per_min(row['last_third_slope_mb_per_min']):>10} "
+              f"{per_min(row['whole_period_trend_mb_per_min']):>10}  {judged}{extra}")  # fmt: skip
+    print(f"bounded: the last third's peak at most {report['peak_tolerance_mb']} MB above the "
+          f"middle third's (3-sample running median), and the slope at most {limit} MB/min: "
+          f"for enclave workers the trend over whole recycle periods "
+          f"({report['worker_lifetime_s']:.0f} s) where the run has one after its first "
+          f"third, else the last third's")  # fmt: skip
+    lifetime = report["worker_lifetime_s"]
+    if any(row["process"] == "enclave workers" and row["whole_period_trend_mb_per_min"] is None
+           for row in report["memory"]):  # fmt: skip
+        print(f"enclave workers not judged over whole recycle periods: that takes --duration "
+              f"{1.5 * lifetime:.0f} or more at a {lifetime:.0f}-s lifetime")  # fmt: skip
     ledger, settlement = report["ledger"], report["settlement"]
     print(f"\nledger: {ledger['entries']} entries; receipts {ledger['receipts']} "
           f"(missing {ledger['receipts_missing']}, mismatched {ledger['receipts_mismatched']}); "
@@ -1104,6 +1230,10 @@ def print_report(report: dict) -> None:
                                   for name, ok in report["verdict"].items()))  # fmt: skip
 
 
+def per_min(slope: float | None) -> str:
+    return "-" if slope is None else f"{slope:+.2f}/min"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600)
@@ -1112,7 +1242,9 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--seed", type=int, default=24)
     parser.add_argument("--flat-mb-per-min", type=float, default=2.0,
-                        help="the growth over the second half still called flat")  # fmt: skip
+                        help="the slope still called flat (see `judge`)")  # fmt: skip
+    parser.add_argument("--peak-tolerance-mb", type=float, default=5.0,
+                        help="MB the last third's peak may pass the middle third's")  # fmt: skip
     parser.add_argument("--policy-engine", choices=["embedded", "opa"], default="embedded",
                         help="embedded, or one OPA server (`opa` on PATH) for both")  # fmt: skip
     args = parser.parse_args()
@@ -1134,6 +1266,9 @@ def main() -> None:
         "duration_s": args.duration,
         "policy_engine": args.policy_engine,
         "flat_mb_per_min": args.flat_mb_per_min,
+        "peak_tolerance_mb": args.peak_tolerance_mb,
+        "worker_lifetime_s": worker_lifetime_s(),
+        "client_keepalive_expiry_s": KEEPALIVE_EXPIRY_S,
         "wall_seconds": round(time.monotonic() - started, 1),
         **report,
     }

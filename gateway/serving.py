@@ -35,6 +35,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         "log_level": "info",
         "log_config": log_config(settings.log_format),
         "http": NoDelayHTTP,
+        "timeout_keep_alive": settings.keep_alive_s,
     }
     if settings.processes == 1:
         from gateway.app import create_app

@@ -32,9 +32,11 @@ CANCEL_CHECK_S = 0.05
 # Why a worker left service.
 CRASHED, TIMEOUT, CANCELLED = "crashed", "timeout", "cancelled"
 ASSETS_CHANGED, START_FAILED, RECYCLED = "assets_changed", "start_failed", "recycled"
-# A worker is replaced once it has served this long: whatever memory DuckDB keeps between
-# queries (caches, allocator arenas) is bounded by time alone, which says nothing of how much
-# any tenant asked.
+# A worker is replaced once it has served this long, so what DuckDB keeps between queries is
+# bounded by time alone, which says nothing of how much any tenant asked. What it keeps is the
+# handles of freed temporary buffers, held by dead entries in its buffer pool's eviction
+# queues until a queue reaches 32,768 entries (a constant, no setting): 1.5-4 KB a query,
+# levelling off about 30 MB above its first thousand queries after 25,000 (docs/operations.md).
 WORKER_LIFETIME_S = 600.0
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     workers: int = Field(0, ge=0)
     # Gateway processes `veil serve` runs; each has its own enclave workers and job queue.
     processes: int = 1
+    # How long a gateway keeps an idle HTTP connection open (uvicorn's `timeout_keep_alive`).
+    # Longer than clients keep one in their pools (httpx: 5 s), so that no client sends a
+    # request on a connection the server is closing; a load balancer in front should close
+    # first (AWS ALB: 60 s).
+    keep_alive_s: int = Field(75, gt=0)
     # Queries each gateway process runs at once; 0: one per enclave worker.
     queries_running: int = Field(0, ge=0)
     # Queries one principal runs at once in all the gateway processes sharing this home or
