@@ -221,10 +221,13 @@ def _refuse_over_quota(veil: Services, record: dict, exhausted: str) -> NoReturn
     )
 
 
-def run_query(veil: Services, *, query: AuthorisedQuery) -> dict:
+def run_query(
+    veil: Services, *, query: AuthorisedQuery, gone: threading.Event | None = None
+) -> dict:
     """Run an authorised query, as many at once per principal as the settings allow; its
-    answer as every interface shows it."""
-    with veil.queries.hold(query.caller.id):
+    answer as every interface shows it. Once `gone` is set (its sender went away) a query
+    still waiting for its turn gives it up."""
+    with veil.queries.hold(query.caller.id, gone):
         executed = execute_query(veil, query=query)
     entry, receipt, released = executed.entry, executed.receipt, executed.released
     return {

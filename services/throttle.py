@@ -114,10 +114,12 @@ class FairQueue:
         return self.slots + self.capacity
 
     @contextmanager
-    def hold(self, principal_id: str) -> Iterator[None]:
+    def hold(self, principal_id: str, gone: threading.Event | None = None) -> Iterator[None]:
         """Run the body in a slot once one is free for `principal_id` (and one of its shared
-        slots); Busy if the queue has no room for it or none frees within `wait_s`."""
-        slot = self._enter(principal_id)
+        slots); Busy if the queue has no room for it or none frees within `wait_s`, or once
+        `gone` is set while it waits (its sender went away: its place goes to others; set it
+        through `went_away`)."""
+        slot = self._enter(principal_id, gone)
         try:
             yield
         finally:
@@ -128,12 +130,19 @@ class FairQueue:
                 with self._changed:
                     self._leave(principal_id)
 
+    def went_away(self, gone: threading.Event) -> None:
+        """Set `gone`, given to `hold` by a request whose sender went away, and wake the
+        waiting, so that request gives its place up now rather than at its deadline."""
+        with self._changed:
+            gone.set()
+            self._changed.notify_all()
+
     def close(self) -> None:
         """Give back what the shared slots hold open (their PostgreSQL connections)."""
         if self._shared is not None:
             self._shared.close()
 
-    def _enter(self, principal: str) -> Slot | None:
+    def _enter(self, principal: str, gone: threading.Event | None) -> Slot | None:
         started = time.monotonic()
         deadline = started + self.wait_s
         with self._changed:
@@ -141,7 +150,7 @@ class FairQueue:
         try:
             while True:
                 with self._changed:
-                    self._wait(ticket, deadline)
+                    self._wait(ticket, deadline, gone)
                 if self._shared is None:
                     return None
                 slot = self._take_shared(ticket)
@@ -225,7 +234,7 @@ class FairQueue:
             return None
         return next(t for t in reversed(self._waiting) if t.principal == heaviest)
 
-    def _wait(self, ticket: _Ticket, deadline: float) -> None:
+    def _wait(self, ticket: _Ticket, deadline: float, gone: threading.Event | None) -> None:
         """Wait (holding the lock's condition) until admitted; on the deadline, or anything
         raised while waiting (an interrupt), give up the place, or the slot just given."""
         if ticket.admitted:
@@ -241,6 +250,8 @@ class FairQueue:
                 until = self._passed_over_until(ticket.principal, now)
                 if ticket.admitted or ticket.displaced:
                     break
+                if gone is not None and gone.is_set():
+                    raise Busy("the request's sender went away while it waited")
                 if now >= deadline:
                     raise Busy(
                         f"no slot for {self.what} came free within {self.wait_s:g} s; try again"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import Bearer, LateCaller, Veil
@@ -71,17 +73,36 @@ IdempotencyKey = Annotated[
 # loop, and its answer, validated there, is not handed to another thread to be validated again.
 @scoped(SCOPE)
 async def query(
-    body: QueryBody, bearer: LateCaller, veil: Veil, idempotency_key: IdempotencyKey = None
+    body: QueryBody,
+    bearer: LateCaller,
+    veil: Veil,
+    connection: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> QueryResult | DryRun:
     request = QueryRequest(body.sql, body.purpose, body.grant_id, idempotency_key)
-    return await to_thread.run_sync(_answer, veil, bearer, request, body.dry_run)
+    gone = threading.Event()
+    watching = asyncio.ensure_future(_went_away(connection, veil, gone))
+    try:
+        return await to_thread.run_sync(_answer, veil, bearer, request, body.dry_run, gone)
+    finally:
+        watching.cancel()
 
 
-def _answer(veil: Services, bearer: Bearer, request: QueryRequest, dry_run: bool) -> BaseModel:
+async def _went_away(connection: Request, veil: Services, gone: threading.Event) -> None:
+    """Tell the query queue when the client disconnects: a query still waiting for its turn
+    gives its place up, rather than hold it, unanswerable, until its deadline."""
+    while (await connection.receive())["type"] != "http.disconnect":
+        pass
+    veil.queries.went_away(gone)
+
+
+def _answer(
+    veil: Services, bearer: Bearer, request: QueryRequest, dry_run: bool, gone: threading.Event
+) -> BaseModel:
     """With an Idempotency-Key, a retried query is answered from its first release's record.
     A dry run is decided, priced and recorded, never run."""
     caller = bearer.caller(veil)
     if dry_run:
         return DryRun.model_validate(dry_run_query(veil, caller=caller, request=request))
     authorised = authorise_query(veil, caller=caller, request=request)  # query:run decided
-    return QueryResult.model_validate(run_query(veil, query=authorised))
+    return QueryResult.model_validate(run_query(veil, query=authorised, gone=gone))

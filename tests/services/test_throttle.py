@@ -57,18 +57,27 @@ class Holder:
     slot it puts itself on `admitted`, if given."""
 
     def __init__(
-        self, queue: FairQueue, principal: str, admitted: SimpleQueue[Holder] | None = None
+        self,
+        queue: FairQueue,
+        principal: str,
+        admitted: SimpleQueue[Holder] | None = None,
+        gone: threading.Event | None = None,
     ) -> None:
         self.principal = principal
         self.entered = threading.Event()
         self.release = threading.Event()
         self.refused: Busy | None = None
-        self._thread = threading.Thread(target=self._hold, args=(queue, admitted))
+        self._thread = threading.Thread(target=self._hold, args=(queue, admitted, gone))
         self._thread.start()
 
-    def _hold(self, queue: FairQueue, admitted: SimpleQueue[Holder] | None) -> None:
+    def _hold(
+        self,
+        queue: FairQueue,
+        admitted: SimpleQueue[Holder] | None,
+        gone: threading.Event | None,
+    ) -> None:
         try:
-            with queue.hold(self.principal):
+            with queue.hold(self.principal, gone):
                 self.entered.set()
                 if admitted is not None:
                     admitted.put(self)
@@ -253,3 +262,23 @@ def test_a_waiter_interrupted_gives_back_its_place() -> None:
     assert other.refused is None
     with queue.hold("b"):
         pass
+
+
+def test_a_request_whose_sender_went_away_gives_its_place_up_at_once() -> None:
+    waiters = Waiters()
+    queue = fair_queue(waiters, per_principal_waiting=1)
+    with holding(queue, "a"):
+        gone = threading.Event()
+        left = Holder(queue, "a", gone=gone)
+        waiters.reach(1)
+        with pytest.raises(Busy), queue.hold("a"):  # its principal's one place is taken
+            pass
+        queue.went_away(gone)
+        waiters.reach(0)  # given up now, not at its deadline
+        left.finish()
+        assert left.refused is not None and not left.entered.is_set()
+        stays = Holder(queue, "a")  # the place is free for a sender still there
+        waiters.reach(1)
+    assert stays.entered.wait(PATIENCE_S)
+    stays.finish()
+    assert stays.refused is None and waiters.count == 0
