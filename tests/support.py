@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,14 @@ def register_households(server: Server, rows: int) -> httpx.Response:
             data={"card": json.dumps(HOUSEHOLDS)},
             files={"file": ("data.csv", io.BytesIO(content.encode()), "text/csv")},
         )
+
+
+def wait_until(what: str, condition: Callable[[], bool], limit_s: float = 60) -> None:
+    """Poll `condition` until it holds; the test fails if it never does within the limit."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
 
 
 def free_port() -> int:

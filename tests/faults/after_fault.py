@@ -184,11 +184,3 @@ def assert_verifies(home: Path, env: dict[str, str] | None = None) -> None:
 
 def ready(server: Server) -> int:
     return httpx.get(f"{server.url}/readyz", timeout=10).status_code
-
-
-def wait_until(what: str, condition: Callable[[], bool], limit_s: float = 60) -> None:
-    """Poll `condition` until it holds; the test fails if it never does within the limit."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.1)

@@ -36,9 +36,8 @@ from tests.faults.after_fault import (
     ready,
     released_queries,
     settlement,
-    wait_until,
 )
-from tests.support import Server, free_port, start_server, stop_server
+from tests.support import Server, free_port, start_server, stop_server, wait_until
 
 
 def _pg_bin() -> Path | None:

@@ -19,9 +19,8 @@ from tests.faults.after_fault import (
     ready,
     released_queries,
     settlement,
-    wait_until,
 )
-from tests.support import start_opa, start_server, stop_server
+from tests.support import start_opa, start_server, stop_server, wait_until
 
 # Each developer asks what its grant covers, a new column name each turn so nothing is reused.
 ASKERS = [

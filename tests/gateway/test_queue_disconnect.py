@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,20 +17,10 @@ from gateway.app import create_app
 from services.demo import set_up_demo
 from services.runtime import Services
 from services.settings import Settings
+from tests.support import wait_until
 
 PATIENCE_S = 60
 SQL = "SELECT district, COUNT(*) AS visits FROM hospital.visits GROUP BY district"
-
-
-def _eventually(check: Callable[[], bool]) -> bool:
-    """Whether `check` holds within PATIENCE_S, looked at again and again (never a sleep
-    that orders events: each look only waits to look again)."""
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def _waiting(veil: Services) -> float:
@@ -53,7 +42,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Services, dict[str, str]]]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    assert _eventually(lambda: server.started)
+    wait_until("the server has started", lambda: server.started)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}", app.state.services, keys
@@ -75,15 +64,6 @@ def _send(url: str, key: str) -> socket.socket:
     return connection
 
 
-def _answered(connection: socket.socket) -> bytes:
-    """What came back on `connection` so far, to say why a query did not wait."""
-    connection.settimeout(1)
-    try:
-        return connection.recv(4096)
-    except TimeoutError:
-        return b"(nothing)"
-
-
 def test_a_waiting_query_whose_client_disconnects_gives_its_place_up(served) -> None:
     url, veil, keys = served
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {keys['analyst']}"}) as c:
@@ -101,12 +81,12 @@ def test_a_waiting_query_whose_client_disconnects_gives_its_place_up(served) -> 
     try:
         assert holding.wait(PATIENCE_S)
         first = _send(url, keys["analyst"])
-        assert _eventually(lambda: _waiting(veil) == 1)
+        wait_until("the query waits", lambda: _waiting(veil) == 1)
         first.close()  # the client gives up while its query waits
-        assert _eventually(lambda: _waiting(veil) == 0)
+        wait_until("it gives its place up", lambda: _waiting(veil) == 0)
         # Its place is free: the same principal's next query waits there, not refused.
         second = _send(url, keys["analyst"])
-        assert _eventually(lambda: _waiting(veil) == 1), _answered(second)
+        wait_until("the next query waits", lambda: _waiting(veil) == 1)
         release.set()
         answer = second.makefile("rb").readline()
         second.close()

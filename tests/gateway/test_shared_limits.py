@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.gateway.test_postgres import database_url  # noqa: F401 - a fixture
-from tests.support import Server, start_server, stop_server
+from tests.support import Server, start_server, stop_server, wait_until
 
 PATIENCE_S = 60
 WAIT_S = 2
@@ -61,13 +60,6 @@ def held_slots(home: Path, env: dict[str, str]) -> int:
             engine.dispose()
     inode = os.stat(home / "run" / "query-slots").st_ino
     return sum(f":{inode} " in line for line in Path("/proc/locks").read_text().splitlines())
-
-
-def wait_until(what: str, condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + PATIENCE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.1)
 
 
 def enclave_workers(server: Server) -> list[int]:

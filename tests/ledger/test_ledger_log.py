@@ -2,7 +2,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from ledger import (
 from ledger.checkpoints import public_key_b64
 from ledger.store import SEQUENCER_LOCK
 from tests.ledger.stores import raw, store_paths
+from tests.support import wait_until
 
 ORIGIN = "veil.local/ledger"
 
@@ -209,23 +209,15 @@ def appending(log: Ledger, keys: list[str]) -> tuple[list[threading.Thread], lis
     return threads, results
 
 
-def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 def test_appends_waiting_on_a_busy_store_commit_together(paths: tuple[str, Path]) -> None:
     log = Ledger.open(*paths)
     fill(log, 3)
     with store_write_locked(paths):
         first, first_result = appending(log, ["first"])
         # The first append now holds the writer turn and waits for the store; these queue.
-        wait_until(lambda: log._writing)
+        wait_until("a batch is being written", lambda: log._writing, 10)
         rest, results = appending(log, [f"later-{i}" for i in range(9)])
-        wait_until(lambda: len(log._waiting) == 9)
+        wait_until("9 appends wait", lambda: len(log._waiting) == 9, 10)
     for thread in first + rest:
         thread.join()
     assert first_result[0].index == 3
@@ -244,9 +236,9 @@ def test_a_repeated_key_in_one_batch_is_written_once(paths: tuple[str, Path]) ->
     log = Ledger.open(*paths)
     with store_write_locked(paths):
         first, _ = appending(log, ["first"])
-        wait_until(lambda: log._writing)
+        wait_until("a batch is being written", lambda: log._writing, 10)
         rest, results = appending(log, ["same"] * 4)
-        wait_until(lambda: len(log._waiting) == 4)
+        wait_until("4 appends wait", lambda: len(log._waiting) == 4, 10)
     for thread in first + rest:
         thread.join()
     receipts = results
@@ -263,9 +255,9 @@ def test_a_failed_batch_fails_every_waiter_and_writes_nothing(paths: tuple[str, 
     fill(log, 2)
     with store_write_locked(paths) as run:
         first, first_result = appending(log, ["first"])
-        wait_until(lambda: log._writing)
+        wait_until("a batch is being written", lambda: log._writing, 10)
         rest, results = appending(log, [f"later-{i}" for i in range(5)])
-        wait_until(lambda: len(log._waiting) == 5)
+        wait_until("5 appends wait", lambda: len(log._waiting) == 5, 10)
         # The entries insert will succeed and the checkpoint insert fail, in each batch.
         run("ALTER TABLE ledger_checkpoints RENAME TO moved_checkpoints")
     for thread in first + rest:
