@@ -96,8 +96,9 @@ class Enclave:
         catalogs = {asset: catalog_name(asset) for asset in cards}
         stored_bounded = frozenset(asset.card.id for asset in stored if asset.bounded)
         checked = {asset.card.id: asset.rows_per_unit for asset in stored}
+        coded = frozenset(asset.card.id for asset in stored if asset.coded)
         destroyed = frozenset(self.store.destroyed())
-        analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded, checked)
+        analysis = analyse(sql, cards, catalogs, destroyed, stored_bounded, checked, coded)
         if cache is not None:
             with self._plans_lock:
                 plans = self._plans.pop(cache, None) or OrderedDict()

@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from sandbox import keys
 from sandbox.cards import DECIMAL_TYPE, PLAIN_TYPES, AssetCard, Column
+from sandbox.codes import code_name, code_of, coded_columns
 from sandbox.duck import attach_sql, writer_connection
 from sandbox.errors import FileInvalid, Violation
 from sandbox.guard.bounds import bounded, needs_bounding
@@ -25,7 +26,9 @@ def ingest(card: AssetCard, upload: Path, target: Path, data_key: bytes) -> int:
         source = _source_relation(connection, upload)
         _check_columns(connection, card, source)
         connection.execute(attach_sql("staged", target, keys.duckdb_key(data_key), read_only=False))
-        casts = ", ".join(_stored(column) for column in card.columns)
+        stored = [_stored(column) for column in card.columns]
+        stored += [_code(column) for column in coded_columns(card)]
+        casts = ", ".join(stored)
         connection.execute(f"CREATE TABLE staged.main.{TABLE} AS SELECT {casts} FROM {source}")
         (row_count,) = connection.execute(f"SELECT count(*) FROM staged.main.{TABLE}").fetchone()
         _check_rows_per_unit(connection, card)
@@ -62,6 +65,14 @@ def _stored(column: Column) -> str:
     if needs_bounding(column):
         value = bounded(value, column)
     return exp.alias_(value, column.name, quoted=True).sql(dialect=DIALECT)
+
+
+def _code(column: Column) -> str:
+    """The column's code (`sandbox.codes`), from its value as stored."""
+    value = exp.TryCast(this=exp.column(column.name, quoted=True), to=data_type(column.type))
+    return exp.alias_(code_of(column, value), code_name(column.name), quoted=True).sql(
+        dialect=DIALECT
+    )
 
 
 def sniff_columns(upload: Path) -> list[tuple[str, str]]:

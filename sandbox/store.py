@@ -73,6 +73,8 @@ class StoredAsset:
     bounded: bool = False
     # The card's privacy.max_rows_per_unit as this data version was checked against it.
     rows_per_unit: int | None = None
+    # Text dimensions with a domain stored with their codes beside them (`sandbox.codes`).
+    coded: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,7 @@ class AssetStore:
                 meta.get("revision", 1),
                 meta.get("bounded", False),
                 meta.get("rows_per_unit"),
+                meta.get("coded", False),
             )
             destroyed.pop(card.id, None)
         return assets, destroyed
@@ -434,7 +437,7 @@ class AssetStore:
                 )
             stored = StoredAsset(
                 card, current.row_count, current.registered_at, current.version,
-                current.revision + 1, current.bounded, current.rows_per_unit,
+                current.revision + 1, current.bounded, current.rows_per_unit, current.coded,
             )  # fmt: skip
             history = self.history(card.id)
             self._keep(self.root / card.id, record, stored)
@@ -507,7 +510,7 @@ class AssetStore:
             row_count = ingest(card, upload, staging / "data.duckdb", data_key)
             stored = StoredAsset(
                 card, row_count, datetime.now(UTC).isoformat(), version, 1, bounded=True,
-                rows_per_unit=card.privacy.max_rows_per_unit,
+                rows_per_unit=card.privacy.max_rows_per_unit, coded=True,
             )  # fmt: skip
             _write_meta(staging, stored, history)
             wrapped = keys.wrap(self._master_key, data_key, card.id)
@@ -761,6 +764,7 @@ def _write_meta(folder: Path, stored: StoredAsset, history: list[dict]) -> None:
         "revision": stored.revision,
         "bounded": stored.bounded,
         "rows_per_unit": stored.rows_per_unit,
+        "coded": stored.coded,
         "history": [*history, entry],
     }
     temporary = folder / "meta.json.next"

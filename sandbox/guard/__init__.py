@@ -19,12 +19,15 @@ def analyse(
     destroyed: frozenset[str] = frozenset(),
     stored_bounded: frozenset[str] = frozenset(),
     rows_per_unit: dict[str, int | None] | None = None,
+    coded: frozenset[str] = frozenset(),
 ) -> Analysis:
     """Everything the policy needs to know about a query, compiled, or a QueryRejected
     (AssetGone when it names a destroyed asset)."""
     try:
         analysis = analyse_roles(parse(sql), cards, destroyed)
-        analysis.compiled = compile_query(analysis, cards, catalogs, stored_bounded, rows_per_unit)
+        analysis.compiled = compile_query(
+            analysis, cards, catalogs, stored_bounded, rows_per_unit, coded
+        )
     except SandboxError:
         raise
     except RecursionError as exc:

@@ -6,6 +6,8 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Column, Role
+from sandbox.codes import code_name
+from sandbox.codes import coded as is_coded
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, asset_id, single_asset
 from sandbox.guard.bounds import bounded, canonical
@@ -51,16 +53,18 @@ def compile_query(
     catalogs: dict[str, str],
     stored_bounded: frozenset[str] = frozenset(),
     rows_per_unit: dict[str, int | None] | None = None,
+    coded: frozenset[str] = frozenset(),
 ) -> CompiledQuery:
     """The query as the enclave runs it; `stored_bounded` names assets whose measures were
-    clamped and DOUBLEs made canonical when stored, so their scans need not do it again, and
-    `rows_per_unit` the most rows any unit has in each asset whose data was checked for it."""
+    clamped and DOUBLEs made canonical when stored, so their scans need not do it again,
+    `rows_per_unit` the most rows any unit has in each asset whose data was checked for it, and
+    `coded` the assets stored with their dimensions' codes (`sandbox.codes`)."""
     tree = analysis.tree.copy()
     kinds = _kinds_for_copy(analysis, tree)
     limit, offset = _take_paging(tree)
     _add_unit_columns(tree, kinds, rows_per_unit or {}, cards)
     _make_total(tree)
-    _clamp_scans(tree, cards, catalogs, analysis.columns, stored_bounded)
+    _clamp_scans(tree, cards, catalogs, analysis.columns, stored_bounded, coded)
     schema = {
         catalogs[asset]: {"main": {"data": {c.name: c.type for c in cards[asset].columns}}}
         for asset in analysis.assets
@@ -299,9 +303,11 @@ def _clamp_scans(
     catalogs: dict[str, str],
     used: dict[str, list[str]],
     stored_bounded: frozenset[str],
+    coded: frozenset[str] = frozenset(),
 ) -> None:
     """Each asset is read through a projection of the columns the query uses, measures clamped
-    to their bounds (unless stored so), plus the privacy unit that the threshold counts."""
+    to their bounds (unless stored so), plus the privacy unit that the threshold counts, and
+    where stored the codes of its coded dimensions, which only the private plan reads."""
     for table in list(tree.find_all(exp.Table)):
         if not table.db:
             continue
@@ -316,6 +322,9 @@ def _clamp_scans(
             if _sums_overflow(column):
                 reference = exp.TryCast(this=reference, to=data_type("DOUBLE"))
             projections.append(exp.alias_(reference, column.name))
+            if card.id in coded and is_coded(column):
+                code = code_name(column.name)
+                projections.append(exp.alias_(exp.column(code, table=SCAN), code))
         unit = exp.column(card.privacy_unit.name, table=SCAN)
         projections.append(exp.alias_(unit, f"{UNIT_PREFIX}_source"))
         source = exp.table_("data", db="main", catalog=catalogs[card.id], alias=SCAN)

@@ -3,6 +3,8 @@ and group, exact aggregates per group; and the histograms quantiles are chosen f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlglot import exp
 
 from sandbox.guard.syntax import DIALECT, data_type
@@ -29,6 +31,15 @@ def _as(node: exp.Expression, name: str) -> exp.Alias:
     return exp.alias_(node, name, copy=False)
 
 
+@dataclass(frozen=True)
+class Codes:
+    """Where a branch's keys have stored codes (`sandbox.codes`): each key's code column as
+    its rows read it, and each group of the public domain's codes, in the domain's order."""
+
+    columns: list[exp.Column]
+    groups: list[tuple[int, ...]]
+
+
 def number(value: float) -> exp.Expression:
     return exp.TryCast(this=exp.Literal.string(repr(float(value))), to=data_type("DOUBLE"))
 
@@ -44,13 +55,17 @@ def bounded_sql(
     domain: list[tuple] | None,
     ctes: exp.With | None,
     clamped: frozenset[str] = frozenset(),
+    codes: Codes | None = None,
 ) -> tuple[str, dict[int, str]]:
     """Rows with their unit, each unit cut to its bounds, then exact aggregates per group; and
-    for each quantile, the bounded values of each group counted per candidate."""
+    for each quantile, the bounded values of each group counted per candidate. With `codes`
+    (one pass over a public domain only) groups are formed by the keys' stored codes."""
     rows = _rows_of(select_c)
     projections = [
         _as(exp.column(column, table=table), name) for (table, column), name in columns.items()
     ]
+    if codes is not None:
+        projections += [_as(code.copy(), f"veil_q{i}") for i, code in enumerate(codes.columns)]
     unit = (
         unit_columns[0]
         if len(unit_columns) == 1
@@ -58,7 +73,7 @@ def bounded_sql(
     )
     rows.set("expressions", [*projections, _as(unit.copy(), "veil_pu")])
     if contribution.rows_per_unit is not None:
-        return _one_pass(rows, components, extras, keys, domain, ctes, clamped), {}
+        return _one_pass(rows, components, extras, keys, domain, ctes, clamped, codes), {}
     if not any(c.measure is Measure.QUANTILE for c in components):
         return _per_unit_first(rows, components, extras, keys, contribution, domain, ctes), {}
     unit_ref = exp.column("veil_pu")
@@ -211,17 +226,20 @@ def _one_pass(
     domain: list[tuple] | None,
     ctes: exp.With | None,
     clamped: frozenset[str],
+    codes: Codes | None = None,
 ) -> str:
     """Exact aggregates per group straight from the rows, for an asset checked to hold at most
     a public number of rows per unit: no unit's rows need cutting or gathering first. The
-    unit count, which only partition selection reads, is taken only where it does."""
+    unit count, which only partition selection reads, is taken only where it does. With
+    `codes`, rows are grouped by their keys' codes and joined to the domain by them."""
     source = exp.Subquery(this=rows, alias="veil_units_rows")
     key_refs = [exp.column(f"veil_k{i}", table="veil_units_rows") for i in range(len(keys))]
     if keys:
         # Groups outside a public domain are dropped by the join to it: nothing is bounded
         # across groups here, so rows in them need not be dropped first.
+        grouping = keys if codes is None else [exp.column(f"veil_q{i}") for i in range(len(keys))]
         named = exp.select(
-            exp.Star(), *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(keys))
+            exp.Star(), *(_as(k.copy(), f"veil_k{i}") for i, k in enumerate(grouping))
         ).from_(source, copy=False)
         source = exp.Subquery(this=named, alias="veil_units_rows")
     totals = [_row_total(c, c.column in clamped) for c in components]
@@ -240,7 +258,7 @@ def _one_pass(
             )
             for i in range(len(components))
         ]
-    query, key_refs = _over_domain(source, key_refs, domain)
+    query, key_refs = _over_domain(source, key_refs, domain, codes)
     units = (
         exp.Count(this=exp.Distinct(expressions=[exp.column("veil_pu", table="veil_units_rows")]))
         if keys and domain is None
@@ -296,20 +314,31 @@ def _in_domain(query: exp.Select, keys: list[exp.Expression], domain: list[tuple
 
 
 def _over_domain(
-    source: exp.Subquery, key_refs: list[exp.Expression], domain: list[tuple] | None
+    source: exp.Subquery,
+    key_refs: list[exp.Expression],
+    domain: list[tuple] | None,
+    codes: Codes | None = None,
 ) -> tuple[exp.Select, list[exp.Expression]]:
-    """A select over `source`, or over every group of a public domain joined to it; and the
-    references each group's keys are read from."""
+    """A select over `source`, or over every group of a public domain joined to it (by the
+    keys' codes where `codes` says `key_refs` hold them); and the references each group's keys
+    are read from."""
     if domain is None:
         return exp.select().from_(source, copy=False), key_refs
     names = [f"veil_d{i}" for i in range(len(key_refs))]
-    values = exp.values(
-        [tuple(_literal(v) for v in group) for group in domain], alias="veil_domain", columns=names
-    )
+    groups = [tuple(_literal(v) for v in group) for group in domain]
+    joined = columns = names
+    if codes is not None:
+        joined = [f"veil_o{i}" for i in range(len(key_refs))]
+        columns = [*names, *joined]
+        groups = [
+            (*group, *(exp.Literal.number(c) for c in code))
+            for group, code in zip(groups, codes.groups, strict=True)
+        ]
+    values = exp.values(groups, alias="veil_domain", columns=columns)
     condition = exp.and_(
         *(
             exp.EQ(this=k, expression=exp.column(n, table="veil_domain"))
-            for k, n in zip(key_refs, names, strict=True)
+            for k, n in zip(key_refs, joined, strict=True)
         )
     )
     # Aggregated on its own before the join: inlined, DuckDB joins the domain's few rows to

@@ -18,11 +18,12 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from sandbox.cards import AssetCard, Role
+from sandbox.codes import code_name
 from sandbox.errors import QueryRejected, Violation
 from sandbox.guard.analysis import Analysis, Kind, single_asset
 from sandbox.guard.bounds import stored_exactly
 from sandbox.guard.syntax import AGGREGATES, DIALECT, QUANTILES, quantile_fraction
-from sandbox.privacy.bounding import bounded_sql, number, over_keys
+from sandbox.privacy.bounding import Codes, bounded_sql, number, over_keys
 from sandbox.privacy.terms import (
     MAX_PUBLIC_GROUPS,
     UNITS_COLUMN,
@@ -332,7 +333,8 @@ def _branch(
 
     group = select_c.args.get("group")
     keys = [rewrite.rename_columns(e) for e in group.expressions] if group is not None else []
-    domain = _public_domain(keys, rewrite, cards)
+    domains = _public_domains(keys, rewrite)
+    domain = list(product(*domains)) if domains is not None else None
     # A centred sum adds back its midpoint per unit counted, which one pass does not count.
     rewrite.centred = bool(keys) and domain is None and not one_pass
     # A mean as its centred sum over its count holds for rows as for units.
@@ -391,9 +393,10 @@ def _branch(
         contribution = Contribution(
             min(contribution.max_groups, len(domain)), contribution.max_rows
         )
+    codes = _codes(keys, rewrite, select_c, domains) if one_pass and domains else None
     sql, histograms = bounded_sql(
         select_c, rewrite.columns, rewrite.components, rewrite.extras,
-        keys, unit_columns, contribution, domain, ctes, frozenset(rewrite.clamped),
+        keys, unit_columns, contribution, domain, ctes, frozenset(rewrite.clamped), codes,
     )  # fmt: skip
     return Branch(
         sql=sql,
@@ -410,10 +413,9 @@ def _branch(
     )
 
 
-def _public_domain(
-    keys: list[exp.Expression], rewrite: _Rewrite, cards: dict[str, AssetCard]
-) -> list[tuple] | None:
-    """Every group, when each key is a dimension whose card declares its domain."""
+def _public_domains(keys: list[exp.Expression], rewrite: _Rewrite) -> list[list] | None:
+    """Each key's domain, when each key is a dimension whose card declares its domain (and
+    their groups are few enough to list)."""
     if not keys:
         return None
     by_name = {name: pair for pair, name in rewrite.columns.items()}
@@ -428,4 +430,27 @@ def _public_domain(
         domains.append(described.domain)
     if math.prod(len(values) for values in domains) > MAX_PUBLIC_GROUPS:
         return None
-    return list(product(*domains))
+    return domains
+
+
+def _codes(
+    keys: list[exp.Expression], rewrite: _Rewrite, select_c: exp.Select, domains: list[list]
+) -> Codes | None:
+    """The keys' stored codes, where every key is read straight from its asset's scan and the
+    scan carries its code (`sandbox.codes`): the asset was stored with codes."""
+    by_name = {name: pair for pair, name in rewrite.columns.items()}
+    sources = [select_c.args.get("from_"), *(select_c.args.get("joins") or [])]
+    scans = {
+        source.this.alias: source.this.this
+        for source in sources
+        if source is not None and isinstance(source.this, exp.Subquery)
+    }
+    columns = []
+    for key in keys:
+        table, name = by_name[key.name]
+        scan = scans.get(table)
+        code = code_name(name)
+        if not isinstance(scan, exp.Select) or all(p.alias != code for p in scan.expressions):
+            return None
+        columns.append(exp.column(code, table=table))
+    return Codes(columns, list(product(*(range(len(values)) for values in domains))))
