@@ -16,6 +16,7 @@ from console.pages import (
     jobs,
     money,
     oversight,
+    price_caps,
     principals,
     registration,
     revision,
@@ -36,7 +37,7 @@ def install(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     # Registration before the catalogue: /console/assets/new is not an asset id.
     pages = [account, registration, revision, catalogue, grants, workbench, jobs, oversight]
-    for module in [*pages, principals, usage, money, watch, disclosure]:
+    for module in [*pages, principals, usage, money, watch, disclosure, price_caps]:
         app.include_router(module.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 

@@ -22,6 +22,7 @@ from gateway.routes import (
     jobs,
     ledger,
     policies,
+    price_caps,
     principals,
     queries,
     settlements,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Routes are matched in this order, one by one: the busiest route first.
     modules = [queries, health, principals, assets, grants, jobs, emergency]
-    modules += [ledger, settlements, budgets, disclosure, policies, twins]
+    modules += [ledger, settlements, budgets, disclosure, policies, twins, price_caps]
     for module in modules:
         app.include_router(module.router)
     app.include_router(assets.catalog_router)

@@ -1,4 +1,5 @@
-"""The control store's tables of principals, grants, approvals, quotas and suspensions."""
+"""The control store's tables of principals, grants, approvals, quotas, suspensions and price
+caps."""
 
 from __future__ import annotations
 
@@ -64,6 +65,22 @@ suspensions = sa.Table(
     metadata,
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("target", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("by", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
+# Government-guided price caps (政府指导价): the most an asset, or every asset of a
+# classification, may charge per rate; a rate left NULL is not capped.
+price_caps = sa.Table(
+    "price_caps",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("per_query_minor", sa.BigInteger, nullable=True),
+    sa.Column("per_1k_rows_scanned_minor", sa.BigInteger, nullable=True),
+    sa.Column("per_cpu_second_minor", sa.BigInteger, nullable=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("by", sa.String(64), nullable=False),
     sa.Column("at", sa.String(32), nullable=False),

@@ -30,6 +30,10 @@ scope_roles := {
 	"policy:read": {"operator", "supervisor", "admin"},
 	"policy:reload": {"operator"},
 	"twin:read": {"developer", "provider", "supervisor", "operator"},
+	# Price caps are public rules: anyone reads them; supervisors set and remove them.
+	"price_cap:read": everyone,
+	"price_cap:set": {"supervisor"},
+	"price_cap:remove": {"supervisor"},
 }
 
 scopes contains scope if some scope in object.keys(scope_roles)

@@ -1,5 +1,6 @@
 """Assets: a provider registers a card with its data, revises the card or the data, and
-destroys it; the catalogue describes each, never its data."""
+destroys it; the catalogue describes each, never its data. A card priced above its price cap is
+refused (services/price_caps.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sandbox.store import ChangeRecord, DestroyedAsset, StoredAsset
 from services.authorisation import Permit
 from services.errors import Invalid
 from services.keys import asset_entry_key
+from services.price_caps import check_card
 from services.runtime import Services
 
 Catalogued = StoredAsset | DestroyedAsset
@@ -82,6 +84,7 @@ def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Pat
         }
         return entry, asset_entry_key("asset", stored.card.id, stored.registered_at)
 
+    check_card(veil, card)
     card_json = card.model_dump(mode="json")
     return _on_record(
         veil, lambda keep: veil.enclave.store.register(card_json, data, keep), registration
@@ -90,6 +93,7 @@ def register_asset(veil: Services, *, permit: Permit, card: AssetCard, data: Pat
 
 def update_card(veil: Services, *, permit: Permit, card: AssetCard) -> StoredAsset:
     """Change what the card says (not its columns, provider or data): the next revision."""
+    check_card(veil, card)
     card_json = card.model_dump(mode="json")
     return _on_record(
         veil,
@@ -100,6 +104,7 @@ def update_card(veil: Services, *, permit: Permit, card: AssetCard) -> StoredAss
 
 def register_version(veil: Services, *, permit: Permit, card: AssetCard, data: Path) -> StoredAsset:
     """New data for the asset: the next version number, under a new data key."""
+    check_card(veil, card)
     card_json = card.model_dump(mode="json")
     return _on_record(
         veil,

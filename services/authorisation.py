@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from governance import Grant, Principal, utc_now
+from governance.price_caps import PriceCap
 from policies import Decision
 from policies.engine import ENGINE_FAILURES
 from sandbox.cards import AssetCard
@@ -82,9 +83,11 @@ def refuse(
     )
 
 
-def asset_input(card: AssetCard, status: str = "active") -> dict:
-    """An asset as policies see it: identity and classification, never data."""
-    return {
+def asset_input(card: AssetCard, status: str = "active", cap: PriceCap | None = None) -> dict:
+    """An asset as policies see it: identity and classification, never data. Under a price
+    cap, also its card's pricing and the cap (both public), so the policy can refuse a charge
+    above the cap."""
+    described = {
         "id": card.id,
         "classification": card.classification,
         "provider": card.provider,
@@ -92,16 +95,29 @@ def asset_input(card: AssetCard, status: str = "active") -> dict:
         "personal_data": card.rights.personal_data,
         "status": status,
     }
+    if cap is not None:
+        described["pricing"] = card.pricing.model_dump(mode="json")
+        described["price_cap"] = {"currency": cap.currency, "max": dict(cap.maximum)}
+    return described
 
 
 def asset_inputs(
     veil: Services, cards: list[AssetCard], suspended: frozenset[str] | None = None
 ) -> list[dict]:
     """Registered assets as policies see them, each `suspended` while an emergency stop holds
-    (the stops are read here unless the caller has just read them)."""
+    (the stops are read here unless the caller has just read them), with the price cap that
+    applies to each, read afresh: a cap set a moment ago counts at the next decision."""
     if suspended is None:
         suspended = veil.control.suspended_assets()
-    return [asset_input(card, "suspended" if card.id in suspended else "active") for card in cards]
+    caps = veil.price_caps.in_force()
+    return [
+        asset_input(
+            card,
+            "suspended" if card.id in suspended else "active",
+            caps.applying(card.id, card.classification),
+        )
+        for card in cards
+    ]
 
 
 def grant_input(grant: Grant) -> dict:
@@ -155,3 +171,9 @@ def principal_resource(principal: Principal) -> dict:
 def target_resource(kind: str, target: str) -> dict:
     """What an emergency stop names."""
     return {"target": {"kind": kind, "id": target}}
+
+
+def cap_resource(kind: str | None, target: str | None) -> dict:
+    """What a price cap names: an asset or a classification (none when the request names
+    neither, which the service then refuses)."""
+    return {"price_cap": {"kind": kind, "target": target}}

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from governance import ControlStore, utc_now
 from governance.budgets import Budgets
 from governance.job_records import JobRecords
+from governance.price_caps import PriceCapRecords
 from ledger import Ledger, Receipt, generate_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
@@ -58,6 +59,7 @@ class Services:
     running: RunningWork
     jobs: JobQueue
     job_records: JobRecords
+    price_caps: PriceCapRecords
     refusal_watch: RefusalWatch
     ledger_watch: LedgerWatch
     metrics_token: str
@@ -326,6 +328,7 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
             poll_s=settings.job_poll_s,
         ),
         job_records=job_records,
+        price_caps=PriceCapRecords(control.engine),
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),
         metrics_token=metrics_token(settings),

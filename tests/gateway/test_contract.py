@@ -36,6 +36,10 @@ DESTRUCTIVE = {
     ("POST", "/v1/emergency/suspend"),
     ("POST", "/v1/emergency/resume"),
     ("POST", "/v1/policies/reload"),
+    # A cap would have the policy refuse paid queries: tests/gateway/test_price_caps.py runs
+    # these two on their own and lifts what they set.
+    ("PUT", "/v1/price-caps"),
+    ("DELETE", "/v1/price-caps"),
 }
 # Per operation: a few derandomised examples, the first failure reported as found.
 BOUNDED = settings(

@@ -22,7 +22,7 @@ def test_migrations_match_the_tables(tmp_path) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert differences == []
-    assert version == "0010"
+    assert version == "0011"
 
 
 def test_migrating_twice_is_harmless(tmp_path) -> None:

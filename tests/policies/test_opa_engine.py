@@ -109,6 +109,9 @@ ROLE_SCOPES = [
     "emergency:resume",
     "policy:read",
     "policy:reload",
+    "price_cap:read",
+    "price_cap:set",
+    "price_cap:remove",
 ]
 PRINCIPALS = [
     {"id": "analyst", "roles": ["developer"], "org": "acme", "status": "active"},
