@@ -121,7 +121,7 @@ class Enclave:
         sql = self._sql(compiled, thresholds)
         result, cpu_ms = None, 0
         if self._by_rows_first(analysis, thresholds):
-            by_rows = compiled.sql(thresholds.min_distinct_units, by_rows=True)
+            by_rows = _generated(lambda: compiled.sql(thresholds.min_distinct_units, by_rows=True))
             result = self.pool.run(by_rows, cancel)
             cpu_ms = result.cpu_ms
         if result is None or not result.rows:
@@ -212,19 +212,14 @@ class Enclave:
             )
         dominance = thresholds.dominance
         if dominance is None:
-            return compiled.sql(thresholds.min_distinct_units)  # proven at compile time
+            return _generated(lambda: compiled.sql(thresholds.min_distinct_units))
         channels = magnitude_channels(compiled.tree, compiled.limit, compiled.offset)
         if channels:
             raise QueryRejected(
                 "under the dominance rules a query may not order, page, or filter on sums",
                 channels,
             )
-        try:
-            return compiled.sql(thresholds.min_distinct_units, dominance.n)
-        except Exception as exc:  # noqa: BLE001 - a tree the rewrite trips on is refused
-            raise QueryRejected(
-                "the query could not be checked", [Violation("unsupported")]
-            ) from exc
+        return _generated(lambda: compiled.sql(thresholds.min_distinct_units, dominance.n))
 
     def rows_scanned(self, analysis: Analysis) -> dict[str, int]:
         """Every row of each asset a query reads: filters run inside the scan, after reading."""
@@ -232,6 +227,14 @@ class Enclave:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _generated(generate: Callable[[], str]) -> str:
+    """The SQL `generate` makes, or a QueryRejected if the rewrite trips on the tree."""
+    try:
+        return generate()
+    except Exception as exc:  # noqa: BLE001 - a tree the rewrite trips on is refused
+        raise QueryRejected("the query could not be checked", [Violation("unsupported")]) from exc
 
 
 def _most_rows(analysis: Analysis, row_counts: dict[str, int]) -> int:

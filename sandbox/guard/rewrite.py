@@ -80,9 +80,13 @@ def compile_query(
         for i, projection in enumerate(select.expressions[:-1]):
             magnitudes[i] = magnitudes[i] or is_magnitude(projection)
     compiled = CompiledQuery(tree, limit, offset, tuple(magnitudes), one_checked_group(tree))
-    compiled.sql(min_units=2)  # generating the SQL must work now, not first at run time
-    if compiled.rows_per_unit is not None:
-        compiled.sql(min_units=2, by_rows=True)
+    # Where thresholds may answer (an asset that holds no personal data), generating their SQL
+    # must work now, not first at run time; personal data is answered under differential
+    # privacy, whose SQL is generated when its plan is made.
+    if any(not cards[asset].rights.personal_data for asset in analysis.assets):
+        compiled.sql(min_units=2)
+        if compiled.rows_per_unit is not None:
+            compiled.sql(min_units=2, by_rows=True)
     return compiled
 
 
