@@ -92,12 +92,13 @@ def load_table(load: dict) -> list[str]:
 
 
 def private_table(private: dict) -> list[str]:
-    raw = private["figures"]["raw"]["p50_ms"]
+    """Each way against the raw query of its own alternating run."""
+    raw = private["figures"]["raw"]
     lines = [
-        "| way | answered under | p50 | p95 | over raw DuckDB |",
-        "|---|---|---|---|---|",
-        f"| raw DuckDB on the Parquet file | | {raw:.1f} ms "
-        f"| {private['figures']['raw']['p95_ms']:.1f} ms | 1.00× |",
+        "| way | answered under | p50 | p95 | raw DuckDB p50, same run | over raw DuckDB |",
+        "|---|---|---|---|---|---|",
+        f"| raw DuckDB on the Parquet file, all runs | | {raw['p50_ms']:.1f} ms "
+        f"| {raw['p95_ms']:.1f} ms | | 1.00× |",
     ]
     described = {
         "one_pass": "HTTP, card declares `max_rows_per_unit`",
@@ -108,7 +109,8 @@ def private_table(private: dict) -> list[str]:
         figures = private["figures"][way]
         lines.append(
             f"| {label} | {private['modes'][way]} | {figures['p50_ms']:.1f} ms "
-            f"| {figures['p95_ms']:.1f} ms | {private['over_raw'][way]:.2f}× |"
+            f"| {figures['p95_ms']:.1f} ms | {private['raw_p50_ms'][way]:.1f} ms "
+            f"| {private['over_raw'][way]:.2f}× |"
         )
     return lines
 
