@@ -202,7 +202,12 @@ def main() -> None:
         f"`{private['command']}` (commit {private['git']['commit'][:7]}): "
         f"{private['rows']:,} rows of {private['units']:,} people "
         "registered over the API, `SELECT district, sex, count(*), avg(income), sum(visits) "
-        "… GROUP BY district, sex` over HTTP with default settings, each round a new question:",
+        "… GROUP BY district, sex` over HTTP with default settings, each round a new question, "
+        + (
+            "every way in one run:"
+            if private.get("interleaved", True)
+            else "each way in its own run alternating with raw DuckDB:"
+        ),
         "",
         *private_table(private),
         *soak_section(RESULTS / "soak.json"),
