@@ -18,7 +18,10 @@ from console.pages import (
     oversight,
     price_caps,
     principals,
+    products,
+    register,
     registration,
+    reports,
     revision,
     usage,
     watch,
@@ -39,6 +42,9 @@ def install(app: FastAPI) -> None:
     pages = [account, registration, revision, catalogue, grants, workbench, jobs, oversight]
     for module in [*pages, principals, usage, money, watch, disclosure, price_caps]:
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(products.router, include_in_schema=False)
+    app.include_router(register.router, include_in_schema=False)
+    app.include_router(reports.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 
     @app.exception_handler(SignInRequired)

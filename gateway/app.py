@@ -24,7 +24,10 @@ from gateway.routes import (
     policies,
     price_caps,
     principals,
+    products,
     queries,
+    registrations,
+    reports,
     settlements,
     twins,
 )
@@ -78,6 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in modules:
         app.include_router(module.router)
     app.include_router(assets.catalog_router)
+    app.include_router(products.router)
+    app.include_router(registrations.router)
+    app.include_router(registrations.certificates)
+    app.include_router(reports.router)
     install_console(app)
     docs.install(app)
     return app

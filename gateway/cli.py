@@ -29,6 +29,8 @@ policy_app = typer.Typer(no_args_is_help=True, help="Check and test Rego policie
 app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage the keys that protect the assets.")
 app.add_typer(keys_app, name="keys")
+certificates_app = typer.Typer(no_args_is_help=True, help="Check registration certificates.")
+app.add_typer(certificates_app, name="certificates")
 
 PolicyDir = Annotated[
     Path | None,
@@ -142,6 +144,34 @@ def keys_rotate_master(home: Home = None) -> None:
         typer.echo(f"{settings.home} is not initialised", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps({"rewrapped": rotate_master_key(settings)}))
+
+
+@certificates_app.command("verify")
+def certificates_verify(
+    certificate: Annotated[
+        Path, typer.Argument(help="The certificate: its signed note, or the JSON that holds it.")
+    ],
+    public_key: Annotated[
+        str, typer.Option("--public-key", help="The ledger's public key, base64 (its /public-key).")
+    ],
+    name: Annotated[
+        str, typer.Option("--name", help="The key's name (the ledger's origin).")
+    ] = "veil.local/ledger",
+) -> None:
+    """Check a registration certificate offline against the ledger's public key; print what
+    it certifies and exit 0 only if the ledger's key signed it. Whether it still stands
+    (not cancelled, revoked or superseded) is on `GET /v1/certificates/{code}`."""
+    from ledger import DocumentInvalid, open_document
+
+    text = certificate.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        text = json.loads(text).get("certificate") or ""
+    try:
+        body = open_document(text, name, public_key, "certificate")
+    except DocumentInvalid as error:
+        typer.echo(json.dumps({"valid": False, "reason": str(error)}))
+        raise typer.Exit(1) from error
+    typer.echo(json.dumps({"valid": True, "certificate": body}, ensure_ascii=False))
 
 
 @keys_app.command("rotate-signing")

@@ -85,3 +85,26 @@ price_caps = sa.Table(
     sa.Column("by", sa.String(64), nullable=False),
     sa.Column("at", sa.String(32), nullable=False),
 )
+
+# The registration procedure (数据资产登记): one row per registration of an asset, its
+# documents, objections and steps kept with it as JSON (`governance/registrations.py`).
+registrations = sa.Table(
+    "registrations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("asset", sa.String(200), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("applicant", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("card_sha256", sa.String(64), nullable=False),
+    sa.Column("attachments", sa.Text, nullable=False),
+    sa.Column("objections", sa.Text, nullable=False),
+    sa.Column("notice_until", sa.String(32), nullable=True),
+    sa.Column("code", sa.String(64), nullable=True, unique=True),
+    sa.Column("certificate", sa.Text, nullable=True),
+    sa.Column("history", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)

@@ -4,6 +4,7 @@ from ledger.allocation import allocate
 from ledger.canonical import canonical_json
 from ledger.checkpoints import public_key_b64, sign_checkpoint, verify_checkpoint
 from ledger.disclosure import Disclosure, disclose
+from ledger.documents import DocumentInvalid, open_document, sign_document
 from ledger.errors import (
     CheckpointInvalid,
     InvalidEntry,
@@ -34,6 +35,9 @@ from ledger.settlements import PostingLine, Settlement, settle
 from ledger.usage import Usage, UsageLine, usage
 
 __all__ = [
+    "DocumentInvalid",
+    "open_document",
+    "sign_document",
     "Disclosure",
     "disclose",
     "PAYEE",

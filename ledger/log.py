@@ -25,6 +25,7 @@ from ledger.checkpoints import (
     sign_checkpoint,
     verify_checkpoint,
 )
+from ledger.documents import sign_document
 from ledger.errors import (
     CheckpointInvalid,
     InvalidEntry,
@@ -294,6 +295,10 @@ class Ledger:
         if row is None:
             return 0, None
         return row.idx + 1, datetime.fromisoformat(row.created_at)
+
+    def sign_document(self, kind: str, body: dict) -> str:
+        """`body` signed by the ledger's key as a document of `kind` (`ledger.documents`)."""
+        return sign_document(self._key, self._origin, kind, body)
 
     def public_key(self) -> tuple[str, str]:
         """(key name, base64 raw Ed25519 public key); the key name is the origin."""

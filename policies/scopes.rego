@@ -34,6 +34,30 @@ scope_roles := {
 	"price_cap:read": everyone,
 	"price_cap:set": {"supervisor"},
 	"price_cap:remove": {"supervisor"},
+	# Data product descriptions: developers file and withdraw their own (policies/products.rego);
+	# who reads which the service narrows (its organisation's, its assets', or all).
+	"product:file": {"developer"},
+	"product:read": {"developer", "provider", "supervisor", "operator"},
+	"product:withdraw": {"developer"},
+	# The registration procedure (数据资产登记): holders open and apply, operators review first
+	# and publish the notice, supervisors re-review, resolve objections and register; anyone
+	# may read the register and notices, and object.
+	"registration:read": everyone,
+	"registration:open": {"operator", "provider"},
+	"registration:apply": {"operator", "provider"},
+	"registration:attach": {"operator", "provider"},
+	"registration:withdraw": {"operator", "provider"},
+	"registration:review": {"operator"},
+	"registration:re_review": {"supervisor"},
+	"registration:publish": {"operator"},
+	"registration:object": everyone,
+	"registration:resolve": {"supervisor"},
+	"registration:register": {"supervisor"},
+	"registration:reject": {"operator", "supervisor"},
+	"registration:documents": {"operator", "provider", "supervisor"},
+	# Reports from the ledger: a provider reads its own (relation rules below); developers none.
+	"report:supervision": {"provider", "supervisor", "operator"},
+	"report:distribution": {"provider", "supervisor", "operator"},
 }
 
 scopes contains scope if some scope in object.keys(scope_roles)
@@ -84,6 +108,17 @@ relation_denials contains "not_asset_provider" if {
 	not holds_role("operator")
 	some a in input.resource.assets
 	a.provider != input.principal.id
+}
+
+# A holder acts only on its own assets' registrations (and reads only their documents).
+relation_denials contains "not_asset_holder" if {
+	input.scope in {
+		"registration:open", "registration:apply", "registration:attach",
+		"registration:withdraw", "registration:documents",
+	}
+	not holds_role("operator")
+	not holds_role("supervisor")
+	not input.resource.registration.holder == input.principal.id
 }
 
 # A developer cannot ask for a grant on an asset that is suspended or otherwise not active.
@@ -231,4 +266,18 @@ twin_reader if {
 	a.id in g.assets
 	time_ns(g.valid_from) <= now_ns
 	now_ns < time_ns(g.valid_until)
+}
+
+# A supervision report names its holder as resource.holder: a provider reads its own alone,
+# refused alike whether or not the holder it names exists; supervisors and operators read any.
+relation_denials contains "invalid_input" if {
+	input.scope == "report:supervision"
+	not is_string(object.get(input.resource, "holder", null))
+}
+
+relation_denials contains "not_holder" if {
+	input.scope == "report:supervision"
+	not holds_role("supervisor")
+	not holds_role("operator")
+	input.resource.holder != input.principal.id
 }

@@ -105,15 +105,19 @@ def asset_inputs(
     veil: Services, cards: list[AssetCard], suspended: frozenset[str] | None = None
 ) -> list[dict]:
     """Registered assets as policies see them, each `suspended` while an emergency stop holds
-    (the stops are read here unless the caller has just read them), with the price cap that
-    applies to each, read afresh: a cap set a moment ago counts at the next decision."""
+    (the stops are read here unless the caller has just read them), `unregistered` or
+    `deregistered` by the registration procedure (`services/registrations.py`), with the
+    price cap that applies to each, read afresh: a cap set a moment ago counts at the next
+    decision."""
     if suspended is None:
         suspended = veil.control.suspended_assets()
     caps = veil.price_caps.in_force()
+    # An asset in the registration procedure serves nothing until it is registered.
+    registered = veil.registrations.statuses()
     return [
         asset_input(
             card,
-            "suspended" if card.id in suspended else "active",
+            "suspended" if card.id in suspended else registered.get(card.id, "active"),
             caps.applying(card.id, card.classification),
         )
         for card in cards

@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from governance import SUPERVISOR_PARTY, Principal
+from governance.registrations import Kind, Registration, Step
 from sandbox.cards import parse_card
 from sandbox.demo import write_demo_assets
-from services import assets, grants, principals
-from services.authorisation import assets_resource, authorise, card_resource, grant_resource
+from services import assets, grants, principals, registrations
+from services.authorisation import (
+    Permit,
+    assets_resource,
+    authorise,
+    card_resource,
+    grant_resource,
+)
 from services.metrics import Metrics
+from services.registrations import registration_resource
 from services.runtime import Services, initialise, open_services
 from services.settings import Settings
 
@@ -86,6 +94,7 @@ def _populate(veil: Services) -> dict[str, str]:
             resource = card_resource(card, status="new")
             permit = authorise(veil, caller=provider, scope="asset:register", resource=resource)
             assets.register_asset(veil, permit=permit, card=card, data=asset.csv_path)
+            _register(veil, card.id, provider)
     until = datetime.now(UTC) + timedelta(days=365)
     for developer_id, terms in GRANTS:
         developer = _principal(veil, developer_id)
@@ -102,6 +111,34 @@ def _populate(veil: Services) -> dict[str, str]:
             permit = authorise(veil, caller=approver, scope="grant:approve", resource=resource)
             grants.approve_grant(veil, permit=permit, grant=veil.control.grant(grant.id))
     return keys
+
+
+def _register(veil: Services, asset_id: str, holder: Principal) -> None:
+    """Walk the demo asset through the registration procedure to its certificate, each step by
+    its role; its notice is published without a period, so the demo starts registered."""
+    stored = veil.enclave.store.get(asset_id)
+
+    def permit(who: Principal, step: str, registration: Registration | None = None) -> Permit:
+        resource = registration_resource(registration, holder=stored.card.provider)
+        return authorise(veil, caller=who, scope=f"registration:{step}", resource=resource)
+
+    opened = registrations.open_registration(
+        veil, permit=permit(holder, "open"), asset=stored, kind=Kind.FIRST
+    )
+    for kind in ("legal_opinion", "valuation_report"):
+        document = f"Demo {kind.replace('_', ' ')} for {asset_id} (synthetic, for the demo)."
+        opened = registrations.file_attachment(
+            veil, permit=permit(holder, "attach", opened), registration=opened, kind=kind,
+            name=f"{kind}.txt", content=document.encode(),
+        )  # fmt: skip
+    operator, supervisor = _principal(veil, "operator"), _principal(veil, "supervisor")
+    for who, step in ((holder, Step.APPLY), (operator, Step.REVIEW),
+                      (supervisor, Step.RE_REVIEW), (operator, Step.PUBLISH),
+                      (supervisor, Step.REGISTER)):  # fmt: skip
+        opened = registrations.take_step(
+            veil, permit=permit(who, step.value, opened), registration=opened, step=step,
+            notice_period_s=0,
+        )  # fmt: skip
 
 
 def _principal(veil: Services, principal_id: str) -> Principal:

@@ -25,6 +25,7 @@ from ledger import (
 from ledger.log import MAX_KEY_LENGTH
 from sandbox.keys import KEY_BYTES, create_master_key, load_master_key
 from sandbox.store import AssetStore, Judge, Record, Remnant, Shred
+from services.attachments import AttachmentStore
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def rotate_master_key(settings: Settings) -> int:
     master_key, replaced = load_master_keys(settings)
     store = AssetStore(settings.assets_root, settings.keyring_root, master_key, replaced)
     rewrapped = store.rewrap()
+    keys = [master_key] if replaced is None else [master_key, replaced]
+    documents = AttachmentStore(settings.attachments_root, lambda: keys)
+    rewrapped += documents.rewrap()
     previous.unlink()
     return rewrapped
 

@@ -13,6 +13,8 @@ from governance import ControlStore, utc_now
 from governance.budgets import Budgets
 from governance.job_records import JobRecords
 from governance.price_caps import PriceCapRecords
+from governance.products import ProductRecords
+from governance.registrations import RegistrationRecords
 from ledger import Ledger, Receipt, generate_signing_key
 from ledger.store import create_store
 from policies import EmbeddedEngine, OpaEngine, PolicyEngine
@@ -23,6 +25,7 @@ from sandbox.errors import SandboxError
 from sandbox.jobs.runner import JobRunner
 from sandbox.keys import create_master_key
 from sandbox.worker import WorkerConfig
+from services.attachments import AttachmentStore
 from services.job_queue import JobQueue
 from services.keys import load_master_keys, metrics_token, reshred_destroyed
 from services.ledger_watch import LedgerWatch
@@ -60,6 +63,9 @@ class Services:
     jobs: JobQueue
     job_records: JobRecords
     price_caps: PriceCapRecords
+    products: ProductRecords
+    registrations: RegistrationRecords
+    attachments: AttachmentStore
     refusal_watch: RefusalWatch
     ledger_watch: LedgerWatch
     metrics_token: str
@@ -249,6 +255,11 @@ def query_slots(settings: Settings, control: ControlStore) -> SharedSlots | None
     )
 
 
+def _master_keys(settings: Settings) -> list[bytes]:
+    current, replaced = load_master_keys(settings)
+    return [current] if replaced is None else [current, replaced]
+
+
 def open_services(settings: Settings, metrics: Metrics) -> Services:
     if not settings.master_key_path.exists():
         raise RuntimeError(f"{settings.home} is not initialised; run `veil init` first")
@@ -329,6 +340,9 @@ def open_services(settings: Settings, metrics: Metrics) -> Services:
         ),
         job_records=job_records,
         price_caps=PriceCapRecords(control.engine),
+        products=ProductRecords(control.engine),
+        registrations=RegistrationRecords(control.engine),
+        attachments=AttachmentStore(settings.attachments_root, lambda: _master_keys(settings)),
         refusal_watch=RefusalWatch(settings.refusal_limit, settings.refusal_window_s),
         ledger_watch=LedgerWatch(ledger, metrics, settings.ledger_verify_interval_s),
         metrics_token=metrics_token(settings),

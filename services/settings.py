@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # request on a connection the server is closing; a load balancer in front should close
     # first (AWS ALB: 60 s).
     keep_alive_s: int = Field(75, gt=0)
+    # How long a registration stays under public notice, open to objections, before it may be
+    # registered (seconds; the demo's own assets are registered without one).
+    notice_period_s: float = Field(7 * 24 * 3600.0, ge=0)
     # Queries each gateway process runs at once; 0: one per enclave worker.
     queries_running: int = Field(0, ge=0)
     # Queries one principal runs at once in all the gateway processes sharing this home or
@@ -160,6 +163,11 @@ class Settings(BaseSettings):
     @property
     def assets_root(self) -> Path:
         return self.home / "assets"
+
+    @property
+    def attachments_root(self) -> Path:
+        """Registration documents, each encrypted under a key of its own."""
+        return self.home / "attachments"
 
     @property
     def keyring_root(self) -> Path:

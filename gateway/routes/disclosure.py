@@ -37,11 +37,23 @@ class Disclosed(BaseModel):
     revenue_minor: dict[str, int] = Field(description="What the asset earned, per currency")
 
 
+class Notice(BaseModel):
+    """A registration under public notice: anyone may object until `notice_until`."""
+
+    registration: str
+    asset: str
+    kind: str
+    holder: str
+    notice_until: str | None
+    objections: int
+
+
 class DisclosureReport(BaseModel):
     period: str
     tree_size: int = Field(description="The signed checkpoint the report was replayed to")
     min_developers: int
     assets: list[Withheld | Disclosed]
+    notices: list[Notice] = Field(description="Registrations under public notice")
 
 
 @router.get("/disclosure", responses=errors(422, 503))

@@ -66,7 +66,12 @@ class Watch:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One demo server for every console test, answering as shipped (under differential privacy)."""
-    started = start_server(tmp_path_factory.mktemp("console") / "home", thresholds=False)
+    # Registrations walked in the browser are published without a notice period to wait out.
+    started = start_server(
+        tmp_path_factory.mktemp("console") / "home",
+        thresholds=False,
+        env={"VEIL_NOTICE_PERIOD_S": "0"},
+    )
     yield started
     stop_server(started)
 

@@ -17,6 +17,7 @@ PUBLIC = {
     ("get", "/v1/ledger/public-key"),
     ("get", "/v1/ledger/proof/inclusion"),
     ("get", "/v1/ledger/proof/consistency"),
+    ("get", "/v1/certificates/{code}"),
 }
 
 

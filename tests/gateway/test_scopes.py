@@ -17,10 +17,12 @@ from policies import EmbeddedEngine
 from tests.support import Opa, Server, start_opa, start_server, stop_server
 
 # The disclosure report is public by design: the documents ask for open disclosure. So are the
-# ledger's checkpoints, key and proofs, so that anyone can verify a receipt.
+# ledger's checkpoints, key and proofs, so that anyone can verify a receipt, and registration
+# certificates with their standing, as the register is.
 PUBLIC = {
     "/healthz", "/readyz", "/v1/disclosure", "/v1/ledger/checkpoint",
     "/v1/ledger/public-key", "/v1/ledger/proof/inclusion", "/v1/ledger/proof/consistency",
+    "/v1/certificates/{code}",
 }  # fmt: skip
 # Prometheus's, with the metrics token: metrics count everyone's activity, so no key opens them.
 SCRAPED = {"/metrics"}

@@ -11,9 +11,12 @@ from alembic.migration import MigrationContext
 from governance import SUPERVISOR_PARTY, ControlStore, metadata, migrate
 from governance.budgets import privacy_spends, private_answers
 from governance.job_records import jobs
+from governance.products import data_products
 
-# The jobs and budget tables are declared beside their code, on the control store's metadata.
+# The jobs, budget and product tables are declared beside their code, on the control store's
+# metadata.
 assert jobs.metadata is privacy_spends.metadata is private_answers.metadata is metadata
+assert data_products.metadata is metadata
 
 
 def test_migrations_match_the_tables(tmp_path) -> None:
@@ -22,7 +25,7 @@ def test_migrations_match_the_tables(tmp_path) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert differences == []
-    assert version == "0011"
+    assert version == "0013"
 
 
 def test_migrating_twice_is_harmless(tmp_path) -> None:

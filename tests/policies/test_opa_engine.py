@@ -112,6 +112,24 @@ ROLE_SCOPES = [
     "price_cap:read",
     "price_cap:set",
     "price_cap:remove",
+    "product:file",
+    "product:read",
+    "product:withdraw",
+    "registration:read",
+    "registration:open",
+    "registration:apply",
+    "registration:attach",
+    "registration:withdraw",
+    "registration:review",
+    "registration:re_review",
+    "registration:publish",
+    "registration:object",
+    "registration:resolve",
+    "registration:register",
+    "registration:reject",
+    "registration:documents",
+    "report:supervision",
+    "report:distribution",
 ]
 PRINCIPALS = [
     {"id": "analyst", "roles": ["developer"], "org": "acme", "status": "active"},
@@ -143,6 +161,10 @@ RESOURCES = [
     {"grant": GRANT},
     {"grant": dict(GRANT, parties=["insurer"])},
     {"grant": {"developer": "analyst"}},
+    {"registration": {"holder": "city-hospital", "kind": "first", "state": "draft"}},
+    {"registration": {"holder": "insurer"}},
+    {"holder": "city-hospital"},
+    {"holder": "insurer"},
 ]
 ROLE_CORPUS = [
     {
