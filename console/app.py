@@ -19,8 +19,8 @@ from console.pages import (
     price_caps,
     principals,
     products,
-    register,
     registration,
+    registrations,
     reports,
     revision,
     usage,
@@ -43,7 +43,7 @@ def install(app: FastAPI) -> None:
     for module in [*pages, principals, usage, money, watch, disclosure, price_caps]:
         app.include_router(module.router, include_in_schema=False)
     app.include_router(products.router, include_in_schema=False)
-    app.include_router(register.router, include_in_schema=False)
+    app.include_router(registrations.router, include_in_schema=False)
     app.include_router(reports.router, include_in_schema=False)
     app.add_middleware(ConsoleHeaders)
 

@@ -162,7 +162,7 @@ def _register(
         if principal.has("operator") or s.card.provider == principal.id
     ]
     status = refusal.status if refusal else 200
-    return page(request, "register.html", visitor, status, registrations=shown, own=own,
+    return page(request, "registrations.html", visitor, status, registrations=shown, own=own,
                 kinds=[k.value for k in Kind], refusal=refusal)  # fmt: skip
 
 
