@@ -135,15 +135,16 @@ def migrate(home: Home = None) -> None:
 
 @keys_app.command("rotate-master")
 def keys_rotate_master(home: Home = None) -> None:
-    """Replace the master key and wrap every asset's data key under the new one. Stop every
-    gateway first; if interrupted, run it again to finish."""
+    """Replace the master key and wrap every asset's data key and every registration
+    document's key under the new one. Stop every gateway first; if interrupted, run it again
+    to finish."""
     from services.keys import rotate_master_key
 
     settings = _settings(home)
     if not settings.master_key_path.exists():
         typer.echo(f"{settings.home} is not initialised", err=True)
         raise typer.Exit(1)
-    typer.echo(json.dumps({"rewrapped": rotate_master_key(settings)}))
+    typer.echo(json.dumps(rotate_master_key(settings)))
 
 
 @certificates_app.command("verify")

@@ -20,10 +20,18 @@ TIMES = ("2026-01-01T03:00:00Z", "2026-07-01T15:30:00Z")
 
 
 def trial_inputs(base: dict[str, Any]) -> list[dict[str, Any]]:
-    """Variations of base over every scope the modules name, level, purpose and time of day."""
+    """Variations of base over every scope the modules name: for each, every pair of level,
+    purpose and time of day appears (levels by purposes, the time alternating across both),
+    half the full product, which each gateway start pays for every scope."""
     scopes = sorted(set(base.get("trial_scopes", [])) | {base["scope"]})
+    pairs = [
+        (level, purpose, TIMES[(i + j) % len(TIMES)])
+        for (i, level), (j, purpose) in itertools.product(
+            enumerate(CLASSIFICATIONS), enumerate(PURPOSES)
+        )
+    ]
     variants = []
-    for scope, level, purpose, now in itertools.product(scopes, CLASSIFICATIONS, PURPOSES, TIMES):
+    for scope, (level, purpose, now) in itertools.product(scopes, pairs):
         doc = copy.deepcopy({k: v for k, v in base.items() if k != "trial_scopes"})
         doc.update(scope=scope, now=now)
         doc["resource"]["assets"][0]["classification"] = level
@@ -33,7 +41,18 @@ def trial_inputs(base: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def survives_in_child(modules: list[tuple[str, str]], entrypoint: str, base: dict) -> bool:
-    """False when compiling the modules, or deciding trial inputs with them, kills the child."""
+    """False when compiling the modules, or deciding trial inputs with them, kills the child.
+    The same modules are probed once per process (`veil demo` sets up, then serves)."""
+    key = json.dumps([modules, entrypoint, base], sort_keys=True)
+    if key not in _VERDICTS:
+        _VERDICTS[key] = _probe(modules, entrypoint, base)
+    return _VERDICTS[key]
+
+
+_VERDICTS: dict[str, bool] = {}
+
+
+def _probe(modules: list[tuple[str, str]], entrypoint: str, base: dict) -> bool:
     try:
         child = subprocess.run(
             [sys.executable, str(Path(__file__).resolve())],

@@ -82,8 +82,9 @@ def metrics_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def rotate_master_key(settings: Settings) -> int:
-    """Replace the master key and wrap every data key under the new one; returns how many.
+def rotate_master_key(settings: Settings) -> dict[str, int]:
+    """Replace the master key and wrap every data key and registration document's key under
+    the new one; returns how many of each.
 
     Gateways may keep serving: each reads the key files again before it changes the store and
     after another process changed it (the rewrap does), so it holds the new key before any
@@ -102,10 +103,9 @@ def rotate_master_key(settings: Settings) -> int:
     store = AssetStore(settings.assets_root, settings.keyring_root, master_key, replaced)
     rewrapped = store.rewrap()
     keys = [master_key] if replaced is None else [master_key, replaced]
-    documents = AttachmentStore(settings.attachments_root, lambda: keys)
-    rewrapped += documents.rewrap()
+    documents = AttachmentStore(settings.attachments_root, lambda: keys).rewrap()
     previous.unlink()
-    return rewrapped
+    return {"rewrapped": rewrapped, "documents_rewrapped": documents}
 
 
 def rotate_signing_key(settings: Settings) -> Receipt:

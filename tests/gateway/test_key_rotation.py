@@ -13,6 +13,7 @@ import pytest
 
 from sandbox import keys
 from sandbox.keys import create_master_key
+from services.attachments import AttachmentStore
 from tests.support import start_server, stop_server
 
 SQL = "SELECT sex, COUNT(*) AS n FROM hospital.visits GROUP BY sex"
@@ -44,7 +45,8 @@ def test_rotation_wraps_every_data_key_under_a_new_master_key(home: Path) -> Non
     rotated = veil("keys", "rotate-master", "--home", str(home))
 
     assert rotated.returncode == 0, rotated.stderr
-    assert json.loads(rotated.stdout) == {"rewrapped": len(before)}
+    # The demo's two registrations each filed a legal opinion and a valuation report.
+    assert json.loads(rotated.stdout) == {"rewrapped": len(before), "documents_rewrapped": 4}
     new_key, after = master.read_bytes(), wrapped_keys(home)
     assert new_key != old_key and after.keys() == before.keys()
     assert sorted(path.name for path in master.parent.iterdir()) == [
@@ -58,6 +60,18 @@ def test_rotation_wraps_every_data_key_under_a_new_master_key(home: Path) -> Non
         )
         with pytest.raises(ValueError):
             keys.unwrap(old_key, wrapped, asset_id)
+    # The registrations' documents open under the new key alone, and not under the old one.
+    documents = sorted((home / "attachments").glob("*/*"))
+    assert len(documents) == 4
+    for path in documents:
+        content = AttachmentStore(home / "attachments", lambda: [new_key]).get(
+            path.parent.name, path.name
+        )
+        assert b"Demo" in content
+        with pytest.raises(ValueError):
+            AttachmentStore(home / "attachments", lambda: [old_key]).get(
+                path.parent.name, path.name
+            )
     server = start_server(home, command="serve")
     try:
         assert server.query(SQL).status_code == 200
