@@ -1,5 +1,5 @@
-"""The control store's tables of principals, grants, approvals, quotas, suspensions and price
-caps."""
+"""The control store's tables of principals, grants, approvals, quotas, suspensions, price
+caps, registrations and data products."""
 
 from __future__ import annotations
 
@@ -107,4 +107,31 @@ registrations = sa.Table(
     sa.Column("history", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+# Data product descriptions filed by developers (`governance/products.py`).
+data_products = sa.Table(
+    "data_products",
+    metadata,
+    sa.Column("id", sa.String(34), primary_key=True),
+    sa.Column("developer", sa.String(64), nullable=False),
+    sa.Column("org", sa.String(200), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("product_date", sa.String(10), nullable=False),
+    # JSON: [{"asset", "version"}] and [{"ledger_index", "leaf_hash"}], in the order filed.
+    sa.Column("sources", sa.Text, nullable=False),
+    sa.Column("receipts", sa.Text, nullable=False),
+    # SHA-256 of the canonical JSON of `DataProduct.content()`: what its ledger entries commit to.
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("filed_at", sa.String(32), nullable=False),
+    sa.Column("filed_index", sa.BigInteger, nullable=False),
+    sa.Column("filed_leaf_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("withdrawn_at", sa.String(32), nullable=True),
+    sa.Column("withdrawn_by", sa.String(64), nullable=True),
+    sa.Column("withdrawal_reason", sa.Text, nullable=True),
+    sa.Column("withdrawn_index", sa.BigInteger, nullable=True),
+    sa.Column("withdrawn_leaf_hash", sa.String(64), nullable=True),
 )

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from governance import SUPERVISOR_PARTY, ControlStore, metadata, migrate
 from governance.budgets import privacy_spends, private_answers
 from governance.job_records import jobs
-from governance.products import data_products
+from governance.tables import data_products
 
 # The jobs, budget and product tables are declared beside their code, on the control store's
 # metadata.
